@@ -1,0 +1,10 @@
+//! rusque's core: the CPU pool and the task catalog, free of Node.js types so
+//! that it builds and tests with plain `cargo test`.
+
+pub mod error;
+pub mod pool;
+pub mod tasks;
+
+pub use error::{Code, Error, Result};
+pub use pool::Cancel;
+pub use tasks::{Output, Task};

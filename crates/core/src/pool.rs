@@ -1,0 +1,208 @@
+//! The CPU pool: a rayon thread pool of our own (never libuv's, never the JS
+//! thread). Jobs are plain closures; `run_guarded` turns a panic inside a job
+//! into an `ERR_INTERNAL` error so one bad input never takes the process down.
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
+
+use crate::error::{Code, Error, Result};
+
+/// Niceness given to pool threads by default. A positive value lets the
+/// kernel run the JS thread first when every core is busy, which keeps the
+/// event loop responsive under saturation while idle cores still run jobs.
+pub const DEFAULT_NICE: i32 = 10;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolConfig {
+  pub threads: usize,
+  pub nice: i32,
+}
+
+struct Pool {
+  config: PoolConfig,
+  pool: Arc<rayon::ThreadPool>,
+}
+
+static POOL: OnceLock<RwLock<Pool>> = OnceLock::new();
+
+fn default_config() -> PoolConfig {
+  let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+  let threads = std::env::var("RUSQUE_THREADS")
+    .ok()
+    .and_then(|v| v.trim().parse::<usize>().ok())
+    .filter(|&n| (1..=1024).contains(&n))
+    .unwrap_or(cores);
+  let nice = std::env::var("RUSQUE_NICE")
+    .ok()
+    .and_then(|v| v.trim().parse::<i32>().ok())
+    .filter(|n| (0..=19).contains(n))
+    .unwrap_or(DEFAULT_NICE);
+  PoolConfig { threads, nice }
+}
+
+fn build(config: PoolConfig) -> Result<rayon::ThreadPool> {
+  let nice = config.nice;
+  rayon::ThreadPoolBuilder::new()
+    .num_threads(config.threads)
+    .thread_name(|i| format!("rusque-{i}"))
+    .start_handler(move |_| lower_priority(nice))
+    .build()
+    .map_err(|e| Error::internal(format!("could not start the rusque thread pool: {e}")))
+}
+
+#[cfg(target_os = "linux")]
+fn lower_priority(nice: i32) {
+  if nice == 0 {
+    return;
+  }
+  // On Linux, PRIO_PROCESS with a thread id sets that one thread's niceness.
+  unsafe {
+    let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+    libc::setpriority(libc::PRIO_PROCESS, tid, nice);
+  }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority(_nice: i32) {}
+
+fn pool() -> &'static RwLock<Pool> {
+  POOL.get_or_init(|| {
+    let config = default_config();
+    // A pool that cannot start leaves nothing to run jobs on; retry with one thread.
+    let pool = build(config)
+      .or_else(|_| build(PoolConfig { threads: 1, ..config }))
+      .expect("rusque: no thread could be started for the CPU pool");
+    RwLock::new(Pool { config, pool: Arc::new(pool) })
+  })
+}
+
+/// The pool's current configuration.
+pub fn config() -> PoolConfig {
+  match pool().read() {
+    Ok(p) => p.config,
+    Err(poisoned) => poisoned.into_inner().config,
+  }
+}
+
+/// Replaces the pool. Jobs already queued on the old pool still run there;
+/// new jobs go to the new one.
+pub fn configure(threads: Option<usize>, nice: Option<i32>) -> Result<PoolConfig> {
+  if let Some(t) = threads {
+    if !(1..=1024).contains(&t) {
+      return Err(Error::invalid(format!("threads must be an integer from 1 to 1024, got {t}")));
+    }
+  }
+  if let Some(n) = nice {
+    if !(0..=19).contains(&n) {
+      return Err(Error::invalid(format!("nice must be an integer from 0 to 19, got {n}")));
+    }
+  }
+  let lock = pool();
+  let mut guard = lock.write().unwrap_or_else(|p| p.into_inner());
+  let config = PoolConfig {
+    threads: threads.unwrap_or(guard.config.threads),
+    nice: nice.unwrap_or(guard.config.nice),
+  };
+  if config != guard.config {
+    guard.pool = Arc::new(build(config)?);
+    guard.config = config;
+  }
+  Ok(config)
+}
+
+/// Queues `job` on the pool (FIFO among jobs submitted from outside it).
+pub fn spawn(job: impl FnOnce() + Send + 'static) {
+  let pool = {
+    let guard = pool().read().unwrap_or_else(|p| p.into_inner());
+    Arc::clone(&guard.pool)
+  };
+  pool.spawn_fifo(job);
+}
+
+/// Runs `f`, turning a panic into an `ERR_INTERNAL` error.
+pub fn run_guarded<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+  match panic::catch_unwind(AssertUnwindSafe(f)) {
+    Ok(result) => result,
+    Err(payload) => Err(Error::new(Code::Internal, format!("internal error in a rusque task: {}", panic_message(&payload)))),
+  }
+}
+
+pub fn panic_message(payload: &Box<dyn std::any::Any + Send>) -> String {
+  if let Some(s) = payload.downcast_ref::<&str>() {
+    (*s).to_string()
+  } else if let Some(s) = payload.downcast_ref::<String>() {
+    s.clone()
+  } else {
+    "unknown panic".to_string()
+  }
+}
+
+/// A cancellation flag shared by a job and whoever may cancel it. Tasks call
+/// `check()` between their stages (decode, resize, encode) and stop early.
+#[derive(Clone, Default, Debug)]
+pub struct Cancel(Option<Arc<AtomicBool>>);
+
+impl Cancel {
+  /// A job that can never be cancelled: checks cost nothing.
+  pub fn never() -> Self {
+    Cancel(None)
+  }
+  pub fn new() -> Self {
+    Cancel(Some(Arc::new(AtomicBool::new(false))))
+  }
+  pub fn cancel(&self) {
+    if let Some(flag) = &self.0 {
+      flag.store(true, Ordering::Release);
+    }
+  }
+  pub fn is_cancelled(&self) -> bool {
+    self.0.as_ref().is_some_and(|f| f.load(Ordering::Acquire))
+  }
+  pub fn check(&self) -> Result<()> {
+    if self.is_cancelled() {
+      Err(Error::aborted())
+    } else {
+      Ok(())
+    }
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use std::sync::mpsc;
+
+  #[test]
+  fn jobs_run_off_the_calling_thread() {
+    let (tx, rx) = mpsc::channel();
+    let caller = std::thread::current().id();
+    spawn(move || {
+      let _ = tx.send(std::thread::current().id());
+    });
+    let worker = rx.recv().unwrap();
+    assert_ne!(worker, caller);
+  }
+
+  #[test]
+  fn panics_become_internal_errors() {
+    let err = run_guarded::<()>(|| panic!("boom")).unwrap_err();
+    assert_eq!(err.code, Code::Internal);
+    assert!(err.message.contains("boom"));
+  }
+
+  #[test]
+  fn cancel_is_seen_by_check() {
+    let c = Cancel::new();
+    assert!(c.check().is_ok());
+    c.clone().cancel();
+    assert_eq!(c.check().unwrap_err().code, Code::Aborted);
+    assert!(Cancel::never().check().is_ok());
+  }
+
+  #[test]
+  fn configure_rejects_out_of_range() {
+    assert_eq!(configure(Some(0), None).unwrap_err().code, Code::InvalidArg);
+    assert_eq!(configure(None, Some(42)).unwrap_err().code, Code::InvalidArg);
+  }
+}

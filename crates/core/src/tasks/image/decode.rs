@@ -1,0 +1,150 @@
+//! Decoding to 8-bit RGB or RGBA pixels. JPEG goes through libjpeg-turbo
+//! (mozjpeg crate) with DCT-domain downscaling when the target is much
+//! smaller than the source; PNG, WebP and GIF go through the `image` crate.
+
+use std::io::Cursor;
+use std::os::raw::c_int;
+
+use super::header::{image_format, map_image_error, Header};
+use super::Format;
+use crate::error::{Error, Result};
+use crate::pool::panic_message;
+
+/// Decoded pixels, tightly packed rows of `channels` bytes per pixel.
+#[derive(Debug, Clone)]
+pub struct Pixels {
+  pub data: Vec<u8>,
+  pub width: u32,
+  pub height: u32,
+  /// 3 (RGB) or 4 (RGBA).
+  pub channels: u8,
+}
+
+/// Decodes `data`. `min_size` is the smallest (width, height), in stored
+/// (unrotated) orientation, the caller needs; a JPEG decoder may deliver a
+/// smaller-than-source image as long as it is at least that large.
+pub fn decode(data: &[u8], header: &Header, min_size: Option<(u32, u32)>) -> Result<Pixels> {
+  match header.format {
+    Format::Jpeg => decode_jpeg(data, header, min_size),
+    other => decode_with_image_crate(data, other, header.has_alpha),
+  }
+}
+
+/// The smallest libjpeg scale numerator (out of 8) among 1, 2, 4 and 8 whose
+/// output still covers `min_size`. Only power-of-two scales use the fast
+/// reduced-size IDCT paths.
+pub fn jpeg_scale_numerator(width: u32, height: u32, min_size: Option<(u32, u32)>) -> u8 {
+  let Some((need_w, need_h)) = min_size else { return 8 };
+  for num in [1u32, 2, 4] {
+    let w = (width * num).div_ceil(8);
+    let h = (height * num).div_ceil(8);
+    if w >= need_w && h >= need_h {
+      return num as u8;
+    }
+  }
+  8
+}
+
+// libjpeg reports fatal errors through error_exit, which must not return:
+// unwinding carries the message out to the catch_unwind in decode_jpeg.
+// Warnings (corrupt or truncated data that libjpeg would paper over with grey)
+// are treated as fatal too, as sharp does with its default failOn: 'warning'.
+unsafe extern "C-unwind" fn jpeg_error_exit(cinfo: &mut mozjpeg_sys::jpeg_common_struct) {
+  std::panic::resume_unwind(Box::new(jpeg_message(cinfo)));
+}
+
+unsafe extern "C-unwind" fn jpeg_emit_message(cinfo: &mut mozjpeg_sys::jpeg_common_struct, level: c_int) {
+  if level < 0 {
+    std::panic::resume_unwind(Box::new(jpeg_message(cinfo)));
+  }
+}
+
+unsafe fn jpeg_message(cinfo: &mut mozjpeg_sys::jpeg_common_struct) -> String {
+  let Some(err) = cinfo.err.as_ref() else { return "unknown libjpeg error".into() };
+  let code = err.msg_code;
+  match err.format_message {
+    Some(format) => {
+      let buffer = [0u8; 80];
+      format(cinfo, &buffer);
+      let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
+      String::from_utf8_lossy(&buffer[..end]).into_owned()
+    }
+    None => format!("libjpeg error {code}"),
+  }
+}
+
+fn error_mgr() -> mozjpeg_sys::jpeg_error_mgr {
+  unsafe {
+    let mut err: mozjpeg_sys::jpeg_error_mgr = std::mem::zeroed();
+    mozjpeg_sys::jpeg_std_error(&mut err);
+    err.error_exit = Some(jpeg_error_exit);
+    err.emit_message = Some(jpeg_emit_message);
+    err
+  }
+}
+
+fn decode_jpeg(data: &[u8], header: &Header, min_size: Option<(u32, u32)>) -> Result<Pixels> {
+  let numerator = jpeg_scale_numerator(header.width, header.height, min_size);
+  let cmyk = header.channels == 4;
+  let result = std::panic::catch_unwind(|| -> std::io::Result<Pixels> {
+    let mut d = mozjpeg::Decompress::with_err(error_mgr()).from_mem(data)?;
+    d.scale(numerator);
+    let colorspace = if cmyk { mozjpeg::ColorSpace::JCS_CMYK } else { mozjpeg::ColorSpace::JCS_RGB };
+    let mut started = d.to_colorspace(colorspace)?;
+    let (width, height) = (started.width() as u32, started.height() as u32);
+    let mut data: Vec<u8> = started.read_scanlines()?;
+    started.finish()?;
+    if cmyk {
+      data = cmyk_to_rgb(&data);
+    }
+    Ok(Pixels { data, width, height, channels: 3 })
+  });
+  match result {
+    Ok(Ok(pixels)) => Ok(pixels),
+    Ok(Err(io)) => Err(Error::corrupt(format!("JPEG data is corrupt or truncated: {io}"))),
+    Err(payload) => Err(Error::corrupt(format!("JPEG data is corrupt or truncated: {}", panic_message(&payload)))),
+  }
+}
+
+/// Adobe-style (inverted) CMYK, as Photoshop writes it, to RGB.
+fn cmyk_to_rgb(cmyk: &[u8]) -> Vec<u8> {
+  let mut out = Vec::with_capacity(cmyk.len() / 4 * 3);
+  for px in cmyk.chunks_exact(4) {
+    let k = u32::from(px[3]);
+    for &c in &px[..3] {
+      out.push(((u32::from(c) * k + 127) / 255) as u8);
+    }
+  }
+  out
+}
+
+fn decode_with_image_crate(data: &[u8], format: Format, has_alpha: bool) -> Result<Pixels> {
+  let mut reader = image::ImageReader::with_format(Cursor::new(data), image_format(format));
+  // limitInputPixels was checked from the header already.
+  reader.no_limits();
+  let img = reader.decode().map_err(|e| map_image_error(format, e))?;
+  let (width, height) = (img.width(), img.height());
+  if has_alpha || img.color().has_alpha() {
+    Ok(Pixels { data: img.into_rgba8().into_raw(), width, height, channels: 4 })
+  } else {
+    Ok(Pixels { data: img.into_rgb8().into_raw(), width, height, channels: 3 })
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn scale_numerator_keeps_output_at_least_target() {
+    assert_eq!(jpeg_scale_numerator(2725, 2225, Some((720, 588))), 4);
+    assert_eq!(jpeg_scale_numerator(2725, 2225, Some((300, 200))), 1);
+    assert_eq!(jpeg_scale_numerator(2725, 2225, Some((2000, 10))), 8);
+    assert_eq!(jpeg_scale_numerator(2725, 2225, None), 8);
+  }
+
+  #[test]
+  fn cmyk_conversion() {
+    assert_eq!(cmyk_to_rgb(&[255, 255, 255, 255, 0, 0, 0, 0]), vec![255, 255, 255, 0, 0, 0]);
+  }
+}

@@ -1,0 +1,271 @@
+//! Header-only reading: format sniffing, dimensions, channels and EXIF
+//! orientation, without decoding pixels. Used by `metadata` and by `resize`
+//! to enforce the pixel limit before anything large is allocated.
+
+use std::io::Cursor;
+
+use image::ImageDecoder;
+
+use super::Format;
+use crate::error::{Code, Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+  pub format: Format,
+  /// Stored width, before EXIF orientation is applied (as sharp reports it).
+  pub width: u32,
+  pub height: u32,
+  pub channels: u8,
+  pub has_alpha: bool,
+  /// EXIF orientation 1-8; 1 when absent or invalid.
+  pub orientation: u8,
+}
+
+impl Header {
+  pub fn pixels(&self) -> u64 {
+    u64::from(self.width) * u64::from(self.height)
+  }
+  /// Orientations 5-8 swap width and height.
+  pub fn oriented_size(&self) -> (u32, u32) {
+    if self.orientation >= 5 {
+      (self.height, self.width)
+    } else {
+      (self.width, self.height)
+    }
+  }
+}
+
+pub fn sniff(data: &[u8]) -> Option<Format> {
+  if data.len() >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF {
+    Some(Format::Jpeg)
+  } else if data.starts_with(b"\x89PNG\r\n\x1a\n") {
+    Some(Format::Png)
+  } else if data.len() >= 12 && &data[0..4] == b"RIFF" && &data[8..12] == b"WEBP" {
+    Some(Format::Webp)
+  } else if data.starts_with(b"GIF87a") || data.starts_with(b"GIF89a") {
+    Some(Format::Gif)
+  } else {
+    None
+  }
+}
+
+pub fn read(data: &[u8]) -> Result<Header> {
+  if data.is_empty() {
+    return Err(Error::new(Code::UnsupportedFormat, "input is empty: expected the bytes of a JPEG, PNG, WebP or GIF image"));
+  }
+  let format = sniff(data).ok_or_else(|| {
+    Error::new(Code::UnsupportedFormat, "input is not a supported image: expected JPEG, PNG, WebP or GIF bytes")
+  })?;
+  let header = match format {
+    Format::Jpeg => read_jpeg(data)?,
+    _ => read_with_image_crate(data, format)?,
+  };
+  if header.width == 0 || header.height == 0 {
+    return Err(Error::corrupt(format!("{} header declares a zero dimension", format.name())));
+  }
+  Ok(header)
+}
+
+pub fn check_limit(header: &Header, limit_input_pixels: u64) -> Result<()> {
+  if limit_input_pixels > 0 && header.pixels() > limit_input_pixels {
+    return Err(Error::new(
+      Code::LimitExceeded,
+      format!(
+        "input image is {}x{} ({} pixels), over limitInputPixels ({}); raise limitInputPixels to accept it",
+        header.width,
+        header.height,
+        header.pixels(),
+        limit_input_pixels
+      ),
+    ));
+  }
+  Ok(())
+}
+
+fn be16(d: &[u8], at: usize) -> Option<u16> {
+  Some(u16::from_be_bytes([*d.get(at)?, *d.get(at + 1)?]))
+}
+
+/// Walks JPEG markers up to the first SOF, collecting EXIF orientation on the
+/// way. Every step advances, so a malicious marker chain ends at the data's end.
+fn read_jpeg(data: &[u8]) -> Result<Header> {
+  let truncated = || Error::corrupt("JPEG data ends before its frame header (SOF): the file is truncated or corrupt");
+  let mut pos = 2;
+  let mut orientation = 1u8;
+  loop {
+    // Markers may be padded with any number of 0xFF fill bytes.
+    if *data.get(pos).ok_or_else(truncated)? != 0xFF {
+      return Err(Error::corrupt(format!("JPEG marker expected at byte {pos}: the file is corrupt")));
+    }
+    while *data.get(pos).ok_or_else(truncated)? == 0xFF {
+      pos += 1;
+    }
+    let marker = data[pos];
+    pos += 1;
+    match marker {
+      0xD8 | 0x01 | 0xD0..=0xD7 => continue,
+      0xD9 | 0xDA => return Err(Error::corrupt("JPEG has no frame header (SOF) before its image data")),
+      _ => {}
+    }
+    let len = usize::from(be16(data, pos).ok_or_else(truncated)?);
+    if len < 2 {
+      return Err(Error::corrupt("JPEG segment with an invalid length"));
+    }
+    let segment = data.get(pos + 2..pos + len).ok_or_else(truncated)?;
+    match marker {
+      0xE1 if segment.starts_with(b"Exif\0\0") => {
+        orientation = exif_orientation(&segment[6..]).unwrap_or(1);
+      }
+      0xC0..=0xCF if marker != 0xC4 && marker != 0xC8 && marker != 0xCC => {
+        if segment.len() < 6 {
+          return Err(truncated());
+        }
+        let height = u32::from(u16::from_be_bytes([segment[1], segment[2]]));
+        let width = u32::from(u16::from_be_bytes([segment[3], segment[4]]));
+        let channels = segment[5];
+        if !matches!(channels, 1 | 3 | 4) {
+          return Err(Error::new(Code::UnsupportedFormat, format!("JPEG with {channels} components is not supported")));
+        }
+        return Ok(Header { format: Format::Jpeg, width, height, channels, has_alpha: false, orientation });
+      }
+      _ => {}
+    }
+    pos += len;
+  }
+}
+
+/// Reads the Orientation tag (0x0112) from IFD0 of a TIFF-structured EXIF block.
+pub fn exif_orientation(tiff: &[u8]) -> Option<u8> {
+  let little = match tiff.get(0..2)? {
+    b"II" => true,
+    b"MM" => false,
+    _ => return None,
+  };
+  let u16_at = |at: usize| -> Option<u16> {
+    let b = tiff.get(at..at + 2)?;
+    Some(if little { u16::from_le_bytes([b[0], b[1]]) } else { u16::from_be_bytes([b[0], b[1]]) })
+  };
+  let u32_at = |at: usize| -> Option<u32> {
+    let b = tiff.get(at..at + 4)?;
+    let a = [b[0], b[1], b[2], b[3]];
+    Some(if little { u32::from_le_bytes(a) } else { u32::from_be_bytes(a) })
+  };
+  let ifd = usize::try_from(u32_at(4)?).ok()?;
+  let count = usize::from(u16_at(ifd)?);
+  for i in 0..count {
+    let entry = ifd.checked_add(2 + i * 12)?;
+    if u16_at(entry)? == 0x0112 {
+      let value = u16_at(entry + 8)?;
+      return (1..=8).contains(&value).then_some(value as u8);
+    }
+  }
+  None
+}
+
+pub(crate) fn map_image_error(format: Format, e: image::ImageError) -> Error {
+  use image::ImageError as E;
+  match e {
+    E::Limits(l) => Error::new(Code::LimitExceeded, format!("{} image exceeds a decoder limit: {l}", format.name())),
+    E::Unsupported(u) => Error::new(Code::UnsupportedFormat, format!("unsupported {} variant: {u}", format.name())),
+    E::Decoding(d) => Error::corrupt(format!("{} data is corrupt or truncated: {d}", format.name())),
+    E::IoError(io) => Error::corrupt(format!("{} data is corrupt or truncated: {io}", format.name())),
+    other => Error::corrupt(format!("{} data could not be read: {other}", format.name())),
+  }
+}
+
+pub(crate) fn image_format(format: Format) -> image::ImageFormat {
+  match format {
+    Format::Jpeg => image::ImageFormat::Jpeg,
+    Format::Png => image::ImageFormat::Png,
+    Format::Webp => image::ImageFormat::WebP,
+    Format::Gif => image::ImageFormat::Gif,
+  }
+}
+
+fn read_with_image_crate(data: &[u8], format: Format) -> Result<Header> {
+  let mut reader = image::ImageReader::with_format(Cursor::new(data), image_format(format));
+  // Dimensions are checked against limitInputPixels by the caller; the
+  // decoder's own allocation cap would otherwise reject allowed images.
+  reader.no_limits();
+  let mut decoder = reader.into_decoder().map_err(|e| map_image_error(format, e))?;
+  let (width, height) = decoder.dimensions();
+  let color = decoder.color_type();
+  let orientation = decoder
+    .orientation()
+    .ok()
+    .map(|o| orientation_number(o))
+    .unwrap_or(1);
+  Ok(Header {
+    format,
+    width,
+    height,
+    channels: color.channel_count(),
+    has_alpha: color.has_alpha(),
+    orientation,
+  })
+}
+
+fn orientation_number(o: image::metadata::Orientation) -> u8 {
+  use image::metadata::Orientation as O;
+  match o {
+    O::NoTransforms => 1,
+    O::FlipHorizontal => 2,
+    O::Rotate180 => 3,
+    O::FlipVertical => 4,
+    O::Rotate90FlipH => 5,
+    O::Rotate90 => 6,
+    O::Rotate270FlipH => 7,
+    O::Rotate270 => 8,
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn sniffs_magic_bytes() {
+    assert_eq!(sniff(&[0xFF, 0xD8, 0xFF, 0xE0]), Some(Format::Jpeg));
+    assert_eq!(sniff(b"\x89PNG\r\n\x1a\n...."), Some(Format::Png));
+    assert_eq!(sniff(b"RIFF\0\0\0\0WEBPVP8 "), Some(Format::Webp));
+    assert_eq!(sniff(b"GIF89a"), Some(Format::Gif));
+    assert_eq!(sniff(b"hello"), None);
+  }
+
+  #[test]
+  fn empty_and_unknown_inputs_are_unsupported() {
+    assert_eq!(read(&[]).unwrap_err().code, Code::UnsupportedFormat);
+    assert_eq!(read(b"not an image").unwrap_err().code, Code::UnsupportedFormat);
+  }
+
+  #[test]
+  fn jpeg_marker_walk_stops_at_end_of_data() {
+    // SOI then an endless run of fill bytes and a padding segment: ends with corrupt, not a hang.
+    let mut d = vec![0xFF, 0xD8];
+    for _ in 0..1000 {
+      d.extend_from_slice(&[0xFF, 0xFE, 0x00, 0x02]);
+    }
+    assert_eq!(read(&d).unwrap_err().code, Code::CorruptInput);
+  }
+
+  #[test]
+  fn jpeg_header_dimensions_and_orientation() {
+    let mut exif = b"Exif\0\0MM\0\x2a\0\0\0\x08\0\x01".to_vec();
+    exif.extend_from_slice(&[0x01, 0x12, 0x00, 0x03, 0, 0, 0, 1, 0x00, 0x06, 0, 0]);
+    let mut d = vec![0xFF, 0xD8, 0xFF, 0xE1];
+    d.extend_from_slice(&((exif.len() + 2) as u16).to_be_bytes());
+    d.extend_from_slice(&exif);
+    d.extend_from_slice(&[0xFF, 0xC0, 0x00, 0x11, 8, 0x01, 0x2C, 0x02, 0x58, 3]);
+    d.extend_from_slice(&[0; 9]);
+    let h = read(&d).unwrap();
+    assert_eq!((h.width, h.height, h.channels, h.orientation), (600, 300, 3, 6));
+    assert_eq!(h.oriented_size(), (300, 600));
+  }
+
+  #[test]
+  fn limit_is_checked_from_header() {
+    let h = Header { format: Format::Png, width: 100_000, height: 100_000, channels: 3, has_alpha: false, orientation: 1 };
+    assert_eq!(check_limit(&h, 268_402_689).unwrap_err().code, Code::LimitExceeded);
+    assert!(check_limit(&h, 0).is_ok());
+  }
+}

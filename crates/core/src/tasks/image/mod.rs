@@ -1,0 +1,181 @@
+//! The image tasks: `metadata` (header only) and `resize`
+//! (decode → orient → resize → encode, with cancellation checkpoints between).
+
+pub mod decode;
+pub mod encode;
+pub mod header;
+pub mod orient;
+pub mod resize;
+
+pub use header::Header;
+pub use resize::{Fit, Kernel};
+
+use crate::error::Result;
+use crate::pool::Cancel;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+  Jpeg,
+  Png,
+  Webp,
+  Gif,
+}
+
+impl Format {
+  pub fn name(self) -> &'static str {
+    match self {
+      Format::Jpeg => "jpeg",
+      Format::Png => "png",
+      Format::Webp => "webp",
+      Format::Gif => "gif",
+    }
+  }
+  pub fn parse(s: &str) -> Option<Format> {
+    match s {
+      "jpeg" | "jpg" => Some(Format::Jpeg),
+      "png" => Some(Format::Png),
+      "webp" => Some(Format::Webp),
+      "gif" => Some(Format::Gif),
+      _ => None,
+    }
+  }
+}
+
+/// sharp's default for `limitInputPixels`: 0x3FFF * 0x3FFF.
+pub const DEFAULT_LIMIT_INPUT_PIXELS: u64 = 268_402_689;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResizeOptions {
+  pub width: Option<u32>,
+  pub height: Option<u32>,
+  pub fit: Fit,
+  /// Anchor for cover crops and contain embedding: 0 = left/top, 1 = right/bottom.
+  pub position: (f64, f64),
+  /// RGBA; used for contain's letterbox and for flattening alpha into JPEG.
+  pub background: [u8; 4],
+  pub without_enlargement: bool,
+  pub kernel: Kernel,
+  /// Output format; `None` keeps the input's (GIF becomes PNG).
+  pub format: Option<Format>,
+  pub quality: u8,
+  pub auto_orient: bool,
+  /// 0 disables the check.
+  pub limit_input_pixels: u64,
+}
+
+impl Default for ResizeOptions {
+  fn default() -> Self {
+    ResizeOptions {
+      width: None,
+      height: None,
+      fit: Fit::Cover,
+      position: (0.5, 0.5),
+      background: [255, 255, 255, 255],
+      without_enlargement: false,
+      kernel: Kernel::Lanczos3,
+      format: None,
+      quality: 80,
+      auto_orient: true,
+      limit_input_pixels: DEFAULT_LIMIT_INPUT_PIXELS,
+    }
+  }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Metadata {
+  pub format: Format,
+  pub width: u32,
+  pub height: u32,
+  pub channels: u8,
+  pub has_alpha: bool,
+  pub orientation: u8,
+  pub size: usize,
+}
+
+pub fn metadata(data: &[u8]) -> Result<Metadata> {
+  let h = header::read(data)?;
+  Ok(Metadata {
+    format: h.format,
+    width: h.width,
+    height: h.height,
+    channels: h.channels,
+    has_alpha: h.has_alpha,
+    orientation: h.orientation,
+    size: data.len(),
+  })
+}
+
+pub fn validate(opts: &ResizeOptions) -> Result<()> {
+  use crate::error::Error;
+  for (name, v) in [("width", opts.width), ("height", opts.height)] {
+    if let Some(v) = v {
+      if !(1..=65_535).contains(&v) {
+        return Err(Error::invalid(format!("{name} must be an integer from 1 to 65535, got {v}")));
+      }
+    }
+  }
+  if !(1..=100).contains(&opts.quality) {
+    return Err(Error::invalid(format!("quality must be an integer from 1 to 100, got {}", opts.quality)));
+  }
+  let (px, py) = opts.position;
+  if !(0.0..=1.0).contains(&px) || !(0.0..=1.0).contains(&py) {
+    return Err(Error::invalid("position must lie within 0..1 on each axis"));
+  }
+  Ok(())
+}
+
+pub fn resize(data: &[u8], opts: &ResizeOptions, cancel: &Cancel) -> Result<Vec<u8>> {
+  validate(opts)?;
+  let header = header::read(data)?;
+  header::check_limit(&header, opts.limit_input_pixels)?;
+  let orientation = if opts.auto_orient { header.orientation } else { 1 };
+  let (iw, ih) = if orientation >= 5 { (header.height, header.width) } else { (header.width, header.height) };
+  let plan = resize::plan(iw, ih, opts.width, opts.height, opts.fit, opts.position, opts.without_enlargement);
+
+  // The decoder may shrink in the DCT domain as long as the region we resample
+  // still has at least as many pixels as the output on each axis.
+  let need = {
+    let (_, _, cw, ch) = plan.crop;
+    let nw = (f64::from(plan.scaled.0) * f64::from(iw) / cw).ceil() as u32;
+    let nh = (f64::from(plan.scaled.1) * f64::from(ih) / ch).ceil() as u32;
+    if orientation >= 5 { (nh, nw) } else { (nw, nh) }
+  };
+  cancel.check()?;
+  let mut pixels = decode::decode(data, &header, Some(need))?;
+  cancel.check()?;
+  pixels = orient::apply(pixels, orientation);
+
+  // The decoder may have shrunk the image: scale the plan's crop to match.
+  let plan = {
+    let kx = f64::from(pixels.width) / f64::from(iw);
+    let ky = f64::from(pixels.height) / f64::from(ih);
+    let (l, t, w, h) = plan.crop;
+    let crop = if (kx, ky) == (1.0, 1.0) {
+      plan.crop
+    } else {
+      let w2 = (w * kx).min(f64::from(pixels.width));
+      let h2 = (h * ky).min(f64::from(pixels.height));
+      ((l * kx).min(f64::from(pixels.width) - w2), (t * ky).min(f64::from(pixels.height) - h2), w2, h2)
+    };
+    resize::Plan { crop, ..plan }
+  };
+
+  let format = match opts.format {
+    Some(f) => f,
+    None if header.format == Format::Gif => Format::Png,
+    None => header.format,
+  };
+  let bg_transparent = opts.background[3] < 255 && plan.canvas != plan.scaled;
+  if bg_transparent && format != Format::Jpeg {
+    pixels = resize::add_alpha(pixels);
+  }
+  let resized = resize::resample(pixels, &plan, opts.kernel)?;
+  cancel.check()?;
+  let mut out = resize::embed(resized, &plan, opts.background);
+  if format == Format::Jpeg {
+    out = resize::flatten(out, opts.background);
+  }
+  let bytes = encode::encode(&out, format, opts.quality)?;
+  cancel.check()?;
+  Ok(bytes)
+}

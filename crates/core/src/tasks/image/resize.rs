@@ -1,0 +1,261 @@
+//! Geometry (sharp's fit modes) and resampling with fast_image_resize.
+
+use fast_image_resize::images::Image;
+use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+
+use super::decode::Pixels;
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Fit {
+  #[default]
+  Cover,
+  Contain,
+  Fill,
+  Inside,
+  Outside,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Kernel {
+  Nearest,
+  Linear,
+  Cubic,
+  Mitchell,
+  #[default]
+  Lanczos3,
+}
+
+/// What to do with the decoded (and oriented) image, in output coordinates.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Plan {
+  /// Region of the source to resample, in source pixels: (left, top, width, height).
+  pub crop: (f64, f64, f64, f64),
+  /// Size the region is resampled to.
+  pub scaled: (u32, u32),
+  /// Output canvas size; larger than `scaled` only for `contain`.
+  pub canvas: (u32, u32),
+  /// Where the scaled image sits on the canvas.
+  pub offset: (u32, u32),
+}
+
+impl Plan {
+  pub fn is_identity(&self, width: u32, height: u32) -> bool {
+    self.scaled == (width, height) && self.canvas == (width, height) && self.crop == (0.0, 0.0, f64::from(width), f64::from(height))
+  }
+}
+
+fn dim(v: f64) -> u32 {
+  (v.round() as u32).max(1)
+}
+
+/// Computes the plan for an input of `iw`x`ih` (already oriented).
+/// `position` is the crop/embed anchor, each axis 0 (left/top) to 1 (right/bottom).
+pub fn plan(
+  iw: u32,
+  ih: u32,
+  width: Option<u32>,
+  height: Option<u32>,
+  fit: Fit,
+  position: (f64, f64),
+  without_enlargement: bool,
+) -> Plan {
+  let (fw, fh) = (f64::from(iw), f64::from(ih));
+  let full = (0.0, 0.0, fw, fh);
+  let simple = |w: u32, h: u32| Plan { crop: full, scaled: (w, h), canvas: (w, h), offset: (0, 0) };
+  let (tw, th) = match (width, height) {
+    (None, None) => return simple(iw, ih),
+    (Some(w), None) => {
+      if without_enlargement && w > iw {
+        return simple(iw, ih);
+      }
+      return simple(w, dim(fh * f64::from(w) / fw));
+    }
+    (None, Some(h)) => {
+      if without_enlargement && h > ih {
+        return simple(iw, ih);
+      }
+      return simple(dim(fw * f64::from(h) / fh), h);
+    }
+    (Some(w), Some(h)) => (w, h),
+  };
+  let (sx, sy) = (f64::from(tw) / fw, f64::from(th) / fh);
+  match fit {
+    Fit::Fill => {
+      if without_enlargement && (tw > iw || th > ih) {
+        simple(iw, ih)
+      } else {
+        simple(tw, th)
+      }
+    }
+    Fit::Inside | Fit::Outside => {
+      let mut s = if fit == Fit::Inside { sx.min(sy) } else { sx.max(sy) };
+      if without_enlargement {
+        s = s.min(1.0);
+      }
+      simple(dim(fw * s), dim(fh * s))
+    }
+    Fit::Cover => {
+      let mut s = sx.max(sy);
+      let (mut ow, mut oh) = (tw, th);
+      if without_enlargement && s > 1.0 {
+        s = 1.0;
+        ow = tw.min(iw);
+        oh = th.min(ih);
+      }
+      // The source region that, scaled by s, exactly covers the output.
+      let cw = (f64::from(ow) / s).min(fw);
+      let ch = (f64::from(oh) / s).min(fh);
+      let left = (fw - cw) * position.0;
+      let top = (fh - ch) * position.1;
+      Plan { crop: (left, top, cw, ch), scaled: (ow, oh), canvas: (ow, oh), offset: (0, 0) }
+    }
+    Fit::Contain => {
+      let mut s = sx.min(sy);
+      let (mut cw, mut ch) = (tw, th);
+      if without_enlargement && s > 1.0 {
+        s = 1.0;
+        cw = tw.min(iw);
+        ch = th.min(ih);
+      }
+      let scaled = (dim(fw * s).min(cw), dim(fh * s).min(ch));
+      let offset = (
+        (f64::from(cw - scaled.0) * position.0).round() as u32,
+        (f64::from(ch - scaled.1) * position.1).round() as u32,
+      );
+      Plan { crop: full, scaled, canvas: (cw, ch), offset }
+    }
+  }
+}
+
+fn algorithm(kernel: Kernel) -> ResizeAlg {
+  match kernel {
+    Kernel::Nearest => ResizeAlg::Nearest,
+    Kernel::Linear => ResizeAlg::Convolution(FilterType::Bilinear),
+    Kernel::Cubic => ResizeAlg::Convolution(FilterType::CatmullRom),
+    Kernel::Mitchell => ResizeAlg::Convolution(FilterType::Mitchell),
+    Kernel::Lanczos3 => ResizeAlg::Convolution(FilterType::Lanczos3),
+  }
+}
+
+/// Resamples the plan's crop region of `src` to `plan.scaled`.
+pub fn resample(src: Pixels, plan: &Plan, kernel: Kernel) -> Result<Pixels> {
+  if plan.crop == (0.0, 0.0, f64::from(src.width), f64::from(src.height)) && plan.scaled == (src.width, src.height) {
+    return Ok(src);
+  }
+  let pixel_type = if src.channels == 4 { PixelType::U8x4 } else { PixelType::U8x3 };
+  let channels = src.channels;
+  let src_image = Image::from_vec_u8(src.width, src.height, src.data, pixel_type)
+    .map_err(|e| Error::internal(format!("resize source buffer: {e}")))?;
+  let mut dst = Image::new(plan.scaled.0, plan.scaled.1, pixel_type);
+  let (left, top, width, height) = plan.crop;
+  let options = ResizeOptions::new().resize_alg(algorithm(kernel)).crop(left, top, width, height);
+  Resizer::new()
+    .resize(&src_image, &mut dst, &options)
+    .map_err(|e| Error::internal(format!("resize failed: {e}")))?;
+  Ok(Pixels { data: dst.into_vec(), width: plan.scaled.0, height: plan.scaled.1, channels })
+}
+
+/// Places `img` on a canvas filled with `background` (RGBA), for `contain`.
+pub fn embed(img: Pixels, plan: &Plan, background: [u8; 4]) -> Pixels {
+  if plan.canvas == (img.width, img.height) {
+    return img;
+  }
+  let c = usize::from(img.channels);
+  let (cw, ch) = (plan.canvas.0 as usize, plan.canvas.1 as usize);
+  let mut data = Vec::with_capacity(cw * ch * c);
+  for _ in 0..cw * ch {
+    data.extend_from_slice(&background[..c]);
+  }
+  let (ox, oy) = (plan.offset.0 as usize, plan.offset.1 as usize);
+  let row = img.width as usize * c;
+  for y in 0..img.height as usize {
+    let d = ((oy + y) * cw + ox) * c;
+    data[d..d + row].copy_from_slice(&img.data[y * row..(y + 1) * row]);
+  }
+  Pixels { data, width: plan.canvas.0, height: plan.canvas.1, channels: img.channels }
+}
+
+/// Adds an opaque alpha channel.
+pub fn add_alpha(img: Pixels) -> Pixels {
+  if img.channels == 4 {
+    return img;
+  }
+  let mut data = Vec::with_capacity(img.data.len() / 3 * 4);
+  for px in img.data.chunks_exact(3) {
+    data.extend_from_slice(&[px[0], px[1], px[2], 255]);
+  }
+  Pixels { data, channels: 4, ..img }
+}
+
+/// Composites RGBA onto an opaque `background`, giving RGB.
+pub fn flatten(img: Pixels, background: [u8; 4]) -> Pixels {
+  if img.channels != 4 {
+    return img;
+  }
+  let mut data = Vec::with_capacity(img.data.len() / 4 * 3);
+  for px in img.data.chunks_exact(4) {
+    let a = u32::from(px[3]);
+    for i in 0..3 {
+      let v = (u32::from(px[i]) * a + u32::from(background[i]) * (255 - a) + 127) / 255;
+      data.push(v as u8);
+    }
+  }
+  Pixels { data, channels: 3, ..img }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  const C: (f64, f64) = (0.5, 0.5);
+
+  #[test]
+  fn width_only_keeps_aspect() {
+    let p = plan(2725, 2225, Some(720), None, Fit::Cover, C, false);
+    assert_eq!(p.canvas, (720, 588));
+    let p = plan(2725, 2225, None, Some(588), Fit::Cover, C, false);
+    assert_eq!(p.canvas, (720, 588));
+  }
+
+  #[test]
+  fn fit_modes() {
+    // 400x200 into 100x100
+    assert_eq!(plan(400, 200, Some(100), Some(100), Fit::Fill, C, false).canvas, (100, 100));
+    assert_eq!(plan(400, 200, Some(100), Some(100), Fit::Inside, C, false).canvas, (100, 50));
+    assert_eq!(plan(400, 200, Some(100), Some(100), Fit::Outside, C, false).canvas, (200, 100));
+    let cover = plan(400, 200, Some(100), Some(100), Fit::Cover, C, false);
+    assert_eq!(cover.canvas, (100, 100));
+    assert_eq!(cover.crop, (100.0, 0.0, 200.0, 200.0));
+    let left = plan(400, 200, Some(100), Some(100), Fit::Cover, (0.0, 0.5), false);
+    assert_eq!(left.crop.0, 0.0);
+    let contain = plan(400, 200, Some(100), Some(100), Fit::Contain, C, false);
+    assert_eq!((contain.canvas, contain.scaled, contain.offset), ((100, 100), (100, 50), (0, 25)));
+  }
+
+  #[test]
+  fn without_enlargement() {
+    assert_eq!(plan(50, 40, Some(100), None, Fit::Cover, C, true).canvas, (50, 40));
+    assert_eq!(plan(50, 40, Some(100), Some(100), Fit::Inside, C, true).canvas, (50, 40));
+    assert_eq!(plan(50, 40, Some(100), Some(100), Fit::Cover, C, true).canvas, (50, 40));
+    assert_eq!(plan(500, 400, Some(100), Some(100), Fit::Cover, C, true).canvas, (100, 100));
+  }
+
+  #[test]
+  fn flatten_and_embed() {
+    let img = Pixels { data: vec![255, 0, 0, 0, 0, 0, 255, 255], width: 2, height: 1, channels: 4 };
+    let flat = flatten(img, [255, 255, 255, 255]);
+    assert_eq!(flat.data, vec![255, 255, 255, 0, 0, 255]);
+    let small = Pixels { data: vec![1, 2, 3], width: 1, height: 1, channels: 3 };
+    let p = Plan { crop: (0.0, 0.0, 1.0, 1.0), scaled: (1, 1), canvas: (3, 1), offset: (1, 0) };
+    assert_eq!(embed(small, &p, [9, 9, 9, 255]).data, vec![9, 9, 9, 1, 2, 3, 9, 9, 9]);
+  }
+
+  #[test]
+  fn resample_solid_colour_stays_solid() {
+    let src = Pixels { data: vec![200; 64 * 64 * 3], width: 64, height: 64, channels: 3 };
+    let p = plan(64, 64, Some(16), None, Fit::Cover, C, false);
+    let out = resample(src, &p, Kernel::Lanczos3).unwrap();
+    assert_eq!((out.width, out.height), (16, 16));
+    assert!(out.data.iter().all(|&v| v == 200));
+  }
+}

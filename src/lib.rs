@@ -1,0 +1,287 @@
+//! Node.js glue: argument conversion and completion delivery only. Every
+//! task lives in `rusque-core`; nothing here runs task logic.
+//!
+//! One `Runtime` per JS environment owns a threadsafe function. Pool threads
+//! push completions into the runtime's queue and wake the JS thread only when
+//! the queue goes from empty to non-empty, so completions arrive in batches
+//! when the pool is busy.
+
+use std::collections::HashMap;
+use std::ptr;
+use std::sync::{Arc, Mutex};
+
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi_derive::napi;
+use rusque_core::tasks::hash::Algorithm;
+use rusque_core::tasks::image::{Fit, Format, Kernel, Metadata, ResizeOptions};
+use rusque_core::{pool, Cancel, Output, Task};
+
+struct Completion {
+  id: u32,
+  result: rusque_core::Result<Output>,
+}
+
+/// A batch of completions, handed to JS as a flat array of
+/// `[id, errorCode | null, value | errorMessage, ...]`.
+struct Batch(Vec<Completion>);
+
+#[napi(object)]
+pub struct JsMetadata {
+  pub format: String,
+  pub width: u32,
+  pub height: u32,
+  pub channels: u32,
+  pub has_alpha: bool,
+  pub orientation: u32,
+  pub size: f64,
+}
+
+impl From<Metadata> for JsMetadata {
+  fn from(m: Metadata) -> Self {
+    JsMetadata {
+      format: m.format.name().to_string(),
+      width: m.width,
+      height: m.height,
+      channels: u32::from(m.channels),
+      has_alpha: m.has_alpha,
+      orientation: u32::from(m.orientation),
+      size: m.size as f64,
+    }
+  }
+}
+
+unsafe fn set_element(env: sys::napi_env, arr: sys::napi_value, index: u32, value: sys::napi_value) -> Result<()> {
+  check_status!(sys::napi_set_element(env, arr, index, value))
+}
+
+impl ToNapiValue for Batch {
+  unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
+    let mut arr = ptr::null_mut();
+    check_status!(sys::napi_create_array_with_length(env, val.0.len() * 3, &mut arr))?;
+    for (i, c) in val.0.into_iter().enumerate() {
+      let base = (i * 3) as u32;
+      set_element(env, arr, base, u32::to_napi_value(env, c.id)?)?;
+      match c.result {
+        Ok(out) => {
+          set_element(env, arr, base + 1, Null::to_napi_value(env, Null)?)?;
+          let value = match out {
+            Output::Bytes(bytes) => Buffer::to_napi_value(env, Buffer::from(bytes))?,
+            Output::Text(text) => String::to_napi_value(env, text)?,
+            Output::Metadata(m) => JsMetadata::to_napi_value(env, JsMetadata::from(m))?,
+          };
+          set_element(env, arr, base + 2, value)?;
+        }
+        Err(e) => {
+          set_element(env, arr, base + 1, <&str>::to_napi_value(env, e.code.as_str())?)?;
+          set_element(env, arr, base + 2, String::to_napi_value(env, e.message)?)?;
+        }
+      }
+    }
+    Ok(arr)
+  }
+}
+
+type CompletionFn = ThreadsafeFunction<(), Unknown<'static>, Batch, Status, false>;
+
+struct Shared {
+  queue: Arc<Mutex<Vec<Completion>>>,
+  cancels: Mutex<HashMap<u32, Cancel>>,
+  tsfn: CompletionFn,
+}
+
+impl Shared {
+  fn complete(&self, id: u32, result: rusque_core::Result<Output>, cancellable: bool) {
+    if cancellable {
+      self.cancels.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+    }
+    let was_empty = {
+      let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+      let was_empty = q.is_empty();
+      q.push(Completion { id, result });
+      was_empty
+    };
+    if was_empty {
+      // Fails only while the environment shuts down; nobody is left to tell then.
+      let _ = self.tsfn.call((), ThreadsafeFunctionCallMode::NonBlocking);
+    }
+  }
+}
+
+/// Per-environment handle: submits jobs to the shared CPU pool and delivers
+/// their completions to the callback given at construction.
+#[napi]
+pub struct Runtime {
+  shared: Arc<Shared>,
+}
+
+#[napi(object)]
+pub struct NativeResizeOptions {
+  pub width: Option<u32>,
+  pub height: Option<u32>,
+  pub fit: String,
+  pub position_x: f64,
+  pub position_y: f64,
+  pub background: Vec<u32>,
+  pub without_enlargement: bool,
+  pub kernel: String,
+  pub format: Option<String>,
+  pub quality: u32,
+  pub auto_orient: bool,
+  pub limit_input_pixels: f64,
+}
+
+fn invalid(message: String) -> Error {
+  Error::new(Status::InvalidArg, message)
+}
+
+fn convert_resize_options(o: NativeResizeOptions) -> Result<ResizeOptions> {
+  let fit = match o.fit.as_str() {
+    "cover" => Fit::Cover,
+    "contain" => Fit::Contain,
+    "fill" => Fit::Fill,
+    "inside" => Fit::Inside,
+    "outside" => Fit::Outside,
+    other => return Err(invalid(format!("unknown fit {other:?}"))),
+  };
+  let kernel = match o.kernel.as_str() {
+    "nearest" => Kernel::Nearest,
+    "linear" => Kernel::Linear,
+    "cubic" => Kernel::Cubic,
+    "mitchell" => Kernel::Mitchell,
+    "lanczos3" => Kernel::Lanczos3,
+    other => return Err(invalid(format!("unknown kernel {other:?}"))),
+  };
+  let format = match o.format.as_deref() {
+    None => None,
+    Some(f) => Some(Format::parse(f).filter(|f| *f != Format::Gif).ok_or_else(|| invalid(format!("unknown output format {f:?}")))?),
+  };
+  let bg = |i: usize| o.background.get(i).copied().unwrap_or(255).min(255) as u8;
+  Ok(ResizeOptions {
+    width: o.width,
+    height: o.height,
+    fit,
+    position: (o.position_x, o.position_y),
+    background: [bg(0), bg(1), bg(2), bg(3)],
+    without_enlargement: o.without_enlargement,
+    kernel,
+    format,
+    quality: o.quality.min(255) as u8,
+    auto_orient: o.auto_orient,
+    limit_input_pixels: if o.limit_input_pixels.is_finite() && o.limit_input_pixels > 0.0 { o.limit_input_pixels as u64 } else { 0 },
+  })
+}
+
+#[napi]
+impl Runtime {
+  #[napi(constructor)]
+  pub fn new(env: Env, callback: Function<'static>) -> Result<Self> {
+    let queue: Arc<Mutex<Vec<Completion>>> = Arc::new(Mutex::new(Vec::new()));
+    let drain = Arc::clone(&queue);
+    let tsfn: CompletionFn = callback
+      .build_threadsafe_function::<()>()
+      .callee_handled::<false>()
+      .build_callback(move |_ctx| Ok(Batch(std::mem::take(&mut *drain.lock().unwrap_or_else(|p| p.into_inner())))))?;
+    // Idle runtimes must not keep the process alive; JS refs it while jobs are pending.
+    check_status!(unsafe { sys::napi_unref_threadsafe_function(env.raw(), tsfn.raw()) })?;
+    Ok(Runtime { shared: Arc::new(Shared { queue, cancels: Mutex::new(HashMap::new()), tsfn }) })
+  }
+
+  /// Keeps the event loop alive (true) while jobs are pending, or lets it exit (false).
+  #[napi]
+  pub fn set_active(&self, env: Env, active: bool) -> Result<()> {
+    let raw = self.shared.tsfn.raw();
+    check_status!(unsafe {
+      if active {
+        sys::napi_ref_threadsafe_function(env.raw(), raw)
+      } else {
+        sys::napi_unref_threadsafe_function(env.raw(), raw)
+      }
+    })
+  }
+
+  fn spawn(&self, id: u32, task: Task, input: Vec<u8>, cancellable: bool) {
+    let cancel = if cancellable {
+      let c = Cancel::new();
+      self.shared.cancels.lock().unwrap_or_else(|p| p.into_inner()).insert(id, c.clone());
+      c
+    } else {
+      Cancel::never()
+    };
+    let shared = Arc::clone(&self.shared);
+    pool::spawn(move || {
+      let result = pool::run_guarded(|| task.run(&input, &cancel));
+      drop(input);
+      shared.complete(id, result, cancellable);
+    });
+  }
+
+  #[napi]
+  pub fn submit_resize(&self, id: u32, input: &[u8], options: NativeResizeOptions, cancellable: bool) -> Result<()> {
+    let opts = convert_resize_options(options)?;
+    self.spawn(id, Task::Resize(opts), input.to_vec(), cancellable);
+    Ok(())
+  }
+
+  #[napi]
+  pub fn submit_metadata(&self, id: u32, input: &[u8], cancellable: bool) {
+    self.spawn(id, Task::Metadata, input.to_vec(), cancellable);
+  }
+
+  #[napi]
+  pub fn submit_hash(&self, id: u32, input: &[u8], algorithm: String, cancellable: bool) -> Result<()> {
+    let alg = Algorithm::parse(&algorithm).map_err(|e| invalid(e.message))?;
+    self.spawn(id, Task::Hash(alg), input.to_vec(), cancellable);
+    Ok(())
+  }
+
+  /// Many hash jobs in one call: ids[i] hashes inputs[i].
+  #[napi]
+  pub fn submit_hash_many(&self, ids: Vec<u32>, inputs: Vec<&[u8]>, algorithm: String) -> Result<()> {
+    let alg = Algorithm::parse(&algorithm).map_err(|e| invalid(e.message))?;
+    if ids.len() != inputs.len() {
+      return Err(invalid("ids and inputs differ in length".into()));
+    }
+    for (id, input) in ids.into_iter().zip(inputs) {
+      self.spawn(id, Task::Hash(alg), input.to_vec(), false);
+    }
+    Ok(())
+  }
+
+  /// Asks a running or queued job to stop at its next checkpoint.
+  #[napi]
+  pub fn cancel(&self, id: u32) {
+    if let Some(c) = self.shared.cancels.lock().unwrap_or_else(|p| p.into_inner()).remove(&id) {
+      c.cancel();
+    }
+  }
+
+  /// Test hook: a job that panics, to prove panics become ERR_INTERNAL.
+  #[napi(js_name = "_submitPanic")]
+  pub fn submit_panic(&self, id: u32) {
+    let shared = Arc::clone(&self.shared);
+    pool::spawn(move || {
+      let result = pool::run_guarded::<Output>(|| panic!("deliberate panic from the test hook"));
+      shared.complete(id, result, false);
+    });
+  }
+}
+
+#[napi(object)]
+pub struct PoolInfo {
+  pub threads: u32,
+  pub nice: i32,
+}
+
+/// Resizes the shared CPU pool. Queued jobs finish on the old threads.
+#[napi]
+pub fn configure(threads: Option<u32>, nice: Option<i32>) -> Result<PoolInfo> {
+  let c = pool::configure(threads.map(|t| t as usize), nice).map_err(|e| invalid(e.message))?;
+  Ok(PoolInfo { threads: c.threads as u32, nice: c.nice })
+}
+
+#[napi]
+pub fn pool_info() -> PoolInfo {
+  let c = pool::config();
+  PoolInfo { threads: c.threads as u32, nice: c.nice }
+}
