@@ -64,8 +64,11 @@ unsafe fn jpeg_message(cinfo: &mut mozjpeg_sys::jpeg_common_struct) -> String {
   let code = err.msg_code;
   match err.format_message {
     Some(format) => {
-      let buffer = [0u8; 80];
-      format(cinfo, &buffer);
+      // libjpeg writes into the buffer, but the binding declares it `&[u8; 80]`:
+      // call it through the `&mut` signature so the write is not assumed away.
+      let format: unsafe extern "C-unwind" fn(&mut mozjpeg_sys::jpeg_common_struct, &mut [u8; 80]) = std::mem::transmute(format);
+      let mut buffer = [0u8; 80];
+      format(cinfo, &mut buffer);
       let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
       String::from_utf8_lossy(&buffer[..end]).into_owned()
     }

@@ -1,0 +1,35 @@
+'use strict'
+
+const native = require('./lib/native')
+const { RusqueError, AbortError } = require('./lib/errors')
+const { JobQueue } = require('./lib/queue')
+
+/**
+ * Resizes an image (JPEG, PNG, WebP or GIF bytes) on the rusque pool.
+ * Options follow sharp's meanings: width, height, fit, position, background,
+ * withoutEnlargement, kernel, format, quality, autoOrient, limitInputPixels, signal.
+ */
+function resize (input, options) {
+  return native.call('resize', input, options)
+}
+
+/** Reads format, size, channels, alpha and EXIF orientation from the header only. */
+function metadata (input, options) {
+  return native.call('metadata', input, options)
+}
+
+/** Hex digest of a buffer: 'sha256' (default), 'sha512', 'blake3' or 'md5'. */
+function hash (input, algorithm) {
+  return native.call('hash', input, algorithm)
+}
+
+module.exports = {
+  resize,
+  metadata,
+  hash,
+  configure: native.configure,
+  poolInfo: native.poolInfo,
+  JobQueue,
+  RusqueError,
+  AbortError
+}

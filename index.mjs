@@ -1,0 +1,4 @@
+import rusque from './index.js'
+
+export const { resize, metadata, hash, configure, poolInfo, JobQueue, RusqueError, AbortError } = rusque
+export default rusque

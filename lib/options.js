@@ -1,0 +1,164 @@
+'use strict'
+
+// Argument validation on the JS side: fail fast with a message naming the
+// option, before anything is copied or queued. Rust validates again.
+
+const { invalidArg } = require('./errors')
+
+const FITS = new Set(['cover', 'contain', 'fill', 'inside', 'outside'])
+const KERNELS = new Set(['nearest', 'linear', 'cubic', 'mitchell', 'lanczos3'])
+const FORMATS = { jpeg: 'jpeg', jpg: 'jpeg', png: 'png', webp: 'webp' }
+const HASHES = new Set(['sha256', 'sha512', 'blake3', 'md5'])
+const DEFAULT_LIMIT_INPUT_PIXELS = 268402689
+
+// sharp's position names and gravities, as (x, y) anchors from 0 to 1.
+const POSITIONS = {
+  centre: [0.5, 0.5],
+  center: [0.5, 0.5],
+  top: [0.5, 0],
+  'right top': [1, 0],
+  right: [1, 0.5],
+  'right bottom': [1, 1],
+  bottom: [0.5, 1],
+  'left bottom': [0, 1],
+  left: [0, 0.5],
+  'left top': [0, 0],
+  north: [0.5, 0],
+  northeast: [1, 0],
+  east: [1, 0.5],
+  southeast: [1, 1],
+  south: [0.5, 1],
+  southwest: [0, 1],
+  west: [0, 0.5],
+  northwest: [0, 0]
+}
+
+const NAMED_COLOURS = {
+  white: [255, 255, 255, 255],
+  black: [0, 0, 0, 255],
+  transparent: [0, 0, 0, 0]
+}
+
+function toBytes (input, name = 'input') {
+  if (input instanceof Uint8Array) return input
+  if (input instanceof ArrayBuffer) return new Uint8Array(input)
+  if (ArrayBuffer.isView(input)) return new Uint8Array(input.buffer, input.byteOffset, input.byteLength)
+  throw invalidArg(`${name} must be a Buffer, Uint8Array or ArrayBuffer, got ${describe(input)}`)
+}
+
+function imageBytes (input) {
+  const bytes = toBytes(input)
+  if (bytes.byteLength === 0) throw invalidArg('input is empty: pass the bytes of a JPEG, PNG, WebP or GIF image')
+  return bytes
+}
+
+function describe (v) {
+  if (v === null) return 'null'
+  if (Array.isArray(v)) return 'an array'
+  if (typeof v === 'object') return `an instance of ${(v.constructor && v.constructor.name) || 'Object'}`
+  if (typeof v === 'string') return `a string (${JSON.stringify(v.slice(0, 40))})`
+  return `${typeof v} ${String(v)}`
+}
+
+function dimension (name, v) {
+  if (v === undefined || v === null) return undefined
+  if (!Number.isInteger(v) || v < 1 || v > 65535) {
+    throw invalidArg(`${name} must be an integer from 1 to 65535, got ${describe(v)}`)
+  }
+  return v
+}
+
+function bool (name, v, dflt) {
+  if (v === undefined) return dflt
+  if (typeof v !== 'boolean') throw invalidArg(`${name} must be a boolean, got ${describe(v)}`)
+  return v
+}
+
+function colour (v) {
+  if (v === undefined) return [255, 255, 255, 255]
+  if (typeof v === 'string') {
+    const named = NAMED_COLOURS[v.toLowerCase()]
+    if (named) return named
+    const m = /^#?([0-9a-f]{3}|[0-9a-f]{6}|[0-9a-f]{8})$/i.exec(v)
+    if (m) {
+      let hex = m[1]
+      if (hex.length === 3) hex = hex.split('').map((c) => c + c).join('')
+      const out = [0, 2, 4].map((i) => parseInt(hex.slice(i, i + 2), 16))
+      out.push(hex.length === 8 ? parseInt(hex.slice(6, 8), 16) : 255)
+      return out
+    }
+  } else if (v && typeof v === 'object') {
+    const { r, g, b, alpha = 1 } = v
+    const ok = [r, g, b].every((c) => Number.isInteger(c) && c >= 0 && c <= 255) &&
+      typeof alpha === 'number' && alpha >= 0 && alpha <= 1
+    if (ok) return [r, g, b, Math.round(alpha * 255)]
+  }
+  throw invalidArg(`background must be a colour such as '#ff0000', 'white' or { r, g, b, alpha }, got ${describe(v)}`)
+}
+
+function checkSignal (signal) {
+  if (signal === undefined || signal === null) return undefined
+  if (typeof signal !== 'object' || typeof signal.aborted !== 'boolean' || typeof signal.addEventListener !== 'function') {
+    throw invalidArg(`signal must be an AbortSignal, got ${describe(signal)}`)
+  }
+  return signal
+}
+
+/** Validates sharp-style resize options into the native shape plus the signal. */
+function resizeOptions (options) {
+  if (options === undefined || options === null) options = {}
+  if (typeof options !== 'object') throw invalidArg(`options must be an object, got ${describe(options)}`)
+  const width = dimension('width', options.width)
+  const height = dimension('height', options.height)
+  const fit = options.fit === undefined ? 'cover' : options.fit
+  if (!FITS.has(fit)) throw invalidArg(`fit must be one of ${[...FITS].join(', ')}; got ${describe(fit)}`)
+  const position = options.position === undefined ? 'centre' : options.position
+  const anchor = typeof position === 'string' ? POSITIONS[position.toLowerCase()] : undefined
+  if (!anchor) {
+    throw invalidArg(`position must be one of ${Object.keys(POSITIONS).join(', ')}; got ${describe(position)}`)
+  }
+  const kernel = options.kernel === undefined ? 'lanczos3' : options.kernel
+  if (!KERNELS.has(kernel)) throw invalidArg(`kernel must be one of ${[...KERNELS].join(', ')}; got ${describe(kernel)}`)
+  let format
+  if (options.format !== undefined) {
+    format = typeof options.format === 'string' ? FORMATS[options.format.toLowerCase()] : undefined
+    if (!format) throw invalidArg(`format must be one of jpeg, png, webp; got ${describe(options.format)}`)
+  }
+  const quality = options.quality === undefined ? 80 : options.quality
+  if (!Number.isInteger(quality) || quality < 1 || quality > 100) {
+    throw invalidArg(`quality must be an integer from 1 to 100, got ${describe(quality)}`)
+  }
+  let limit = options.limitInputPixels
+  if (limit === undefined || limit === true) limit = DEFAULT_LIMIT_INPUT_PIXELS
+  else if (limit === false) limit = 0
+  else if (!Number.isInteger(limit) || limit < 0) {
+    throw invalidArg(`limitInputPixels must be a non-negative integer, true or false; got ${describe(limit)}`)
+  }
+  return {
+    native: {
+      width,
+      height,
+      fit,
+      positionX: anchor[0],
+      positionY: anchor[1],
+      background: colour(options.background),
+      withoutEnlargement: bool('withoutEnlargement', options.withoutEnlargement, false),
+      kernel,
+      format,
+      quality,
+      autoOrient: bool('autoOrient', options.autoOrient, true),
+      limitInputPixels: limit
+    },
+    signal: checkSignal(options.signal)
+  }
+}
+
+function hashAlgorithm (algorithm) {
+  if (algorithm === undefined) return 'sha256'
+  if (typeof algorithm !== 'string' || !HASHES.has(algorithm.toLowerCase())) {
+    throw invalidArg(`algorithm must be one of ${[...HASHES].join(', ')}; got ${describe(algorithm)}`)
+  }
+  return algorithm.toLowerCase()
+}
+
+module.exports = { toBytes, imageBytes, resizeOptions, hashAlgorithm, checkSignal, describe, DEFAULT_LIMIT_INPUT_PIXELS }

@@ -1,0 +1,1 @@
+class JobQueue {}; module.exports = { JobQueue }
