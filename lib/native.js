@@ -45,9 +45,12 @@ function onBatch (batch) {
     pending.delete(id)
     holds--
     const code = batch[i + 1]
+    const err = code === null ? null : makeError(code, batch[i + 2])
+    const value = code === null ? batch[i + 2] : undefined
     try {
-      if (code === null) done(null, batch[i + 2])
-      else done(makeError(code, batch[i + 2]), undefined)
+      // `done` is a callback, or an object with complete() (JobQueue's jobs).
+      if (typeof done === 'function') done(err, value)
+      else done.complete(err, value)
     } catch (err) {
       // A throwing callback must not drop the rest of the batch.
       process.nextTick(() => { throw err })
@@ -82,7 +85,7 @@ function prepare (task, input, taskOptions) {
   return { kind, bytes: opts.toBytes(input), arg: opts.hashAlgorithm(algorithm), signal }
 }
 
-/** Sends a prepared job to the pool; returns its id. */
+/** Sends a prepared job to the pool; returns its id. `done` is (err, value) => void or { complete(err, value) }. */
 function submit (job, cancellable, done) {
   const rt = getRuntime()
   const id = nextId = (nextId + 1) >>> 0

@@ -1,1 +1,424 @@
-class JobQueue {}; module.exports = { JobQueue }
+'use strict'
+
+// JobQueue: a priority and concurrency gate in front of the shared Rust pool.
+// Waiting jobs live here (a binary heap: higher priority first, FIFO within a
+// priority); running jobs are on the pool. Completions arrive in batches from
+// the pool's threadsafe function and are turned into events here.
+
+const { EventEmitter } = require('node:events')
+const native = require('./native')
+const { RusqueError, invalidArg, abortError } = require('./errors')
+const { describe } = require('./options')
+
+const SAMPLE_LIMIT = 10000 // latency samples kept for percentiles (a ring)
+
+function queueError (code, message) {
+  return new RusqueError(code, message)
+}
+
+class Samples {
+  constructor () {
+    this.values = new Float64Array(SAMPLE_LIMIT)
+    this.count = 0
+  }
+
+  push (v) {
+    this.values[this.count % SAMPLE_LIMIT] = v
+    this.count++
+  }
+
+  percentiles () {
+    const n = Math.min(this.count, SAMPLE_LIMIT)
+    if (n === 0) return { p50: 0, p99: 0 }
+    const sorted = this.values.slice(0, n).sort()
+    const at = (q) => sorted[Math.min(n - 1, Math.floor(q * n))]
+    return { p50: at(0.5), p99: at(0.99) }
+  }
+}
+
+// Waiting jobs by priority: one FIFO per priority value and a sorted list of
+// the priorities that have jobs. O(1) for the common case of few priorities.
+class Fifo {
+  constructor () { this.items = []; this.head = 0 }
+  get length () { return this.items.length - this.head }
+  push (x) { this.items.push(x) }
+  shift () {
+    const x = this.items[this.head]
+    this.items[this.head++] = undefined
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head)
+      this.head = 0
+    }
+    return x
+  }
+}
+
+class PriorityQueue {
+  constructor () {
+    this.buckets = new Map()
+    this.order = [] // priorities with a bucket, highest first
+    this.length = 0
+  }
+
+  push (job) {
+    let b = this.buckets.get(job.priority)
+    if (b === undefined) {
+      b = new Fifo()
+      this.buckets.set(job.priority, b)
+      let i = 0
+      while (i < this.order.length && this.order[i] > job.priority) i++
+      this.order.splice(i, 0, job.priority)
+    }
+    b.push(job)
+    this.length++
+  }
+
+  pop () {
+    const p = this.order[0]
+    const b = this.buckets.get(p)
+    const job = b.shift()
+    this.length--
+    if (b.length === 0) {
+      this.buckets.delete(p)
+      this.order.shift()
+    }
+    return job
+  }
+
+  * [Symbol.iterator] () {
+    for (const p of this.order) {
+      const b = this.buckets.get(p)
+      for (let i = b.head; i < b.items.length; i++) yield b.items[i]
+    }
+  }
+}
+
+class Job {
+  constructor (queue, task, prepared, o, signal, resolve, reject) {
+    this.queue = queue
+    this.priority = o.priority
+    this.id = o.id
+    this.task = task
+    this.prepared = prepared
+    this.signal = signal
+    this.timeout = o.timeout
+    this.resolve = resolve
+    this.reject = reject
+    this.addedAt = performance.now()
+    this.startedAt = 0
+    this.nativeId = 0
+    this.state = 'waiting'
+    this.settled = false
+    this.timer = null
+    this.onAbort = null
+    this.info = null
+  }
+
+  // Called by lib/native when the pool reports this job done.
+  complete (err, value) {
+    this.queue._finish(this, err, value)
+  }
+}
+
+function jobOptions (o) {
+  if (o === undefined || o === null) return { priority: 0, signal: undefined, timeout: undefined, id: undefined }
+  if (typeof o !== 'object') throw invalidArg(`job options must be an object, got ${describe(o)}`)
+  const priority = o.priority === undefined ? 0 : o.priority
+  if (!Number.isInteger(priority)) throw invalidArg(`priority must be an integer, got ${describe(priority)}`)
+  if (o.timeout !== undefined && !(typeof o.timeout === 'number' && o.timeout > 0 && Number.isFinite(o.timeout))) {
+    throw invalidArg(`timeout must be a positive number of milliseconds, got ${describe(o.timeout)}`)
+  }
+  if (o.id !== undefined && typeof o.id !== 'string') throw invalidArg(`id must be a string, got ${describe(o.id)}`)
+  const signal = o.signal
+  if (signal !== undefined && (signal === null || typeof signal !== 'object' || typeof signal.addEventListener !== 'function')) {
+    throw invalidArg(`signal must be an AbortSignal, got ${describe(signal)}`)
+  }
+  return { priority, signal, timeout: o.timeout, id: o.id }
+}
+
+class JobQueue extends EventEmitter {
+  /**
+   * @param {{ concurrency?: number, maxQueued?: number }} [options]
+   *   concurrency: jobs of this queue on the pool at once (default: pool threads);
+   *   maxQueued: waiting jobs allowed before add() rejects with ERR_QUEUE_FULL (default: unbounded).
+   */
+  constructor (options = {}) {
+    super()
+    if (options === null || typeof options !== 'object') throw invalidArg('JobQueue options must be an object')
+    const { concurrency = native.poolInfo().threads, maxQueued = Infinity } = options
+    if (!Number.isInteger(concurrency) || concurrency < 1) {
+      throw invalidArg(`concurrency must be a positive integer, got ${describe(concurrency)}`)
+    }
+    if (maxQueued !== Infinity && (!Number.isInteger(maxQueued) || maxQueued < 0)) {
+      throw invalidArg(`maxQueued must be a non-negative integer or Infinity, got ${describe(maxQueued)}`)
+    }
+    this.concurrency = concurrency
+    this.maxQueued = maxQueued
+    this._heap = new PriorityQueue()
+    this._waiting = 0 // live jobs in the heap (aborted ones are removed lazily)
+    this._running = 0
+    this._paused = false
+    this._closed = false
+    this._held = false
+    this._pumpScheduled = false
+    this._idleWaiters = []
+    this._counts = { added: 0, completed: 0, failed: 0, cancelled: 0, timedOut: 0, rejected: 0 }
+    this._wait = new Samples()
+    this._run = new Samples()
+  }
+
+  /** Jobs waiting to start. */
+  get size () { return this._waiting }
+  /** Jobs on the pool now. */
+  get running () { return this._running }
+  get isPaused () { return this._paused }
+  get isClosed () { return this._closed }
+
+  /**
+   * Queues one job; resolves with exactly what the direct function returns.
+   * @param {'resize'|'metadata'|'hash'} task
+   */
+  add (task, input, taskOptions, options) {
+    return new Promise((resolve, reject) => {
+      const job = this._make(task, input, taskOptions, options, resolve, reject)
+      if (job) this._enqueue([job])
+    })
+  }
+
+  /**
+   * Queues many jobs at once: `[{ task, input, options, jobOptions }]` (or
+   * `[task, input, options, jobOptions]` tuples). Resolves with the results in
+   * order, or rejects with the first failure. Admission is all or nothing.
+   */
+  addBulk (jobs) {
+    if (!Array.isArray(jobs)) return Promise.reject(invalidArg(`addBulk takes an array of jobs, got ${describe(jobs)}`))
+    return new Promise((resolve, reject) => {
+      const results = new Array(jobs.length)
+      let left = jobs.length
+      let failed = false
+      if (left === 0) return resolve(results)
+      const made = []
+      for (let i = 0; i < jobs.length; i++) {
+        const j = jobs[i]
+        const [task, input, taskOptions, options] = Array.isArray(j) ? j : [j && j.task, j && j.input, j && j.options, j && j.jobOptions]
+        const job = this._make(task, input, taskOptions, options, (v) => {
+          results[i] = v
+          if (--left === 0 && !failed) resolve(results)
+        }, (err) => {
+          if (!failed) { failed = true; reject(err) }
+        }, made.length)
+        if (job === null) {
+          // Already rejected (invalid argument, closed or full): withdraw the rest.
+          for (const m of made) m.settled = true
+          return
+        }
+        made.push(job)
+      }
+      this._enqueue(made)
+    })
+  }
+
+  _make (task, input, taskOptions, options, resolve, reject, alreadyMade = 0) {
+    if (this._closed) {
+      reject(queueError('ERR_QUEUE_CLOSED', 'this JobQueue is closed: add() is refused after close()'))
+      return null
+    }
+    let prepared, o
+    try {
+      prepared = native.prepare(task, input, taskOptions)
+      o = jobOptions(options)
+    } catch (err) {
+      reject(err)
+      return null
+    }
+    if (this._waiting + alreadyMade + 1 > this.maxQueued) {
+      this._counts.rejected++
+      reject(queueError('ERR_QUEUE_FULL', `queue is full: ${this._waiting} jobs waiting (maxQueued ${this.maxQueued}); retry later or answer 503`))
+      return null
+    }
+    const signal = o.signal || prepared.signal
+    if (signal && signal.aborted) {
+      this._counts.cancelled++
+      reject(abortError(signal))
+      return null
+    }
+    return new Job(this, task, prepared, o, signal, resolve, reject)
+  }
+
+  _enqueue (jobs) {
+    for (const job of jobs) {
+      if (job.settled) continue
+      this._counts.added++
+      this._heap.push(job)
+      this._waiting++
+      if (job.signal) {
+        job.onAbort = () => this._abort(job, abortError(job.signal), 'cancelled')
+        job.signal.addEventListener('abort', job.onAbort, { once: true })
+      }
+    }
+    this._updateHold()
+    // Jobs added in the same tick start together (one crossing for hash groups).
+    if (!this._pumpScheduled) {
+      this._pumpScheduled = true
+      queueMicrotask(() => { this._pumpScheduled = false; this._pump() })
+    }
+  }
+
+  _info (job) {
+    if (job.info === null) job.info = { id: job.id, task: job.task, priority: job.priority }
+    return job.info
+  }
+
+  _pump () {
+    if (this._paused) return
+    const hadWaiting = this._waiting > 0
+    let hashBatch = null
+    while (this._running < this.concurrency && this._heap.length > 0) {
+      const job = this._heap.pop()
+      if (job.state !== 'waiting') continue // aborted while waiting
+      this._waiting--
+      job.state = 'running'
+      job.startedAt = performance.now()
+      this._wait.push(job.startedAt - job.addedAt)
+      this._running++
+      if (job.timeout !== undefined) {
+        job.timer = setTimeout(() => {
+          this._abort(job, queueError('ERR_TIMEOUT', `job timed out after ${job.timeout} ms`), 'timedOut')
+        }, job.timeout)
+      }
+      const p = job.prepared
+      if (p.kind === native.KIND_HASH && !job.signal && job.timeout === undefined) {
+        // Uncancellable hash jobs go to the pool together: one crossing per pump.
+        if (hashBatch === null) hashBatch = new Map()
+        let group = hashBatch.get(p.arg)
+        if (!group) hashBatch.set(p.arg, (group = { jobs: [], dones: [], owners: [] }))
+        group.jobs.push(p)
+        group.dones.push(job)
+        group.owners.push(job)
+      } else {
+        job.nativeId = native.submit(p, job.signal !== undefined || job.timeout !== undefined, job)
+      }
+      if (this.listenerCount('active') > 0) this.emit('active', this._info(job))
+    }
+    if (hashBatch !== null) {
+      for (const [algorithm, group] of hashBatch) {
+        const ids = native.submitHashMany(group.jobs, algorithm, group.dones)
+        for (let i = 0; i < ids.length; i++) group.owners[i].nativeId = ids[i]
+      }
+    }
+    if (this._waiting === 0 && this._heap.length > 0) this._heap = new PriorityQueue() // drop aborted leftovers
+    this._updateHold()
+    if (hadWaiting && this._waiting === 0) this.emit('drain')
+  }
+
+  // Cancel (abort signal or timeout). A waiting job never runs; a running one
+  // rejects now and its native task stops at its next checkpoint; its slot is
+  // freed when the pool reports it stopped.
+  _abort (job, err, counter) {
+    if (job.settled) return
+    if (job.state === 'waiting') {
+      job.state = 'aborted'
+      this._waiting--
+      this._settle(job, err, undefined, counter)
+      this._updateHold()
+      if (this._waiting === 0) this.emit('drain')
+      this._checkIdle()
+    } else if (job.state === 'running') {
+      native.cancel(job.nativeId)
+      this._settle(job, err, undefined, counter)
+    }
+  }
+
+  _finish (job, err, value) {
+    this._running--
+    job.state = 'done'
+    this._run.push(performance.now() - job.startedAt)
+    if (!job.settled) this._settle(job, err, value, err ? 'failed' : 'completed')
+    this._pump()
+    this._checkIdle()
+  }
+
+  _settle (job, err, value, counter) {
+    job.settled = true
+    this._counts[counter]++
+    if (job.timer !== null) { clearTimeout(job.timer); job.timer = null }
+    if (job.onAbort !== null) { job.signal.removeEventListener('abort', job.onAbort); job.onAbort = null }
+    const info = this._info(job)
+    if (err) {
+      job.reject(err)
+      if (this.listenerCount('failed') > 0) this.emit('failed', info, err)
+    } else {
+      job.resolve(value)
+      if (this.listenerCount('completed') > 0) this.emit('completed', info, value)
+    }
+  }
+
+  _checkIdle () {
+    if (this._waiting === 0 && this._running === 0) {
+      const waiters = this._idleWaiters
+      this._idleWaiters = []
+      this.emit('idle')
+      for (const w of waiters) w()
+    }
+  }
+
+  // A queue with waiting jobs keeps the process alive (running jobs already do).
+  _updateHold () {
+    const want = this._waiting > 0
+    if (want !== this._held) {
+      this._held = want
+      if (want) native.hold()
+      else native.release()
+    }
+  }
+
+  /** Stops starting new jobs; running ones finish. */
+  pause () {
+    if (this._paused) return
+    this._paused = true
+    this.emit('pause')
+  }
+
+  resume () {
+    if (!this._paused) return
+    this._paused = false
+    this.emit('resume')
+    this._pump()
+  }
+
+  /** Resolves when nothing is waiting or running. */
+  onIdle () {
+    if (this._waiting === 0 && this._running === 0) return Promise.resolve()
+    return new Promise((resolve) => this._idleWaiters.push(resolve))
+  }
+
+  /** Counts and wait/run-time percentiles (ms). */
+  stats () {
+    return {
+      ...this._counts,
+      waiting: this._waiting,
+      running: this._running,
+      waitTime: this._wait.percentiles(),
+      runTime: this._run.percentiles()
+    }
+  }
+
+  /**
+   * Refuses new jobs. With `drain: true` (default) waiting and running jobs
+   * finish; with `drain: false` waiting jobs reject with ERR_QUEUE_CLOSED (they
+   * never run) and running ones finish. Resolves once the queue is idle.
+   */
+  close ({ drain = true } = {}) {
+    this._closed = true
+    if (!drain) {
+      const err = () => queueError('ERR_QUEUE_CLOSED', 'JobQueue closed before this job ran')
+      const jobs = [...this._heap]
+      for (const job of jobs) if (job.state === 'waiting') this._abort(job, err(), 'cancelled')
+      this._heap = new PriorityQueue()
+    }
+    if (this._paused && drain) this.resume()
+    return this.onIdle().then(() => { this.emit('close') })
+  }
+}
+
+module.exports = { JobQueue }

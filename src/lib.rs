@@ -95,10 +95,14 @@ impl Shared {
     if cancellable {
       self.cancels.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
     }
+    self.deliver(std::iter::once(Completion { id, result }));
+  }
+
+  fn deliver(&self, completions: impl Iterator<Item = Completion>) {
     let was_empty = {
       let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
       let was_empty = q.is_empty();
-      q.push(Completion { id, result });
+      q.extend(completions);
       was_empty
     };
     if was_empty {
@@ -242,8 +246,24 @@ impl Runtime {
     if ids.len() != inputs.len() {
       return Err(invalid("ids and inputs differ in length".into()));
     }
-    for (id, input) in ids.into_iter().zip(inputs) {
-      self.spawn(id, Task::Hash(alg), input.to_vec(), false);
+    // Tiny jobs are grouped into a few pool jobs per thread: one wake-up and
+    // one completion push per group instead of per job.
+    let groups = pool::config().threads * 4;
+    let per_group = ids.len().div_ceil(groups).max(1);
+    let mut jobs: Vec<(u32, Vec<u8>)> = ids.into_iter().zip(inputs.into_iter().map(<[u8]>::to_vec)).collect();
+    while !jobs.is_empty() {
+      let rest = jobs.split_off(per_group.min(jobs.len()));
+      let group = std::mem::replace(&mut jobs, rest);
+      let shared = Arc::clone(&self.shared);
+      pool::spawn(move || {
+        let task = Task::Hash(alg);
+        let never = Cancel::never();
+        let done: Vec<Completion> = group
+          .into_iter()
+          .map(|(id, input)| Completion { id, result: pool::run_guarded(|| task.run(&input, &never)) })
+          .collect();
+        shared.deliver(done.into_iter());
+      });
     }
     Ok(())
   }
