@@ -1,0 +1,391 @@
+'use strict'
+
+// sharp's own benchmark case: a 2725x2225 JPEG resized to 720x588 and encoded
+// as JPEG at quality 80, buffer to buffer. rusque and sharp run in alternating
+// rounds (rusque, sharp, rusque, ...) so drift in machine load hits both;
+// every figure is a median over rounds. jimp runs a few calls for scale.
+
+const os = require('node:os')
+const { performance } = require('node:perf_hooks')
+
+const { REPO_ROOT } = require('../lib/machine')
+const { readFixture, fixturesDir } = require('../lib/fixtures')
+const { startLoopProbe, INTERVAL_MS } = require('../lib/loop-probe')
+const { resizeLanczos3, psnr } = require('../lib/lanczos')
+const { median, percentile, max, min } = require('../lib/stats')
+
+const IMAGE = '2569067123_aca715a2ee_o.jpg'
+const SOURCE = { width: 2725, height: 2225 }
+const WIDTH = 720
+const HEIGHT = 588
+const QUALITY = 80
+
+const PLANS = {
+  full: {
+    warmupCalls: 4,
+    idleProbeMs: 1000,
+    concurrency: 8, // calls in flight: 4x the cores here, enough to keep every pool thread busy
+    throughputRounds: 9,
+    imagesPerRound: 64,
+    latencyRounds: 9,
+    callsPerLatencyRound: 12,
+    jimpCalls: 3
+  },
+  quick: {
+    warmupCalls: 2,
+    idleProbeMs: 300,
+    concurrency: 8,
+    throughputRounds: 2,
+    imagesPerRound: 16,
+    latencyRounds: 2,
+    callsPerLatencyRound: 3,
+    jimpCalls: 1
+  }
+}
+
+const LIBS = ['rusque', 'sharp']
+
+const description = `${SOURCE.width}x${SOURCE.height} JPEG -> ${WIDTH}x${HEIGHT} JPEG q${QUALITY}, buffer to buffer: rusque vs sharp (alternating rounds), jimp for scale`
+
+async function run ({ log, args = [] }) {
+  const plan = args.includes('--quick') ? PLANS.quick : PLANS.full
+  const sharp = require('sharp')
+  const rusque = require(REPO_ROOT)
+  const { Jimp } = require('jimp')
+
+  // libvips' operation cache could serve repeated identical work from memory;
+  // sharp's own benchmark turns it off for the same reason. Threads stay at
+  // each library's defaults.
+  sharp.cache(false)
+
+  const input = readFixture(IMAGE)
+  const inputMeta = await sharp(input).metadata()
+  if (inputMeta.width !== SOURCE.width || inputMeta.height !== SOURCE.height || inputMeta.format !== 'jpeg') {
+    throw new Error(`${IMAGE} should be a ${SOURCE.width}x${SOURCE.height} JPEG, found ${inputMeta.format} ${inputMeta.width}x${inputMeta.height}`)
+  }
+
+  const calls = {
+    rusque: () => rusque.resize(input, { width: WIDTH, height: HEIGHT, format: 'jpeg', quality: QUALITY }),
+    sharp: () => sharp(input).resize(WIDTH, HEIGHT).jpeg({ quality: QUALITY }).toBuffer()
+  }
+  // The same resize with lossless output: PSNR then measures decoding and
+  // resampling alone, separating them from the JPEG encoder's settings.
+  const losslessCalls = {
+    rusque: () => rusque.resize(input, { width: WIDTH, height: HEIGHT, format: 'png' }),
+    sharp: () => sharp(input).resize(WIDTH, HEIGHT).png({ compressionLevel: 1 }).toBuffer()
+  }
+  const jimpCall = async () => {
+    const img = await Jimp.read(input)
+    img.resize({ w: WIDTH, h: HEIGHT })
+    return img.getBuffer('image/jpeg', { quality: QUALITY })
+  }
+
+  const setup = {
+    image: `${fixturesDir()}/${IMAGE}`,
+    inputBytes: input.length,
+    plan,
+    rusquePool: rusque.poolInfo(),
+    sharpConcurrency: sharp.concurrency(),
+    libvips: sharp.versions.vips,
+    sharpSimd: sharp.simd(),
+    sharpCache: false,
+    uvThreadpoolSize: process.env.UV_THREADPOOL_SIZE || 4,
+    loadAverageBefore: os.loadavg()
+  }
+  log(`fixture ${setup.image} (${input.length} bytes)`)
+  log(`rusque pool ${setup.rusquePool.threads} threads at nice ${setup.rusquePool.nice}; sharp: libvips ${setup.libvips}, ${setup.sharpConcurrency} libvips thread(s) per image, ${setup.uvThreadpoolSize} libuv threads, cache off`)
+
+  // Warm-up: load code paths, spawn pool threads, and check each output is
+  // really a 720x588 JPEG before timing anything.
+  const outputs = {}
+  for (const lib of LIBS) {
+    const sizes = new Set()
+    for (let i = 0; i < plan.warmupCalls; i++) sizes.add((await calls[lib]()).length)
+    const burst = await Promise.all(Array.from({ length: plan.concurrency }, () => calls[lib]()))
+    for (const b of burst) sizes.add(b.length)
+    outputs[lib] = burst[0]
+    const meta = await sharp(outputs[lib]).metadata()
+    if (meta.format !== 'jpeg' || meta.width !== WIDTH || meta.height !== HEIGHT) {
+      throw new Error(`${lib} produced ${meta.format} ${meta.width}x${meta.height}, expected jpeg ${WIDTH}x${HEIGHT}`)
+    }
+    setup[`${lib}OutputSizesSeen`] = [...sizes]
+  }
+
+  // Idle baseline for the event-loop probe: what a 1 ms timer looks like here
+  // with nothing else running.
+  const idleGaps = await probeIdle(plan.idleProbeMs)
+  const idle = { p99: percentile(idleGaps, 99), max: max(idleGaps), median: median(idleGaps) }
+  log(`idle loop: ${INTERVAL_MS} ms timer gap median ${idle.median.toFixed(2)} ms, p99 ${idle.p99.toFixed(2)} ms, max ${idle.max.toFixed(2)} ms`)
+
+  // 1 + 3. Throughput at saturation, with the event-loop probe running.
+  const saturation = { rusque: [], sharp: [] }
+  for (let r = 0; r < plan.throughputRounds; r++) {
+    for (const lib of LIBS) {
+      const res = await saturationRound(calls[lib], plan.imagesPerRound, plan.concurrency)
+      res.loadAverage1m = os.loadavg()[0]
+      saturation[lib].push(res)
+      log(`saturation ${r + 1}/${plan.throughputRounds} ${lib.padEnd(6)} ${res.imagesPerSec.toFixed(1).padStart(6)} img/s, ` +
+        `CPU ${res.cpuMsPerImage.toFixed(1)} ms/img, loop gap p99 ${res.gapP99.toFixed(2)} ms max ${res.gapMax.toFixed(2)} ms`)
+    }
+  }
+
+  // 2. Single-call latency, one call at a time.
+  const latency = { rusque: [], sharp: [] }
+  for (let r = 0; r < plan.latencyRounds; r++) {
+    for (const lib of LIBS) {
+      const samples = []
+      for (let i = 0; i < plan.callsPerLatencyRound; i++) {
+        const t0 = performance.now()
+        await calls[lib]()
+        samples.push(performance.now() - t0)
+      }
+      latency[lib].push(samples)
+      log(`latency ${r + 1}/${plan.latencyRounds} ${lib.padEnd(6)} median ${median(samples).toFixed(1)} ms`)
+    }
+  }
+
+  // 5. jimp, for scale: a few calls, each watched by the loop probe.
+  const jimp = { latencies: [], gapMax: [] }
+  for (let i = 0; i < plan.jimpCalls; i++) {
+    const probe = startLoopProbe()
+    const t0 = performance.now()
+    outputs.jimp = await jimpCall()
+    const ms = performance.now() - t0
+    const gaps = probe.stop()
+    jimp.latencies.push(ms)
+    jimp.gapMax.push(max(gaps))
+    log(`jimp ${i + 1}/${plan.jimpCalls}: ${ms.toFixed(0)} ms, loop gap max ${max(gaps).toFixed(0)} ms`)
+  }
+
+  // 4. Quality parity against a float Lanczos3 reference from a full decode.
+  const lossless = {}
+  for (const lib of LIBS) lossless[lib] = await losslessCalls[lib]()
+  const quality = await measureQuality(sharp, input, outputs, lossless, log)
+
+  const summary = summarise({ saturation, latency, jimp, quality, idle })
+  const spread = {}
+  for (const lib of LIBS) {
+    const ips = saturation[lib].map((s) => s.imagesPerSec)
+    spread[lib] = (max(ips) - min(ips)) / median(ips)
+  }
+  setup.loadAverageAfter = os.loadavg()
+
+  const notes = [
+    `Event-loop gaps are the time between ticks of a ${INTERVAL_MS} ms setInterval; on this machine an idle loop shows p99 ${idle.p99.toFixed(2)} ms, max ${idle.max.toFixed(2)} ms.`,
+    `Throughput: ${plan.concurrency} calls in flight, ${plan.imagesPerRound} images per round, ${plan.throughputRounds} rounds per library; latency: ${plan.latencyRounds} rounds of ${plan.callsPerLatencyRound} sequential calls (median of round medians; p95 over all calls).`,
+    `sharp runs with its defaults: ${setup.sharpConcurrency} libvips thread(s) per image (sharp picks 1 on glibc without jemalloc), ${setup.uvThreadpoolSize} libuv threads; libvips cache off. rusque: ${setup.rusquePool.threads} pool threads at nice ${setup.rusquePool.nice}.`,
+    'Targets marked (issue) come from the issue; the others are parity with sharp.'
+  ]
+  const noisy = LIBS.filter((lib) => spread[lib] > 0.15)
+  const loaded = Math.max(setup.loadAverageBefore[0], setup.loadAverageAfter[0]) > 0.5 * os.cpus().length
+  if (noisy.length || loaded) {
+    notes.push(`NOISY: throughput spread (max-min)/median ${LIBS.map((l) => `${l} ${(spread[l] * 100).toFixed(0)}%`).join(', ')}; ` +
+      `load average ${setup.loadAverageBefore[0].toFixed(2)} before, ${setup.loadAverageAfter[0].toFixed(2)} after. ` +
+      'Other processes were competing for the CPU; rerun on a quiet machine before trusting the speed rows.')
+  }
+
+  return {
+    columns: [
+      { key: 'metric', title: 'metric' },
+      { key: 'rusque', title: 'rusque', align: 'right' },
+      { key: 'sharp', title: 'sharp', align: 'right' },
+      { key: 'ratio', title: 'ratio (rusque/sharp)', align: 'right' },
+      { key: 'target', title: 'target' },
+      { key: 'met', title: 'met?' },
+      { key: 'jimp', title: 'jimp (for scale)', align: 'right' }
+    ],
+    rows: summary.rows,
+    notes,
+    details: {
+      setup,
+      idle,
+      summary: summary.values,
+      throughputSpread: spread,
+      rounds: {
+        saturation,
+        latency,
+        jimp
+      },
+      quality
+    }
+  }
+}
+
+function probeIdle (ms) {
+  const probe = startLoopProbe()
+  return new Promise((resolve) => setTimeout(() => resolve(probe.stop()), ms))
+}
+
+/** Keeps `concurrency` calls in flight until `images` calls have completed. */
+async function saturationRound (call, images, concurrency) {
+  const probe = startLoopProbe()
+  const cpu0 = process.cpuUsage()
+  const t0 = performance.now()
+  let started = 0
+  const lane = async () => {
+    while (started < images) {
+      started++
+      await call()
+    }
+  }
+  await Promise.all(Array.from({ length: concurrency }, lane))
+  const elapsedMs = performance.now() - t0
+  const cpu = process.cpuUsage(cpu0)
+  const gaps = probe.stop()
+  return {
+    elapsedMs,
+    imagesPerSec: (images * 1000) / elapsedMs,
+    cpuMsPerImage: (cpu.user + cpu.system) / 1000 / images,
+    gapP99: percentile(gaps, 99),
+    gapMax: max(gaps),
+    ticks: gaps.length
+  }
+}
+
+async function measureQuality (sharp, input, outputs, lossless, log) {
+  const t0 = performance.now()
+  const { data, info } = await sharp(input).raw().toBuffer({ resolveWithObject: true })
+  if (info.width !== SOURCE.width || info.height !== SOURCE.height || info.channels !== 3) {
+    throw new Error(`full decode should be ${SOURCE.width}x${SOURCE.height} RGB, got ${info.width}x${info.height}x${info.channels}`)
+  }
+  const reference = resizeLanczos3(data, info.width, info.height, 3, WIDTH, HEIGHT)
+  const referenceMs = performance.now() - t0
+  log(`reference: full decode ${info.width}x${info.height} + float64 Lanczos3 to ${WIDTH}x${HEIGHT} in ${referenceMs.toFixed(0)} ms`)
+
+  const result = { referenceMs, reference: `${info.width}x${info.height} -> ${WIDTH}x${HEIGHT}, separable Lanczos3, float64, gamma-encoded values` }
+  const decode = async (lib, encoded) => {
+    const decoded = await sharp(encoded).removeAlpha().raw().toBuffer({ resolveWithObject: true })
+    if (decoded.info.width !== WIDTH || decoded.info.height !== HEIGHT || decoded.info.channels !== 3) {
+      throw new Error(`${lib} output decodes to ${decoded.info.width}x${decoded.info.height}x${decoded.info.channels}`)
+    }
+    return decoded.data
+  }
+  for (const [lib, jpeg] of Object.entries(outputs)) {
+    result[lib] = { psnr: psnr(reference, await decode(lib, jpeg)), bytes: jpeg.length }
+    let line = `quality ${lib.padEnd(6)} JPEG PSNR ${result[lib].psnr.toFixed(2)} dB, ${jpeg.length} bytes`
+    if (lossless[lib]) {
+      result[lib].losslessPsnr = psnr(reference, await decode(lib, lossless[lib]))
+      line += `; PNG (resampling only) PSNR ${result[lib].losslessPsnr.toFixed(2)} dB`
+    }
+    log(line)
+  }
+  return result
+}
+
+// Rows carry a stable `id` for readers of the JSON; `metric` is for people.
+function summarise ({ saturation, latency, jimp, quality, idle }) {
+  const pick = (lib, key) => median(saturation[lib].map((s) => s[key]))
+  const v = {}
+  for (const lib of LIBS) {
+    v[lib] = {
+      imagesPerSec: pick(lib, 'imagesPerSec'),
+      cpuMsPerImage: pick(lib, 'cpuMsPerImage'),
+      gapP99: pick(lib, 'gapP99'),
+      gapMax: pick(lib, 'gapMax'),
+      gapMaxWorst: max(saturation[lib].map((s) => s.gapMax)),
+      latencyMedian: median(latency[lib].map(median)),
+      latencyP95: percentile(latency[lib].flat(), 95),
+      psnr: quality[lib].psnr,
+      losslessPsnr: quality[lib].losslessPsnr,
+      bytes: quality[lib].bytes
+    }
+  }
+  v.jimp = {
+    latencyMedian: median(jimp.latencies),
+    gapMax: median(jimp.gapMax),
+    psnr: quality.jimp ? quality.jimp.psnr : undefined,
+    bytes: quality.jimp ? quality.jimp.bytes : undefined
+  }
+  v.idle = idle
+
+  const r = v.rusque
+  const s = v.sharp
+  const fmt = (x, d = 1) => (x === undefined || Number.isNaN(x) ? undefined : x.toFixed(d))
+  const ratio = (a, b) => `${(a / b).toFixed(2)}x`
+  const yes = (ok) => (ok ? 'yes' : 'NO')
+
+  const rows = [
+    {
+      id: 'throughput',
+      metric: 'throughput at saturation (images/s, higher is better)',
+      rusque: fmt(r.imagesPerSec),
+      sharp: fmt(s.imagesPerSec),
+      ratio: ratio(r.imagesPerSec, s.imagesPerSec),
+      target: '>= 1.00x',
+      met: yes(r.imagesPerSec >= s.imagesPerSec)
+    },
+    {
+      id: 'cpuPerImage',
+      metric: 'CPU time per image at saturation (ms, all threads)',
+      rusque: fmt(r.cpuMsPerImage),
+      sharp: fmt(s.cpuMsPerImage),
+      ratio: ratio(r.cpuMsPerImage, s.cpuMsPerImage)
+    },
+    {
+      id: 'latencyMedian',
+      metric: 'single-call latency, median (ms)',
+      rusque: fmt(r.latencyMedian),
+      sharp: fmt(s.latencyMedian),
+      ratio: ratio(r.latencyMedian, s.latencyMedian),
+      target: '<= 1.00x',
+      met: yes(r.latencyMedian <= s.latencyMedian),
+      jimp: fmt(v.jimp.latencyMedian, 0)
+    },
+    {
+      id: 'latencyP95',
+      metric: 'single-call latency, p95 (ms)',
+      rusque: fmt(r.latencyP95),
+      sharp: fmt(s.latencyP95),
+      ratio: ratio(r.latencyP95, s.latencyP95)
+    },
+    {
+      id: 'loopGapP99',
+      metric: 'event-loop gap p99 at saturation (ms)',
+      rusque: fmt(r.gapP99, 2),
+      sharp: fmt(s.gapP99, 2),
+      ratio: ratio(r.gapP99, s.gapP99),
+      target: '<= sharp',
+      met: yes(r.gapP99 <= s.gapP99)
+    },
+    {
+      id: 'loopGapMax',
+      metric: 'event-loop gap max at saturation (ms)',
+      rusque: fmt(r.gapMax, 2),
+      sharp: fmt(s.gapMax, 2),
+      ratio: ratio(r.gapMax, s.gapMax),
+      target: '<= sharp',
+      met: yes(r.gapMax <= s.gapMax),
+      jimp: v.jimp.gapMax === undefined ? undefined : `${fmt(v.jimp.gapMax, 0)} (one call)`
+    },
+    {
+      id: 'psnr',
+      metric: 'PSNR vs float Lanczos3 reference (dB, RGB)',
+      rusque: fmt(r.psnr, 2),
+      sharp: fmt(s.psnr, 2),
+      ratio: `${r.psnr - s.psnr >= 0 ? '+' : ''}${(r.psnr - s.psnr).toFixed(2)} dB`,
+      target: '>= sharp - 0.5 dB (issue)',
+      met: yes(r.psnr >= s.psnr - 0.5),
+      jimp: fmt(v.jimp.psnr, 2)
+    },
+    {
+      id: 'psnrLossless',
+      metric: 'PSNR with PNG output: decode + resample only (dB)',
+      rusque: fmt(r.losslessPsnr, 2),
+      sharp: fmt(s.losslessPsnr, 2),
+      ratio: `${r.losslessPsnr - s.losslessPsnr >= 0 ? '+' : ''}${(r.losslessPsnr - s.losslessPsnr).toFixed(2)} dB`
+    },
+    {
+      id: 'bytes',
+      metric: 'output size (bytes)',
+      rusque: String(r.bytes),
+      sharp: String(s.bytes),
+      ratio: ratio(r.bytes, s.bytes),
+      target: '<= 1.10x (issue)',
+      met: yes(r.bytes <= 1.1 * s.bytes),
+      jimp: v.jimp.bytes === undefined ? undefined : String(v.jimp.bytes)
+    }
+  ]
+  return { rows, values: v }
+}
+
+module.exports = { description, run }
