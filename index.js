@@ -3,6 +3,7 @@
 const native = require('./lib/native')
 const { RusqueError, AbortError } = require('./lib/errors')
 const { JobQueue } = require('./lib/queue')
+const { Worker, MultiWorker, native: nativeJob } = require('./lib/resque')
 
 /**
  * Resizes an image (JPEG, PNG, WebP or GIF bytes) on the rusque pool.
@@ -30,6 +31,9 @@ module.exports = {
   configure: native.configure,
   poolInfo: native.poolInfo,
   JobQueue,
+  Worker,
+  MultiWorker,
+  native: nativeJob,
   RusqueError,
   AbortError
 }

@@ -1,0 +1,104 @@
+'use strict'
+
+// Starts a private redis-server for one test file: a free port, a temp dir,
+// no persistence unless asked. Never the shared instance on 6379.
+
+const { spawn } = require('child_process')
+const fs = require('fs')
+const net = require('net')
+const os = require('os')
+const path = require('path')
+const Redis = require('ioredis')
+
+function freePort () {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer()
+    srv.unref()
+    srv.on('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address()
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+async function waitReady (port, deadlineMs = 10000) {
+  const until = Date.now() + deadlineMs
+  for (;;) {
+    const ok = await new Promise((resolve) => {
+      const sock = net.connect(port, '127.0.0.1')
+      sock.once('connect', () => {
+        sock.write('PING\r\n')
+        sock.once('data', (d) => { sock.destroy(); resolve(String(d).startsWith('+PONG')) })
+      })
+      sock.once('error', () => resolve(false))
+    })
+    if (ok) return
+    if (Date.now() > until) throw new Error(`redis-server on port ${port} did not start`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+class RedisServer {
+  constructor () {
+    this.port = 0
+    this.dir = null
+    this.proc = null
+    this.clients = []
+  }
+
+  async start () {
+    if (!this.dir) this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rusque-redis-'))
+    if (!this.port) this.port = await freePort()
+    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir,
+      '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning']
+    this.proc = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'inherit'] })
+    const exited = new Promise((resolve) => this.proc.once('exit', resolve))
+    this.exited = exited
+    await waitReady(this.port)
+    return this
+  }
+
+  /** Connection details in node-resque's shape. */
+  connection (namespace = 'resque') {
+    return { host: '127.0.0.1', port: this.port, database: 0, namespace }
+  }
+
+  client () {
+    const c = new Redis({ host: '127.0.0.1', port: this.port, maxRetriesPerRequest: 1, retryStrategy: (n) => Math.min(n * 50, 500) })
+    c.on('error', () => {})
+    this.clients.push(c)
+    return c
+  }
+
+  /** Stops the server; with save, writes its data first so start() restores it. */
+  async stop ({ save = false } = {}) {
+    if (!this.proc) return
+    const proc = this.proc
+    this.proc = null
+    if (save) {
+      const c = new Redis({ host: '127.0.0.1', port: this.port, lazyConnect: true, retryStrategy: () => null })
+      c.on('error', () => {})
+      await c.connect()
+      await c.call('SHUTDOWN', 'SAVE').catch(() => {})
+      c.disconnect()
+    } else {
+      proc.kill('SIGKILL')
+    }
+    await this.exited
+  }
+
+  async close () {
+    for (const c of this.clients) c.disconnect()
+    this.clients = []
+    await this.stop()
+    if (this.dir) fs.rmSync(this.dir, { recursive: true, force: true })
+    this.dir = null
+  }
+}
+
+async function startRedis () {
+  return new RedisServer().start()
+}
+
+module.exports = { startRedis, RedisServer }

@@ -1,0 +1,7 @@
+'use strict'
+
+const { Worker } = require('./worker')
+const { MultiWorker } = require('./multi-worker')
+const { native } = require('./native-job')
+
+module.exports = { Worker, MultiWorker, native }

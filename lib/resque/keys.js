@@ -1,0 +1,36 @@
+'use strict'
+
+// Key names of the resque layout. node-resque and Ruby resque read the same
+// keys, so every name here is part of the wire contract.
+
+/**
+ * Returns key(...parts): the namespace (a string or an array of parts) and the
+ * parts joined with ':', blank parts dropped.
+ */
+function keyMaker (namespace) {
+  const head = Array.isArray(namespace) ? namespace.slice() : [namespace]
+  return function key (...parts) {
+    const all = head.concat(parts)
+    let out = ''
+    for (let i = 0; i < all.length; i++) {
+      const part = all[i]
+      if (String(part).trim() === '') continue
+      out = out === '' ? String(part) : out + ':' + part
+    }
+    return out
+  }
+}
+
+/** The keys one registered worker name owns. */
+function workerKeys (key, name, queues) {
+  return {
+    entry: name + ':' + queues, // member of <ns>:workers
+    workingOn: key('worker', name, queues),
+    started: key('worker', name, queues, 'started'),
+    ping: key('worker', 'ping', name),
+    processed: key('stat', 'processed', name),
+    failed: key('stat', 'failed', name)
+  }
+}
+
+module.exports = { keyMaker, workerKeys }

@@ -1,0 +1,160 @@
+'use strict'
+
+// node-resque's MultiWorker on rusque Workers: grows from minTaskProcessors
+// towards maxTaskProcessors while more than half of the workers are busy and
+// the event loop is not blocked (delay under maxEventLoopDelay), and shrinks
+// when it is blocked or mostly idle. Events are the workers' events with the
+// worker id first (error keeps the error first, as node-resque does).
+
+const { EventEmitter } = require('events')
+const os = require('os')
+const { Worker } = require('./worker')
+
+const FORWARDED = ['start', 'end', 'cleaning_worker', 'poll', 'ping', 'job', 'reEnqueue', 'success', 'failure', 'pause', 'recover']
+
+class MultiWorker extends EventEmitter {
+  constructor (options = {}, jobs = {}) {
+    super()
+    options.name = options.name ?? os.hostname()
+    options.minTaskProcessors = options.minTaskProcessors ?? 1
+    options.maxTaskProcessors = options.maxTaskProcessors ?? 10
+    options.timeout = options.timeout ?? 5000
+    options.checkTimeout = options.checkTimeout ?? 500
+    options.maxEventLoopDelay = options.maxEventLoopDelay ?? 10
+
+    const shared = options.connection && options.connection.redis
+    if (shared && typeof shared.setMaxListeners === 'function') {
+      shared.setMaxListeners(shared.getMaxListeners() + options.maxTaskProcessors)
+    }
+
+    this.options = options
+    this.jobs = jobs
+    this.workers = []
+    this.name = options.name
+    this.running = false
+    this.working = false
+    this.eventLoopBlocked = true
+    this.eventLoopDelay = Infinity
+    this.eventLoopCheckCounter = 0
+    this.stopInProcess = false
+    this.checkTimer = null
+    this._loopTimer = null
+    this._nextId = 0
+  }
+
+  _watchEventLoop () {
+    if (this._loopTimer) return
+    const interval = this.options.checkTimeout
+    let last = process.hrtime.bigint()
+    this._loopTimer = setInterval(() => {
+      const now = process.hrtime.bigint()
+      const late = Number(now - last) / 1e6 - interval
+      last = now
+      this.eventLoopBlocked = late > this.options.maxEventLoopDelay
+      this.eventLoopDelay = Math.round(late)
+      this.eventLoopCheckCounter++
+    }, interval)
+    this._loopTimer.unref()
+  }
+
+  async _startWorker () {
+    const id = this.workers.length + 1
+    const worker = new Worker({
+      connection: this.options.connection,
+      queues: this.options.queues,
+      timeout: this.options.timeout,
+      name: this.options.name + ':' + process.pid + '+' + id,
+      concurrency: this.options.concurrency,
+      roots: this.options.roots,
+      recovery: this.options.recovery
+    }, this.jobs)
+    worker.id = id
+    for (const event of FORWARDED) {
+      worker.on(event, (...args) => this.emit(event, worker.id, ...args))
+    }
+    worker.on('error', (error, queue, job) => this.emit('error', error, worker.id, queue, job))
+    this.workers.push(worker)
+    await worker.connect()
+    await worker.start()
+  }
+
+  _decide () {
+    const n = this.workers.length
+    let busy = 0
+    for (const w of this.workers) if (w.working) busy++
+    this.working = busy > 0
+    const { minTaskProcessors: min, maxTaskProcessors: max } = this.options
+    if (!this.running) return n > 0 ? '--' : 'x'
+    if (this.eventLoopBlocked) return n > min ? '-' : 'x'
+    if (n < min) return '+'
+    if (n < max && (n === 0 || busy / n > 0.5)) return '+'
+    if (n > min && busy / n < 0.5) return '-'
+    return 'x'
+  }
+
+  async _checkWorkers () {
+    const verb = this._decide()
+    if (verb === '+') {
+      await this._startWorker()
+    } else if (verb === '-') {
+      const worker = this.workers.pop()
+      if (worker) {
+        await worker.end()
+        worker.removeAllListeners()
+      }
+    } else if (verb === '--') {
+      this.stopInProcess = true
+      const workers = this.workers
+      await Promise.all(workers.map(async (w) => {
+        await w.end()
+        w.removeAllListeners()
+      }))
+      this.workers = []
+      this.stopInProcess = false
+    }
+    return verb
+  }
+
+  async _check () {
+    if (this.checkTimer) clearTimeout(this.checkTimer)
+    this.checkTimer = null
+    let verb
+    try {
+      verb = await this._checkWorkers()
+    } catch (err) {
+      this.emit('error', err)
+      verb = 'x'
+    }
+    this.emit('multiWorkerAction', verb, this.eventLoopDelay)
+    if (this.running || this.workers.length > 0) {
+      this.checkTimer = setTimeout(() => this._check(), this.options.checkTimeout)
+    }
+  }
+
+  start () {
+    this.running = true
+    this._watchEventLoop()
+    this._check()
+  }
+
+  async stop () {
+    this.running = false
+    for (;;) {
+      if (this.workers.length === 0 && !this.working && !this.stopInProcess) break
+      if (this.checkTimer === null && !this.stopInProcess) this._check()
+      await new Promise((resolve) => setTimeout(resolve, this.options.checkTimeout))
+    }
+    if (this.checkTimer) clearTimeout(this.checkTimer)
+    this.checkTimer = null
+    if (this._loopTimer) clearInterval(this._loopTimer)
+    this._loopTimer = null
+    this.eventLoopBlocked = true
+    this.eventLoopDelay = Infinity
+  }
+
+  async end () {
+    return this.stop()
+  }
+}
+
+module.exports = { MultiWorker }

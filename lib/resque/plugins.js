@@ -1,0 +1,54 @@
+'use strict'
+
+// node-resque's plugin protocol: each plugin is a class constructed with
+// (worker, func, queue, jobDefinition, args, options) whose beforePerform /
+// afterPerform / beforeEnqueue / afterEnqueue hooks may return false to stop.
+// Plugins given by name ('Retry', 'JobLock', ...) come from the node-resque
+// package when it is installed.
+
+const names = new WeakMap()
+
+function resolvePlugin (ref) {
+  if (typeof ref === 'function') return ref
+  if (typeof ref === 'string') {
+    let Plugins
+    try {
+      Plugins = require('node-resque').Plugins
+    } catch {
+      throw new Error(`plugin "${ref}" is given by name, but node-resque is not installed: pass the plugin class instead`)
+    }
+    const P = Plugins && Plugins[ref]
+    if (typeof P !== 'function') throw new Error(`no plugin named "${ref}" in node-resque's Plugins`)
+    return P
+  }
+  throw new Error('Plugin must be the constructor name or an object')
+}
+
+// A plugin's name (the key of its pluginOptions) is the `name` its instances
+// report, which is normally the class name.
+function pluginName (P, self, func, queue, definition, args) {
+  let name = names.get(P)
+  if (name === undefined) {
+    name = new P(self, func, queue, definition, args, {}).name
+    names.set(P, name)
+  }
+  return name
+}
+
+/** Runs one hook of every plugin of a job in order; false if one of them said stop. */
+async function runPlugins (self, type, func, queue, definition, args) {
+  const plugins = definition && definition.plugins
+  if (!plugins || plugins.length === 0) return true
+  for (let i = 0; i < plugins.length; i++) {
+    const P = resolvePlugin(plugins[i])
+    const name = pluginName(P, self, func, queue, definition, args)
+    const all = definition.pluginOptions
+    const options = (all && all[name]) || {}
+    const plugin = new P(self, func, queue, definition, args, options)
+    if (typeof plugin[type] !== 'function') continue
+    if ((await plugin[type]()) === false) return false
+  }
+  return true
+}
+
+module.exports = { runPlugins, resolvePlugin }

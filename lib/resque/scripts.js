@@ -1,0 +1,141 @@
+'use strict'
+
+// Lua run inside Redis. Each one is a single atomic step, so a worker that
+// dies between two of them leaves Redis in a state another worker can repair.
+
+// cycle: acknowledge finished jobs, then claim new ones, in one round trip.
+//
+// An ack only counts if the slot's working-on key still holds exactly what the
+// claim wrote: a retried ack (reply lost, ioredis re-sent the command) or an
+// ack for a job another worker already recovered changes nothing.
+//
+// A claim pops a queue entry and writes the slot's working-on key in the same
+// step. A slot whose working-on key is already set (a reply we never saw, or a
+// previous process under the same name that died mid-job) gets that job back
+// instead of a new one. An entry that is not a JSON object with a string
+// `class` goes straight to the failed list and the slot tries the next entry.
+//
+// KEYS: statProcessed, statFailed, failedList,
+//       per ack: workingOn, statProcessedName, statFailedName
+//       per queue: queueKey
+//       per claim: workingOn, statFailedName
+// ARGV: nAcks, nQueues, nClaims, failedAt,
+//       per ack: expected working-on, outcome (s | f | n), failed entry or ''
+//       per queue: working-on prefix, queue name
+//       per claim: working-on suffix, worker name
+// Returns { ackFlags, claims, bad } where claims[i] = { queueIndex, raw }
+// (queueIndex 0: nothing, -1: resumed, raw is then the working-on value) and
+// bad = list of { queueIndex, raw, reason, claimIndex }.
+const CYCLE = `
+local nAcks = tonumber(ARGV[1])
+local nQueues = tonumber(ARGV[2])
+local nClaims = tonumber(ARGV[3])
+local failedAt = ARGV[4]
+local k = 3
+local a = 4
+local acked = {}
+for i = 1, nAcks do
+  local wkey = KEYS[k + 1]
+  if redis.call('get', wkey) == ARGV[a + 1] then
+    redis.call('del', wkey)
+    local outcome = ARGV[a + 2]
+    if outcome == 's' then
+      redis.call('incr', KEYS[1])
+      redis.call('incr', KEYS[k + 2])
+    elseif outcome == 'f' then
+      redis.call('incr', KEYS[2])
+      redis.call('incr', KEYS[k + 3])
+      redis.call('rpush', KEYS[3], ARGV[a + 3])
+    end
+    acked[i] = 1
+  else
+    acked[i] = 0
+  end
+  k = k + 3
+  a = a + 3
+end
+local qk = k
+local qa = a
+k = k + nQueues
+a = a + 2 * nQueues
+local claims = {}
+local bad = {}
+local q = 1
+local badLeft = 100
+for i = 1, nClaims do
+  local wkey = KEYS[k + 1]
+  local current = redis.call('get', wkey)
+  if current then
+    claims[i] = { -1, current }
+  else
+    claims[i] = { 0 }
+    while q <= nQueues and badLeft > 0 do
+      local raw = redis.call('lpop', KEYS[qk + q])
+      if raw then
+        local ok, job = pcall(cjson.decode, raw)
+        if ok and type(job) == 'table' and type(job['class']) == 'string' then
+          redis.call('set', wkey, ARGV[qa + 2 * q - 1] .. raw .. ARGV[a + 1])
+          claims[i] = { q, raw }
+          break
+        end
+        local reason
+        if not ok then
+          reason = 'queue entry is not valid JSON'
+        elseif type(job) ~= 'table' then
+          reason = 'queue entry is not a JSON object'
+        else
+          reason = 'queue entry has no "class" string naming the job'
+        end
+        local entry = '{"worker":' .. cjson.encode(ARGV[a + 2]) ..
+          ',"queue":' .. cjson.encode(ARGV[qa + 2 * q]) ..
+          ',"payload":' .. cjson.encode(raw) ..
+          ',"exception":"InvalidPayload","error":' .. cjson.encode(reason) ..
+          ',"backtrace":[],"failed_at":' .. cjson.encode(failedAt) .. '}'
+        redis.call('rpush', KEYS[3], entry)
+        redis.call('incr', KEYS[2])
+        redis.call('incr', KEYS[k + 2])
+        bad[#bad + 1] = { q, raw, reason, i }
+        badLeft = badLeft - 1
+      else
+        q = q + 1
+      end
+    end
+  end
+  k = k + 2
+  a = a + 2
+end
+return { acked, claims, bad }
+`
+
+// recover: take over a dead worker's registration and its in-flight job, if
+// nothing changed since we looked (its ping and working-on values are compared).
+//
+// KEYS: ping, workersSet, workingOn, started, statFailedName, statProcessedName,
+//       target list (queue key to re-queue to, or the failed list), statFailed
+// ARGV: expected ping, expected working-on ('' when none), workers-set entry,
+//       mode (requeue | fail), entry to push
+const RECOVER = `
+if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
+local wo = redis.call('get', KEYS[3])
+if ARGV[2] == '' then
+  if wo then return 0 end
+else
+  if wo ~= ARGV[2] then return 0 end
+  if ARGV[4] == 'requeue' then
+    redis.call('lpush', KEYS[7], ARGV[5])
+  else
+    redis.call('rpush', KEYS[7], ARGV[5])
+    redis.call('incr', KEYS[8])
+  end
+end
+redis.call('srem', KEYS[2], ARGV[3])
+redis.call('del', KEYS[1], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
+return 1
+`
+
+function define (redis) {
+  if (typeof redis.rusqueCycle !== 'function') redis.defineCommand('rusqueCycle', { lua: CYCLE })
+  if (typeof redis.rusqueRecover !== 'function') redis.defineCommand('rusqueRecover', { numberOfKeys: 8, lua: RECOVER })
+}
+
+module.exports = { define, CYCLE, RECOVER }

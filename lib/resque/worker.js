@@ -1,0 +1,461 @@
+'use strict'
+
+// A node-resque 9.x compatible Worker.
+//
+// Differences in mechanics (not in contract):
+// - Up to `concurrency` jobs run at once. Each one runs in a "slot" that is
+//   registered in Redis as a worker of its own (slot 0 under `name`, slot i
+//   under `name#i`), so every in-flight job has the working-on key, ping and
+//   stats that node-resque's Queue and Scheduler expect.
+// - Acknowledging finished jobs and claiming new ones is one Lua call for all
+//   slots at once (scripts.js CYCLE). The claim pops the queue entry and writes
+//   the working-on key atomically, so a killed worker never loses a job.
+// - Dead workers (stale ping) are recovered by survivors: their in-flight job
+//   is re-queued or failed (option `recovery`).
+//
+// The per-job path (perform.js) sees one job at a time and knows nothing of
+// Redis; a native fast path can replace fetch → perform → ack later without
+// changing the events or the Redis layout.
+
+const { EventEmitter } = require('events')
+const os = require('os')
+const { Connection } = require('./connection')
+const { Producer, exec } = require('./producer')
+const { workerKeys } = require('./keys')
+const { performJob, performInline } = require('./perform')
+const { Recovery, normalizeRecovery } = require('./recovery')
+
+const EMITTER_METHODS = ['emit', 'on', 'once', 'off', 'addListener', 'removeListener', 'removeAllListeners', 'listenerCount', 'listeners']
+
+function prepareJobs (jobs) {
+  const out = {}
+  for (const name of Object.keys(jobs || {})) {
+    const job = jobs[name]
+    out[name] = typeof job === 'function' ? { perform: job } : job
+  }
+  return out
+}
+
+function normalizeQueues (queues) {
+  if (queues === undefined || queues === null) return ['*']
+  if (typeof queues === 'string') return queues.split(',').map((q) => q.trim()).filter(Boolean)
+  if (!Array.isArray(queues)) throw new TypeError('queues must be an array of queue names or "*"')
+  return queues.slice()
+}
+
+// run_at is a Date string with one-second resolution; build it once a second.
+let runAtSecond = -1
+let runAtString = ''
+function runAtNow () {
+  const now = Date.now()
+  const second = Math.floor(now / 1000)
+  if (second !== runAtSecond) {
+    runAtSecond = second
+    runAtString = new Date(now).toString()
+  }
+  return runAtString
+}
+
+class Worker extends EventEmitter {
+  constructor (options = {}, jobs = {}) {
+    super()
+    options.name = options.name ?? os.hostname() + ':' + process.pid
+    options.id = options.id ?? 1
+    options.queues = options.queues ?? '*'
+    options.timeout = options.timeout ?? 5000
+    options.looping = options.looping ?? true
+    options.concurrency = options.concurrency ?? 1
+    if (!Number.isInteger(options.concurrency) || options.concurrency < 1 || options.concurrency > 4096) {
+      throw new TypeError(`concurrency must be an integer from 1 to 4096, got ${options.concurrency}`)
+    }
+    if (options.roots !== undefined && !Array.isArray(options.roots)) {
+      throw new TypeError('roots must be an array of directories that native jobs may read and write')
+    }
+
+    this.options = options
+    this.jobs = prepareJobs(jobs)
+    this.name = options.name
+    this.id = options.id
+
+    const queues = normalizeQueues(options.queues)
+    this.wildcard = queues.length === 0 || (queues.length === 1 && queues[0] === '*')
+    this.queues = this.wildcard ? [] : queues
+    this.originalQueue = this.wildcard ? '*' : null
+    // The registered queue list is fixed for the worker's life ('*' for a
+    // wildcard worker, as Ruby resque registers it), so working-on keys never move.
+    this.registeredQueues = this.wildcard ? '*' : queues.join(',')
+
+    this.queue = null
+    this.job = null
+    this.error = null
+    this.result = null
+    this.ready = true
+    this.started = false
+    this.running = false
+    this.working = false
+    this.pollTimer = null
+    this.pingTimer = null
+    this.endTimer = null
+
+    this.connection = new Connection(options.connection || {})
+    this.queueObject = new Producer(this.connection, this.jobs)
+    this.connection.on('error', (err) => this._error(err))
+    this.recovery = normalizeRecovery(options.recovery, options.timeout)
+
+    this.slots = []
+    for (let i = 0; i < options.concurrency; i++) this.slots.push(this._makeSlot(i))
+
+    this._acks = []
+    this._busy = 0
+    this._flushQueued = false
+    this._flushing = null
+    this._retryTimer = null
+    this._retryDelay = 0
+    this._idleWaiters = []
+    this._pinging = null
+    this._recoverer = null
+    this._lastUnhandled = 0
+    this._flush = this._flush.bind(this)
+  }
+
+  _makeSlot (index) {
+    const name = index === 0 ? this.name : this.name + '#' + index
+    let ctx = this
+    if (this.options.concurrency > 1) {
+      // Each job sees its own name/job/error/result, and the worker for the rest.
+      ctx = Object.create(this)
+      for (const m of EMITTER_METHODS) ctx[m] = this[m].bind(this)
+      Object.assign(ctx, { name, job: null, queue: null, error: null, result: null, slot: index })
+    }
+    return {
+      index,
+      name,
+      ctx,
+      keys: workerKeys(this.connection.key, name, this.registeredQueues),
+      suffix: ',"worker":' + JSON.stringify(name) + '}',
+      state: 'idle', // idle | running
+      paused: false,
+      done: false, // looping: false, and this slot worked its one job
+      expected: null // the working-on value our claim wrote
+    }
+  }
+
+  async connect () {
+    await this.connection.connect()
+    await this.checkQueues()
+  }
+
+  async start () {
+    if (!this.ready || this.running) return
+    if (this.connection.redis === null) await this.connect()
+    this.started = true
+    this.emit('start', new Date())
+    await this._init()
+    this._schedule()
+  }
+
+  async _init () {
+    this.running = true
+    const { redis, key } = this.connection
+    const now = Math.round(Date.now() / 1000)
+    const multi = redis.multi().sadd(key('workers'), this.slots.map((s) => s.keys.entry))
+    for (const s of this.slots) multi.set(s.keys.started, now)
+    await exec(multi)
+    await this._ping()
+    this.pingTimer = setInterval(() => { this._ping() }, this.options.timeout)
+    if (this.recovery) {
+      this._recoverer = new Recovery(this, this.recovery)
+      this._recoverer.start()
+    }
+  }
+
+  /** Stops claiming, waits for running jobs, acknowledges them, unregisters. */
+  async end () {
+    this.running = false
+    if (this.pollTimer) { clearTimeout(this.pollTimer); this.pollTimer = null }
+    if (this.pingTimer) { clearInterval(this.pingTimer); this.pingTimer = null }
+    if (this._recoverer) { this._recoverer.stop(); await this._recoverer.idle(); this._recoverer = null }
+    if (this._busy > 0) await new Promise((resolve) => this._idleWaiters.push(resolve))
+    await this._drainAcks()
+    if (this._pinging) await this._pinging
+    if (this.connection.redis !== null && this.connection.connected) {
+      try {
+        await this._untrack()
+      } catch (err) {
+        this._error(err)
+      }
+    }
+    this.connection.end()
+    this.emit('end', new Date())
+  }
+
+  async _untrack () {
+    const { redis, key } = this.connection
+    const unacked = new Set(this._acks.map((a) => a.slot))
+    const multi = redis.multi()
+    let n = 0
+    for (const s of this.slots) {
+      if (unacked.has(s)) continue // leave its job where recovery can find it
+      n++
+      multi.srem(key('workers'), s.keys.entry)
+        .del(s.keys.ping, s.keys.workingOn, s.keys.started, s.keys.failed, s.keys.processed)
+    }
+    if (n > 0) await exec(multi)
+  }
+
+  async performInline (func, args = []) {
+    if (this.started) throw new Error('Worker#performInline can not be used on a started worker')
+    return performInline(this, func, args)
+  }
+
+  /** For a '*' worker: reloads the queue list from Redis (sorted, as node-resque does). */
+  async checkQueues () {
+    if (!this.wildcard) {
+      this.ready = this.queues.length > 0
+      return
+    }
+    const queues = await this.connection.redis.smembers(this.connection.key('queues'))
+    this.queues = queues ? queues.sort() : []
+    this.ready = true
+  }
+
+  // --- fetch / ack loop -----------------------------------------------------
+
+  _schedule () {
+    if (this._flushQueued || this._flushing !== null || this._retryTimer !== null) return
+    this._flushQueued = true
+    setImmediate(this._flush)
+  }
+
+  _claimable () {
+    const out = []
+    if (!this.running || this.queues.length === 0) return out
+    for (const s of this.slots) if (s.state === 'idle' && !s.paused && !s.done) out.push(s)
+    return out
+  }
+
+  _flush () {
+    this._flushQueued = false
+    if (this._flushing !== null) return this._flushing
+    const claims = this._claimable()
+    if (this._acks.length === 0 && claims.length === 0) {
+      if (this.running && this.queues.length === 0 && this.pollTimer === null) {
+        this.emit('poll', null)
+        this._pause()
+      }
+      return Promise.resolve()
+    }
+    const acks = this._acks
+    this._acks = []
+    this._flushing = this._cycle(acks, claims).then(
+      () => {
+        this._flushing = null
+        this._retryDelay = 0
+        this._reschedule()
+      },
+      (err) => {
+        this._flushing = null
+        this._acks = acks.concat(this._acks)
+        this._error(err, this.queue)
+        // Back off (Redis is likely away) and try again; the claims are safe
+        // to repeat: a slot whose claim did land gets that job back.
+        this._retryDelay = Math.min(Math.max(this._retryDelay * 2, 100), Math.max(this.options.timeout, 1000))
+        this._retryTimer = setTimeout(() => { this._retryTimer = null; this._schedule() }, this._retryDelay)
+      })
+    return this._flushing
+  }
+
+  _reschedule () {
+    if (this._acks.length > 0 || this._claimable().length > 0) this._schedule()
+  }
+
+  async _cycle (acks, claims) {
+    const { redis, key } = this.connection
+    const queues = claims.length > 0 ? this.queues : []
+    const keys = [key('stat', 'processed'), key('stat', 'failed'), key('failed')]
+    const argv = [acks.length, queues.length, claims.length, new Date().toString()]
+    for (const a of acks) {
+      keys.push(a.slot.keys.workingOn, a.slot.keys.processed, a.slot.keys.failed)
+      argv.push(a.expected, a.outcome, a.failedEntry)
+    }
+    const runAt = runAtNow()
+    const prefixes = new Array(queues.length)
+    for (let i = 0; i < queues.length; i++) {
+      const q = queues[i]
+      keys.push(key('queue', q))
+      prefixes[i] = '{"run_at":' + JSON.stringify(runAt) + ',"queue":' + JSON.stringify(q) + ',"payload":'
+      argv.push(prefixes[i], q)
+    }
+    for (const s of claims) {
+      keys.push(s.keys.workingOn, s.keys.failed)
+      argv.push(s.suffix, s.name)
+    }
+    for (const q of queues) this.emit('poll', q)
+
+    const [, claimed, bad] = await redis.rusqueCycle(keys.length, ...keys, ...argv)
+
+    for (const a of acks) this._afterAck(a)
+
+    for (const [qIndex, raw, reason] of bad) {
+      const q = queues[qIndex - 1]
+      const err = new Error(`Invalid queue entry moved to failed: ${reason}`)
+      err.name = 'InvalidPayload'
+      this.emit('failure', q, raw, err, 0)
+    }
+
+    let got = 0
+    for (let i = 0; i < claims.length; i++) {
+      const s = claims[i]
+      const [qIndex, raw] = claimed[i]
+      if (qIndex === 0) {
+        s.paused = true
+        continue
+      }
+      got++
+      if (qIndex > 0) {
+        this._begin(s, queues[qIndex - 1], raw, prefixes[qIndex - 1] + raw + s.suffix)
+      } else {
+        this._resume(s, raw)
+      }
+    }
+    if (claims.length > 0 && got < claims.length) {
+      if (got === 0) this._pause()
+      else this._armPauseTimer()
+    }
+  }
+
+  _pause () {
+    this.emit('pause')
+    this._armPauseTimer()
+  }
+
+  _armPauseTimer () {
+    if (this.pollTimer !== null || !this.running) return
+    this.pollTimer = setTimeout(async () => {
+      this.pollTimer = null
+      if (!this.running) return
+      if (this.wildcard) {
+        try {
+          await this.checkQueues()
+        } catch (err) {
+          this._error(err)
+        }
+      }
+      for (const s of this.slots) s.paused = false
+      this._schedule()
+    }, this.options.timeout)
+  }
+
+  _resume (slot, workingOn) {
+    // A job this slot name already held: our own claim whose reply was lost, or
+    // a previous process with the same name that died mid-job.
+    let queue = null
+    let raw = null
+    try {
+      const parsed = JSON.parse(workingOn)
+      queue = parsed.queue
+      raw = parsed.payload !== null && typeof parsed.payload === 'object' ? JSON.stringify(parsed.payload) : null
+    } catch {}
+    this._begin(slot, queue, raw, workingOn)
+  }
+
+  _begin (slot, queue, raw, expected) {
+    slot.state = 'running'
+    slot.expected = expected
+    if (!this.options.looping) slot.done = true
+    this._busy++
+    this.working = true
+    performJob(slot.ctx, queue, raw).then((outcome) => this._finish(slot, outcome))
+  }
+
+  _finish (slot, outcome) {
+    outcome.slot = slot
+    outcome.expected = slot.expected
+    outcome.failedEntry = outcome.outcome === 'f' ? this._failedEntry(slot, outcome) : ''
+    slot.expected = null
+    slot.state = 'idle'
+    this._busy--
+    this.working = this._busy > 0
+    this._acks.push(outcome)
+    this._schedule()
+    if (this._busy === 0 && this._idleWaiters.length > 0) {
+      const waiters = this._idleWaiters
+      this._idleWaiters = []
+      for (const w of waiters) w()
+    }
+  }
+
+  _afterAck (a) {
+    const ctx = a.slot.ctx
+    if (a.outcome === 's') this.emit('success', a.queue, a.job, a.result, a.duration)
+    else if (a.outcome === 'f') this.emit('failure', a.queue, a.job, a.error, a.duration)
+    if (ctx.job === a.job) ctx.job = null
+  }
+
+  _failedEntry (slot, o) {
+    const err = o.error || new Error('unknown error')
+    return JSON.stringify({
+      worker: slot.name,
+      queue: o.queue,
+      payload: o.job,
+      exception: err.name,
+      error: err.message,
+      backtrace: err.stack ? String(err.stack).split('\n').slice(1) : null,
+      failed_at: new Date().toString()
+    })
+  }
+
+  async _drainAcks () {
+    const deadline = Date.now() + Math.max(this.options.timeout, 5000)
+    for (;;) {
+      if (this._flushing !== null) await this._flushing
+      if (this._acks.length === 0) return
+      if (this._retryTimer !== null) { clearTimeout(this._retryTimer); this._retryTimer = null }
+      if (Date.now() > deadline) {
+        this._error(new Error(`end(): could not acknowledge ${this._acks.length} finished job(s); their working-on keys stay in Redis for recovery`))
+        return
+      }
+      await this._flush()
+      if (this._acks.length > 0) await new Promise((resolve) => setTimeout(resolve, Math.max(this._retryDelay, 100)))
+    }
+  }
+
+  // --- liveness -------------------------------------------------------------
+
+  _ping () {
+    if (!this.running || this._pinging) return this._pinging
+    const now = Math.round(Date.now() / 1000)
+    this.emit('ping', now)
+    const { redis, key } = this.connection
+    const work = async () => {
+      try {
+        await Promise.all(this.slots.map((s) => redis.set(s.keys.ping, JSON.stringify({ time: now, name: s.name, queues: this.registeredQueues }))))
+        // Re-register: a stall long enough for another worker to recover us
+        // must not leave us working unseen.
+        if (this.running) await redis.sadd(key('workers'), this.slots.map((s) => s.keys.entry))
+      } catch (err) {
+        this._error(err)
+      } finally {
+        this._pinging = null
+      }
+    }
+    this._pinging = work()
+    return this._pinging
+  }
+
+  _error (err, queue, job) {
+    if (this.listenerCount('error') > 0) {
+      this.emit('error', err, queue, job)
+      return
+    }
+    // Without a listener an 'error' event would crash the process; Redis
+    // outages must not, so say it on stderr at most once a second.
+    const now = Date.now()
+    if (now - this._lastUnhandled > 1000) {
+      this._lastUnhandled = now
+      process.emitWarning(`rusque Worker ${this.name}: ${err && err.message} (add an 'error' listener to handle this)`, 'RusqueWorkerWarning')
+    }
+  }
+}
+
+module.exports = { Worker, prepareJobs }
