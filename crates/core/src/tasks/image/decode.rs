@@ -20,12 +20,13 @@ pub struct Pixels {
   pub channels: u8,
 }
 
-/// Decodes `data`. `min_size` is the smallest (width, height), in stored
-/// (unrotated) orientation, the caller needs; a JPEG decoder may deliver a
+/// Decodes `data`, returning the pixels and the embedded ICC profile, if any.
+/// `min_size` is the smallest (width, height), in stored (unrotated)
+/// orientation, the caller needs; a JPEG decoder may deliver a
 /// smaller-than-source image as long as it is at least that large.
-pub fn decode(data: &[u8], header: &Header, min_size: Option<(u32, u32)>) -> Result<Pixels> {
+pub fn decode(data: &[u8], header: &Header, min_size: Option<(u32, u32)>) -> Result<(Pixels, Option<Vec<u8>>)> {
   match header.format {
-    Format::Jpeg => decode_jpeg(data, header, min_size),
+    Format::Jpeg => Ok((decode_jpeg(data, header, min_size)?, super::header::jpeg_icc(data))),
     other => decode_with_image_crate(data, other, header.has_alpha),
   }
 }
@@ -121,17 +122,21 @@ fn cmyk_to_rgb(cmyk: &[u8]) -> Vec<u8> {
   out
 }
 
-fn decode_with_image_crate(data: &[u8], format: Format, has_alpha: bool) -> Result<Pixels> {
+fn decode_with_image_crate(data: &[u8], format: Format, has_alpha: bool) -> Result<(Pixels, Option<Vec<u8>>)> {
+  use image::ImageDecoder;
   let mut reader = image::ImageReader::with_format(Cursor::new(data), image_format(format));
   // limitInputPixels was checked from the header already.
   reader.no_limits();
-  let img = reader.decode().map_err(|e| map_image_error(format, e))?;
+  let mut decoder = reader.into_decoder().map_err(|e| map_image_error(format, e))?;
+  let icc = decoder.icc_profile().ok().flatten();
+  let img = image::DynamicImage::from_decoder(decoder).map_err(|e| map_image_error(format, e))?;
   let (width, height) = (img.width(), img.height());
-  if has_alpha || img.color().has_alpha() {
-    Ok(Pixels { data: img.into_rgba8().into_raw(), width, height, channels: 4 })
+  let pixels = if has_alpha || img.color().has_alpha() {
+    Pixels { data: img.into_rgba8().into_raw(), width, height, channels: 4 }
   } else {
-    Ok(Pixels { data: img.into_rgb8().into_raw(), width, height, channels: 3 })
-  }
+    Pixels { data: img.into_rgb8().into_raw(), width, height, channels: 3 }
+  };
+  Ok((pixels, icc))
 }
 
 #[cfg(test)]

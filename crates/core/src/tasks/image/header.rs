@@ -58,6 +58,7 @@ pub fn read(data: &[u8]) -> Result<Header> {
   })?;
   let header = match format {
     Format::Jpeg => read_jpeg(data)?,
+    Format::Webp => read_with_image_crate(data, format).map_err(|e| webp_canvas_too_large(data).unwrap_or(e))?,
     _ => read_with_image_crate(data, format)?,
   };
   if header.width == 0 || header.height == 0 {
@@ -134,6 +135,40 @@ fn read_jpeg(data: &[u8]) -> Result<Header> {
   }
 }
 
+/// The embedded ICC profile of a JPEG: APP2 "ICC_PROFILE" chunks, in sequence order.
+pub fn jpeg_icc(data: &[u8]) -> Option<Vec<u8>> {
+  let mut chunks: Vec<(u8, &[u8])> = Vec::new();
+  let mut pos = 2;
+  while pos + 4 <= data.len() {
+    if data[pos] != 0xFF {
+      return None;
+    }
+    let marker = data[pos + 1];
+    if marker == 0xFF {
+      pos += 1;
+      continue;
+    }
+    if matches!(marker, 0xD8 | 0x01 | 0xD0..=0xD7) {
+      pos += 2;
+      continue;
+    }
+    if marker == 0xDA || marker == 0xD9 {
+      break;
+    }
+    let len = usize::from(be16(data, pos + 2)?);
+    let segment = data.get(pos + 4..pos + 2 + len)?;
+    if marker == 0xE2 && segment.len() > 14 && segment.starts_with(b"ICC_PROFILE\0") {
+      chunks.push((segment[12], &segment[14..]));
+    }
+    pos += 2 + len.max(2);
+  }
+  if chunks.is_empty() {
+    return None;
+  }
+  chunks.sort_by_key(|c| c.0);
+  Some(chunks.iter().flat_map(|c| c.1.iter().copied()).collect())
+}
+
 /// Reads the Orientation tag (0x0112) from IFD0 of a TIFF-structured EXIF block.
 pub fn exif_orientation(tiff: &[u8]) -> Option<u8> {
   let little = match tiff.get(0..2)? {
@@ -160,6 +195,24 @@ pub fn exif_orientation(tiff: &[u8]) -> Option<u8> {
     }
   }
   None
+}
+
+/// image-webp refuses an extended (VP8X) canvas whose area overflows u32 as a
+/// format error; to the caller that is an image over the size limit, not a
+/// corrupt file, so say so with the claimed size.
+fn webp_canvas_too_large(data: &[u8]) -> Option<Error> {
+  if data.get(12..16)? != b"VP8X" {
+    return None;
+  }
+  let d = data.get(24..30)?;
+  let width = u64::from(u32::from_le_bytes([d[0], d[1], d[2], 0])) + 1;
+  let height = u64::from(u32::from_le_bytes([d[3], d[4], d[5], 0])) + 1;
+  (width * height > u64::from(u32::MAX)).then(|| {
+    Error::new(
+      Code::LimitExceeded,
+      format!("WebP canvas is {width}x{height} ({} pixels), over the 2^32 pixels WebP allows", width * height),
+    )
+  })
 }
 
 pub(crate) fn map_image_error(format: Format, e: image::ImageError) -> Error {
@@ -260,6 +313,16 @@ mod tests {
     let h = read(&d).unwrap();
     assert_eq!((h.width, h.height, h.channels, h.orientation), (600, 300, 3, 6));
     assert_eq!(h.oriented_size(), (300, 600));
+  }
+
+  #[test]
+  fn webp_canvas_over_u32_area_is_a_limit_error() {
+    // RIFF/WEBP with a VP8X chunk claiming a 100000x100000 canvas and nothing after it.
+    let mut d = b"RIFF\x16\0\0\0WEBPVP8X\x0a\0\0\0\x02\0\0\0".to_vec();
+    d.extend_from_slice(&[0x9F, 0x86, 0x01, 0x9F, 0x86, 0x01]);
+    let e = read(&d).unwrap_err();
+    assert_eq!(e.code, Code::LimitExceeded, "{e}");
+    assert!(e.message.contains("100000x100000"), "{e}");
   }
 
   #[test]

@@ -1,6 +1,7 @@
 //! The image tasks: `metadata` (header only) and `resize`
 //! (decode → orient → resize → encode, with cancellation checkpoints between).
 
+pub mod colour;
 pub mod decode;
 pub mod encode;
 pub mod header;
@@ -141,7 +142,7 @@ pub fn resize(data: &[u8], opts: &ResizeOptions, cancel: &Cancel) -> Result<Vec<
     if orientation >= 5 { (nh, nw) } else { (nw, nh) }
   };
   cancel.check()?;
-  let mut pixels = decode::decode(data, &header, Some(need))?;
+  let (mut pixels, icc) = decode::decode(data, &header, Some(need))?;
   cancel.check()?;
   pixels = orient::apply(pixels, orientation);
 
@@ -169,8 +170,13 @@ pub fn resize(data: &[u8], opts: &ResizeOptions, cancel: &Cancel) -> Result<Vec<
   if bg_transparent && format != Format::Jpeg {
     pixels = resize::add_alpha(pixels);
   }
-  let resized = resize::resample(pixels, &plan, opts.kernel)?;
+  let mut resized = resize::resample(pixels, &plan, opts.kernel)?;
   cancel.check()?;
+  // Output carries no profile, so convert embedded-profile colours to sRGB
+  // (as sharp does); on the resized pixels, where it is cheapest.
+  if let Some(icc) = icc.as_deref() {
+    colour::to_srgb(&mut resized, icc);
+  }
   let mut out = resize::embed(resized, &plan, opts.background);
   if format == Format::Jpeg {
     out = resize::flatten(out, opts.background);
