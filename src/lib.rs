@@ -305,3 +305,128 @@ pub fn pool_info() -> PoolInfo {
   let c = pool::config();
   PoolInfo { threads: c.threads as u32, nice: c.nice }
 }
+
+// ---------------------------------------------------------------------------
+// The Rust resque loop for native jobs. Its events reach JS in batches, as a
+// JSON array string, through one threadsafe function.
+
+type EventFn = ThreadsafeFunction<(), Unknown<'static>, String, Status, false>;
+
+fn event_json(e: rusque_core::resque::worker::Event) -> serde_json::Value {
+  use rusque_core::resque::worker::Event as E;
+  use serde_json::json;
+  match e {
+    E::Start { slot } => json!({ "type": "start", "slot": slot }),
+    E::End { slot } => json!({ "type": "end", "slot": slot }),
+    E::Pause { slot } => json!({ "type": "pause", "slot": slot }),
+    E::Job { slot, queue, payload } => json!({ "type": "job", "slot": slot, "queue": queue, "payload": payload }),
+    E::Success { slot, queue, payload, result, duration_ms } => {
+      json!({ "type": "success", "slot": slot, "queue": queue, "payload": payload, "result": result, "duration": duration_ms })
+    }
+    E::Failure { slot, queue, payload, error, duration_ms } => json!({
+      "type": "failure", "slot": slot, "queue": queue, "payload": payload,
+      "code": error.code.as_str(), "message": error.message, "duration": duration_ms,
+    }),
+    E::Error { slot, message } => json!({ "type": "error", "slot": slot, "message": message }),
+  }
+}
+
+fn worker_config(json: &str) -> Result<rusque_core::resque::worker::Config> {
+  use rusque_core::resque::job::{Kind, NativeJob};
+  use serde_json::Value;
+  let v: Value = serde_json::from_str(json).map_err(|e| invalid(format!("worker config: {e}")))?;
+  let strings = |k: &str| -> Result<Vec<String>> {
+    v.get(k)
+      .and_then(Value::as_array)
+      .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+      .ok_or_else(|| invalid(format!("worker config: {k} must be an array of strings")))
+  };
+  let ms = |k: &str, d: u64| std::time::Duration::from_millis(v.get(k).and_then(Value::as_u64).unwrap_or(d));
+  let mut jobs = HashMap::new();
+  if let Some(map) = v.get("jobs").and_then(Value::as_object) {
+    for (class, def) in map {
+      let kind = Kind::parse(def.get("task").and_then(Value::as_str).unwrap_or("")).map_err(|e| invalid(e.message))?;
+      let defaults = def.get("defaults").and_then(Value::as_object).cloned().unwrap_or_default();
+      jobs.insert(class.clone(), NativeJob::new(kind, defaults));
+    }
+  }
+  Ok(rusque_core::resque::worker::Config {
+    url: v.get("url").and_then(Value::as_str).ok_or_else(|| invalid("worker config: url".into()))?.to_string(),
+    namespace: v.get("namespace").and_then(Value::as_str).unwrap_or("resque").to_string(),
+    queues: strings("queues")?,
+    slots: strings("slots")?,
+    poll: ms("pollMs", 5000),
+    ping: ms("pingMs", 5000),
+    roots: strings("roots").unwrap_or_default().into_iter().map(std::path::PathBuf::from).collect(),
+    jobs,
+    verbose_events: v.get("verboseEvents").and_then(Value::as_bool).unwrap_or(true),
+  })
+}
+
+/// A running set of Rust resque worker slots (see rusque_core::resque::worker).
+#[napi]
+pub struct NativeWorker {
+  config: Option<rusque_core::resque::worker::Config>,
+  handle: Option<rusque_core::resque::worker::Handle>,
+  events: Arc<Mutex<Vec<serde_json::Value>>>,
+  tsfn: Arc<EventFn>,
+}
+
+#[napi]
+impl NativeWorker {
+  #[napi(constructor)]
+  pub fn new(env: Env, config_json: String, callback: Function<'static>) -> Result<Self> {
+    let config = worker_config(&config_json)?;
+    let events: Arc<Mutex<Vec<serde_json::Value>>> = Arc::new(Mutex::new(Vec::new()));
+    let drain = Arc::clone(&events);
+    let tsfn: EventFn = callback
+      .build_threadsafe_function::<()>()
+      .callee_handled::<false>()
+      .build_callback(move |_ctx| {
+        let batch = std::mem::take(&mut *drain.lock().unwrap_or_else(|p| p.into_inner()));
+        Ok(serde_json::Value::Array(batch).to_string())
+      })?;
+    check_status!(unsafe { sys::napi_unref_threadsafe_function(env.raw(), tsfn.raw()) })?;
+    Ok(NativeWorker { config: Some(config), handle: None, events, tsfn: Arc::new(tsfn) })
+  }
+
+  #[napi]
+  pub fn start(&mut self) -> Result<()> {
+    let config = self.config.take().ok_or_else(|| invalid("this native worker was started already".into()))?;
+    let events = Arc::clone(&self.events);
+    let tsfn = Arc::clone(&self.tsfn);
+    let sink: rusque_core::resque::worker::Sink = Arc::new(move |e| {
+      let was_empty = {
+        let mut q = events.lock().unwrap_or_else(|p| p.into_inner());
+        let was_empty = q.is_empty();
+        q.push(event_json(e));
+        was_empty
+      };
+      if was_empty {
+        let _ = tsfn.call((), ThreadsafeFunctionCallMode::NonBlocking);
+      }
+    });
+    self.handle = Some(rusque_core::resque::worker::start(config, sink));
+    Ok(())
+  }
+
+  /// Each slot stops after its current job; `end` events follow.
+  #[napi]
+  pub fn stop(&self) {
+    if let Some(h) = &self.handle {
+      h.stop();
+    }
+  }
+
+  #[napi]
+  pub fn set_active(&self, env: Env, active: bool) -> Result<()> {
+    let raw = self.tsfn.raw();
+    check_status!(unsafe {
+      if active {
+        sys::napi_ref_threadsafe_function(env.raw(), raw)
+      } else {
+        sys::napi_unref_threadsafe_function(env.raw(), raw)
+      }
+    })
+  }
+}

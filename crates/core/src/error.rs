@@ -19,6 +19,10 @@ pub enum Code {
   Timeout,
   /// A bug: a panic inside a task or an unexpected library failure.
   Internal,
+  /// A native job named a file outside the worker's `roots`.
+  PathOutsideRoots,
+  /// A native job's input (Redis key or file) does not exist.
+  InputNotFound,
 }
 
 impl Code {
@@ -31,6 +35,8 @@ impl Code {
       Code::Aborted => "ABORT_ERR",
       Code::Timeout => "ERR_TIMEOUT",
       Code::Internal => "ERR_INTERNAL",
+      Code::PathOutsideRoots => "ERR_PATH_OUTSIDE_ROOTS",
+      Code::InputNotFound => "ERR_INPUT_NOT_FOUND",
     }
   }
 }

@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod pool;
+pub mod resque;
 pub mod tasks;
 
 pub use error::{Code, Error, Result};

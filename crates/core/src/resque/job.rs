@@ -1,0 +1,372 @@
+//! Native job definitions: how a resque job's JSON args become a task, the
+//! bytes it reads and where its result goes.
+//!
+//! Args: `{ input: { path } | { key } | { base64 }, output?: { path } | { key, ttl }, ...taskOptions }`.
+//! Task options are the same as the JS functions' (sharp-style for resize).
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use crate::error::{Code, Error, Result};
+use crate::tasks::hash::Algorithm;
+use crate::tasks::image::{Fit, Format, Kernel, ResizeOptions};
+use crate::tasks::Task;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+  Resize,
+  Metadata,
+  Hash,
+}
+
+impl Kind {
+  pub fn parse(name: &str) -> Result<Kind> {
+    match name {
+      "resize" => Ok(Kind::Resize),
+      "metadata" => Ok(Kind::Metadata),
+      "hash" => Ok(Kind::Hash),
+      other => Err(Error::invalid(format!("unknown native task {other:?}: use resize, metadata or hash"))),
+    }
+  }
+}
+
+/// A job class whose work is a native task, with default options.
+#[derive(Debug, Clone)]
+pub struct NativeJob {
+  pub kind: Kind,
+  pub defaults: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum InputRef {
+  Path(String),
+  Key(String),
+  Base64(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutputRef {
+  None,
+  Path(String),
+  Key { key: String, ttl: Option<u64> },
+}
+
+#[derive(Debug, Clone)]
+pub struct Spec {
+  pub task: Task,
+  pub input: InputRef,
+  pub output: OutputRef,
+}
+
+fn obj<'a>(v: &'a Value, what: &str) -> Result<&'a Map<String, Value>> {
+  v.as_object().ok_or_else(|| Error::invalid(format!("{what} must be an object")))
+}
+
+fn string(m: &Map<String, Value>, k: &str) -> Result<Option<String>> {
+  match m.get(k) {
+    None | Some(Value::Null) => Ok(None),
+    Some(Value::String(s)) => Ok(Some(s.clone())),
+    Some(_) => Err(Error::invalid(format!("{k} must be a string"))),
+  }
+}
+
+fn input_ref(v: Option<&Value>) -> Result<InputRef> {
+  let v = v.ok_or_else(|| Error::invalid("native job args need input: { path } | { key } | { base64 }"))?;
+  let m = obj(v, "input")?;
+  if let Some(p) = string(m, "path")? {
+    Ok(InputRef::Path(p))
+  } else if let Some(k) = string(m, "key")? {
+    Ok(InputRef::Key(k))
+  } else if let Some(b) = string(m, "base64")? {
+    Ok(InputRef::Base64(b))
+  } else {
+    Err(Error::invalid("input must have one of path, key or base64"))
+  }
+}
+
+fn output_ref(v: Option<&Value>) -> Result<OutputRef> {
+  let Some(v) = v.filter(|v| !v.is_null()) else { return Ok(OutputRef::None) };
+  let m = obj(v, "output")?;
+  if let Some(p) = string(m, "path")? {
+    Ok(OutputRef::Path(p))
+  } else if let Some(k) = string(m, "key")? {
+    let ttl = match m.get("ttl") {
+      None | Some(Value::Null) => None,
+      Some(t) => Some(t.as_u64().filter(|&t| t > 0).ok_or_else(|| Error::invalid("output.ttl must be a positive integer of seconds"))?),
+    };
+    Ok(OutputRef::Key { key: k, ttl })
+  } else {
+    Err(Error::invalid("output must have path or key"))
+  }
+}
+
+fn dimension(m: &Map<String, Value>, k: &str) -> Result<Option<u32>> {
+  match m.get(k) {
+    None | Some(Value::Null) => Ok(None),
+    Some(v) => v
+      .as_u64()
+      .filter(|n| (1..=65_535).contains(n))
+      .map(|n| Some(n as u32))
+      .ok_or_else(|| Error::invalid(format!("{k} must be an integer from 1 to 65535, got {v}"))),
+  }
+}
+
+fn boolean(m: &Map<String, Value>, k: &str, dflt: bool) -> Result<bool> {
+  match m.get(k) {
+    None | Some(Value::Null) => Ok(dflt),
+    Some(Value::Bool(b)) => Ok(*b),
+    Some(v) => Err(Error::invalid(format!("{k} must be a boolean, got {v}"))),
+  }
+}
+
+fn position(name: &str) -> Option<(f64, f64)> {
+  Some(match name.to_ascii_lowercase().as_str() {
+    "centre" | "center" => (0.5, 0.5),
+    "top" | "north" => (0.5, 0.0),
+    "right top" | "northeast" => (1.0, 0.0),
+    "right" | "east" => (1.0, 0.5),
+    "right bottom" | "southeast" => (1.0, 1.0),
+    "bottom" | "south" => (0.5, 1.0),
+    "left bottom" | "southwest" => (0.0, 1.0),
+    "left" | "west" => (0.0, 0.5),
+    "left top" | "northwest" => (0.0, 0.0),
+    _ => return None,
+  })
+}
+
+fn colour(v: &Value) -> Result<[u8; 4]> {
+  let bad = || Error::invalid(format!("background must be a colour such as '#ff0000', 'white' or {{ r, g, b, alpha }}, got {v}"));
+  match v {
+    Value::String(s) => {
+      let s = s.to_ascii_lowercase();
+      match s.as_str() {
+        "white" => return Ok([255, 255, 255, 255]),
+        "black" => return Ok([0, 0, 0, 255]),
+        "transparent" => return Ok([0, 0, 0, 0]),
+        _ => {}
+      }
+      let hex = s.strip_prefix('#').unwrap_or(&s);
+      let hex: String = if hex.len() == 3 { hex.chars().flat_map(|c| [c, c]).collect() } else { hex.to_string() };
+      if !(hex.len() == 6 || hex.len() == 8) || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(bad());
+      }
+      let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).map_err(|_| bad());
+      Ok([byte(0)?, byte(2)?, byte(4)?, if hex.len() == 8 { byte(6)? } else { 255 }])
+    }
+    Value::Object(m) => {
+      let c = |k: &str| m.get(k).and_then(Value::as_u64).filter(|&n| n <= 255).map(|n| n as u8).ok_or_else(bad);
+      let alpha = match m.get("alpha") {
+        None => 1.0,
+        Some(a) => a.as_f64().filter(|a| (0.0..=1.0).contains(a)).ok_or_else(bad)?,
+      };
+      Ok([c("r")?, c("g")?, c("b")?, (alpha * 255.0).round() as u8])
+    }
+    _ => Err(bad()),
+  }
+}
+
+pub fn resize_options(m: &Map<String, Value>) -> Result<ResizeOptions> {
+  let mut o = ResizeOptions { width: dimension(m, "width")?, height: dimension(m, "height")?, ..ResizeOptions::default() };
+  if let Some(f) = string(m, "fit")? {
+    o.fit = match f.as_str() {
+      "cover" => Fit::Cover,
+      "contain" => Fit::Contain,
+      "fill" => Fit::Fill,
+      "inside" => Fit::Inside,
+      "outside" => Fit::Outside,
+      _ => return Err(Error::invalid(format!("fit must be one of cover, contain, fill, inside, outside; got {f:?}"))),
+    };
+  }
+  if let Some(p) = string(m, "position")? {
+    o.position = position(&p).ok_or_else(|| Error::invalid(format!("unknown position {p:?}")))?;
+  }
+  if let Some(bg) = m.get("background").filter(|v| !v.is_null()) {
+    o.background = colour(bg)?;
+  }
+  o.without_enlargement = boolean(m, "withoutEnlargement", false)?;
+  o.auto_orient = boolean(m, "autoOrient", true)?;
+  if let Some(k) = string(m, "kernel")? {
+    o.kernel = match k.as_str() {
+      "nearest" => Kernel::Nearest,
+      "linear" => Kernel::Linear,
+      "cubic" => Kernel::Cubic,
+      "mitchell" => Kernel::Mitchell,
+      "lanczos3" => Kernel::Lanczos3,
+      _ => return Err(Error::invalid(format!("kernel must be one of nearest, linear, cubic, mitchell, lanczos3; got {k:?}"))),
+    };
+  }
+  if let Some(f) = string(m, "format")? {
+    o.format = Some(
+      Format::parse(&f.to_ascii_lowercase())
+        .filter(|f| *f != Format::Gif)
+        .ok_or_else(|| Error::invalid(format!("format must be one of jpeg, png, webp; got {f:?}")))?,
+    );
+  }
+  if let Some(q) = m.get("quality").filter(|v| !v.is_null()) {
+    o.quality = q
+      .as_u64()
+      .filter(|q| (1..=100).contains(q))
+      .ok_or_else(|| Error::invalid(format!("quality must be an integer from 1 to 100, got {q}")))? as u8;
+  }
+  match m.get("limitInputPixels") {
+    None | Some(Value::Null) | Some(Value::Bool(true)) => {}
+    Some(Value::Bool(false)) => o.limit_input_pixels = 0,
+    Some(v) => o.limit_input_pixels = v.as_u64().ok_or_else(|| Error::invalid(format!("limitInputPixels must be a non-negative integer, got {v}")))?,
+  }
+  Ok(o)
+}
+
+impl NativeJob {
+  pub fn new(kind: Kind, defaults: Map<String, Value>) -> Self {
+    NativeJob { kind, defaults }
+  }
+
+  /// Builds the task from the job's first argument merged over the defaults.
+  pub fn spec(&self, args: &[Value]) -> Result<Spec> {
+    let mut merged = self.defaults.clone();
+    match args.first() {
+      None | Some(Value::Null) => {}
+      Some(Value::Object(a)) => merged.extend(a.iter().map(|(k, v)| (k.clone(), v.clone()))),
+      Some(_) => return Err(Error::invalid("native job args must be [{ input, output, ...options }]")),
+    }
+    let input = input_ref(merged.get("input"))?;
+    let output = output_ref(merged.get("output"))?;
+    let task = match self.kind {
+      Kind::Resize => Task::Resize(resize_options(&merged)?),
+      Kind::Metadata => Task::Metadata,
+      Kind::Hash => Task::Hash(Algorithm::parse(string(&merged, "algorithm")?.as_deref().unwrap_or("sha256"))?),
+    };
+    if self.kind == Kind::Resize && output == OutputRef::None {
+      return Err(Error::invalid("a native resize job needs output: { path } or { key, ttl }"));
+    }
+    Ok(Spec { task, input, output })
+  }
+}
+
+/// Resolves `path` (after symlinks) and checks it lies inside one of `roots`.
+/// For writes, the parent directory is resolved and the file may not exist yet.
+pub fn resolve_in_roots(path: &str, roots: &[PathBuf], for_write: bool) -> Result<PathBuf> {
+  if roots.is_empty() {
+    return Err(Error::new(Code::PathOutsideRoots, "path I/O is refused: this worker has no roots configured"));
+  }
+  let p = Path::new(path);
+  let canonical_roots: Vec<PathBuf> = roots.iter().filter_map(|r| r.canonicalize().ok()).collect();
+  let outside = |resolved: &Path| {
+    Error::new(Code::PathOutsideRoots, format!("path {path:?} resolves to {} outside the worker's roots", resolved.display()))
+  };
+  // The path as written must already name a place inside (no `..` escapes),
+  // and so must the place it resolves to after symlinks.
+  let lexical = lexical_absolute(p);
+  if !canonical_roots.iter().any(|r| lexical.starts_with(r)) && !roots.iter().any(|r| lexical.starts_with(lexical_absolute(r))) {
+    return Err(outside(&lexical));
+  }
+  let resolved = if for_write {
+    let name = p.file_name().ok_or_else(|| Error::invalid(format!("output path {path:?} has no file name")))?;
+    let parent = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = parent.canonicalize().map_err(|e| Error::invalid(format!("output directory of {path:?}: {e}")))?;
+    let target = dir.join(name);
+    // An existing symlink at the target is followed: where it points must be inside too.
+    match std::fs::symlink_metadata(&target) {
+      Ok(m) if m.file_type().is_symlink() => target.canonicalize().unwrap_or(target),
+      _ => target,
+    }
+  } else {
+    p.canonicalize().map_err(|e| {
+      if e.kind() == std::io::ErrorKind::NotFound {
+        Error::new(Code::InputNotFound, format!("input path {path:?} does not exist"))
+      } else {
+        Error::invalid(format!("input path {path:?}: {e}"))
+      }
+    })?
+  };
+  if canonical_roots.iter().any(|r| resolved.starts_with(r)) {
+    Ok(resolved)
+  } else {
+    Err(outside(&resolved))
+  }
+}
+
+/// `path` made absolute and with `.`/`..` folded, without touching the disk.
+fn lexical_absolute(path: &Path) -> PathBuf {
+  use std::path::Component;
+  let base = if path.is_absolute() { PathBuf::new() } else { std::env::current_dir().unwrap_or_default() };
+  let mut out = PathBuf::new();
+  for c in base.components().chain(path.components()) {
+    match c {
+      Component::ParentDir => {
+        out.pop();
+      }
+      Component::CurDir => {}
+      other => out.push(other.as_os_str()),
+    }
+  }
+  out
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use serde_json::json;
+
+  fn job(kind: Kind, defaults: Value) -> NativeJob {
+    NativeJob::new(kind, defaults.as_object().cloned().unwrap_or_default())
+  }
+
+  #[test]
+  fn args_merge_over_defaults() {
+    let j = job(Kind::Resize, json!({ "width": 100, "format": "webp" }));
+    let s = j.spec(&[json!({ "input": { "key": "in" }, "output": { "key": "out", "ttl": 60 }, "width": 50 })]).unwrap();
+    match s.task {
+      Task::Resize(o) => {
+        assert_eq!(o.width, Some(50));
+        assert_eq!(o.format, Some(Format::Webp));
+      }
+      _ => panic!("not a resize"),
+    }
+    assert_eq!(s.input, InputRef::Key("in".into()));
+    assert_eq!(s.output, OutputRef::Key { key: "out".into(), ttl: Some(60) });
+  }
+
+  #[test]
+  fn bad_args_are_invalid() {
+    let j = job(Kind::Resize, json!({}));
+    assert!(j.spec(&[]).is_err());
+    assert!(j.spec(&[json!({ "input": { "key": "a" } })]).unwrap_err().message.contains("output"));
+    assert!(j.spec(&[json!({ "input": { "key": "a" }, "output": { "key": "b" }, "width": 0 })]).is_err());
+    assert!(j.spec(&[json!({ "input": { "key": "a" }, "output": { "key": "b" }, "fit": "nope" })]).is_err());
+    assert!(job(Kind::Hash, json!({})).spec(&[json!({ "input": { "base64": "" }, "algorithm": "crc" })]).is_err());
+  }
+
+  #[test]
+  fn colours() {
+    assert_eq!(colour(&json!("#f00")).unwrap(), [255, 0, 0, 255]);
+    assert_eq!(colour(&json!("#00ff0080")).unwrap(), [0, 255, 0, 128]);
+    assert_eq!(colour(&json!({ "r": 1, "g": 2, "b": 3, "alpha": 0 })).unwrap(), [1, 2, 3, 0]);
+    assert!(colour(&json!("#12")).is_err());
+  }
+
+  #[test]
+  fn roots_are_enforced() {
+    let dir = std::env::temp_dir().join(format!("rusque-roots-{}", std::process::id()));
+    let inside = dir.join("in");
+    let outside = dir.join("out");
+    std::fs::create_dir_all(&inside).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(inside.join("a.jpg"), b"x").unwrap();
+    std::fs::write(outside.join("b.jpg"), b"x").unwrap();
+    let roots = vec![inside.clone()];
+    assert!(resolve_in_roots(inside.join("a.jpg").to_str().unwrap(), &roots, false).is_ok());
+    let escape = inside.join("..").join("out").join("b.jpg");
+    assert_eq!(resolve_in_roots(escape.to_str().unwrap(), &roots, false).unwrap_err().code, Code::PathOutsideRoots);
+    #[cfg(unix)]
+    {
+      std::os::unix::fs::symlink(outside.join("b.jpg"), inside.join("link.jpg")).unwrap();
+      assert_eq!(resolve_in_roots(inside.join("link.jpg").to_str().unwrap(), &roots, false).unwrap_err().code, Code::PathOutsideRoots);
+      assert_eq!(resolve_in_roots(inside.join("link.jpg").to_str().unwrap(), &roots, true).unwrap_err().code, Code::PathOutsideRoots);
+    }
+    assert!(resolve_in_roots(inside.join("new.webp").to_str().unwrap(), &roots, true).is_ok());
+    assert_eq!(resolve_in_roots("/etc/passwd", &[], false).unwrap_err().code, Code::PathOutsideRoots);
+    let _ = std::fs::remove_dir_all(&dir);
+  }
+}

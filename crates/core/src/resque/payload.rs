@@ -1,0 +1,120 @@
+//! Job payloads as resque stores them, and the records rusque writes back
+//! (failures), all as JSON strings byte-compatible with node-resque.
+
+use serde_json::{json, Map, Value};
+
+/// A queue entry: `{"class": ..., "queue": ..., "args": [...]}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Payload {
+  pub class: String,
+  pub args: Vec<Value>,
+  /// The entry as parsed, written back verbatim in failure records.
+  pub raw: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayloadError(pub String);
+
+pub fn parse(entry: &str) -> Result<Payload, PayloadError> {
+  let raw: Value = serde_json::from_str(entry).map_err(|e| PayloadError(format!("queue entry is not valid JSON: {e}")))?;
+  let obj = raw.as_object().ok_or_else(|| PayloadError("queue entry is not a JSON object".into()))?;
+  let class = match obj.get("class") {
+    Some(Value::String(c)) if !c.is_empty() => c.clone(),
+    Some(_) => return Err(PayloadError("queue entry has a \"class\" that is not a non-empty string".into())),
+    None => return Err(PayloadError("queue entry has no \"class\"".into())),
+  };
+  let args = match obj.get("args") {
+    None | Some(Value::Null) => Vec::new(),
+    Some(Value::Array(a)) => a.clone(),
+    Some(other) => vec![other.clone()],
+  };
+  Ok(Payload { class, args, raw })
+}
+
+/// node-resque's failure record for the `<ns>:failed` list.
+pub fn failure(worker: &str, queue: &str, payload: &Value, exception: &str, error: &str, failed_at: &str) -> String {
+  json!({
+    "worker": worker,
+    "queue": queue,
+    "payload": payload,
+    "exception": exception,
+    "error": error,
+    "backtrace": Value::Null,
+    "failed_at": failed_at,
+  })
+  .to_string()
+}
+
+/// The payload to record for an entry that could not be parsed: the raw text.
+pub fn unparsable(entry: &str) -> Value {
+  serde_json::from_str(entry).unwrap_or_else(|_| Value::String(entry.to_string()))
+}
+
+pub fn ping(name: &str, queues: &str, now_seconds: u64) -> String {
+  let mut m = Map::new();
+  m.insert("time".into(), json!(now_seconds));
+  m.insert("name".into(), json!(name));
+  m.insert("queues".into(), json!(queues));
+  Value::Object(m).to_string()
+}
+
+/// JavaScript's `new Date().toString()` for a UTC clock, as node-resque
+/// writes `run_at` and `failed_at`: "Fri Nov 27 2026 05:30:00 GMT+0000 (Coordinated Universal Time)".
+pub fn js_date_string(unix_seconds: u64) -> String {
+  const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+  const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+  let days = (unix_seconds / 86_400) as i64;
+  let secs = unix_seconds % 86_400;
+  // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+  let z = days + 719_468;
+  let era = z.div_euclid(146_097);
+  let doe = z - era * 146_097;
+  let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+  let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  let mp = (5 * doy + 2) / 153;
+  let day = doy - (153 * mp + 2) / 5 + 1;
+  let month = if mp < 10 { mp + 3 } else { mp - 9 };
+  let year = yoe + era * 400 + i64::from(month <= 2);
+  format!(
+    "{} {} {:02} {} {:02}:{:02}:{:02} GMT+0000 (Coordinated Universal Time)",
+    DAYS[(days % 7) as usize],
+    MONTHS[(month - 1) as usize],
+    day,
+    year,
+    secs / 3600,
+    secs % 3600 / 60,
+    secs % 60
+  )
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn parses_resque_entries() {
+    let p = parse(r#"{"class":"thumb","queue":"img","args":[{"width":10}]}"#).unwrap();
+    assert_eq!(p.class, "thumb");
+    assert_eq!(p.args, vec![json!({"width": 10})]);
+    assert!(parse("not json").unwrap_err().0.contains("not valid JSON"));
+    assert!(parse(r#"{"queue":"q"}"#).unwrap_err().0.contains("no \"class\""));
+    assert!(parse(r#"[1,2]"#).is_err());
+    assert!(parse(r#"{"class":5}"#).is_err());
+  }
+
+  #[test]
+  fn date_matches_javascript() {
+    // new Date(1795757400000).toString() in a UTC zone
+    assert_eq!(js_date_string(1_795_757_400), "Fri Nov 27 2026 05:30:00 GMT+0000 (Coordinated Universal Time)");
+    assert_eq!(js_date_string(0), "Thu Jan 01 1970 00:00:00 GMT+0000 (Coordinated Universal Time)");
+  }
+
+  #[test]
+  fn failure_record_shape() {
+    let f: Value = serde_json::from_str(&failure("w", "q", &json!({"class":"x"}), "Error", "boom", "then")).unwrap();
+    assert_eq!(f["worker"], "w");
+    assert_eq!(f["payload"]["class"], "x");
+    assert_eq!(f["error"], "boom");
+    assert!(f["backtrace"].is_null());
+  }
+}
