@@ -1,0 +1,88 @@
+// Every exported function and class of rusque, used the way an app would, so
+// `tsc --noEmit -p examples/typescript` checks index.d.ts against real code.
+// The expect-error lines in mistakes() prove the types reject what the runtime rejects.
+import { readFile } from 'node:fs/promises'
+import {
+  resize, metadata, hash, configure, poolInfo, JobQueue, RusqueError, AbortError,
+  type Metadata, type PoolInfo, type ResizeOptions, type QueueStats, type JobInfo, type ErrorCode
+} from 'rusque'
+
+async function main (file: string): Promise<void> {
+  const input: Buffer = await readFile(file)
+
+  const pool: PoolInfo = configure({ threads: 2, nice: 10 })
+  const same: PoolInfo = poolInfo()
+  console.log(`pool: ${pool.threads} threads at nice ${same.nice}`)
+
+  const options: ResizeOptions = { width: 320, height: 240, fit: 'cover', position: 'north', format: 'webp', quality: 75, background: '#ffffff' }
+  const thumb: Buffer = await resize(input, options)
+  const contained = await resize(new Uint8Array(input), { width: 100, fit: 'contain', background: { r: 0, g: 0, b: 0, alpha: 0.5 }, format: 'png' })
+  const meta: Metadata = await metadata(thumb)
+  const digest: string = await hash(thumb, 'blake3')
+  const digest2: string = await hash(contained, { algorithm: 'sha512' })
+  console.log(`${meta.format} ${meta.width}x${meta.height}, blake3 ${digest.slice(0, 12)}, sha512 ${digest2.slice(0, 12)}`)
+
+  // Cancellation: an aborted signal rejects with AbortError.
+  const controller = new AbortController()
+  controller.abort()
+  try {
+    await resize(input, { width: 64, signal: controller.signal })
+  } catch (err) {
+    if (err instanceof AbortError) console.log(`aborted: ${err.code}`)
+  }
+
+  // Coded errors.
+  try {
+    await metadata(Buffer.from('not an image'))
+  } catch (err) {
+    if (err instanceof RusqueError) {
+      const code: ErrorCode | string = err.code
+      console.log(`rejected: ${code}`)
+    }
+  }
+  const made = new RusqueError('ERR_INVALID_ARG', 'made by hand')
+  console.log(made.name)
+
+  // The in-process queue: priorities, back-pressure, events, stats.
+  const queue = new JobQueue({ concurrency: 2, maxQueued: 100 })
+  queue.on('completed', (job: JobInfo) => { console.log(`done ${job.task} ${job.id ?? ''}`) })
+  queue.on('failed', (job, error) => { console.log(`failed ${job.task}: ${error.message}`) })
+  queue.once('idle', () => { console.log('idle') })
+  const small: Buffer = await queue.add('resize', input, { width: 64 }, { priority: 1, timeout: 10000, id: 'small' })
+  const info: Metadata = await queue.add('metadata', small)
+  const sum: string = await queue.add('hash', small, 'md5')
+  const bulk = await queue.addBulk([
+    { task: 'hash', input: small, options: 'sha256' },
+    ['resize', input, { width: 32 }, { priority: 2 }]
+  ])
+  queue.pause()
+  const paused: boolean = queue.isPaused
+  queue.resume()
+  await queue.onIdle()
+  const stats: QueueStats = queue.stats()
+  console.log(info.width, sum.length, bulk.length, paused, queue.size, queue.running, queue.concurrency, queue.maxQueued, stats.completed, stats.waitTime.p99)
+  await queue.close({ drain: true })
+  console.log(`closed: ${queue.isClosed}`)
+}
+
+// Never called: mistakes the type checker must reject (an unused
+// expect-error directive is itself an error, so a loose index.d.ts fails the check).
+async function mistakes (input: Buffer, queue: JobQueue): Promise<void> {
+  // @ts-expect-error width is a number
+  void resize(input, { width: '320' })
+  // @ts-expect-error no such format
+  void resize(input, { format: 'tiff' })
+  // @ts-expect-error no such task
+  void queue.add('rotate', input)
+  // @ts-expect-error no such algorithm
+  void hash(input, 'crc32')
+  // @ts-expect-error resize resolves to a Buffer, not Metadata
+  const wrong: Metadata = await resize(input, { width: 10 })
+  void wrong
+}
+void mistakes
+
+main(process.argv[2] ?? 'image.jpg').catch((err: unknown) => {
+  console.error(err)
+  process.exitCode = 1
+})
