@@ -1,0 +1,28 @@
+'use strict'
+
+// A worker in its own process, for crash tests. Configured by argv JSON:
+// { port, namespace, queue, name, concurrency, timeout }. Prints one line per
+// event to stdout: "job <args JSON>", "success <args JSON>".
+
+const { Worker } = require('../..')
+
+const cfg = JSON.parse(process.argv[2])
+const jobs = {
+  slow: async (id, ms) => {
+    await new Promise((resolve) => setTimeout(resolve, ms))
+    return id
+  }
+}
+const worker = new Worker({
+  connection: { host: '127.0.0.1', port: cfg.port, namespace: cfg.namespace },
+  queues: [cfg.queue],
+  name: cfg.name,
+  timeout: cfg.timeout || 100,
+  concurrency: cfg.concurrency || 1,
+  recovery: cfg.recovery
+}, jobs)
+worker.on('error', () => {})
+worker.on('job', (q, job) => process.stdout.write(`job ${JSON.stringify(job.args)}\n`))
+worker.on('success', (q, job) => process.stdout.write(`success ${JSON.stringify(job.args)}\n`))
+worker.connect().then(() => worker.start()).then(() => process.stdout.write('started\n'))
+process.on('SIGTERM', () => worker.end().then(() => process.exit(0)))

@@ -1,0 +1,245 @@
+'use strict'
+
+// No job lost: a worker SIGKILLed mid-job, a worker restarted under the same
+// name, Redis going away and coming back.
+
+const { describe, it, before, after, beforeEach } = require('node:test')
+const assert = require('node:assert/strict')
+const path = require('path')
+const { spawn } = require('child_process')
+const readline = require('readline')
+const NodeResque = require('node-resque')
+const { Worker } = require('..')
+const { startRedis } = require('./helpers/redis')
+const { nextEvent, collect, sleep, waitFor } = require('./helpers/events')
+
+const NS = 'resque-recovery'
+let Q = 'q'
+let n = 0
+
+let redisServer
+let redis
+let queue
+const children = new Set()
+
+function connection () {
+  return redisServer.connection(NS)
+}
+
+/** Starts a worker process; resolves once it has started, with a line reader. */
+function spawnWorker (cfg) {
+  const child = spawn(process.execPath, [path.join(__dirname, 'helpers', 'worker-child.js'), JSON.stringify({ port: redisServer.port, namespace: NS, queue: Q, ...cfg })], { stdio: ['ignore', 'pipe', 'inherit'] })
+  children.add(child)
+  child.once('exit', () => children.delete(child))
+  child.lines = []
+  child.waiters = []
+  readline.createInterface({ input: child.stdout }).on('line', (line) => {
+    child.lines.push(line)
+    for (const w of child.waiters.slice()) if (w.test(line)) { child.waiters.splice(child.waiters.indexOf(w), 1); w.resolve(line) }
+  })
+  child.waitLine = (prefix, ms = 10000) => new Promise((resolve, reject) => {
+    const hit = child.lines.find((l) => l.startsWith(prefix))
+    if (hit) return resolve(hit)
+    const timer = setTimeout(() => reject(new Error(`child never printed "${prefix}"`)), ms)
+    child.waiters.push({ test: (l) => l.startsWith(prefix), resolve: (l) => { clearTimeout(timer); resolve(l) } })
+  })
+  return child.waitLine('started').then(() => child)
+}
+
+function kill (child) {
+  return new Promise((resolve) => {
+    child.once('exit', resolve)
+    child.kill('SIGKILL')
+  })
+}
+
+function survivor (options = {}) {
+  const w = new Worker({ connection: connection(), queues: [Q], timeout: 100, name: 'survivor', ...options }, {
+    slow: async (id, ms) => { await sleep(ms); return id }
+  })
+  w.on('error', () => {})
+  return w
+}
+
+before(async () => {
+  redisServer = await startRedis()
+  redis = redisServer.client()
+  queue = new NodeResque.Queue({ connection: connection() })
+  queue.on('error', () => {})
+  await queue.connect()
+})
+
+after(async () => {
+  for (const c of children) c.kill('SIGKILL')
+  await queue.end()
+  await redisServer.close()
+})
+
+beforeEach(async () => {
+  Q = `q${++n}`
+  await redis.flushdb()
+})
+
+describe('SIGKILL mid-job', () => {
+  it('leaves the job in the working-on key; a survivor re-queues and runs it once the ping is stale', async () => {
+    const child = await spawnWorker({ name: 'doomed', timeout: 100 })
+    await queue.enqueue(Q, 'slow', ['job-1', 60000])
+    await child.waitLine('job ')
+    await kill(child)
+
+    const workingOn = JSON.parse(await redis.get(`${NS}:worker:doomed:${Q}`))
+    assert.deepEqual(workingOn.payload, { class: 'slow', queue: Q, args: ['job-1', 60000] })
+    assert.equal(workingOn.worker, 'doomed')
+    assert.equal(await queue.length(Q), 0)
+
+    // The survivor runs the recovered job with a short sleep: rewrite nothing,
+    // just let it through (its definition ignores the 60 s for this id).
+    const w = new Worker({ connection: connection(), queues: [Q], timeout: 100, name: 'survivor', recovery: { staleAfter: 1000, interval: 200 } }, {
+      slow: async (id) => id
+    })
+    w.on('error', () => {})
+    const recovered = nextEvent(w, 'recover', { ms: 8000 })
+    const success = nextEvent(w, 'success', { ms: 8000 })
+    await w.connect()
+    await w.start()
+    const [info] = await recovered
+    assert.equal(info.worker, 'doomed')
+    assert.equal(info.action, 'requeue')
+    assert.deepEqual(info.job.args, ['job-1', 60000])
+    const [, job, result] = await success
+    assert.deepEqual(job.args, ['job-1', 60000])
+    assert.equal(result, 'job-1')
+
+    assert.deepEqual(await queue.workers(), { survivor: Q })
+    assert.equal(await redis.exists(`${NS}:worker:doomed:${Q}`, `${NS}:worker:ping:doomed`, `${NS}:worker:doomed:${Q}:started`), 0)
+    assert.equal(await queue.failedCount(), 0)
+    assert.equal(await redis.get(`${NS}:stat:processed`), '1')
+    await w.end()
+  })
+
+  it('recovery action "fail" puts the job in failed with the reason; node-resque retryStuckJobs brings it back', async () => {
+    const child = await spawnWorker({ name: 'doomed2', concurrency: 2 })
+    await queue.enqueue(Q, 'slow', ['a', 60000])
+    await queue.enqueue(Q, 'slow', ['b', 60000])
+    await child.waitLine('job ["a"')
+    await child.waitLine('job ["b"')
+    await kill(child)
+
+    const w = survivor({ recovery: { staleAfter: 1000, interval: 200, action: 'fail' } })
+    const recovered = collect(w, 'recover', 2, { ms: 8000 })
+    await w.connect()
+    await w.start()
+    const infos = (await recovered).map(([i]) => i)
+    assert.deepEqual(infos.map((i) => i.worker).sort(), ['doomed2', 'doomed2#1'])
+    assert.ok(infos.every((i) => i.action === 'fail'))
+
+    const failed = await queue.failed(0, -1)
+    assert.equal(failed.length, 2)
+    for (const f of failed) {
+      assert.equal(f.exception, 'Worker Timeout')
+      assert.match(f.error, /stopped pinging .* while working this job \(recovered by survivor\)/)
+      assert.equal(f.backtrace[1], 'queue#forceCleanWorker')
+    }
+    assert.deepEqual(failed.map((f) => f.payload.args[0]).sort(), ['a', 'b'])
+    assert.equal(await redis.get(`${NS}:stat:failed`), '2')
+
+    await w.end()
+    const w2 = survivor({ recovery: false })
+    const done = collect(w2, 'success', 2)
+    await w2.connect()
+    await w2.start()
+    // Give the retried jobs a short run time through a job definition that ignores ms.
+    w2.jobs.slow = { perform: async (id) => id }
+    await queue.retryStuckJobs()
+    const results = (await done).map((a) => a[2]).sort()
+    assert.deepEqual(results, ['a', 'b'])
+    assert.equal(await queue.failedCount(), 0)
+    await w2.end()
+  })
+
+  it('a worker restarted under the same name resumes its own in-flight job', async () => {
+    const child = await spawnWorker({ name: 'phoenix', recovery: false })
+    await queue.enqueue(Q, 'slow', ['resume-me', 300])
+    await child.waitLine('job ')
+    await kill(child)
+    assert.ok(await redis.get(`${NS}:worker:phoenix:${Q}`))
+
+    const again = await spawnWorker({ name: 'phoenix', recovery: false })
+    const line = await again.waitLine('success ')
+    assert.equal(line, 'success ["resume-me",300]')
+    await waitFor(async () => (await redis.get(`${NS}:stat:processed`)) === '1', { what: 'the ack' })
+    assert.equal(await redis.get(`${NS}:worker:phoenix:${Q}`), null)
+    await kill(again)
+  })
+
+  it('a live worker is never recovered by a survivor', async () => {
+    const child = await spawnWorker({ name: 'alive', timeout: 100 })
+    await queue.enqueue(Q, 'slow', ['long', 2500])
+    await child.waitLine('job ')
+    const w = survivor({ recovery: { staleAfter: 1200, interval: 100 } })
+    w.on('recover', () => assert.fail('recovered a live worker'))
+    await w.connect()
+    await w.start()
+    await child.waitLine('success ', 5000)
+    await w.end()
+    assert.equal(await queue.failedCount(), 0)
+    await kill(child)
+  })
+})
+
+describe('Redis going away', () => {
+  it('emits errors, does not crash, acknowledges the in-flight job after Redis returns, and carries on', async () => {
+    const w = new Worker({ connection: { ...connection(), options: { maxRetriesPerRequest: 1 } }, queues: [Q], timeout: 100, concurrency: 2, name: 'steadfast' }, {
+      slow: async (id, ms) => { await sleep(ms); return id }
+    })
+    const errors = []
+    w.on('error', (e) => errors.push(e))
+    await w.connect()
+    await w.start()
+    const started = nextEvent(w, 'job')
+    await queue.enqueue(Q, 'slow', ['in-flight', 800])
+    await started
+
+    await redisServer.stop({ save: true })
+    await sleep(1500) // the job finishes while Redis is down; its ack must wait
+    assert.ok(errors.length > 0, 'outage reported through error events')
+    assert.equal(w.running, true)
+
+    const acked = nextEvent(w, 'success', { ms: 15000 })
+    await redisServer.start()
+    const [, job] = await acked
+    assert.deepEqual(job.args, ['in-flight', 800])
+    await waitFor(async () => (await redis.get(`${NS}:stat:processed`).catch(() => null)) === '1', { what: 'processed count', ms: 10000 })
+    assert.equal(await redis.get(`${NS}:worker:steadfast:${Q}`), null)
+
+    const after = collect(w, 'success', 3, { ms: 15000 })
+    for (let i = 0; i < 3; i++) await queue.enqueue(Q, 'slow', [`after-${i}`, 10])
+    const ids = (await after).map((a) => a[2]).sort()
+    assert.deepEqual(ids, ['after-0', 'after-1', 'after-2'])
+    assert.equal(await queue.failedCount(), 0)
+    await w.end()
+    assert.deepEqual(await redis.smembers(`${NS}:workers`), [])
+  })
+
+  it('end() returns while Redis is down, leaving the job for recovery', async () => {
+    const w = new Worker({ connection: { ...connection(), options: { maxRetriesPerRequest: 1 } }, queues: [Q], timeout: 100, name: 'leaver' }, {
+      slow: async (id, ms) => { await sleep(ms); return id }
+    })
+    const errors = []
+    w.on('error', (e) => errors.push(e))
+    await w.connect()
+    await w.start()
+    const started = nextEvent(w, 'job')
+    await queue.enqueue(Q, 'slow', ['orphan', 300])
+    await started
+    await redisServer.stop({ save: true })
+    const t0 = Date.now()
+    await w.end()
+    assert.ok(Date.now() - t0 < 15000)
+    assert.ok(errors.some((e) => /could not acknowledge/.test(e.message)))
+    await redisServer.start()
+    await waitFor(async () => (await redis.ping().catch(() => null)) === 'PONG', { what: 'redis back' })
+    const left = JSON.parse(await redis.get(`${NS}:worker:leaver:${Q}`))
+    assert.deepEqual(left.payload.args, ['orphan', 300])
+  })
+})
