@@ -27,7 +27,7 @@ pub struct Pixels {
 pub fn decode(data: &[u8], header: &Header, min_size: Option<(u32, u32)>) -> Result<(Pixels, Option<Vec<u8>>)> {
   match header.format {
     Format::Jpeg => Ok((decode_jpeg(data, header, min_size)?, super::header::jpeg_icc(data))),
-    other => decode_with_image_crate(data, other, header.has_alpha),
+    other => decode_with_image_crate(data, other, header),
   }
 }
 
@@ -122,11 +122,26 @@ fn cmyk_to_rgb(cmyk: &[u8]) -> Vec<u8> {
   out
 }
 
-fn decode_with_image_crate(data: &[u8], format: Format, has_alpha: bool) -> Result<(Pixels, Option<Vec<u8>>)> {
+/// Floor of the decoder's allocation budget, so that small images with large
+/// ancillary data (ICC profiles, text chunks) still decode.
+const MIN_DECODE_ALLOC: u64 = 64 << 20;
+
+/// What the `image` crate may allocate while decoding. limitInputPixels was
+/// checked against the header's size, but the rest of the file can claim far
+/// more: a GIF frame of 65535x65535 behind a 16x12 screen made the decoder
+/// allocate 17 GB. Sixteen bytes per header pixel covers the decoded image at
+/// up to 8 bytes per pixel (16-bit RGBA) and as much again for the decoder.
+fn decode_limits(header: &Header) -> image::Limits {
+  let mut limits = image::Limits::no_limits();
+  limits.max_alloc = Some(header.pixels().saturating_mul(16).max(MIN_DECODE_ALLOC));
+  limits
+}
+
+fn decode_with_image_crate(data: &[u8], format: Format, header: &Header) -> Result<(Pixels, Option<Vec<u8>>)> {
   use image::ImageDecoder;
+  let has_alpha = header.has_alpha;
   let mut reader = image::ImageReader::with_format(Cursor::new(data), image_format(format));
-  // limitInputPixels was checked from the header already.
-  reader.no_limits();
+  reader.limits(decode_limits(header));
   let mut decoder = reader.into_decoder().map_err(|e| map_image_error(format, e))?;
   let icc = decoder.icc_profile().ok().flatten();
   let img = image::DynamicImage::from_decoder(decoder).map_err(|e| map_image_error(format, e))?;
