@@ -398,7 +398,8 @@ class Worker extends EventEmitter {
       worker: slot.name,
       queue: o.queue,
       payload: o.job,
-      exception: err.name,
+      // rusque's own errors are best known by their stable code.
+      exception: err.name === 'RusqueError' && err.code ? err.code : err.name,
       error: err.message,
       backtrace: err.stack ? String(err.stack).split('\n').slice(1) : null,
       failed_at: new Date().toString()
