@@ -138,5 +138,29 @@ test('the release workflow builds, tests and publishes every napi target through
   for (const p of pkg.napi.targets.map(platformOfTriple)) assert.ok(tested.includes(p), `${p} runs the test suite`)
   assert.match(steps('publish'), /node scripts\/stage-release\.js --artifacts \S+ --publish/)
   assert.deepEqual(wf.jobs.publish.needs.slice().sort(), ['build', 'test'])
-  for (const script of ['build-target.sh', 'stage-release.js', 'check-elf.js']) assert.ok(fs.existsSync(path.join(root, 'scripts', script)))
+  for (const script of ['build-target.sh', 'stage-release.js', 'check-elf.js', 'check-prebuilt.js', 'smoke.js']) assert.ok(fs.existsSync(path.join(root, 'scripts', script)))
+})
+
+test('check-prebuilt runs the native build through the smoke test', { skip: currentPlatform() !== 'linux-x64-gnu' }, () => {
+  const run = spawnSync(process.execPath, [path.join(root, 'scripts', 'check-prebuilt.js'), path.join(root, 'rusque.linux-x64-gnu.node')], { encoding: 'utf8', timeout: 120000 })
+  assert.equal(run.status, 0, run.stdout + run.stderr)
+  const report = JSON.parse(run.stdout)
+  assert.equal(report.ok, true)
+  assert.equal(report.how, 'node')
+  assert.equal(report.checks, 6)
+})
+
+test('musl\'s loader refuses a glibc build passed off as musl', { skip: !fs.existsSync('/lib/ld-musl-x86_64.so.1') && 'no musl loader (apt-get install musl)' }, () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rusque-musl-'))
+  try {
+    const fake = path.join(dir, 'rusque.linux-x64-musl.node')
+    fs.copyFileSync(path.join(root, 'rusque.linux-x64-gnu.node'), fake)
+    const run = spawnSync(process.execPath, [path.join(root, 'scripts', 'check-prebuilt.js'), fake], { encoding: 'utf8' })
+    assert.equal(run.status, 1)
+    const report = JSON.parse(run.stdout)
+    assert.equal(report.ok, false)
+    assert.match(report.error, /musl cannot load .* missing libraries \[[^\]]*libgcc_s\.so\.1/)
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
 })

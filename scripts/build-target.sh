@@ -16,6 +16,10 @@
 #                      evicts, the native build
 #   RUSQUE_CROSS_OUT   where the .node files go (default $CARGO_TARGET_DIR/out),
 #                      one per platform: $RUSQUE_CROSS_OUT/rusque.<platform>.node
+#   RUSQUE_RUNTIME_CHECK=0  skip scripts/check-prebuilt.js (which runs each Linux
+#                      binary: natively, under qemu-user, or through musl's
+#                      loader); the release workflow's own test jobs run them
+#                      on real hardware instead
 #
 # zig and cargo-zigbuild come from PyPI (ziglang, cargo-zigbuild wheels); the
 # Rust targets from rustup. Each is installed only when missing.
@@ -80,3 +84,6 @@ for p in "${platforms[@]}"; do
 done
 
 [ ${#built[@]} -eq 0 ] || node scripts/check-elf.js --expect "${built[@]}"
+if [ ${#built[@]} -gt 0 ] && [ "${RUSQUE_RUNTIME_CHECK:-1}" != 0 ]; then
+  node scripts/check-prebuilt.js "${built[@]}"
+fi
