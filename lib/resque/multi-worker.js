@@ -39,7 +39,7 @@ class MultiWorker extends EventEmitter {
     this.stopInProcess = false
     this.checkTimer = null
     this._loopTimer = null
-    this._nextId = 0
+    this._checking = false
   }
 
   _watchEventLoop () {
@@ -118,6 +118,8 @@ class MultiWorker extends EventEmitter {
   async _check () {
     if (this.checkTimer) clearTimeout(this.checkTimer)
     this.checkTimer = null
+    if (this._checking) return // one check at a time: a stop must not race a start
+    this._checking = true
     let verb
     try {
       verb = await this._checkWorkers()
@@ -125,8 +127,9 @@ class MultiWorker extends EventEmitter {
       this.emit('error', err)
       verb = 'x'
     }
+    this._checking = false
     this.emit('multiWorkerAction', verb, this.eventLoopDelay)
-    if (this.running || this.workers.length > 0) {
+    if ((this.running || this.workers.length > 0) && this.checkTimer === null) {
       this.checkTimer = setTimeout(() => this._check(), this.options.checkTimeout)
     }
   }
@@ -141,7 +144,7 @@ class MultiWorker extends EventEmitter {
     this.running = false
     for (;;) {
       if (this.workers.length === 0 && !this.working && !this.stopInProcess) break
-      if (this.checkTimer === null && !this.stopInProcess) this._check()
+      if (this.checkTimer === null && !this._checking) this._check()
       await new Promise((resolve) => setTimeout(resolve, this.options.checkTimeout))
     }
     if (this.checkTimer) clearTimeout(this.checkTimer)

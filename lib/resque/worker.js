@@ -115,6 +115,7 @@ class Worker extends EventEmitter {
     this._pinging = null
     this._recoverer = null
     this._lastUnhandled = 0
+    this._closed = false
     this._flush = this._flush.bind(this)
   }
 
@@ -146,7 +147,7 @@ class Worker extends EventEmitter {
   }
 
   async start () {
-    if (!this.ready || this.running) return
+    if (!this.ready || this.running || this._closed) return
     if (this.connection.redis === null) await this.connect()
     this.started = true
     this.emit('start', new Date())
@@ -175,8 +176,16 @@ class Worker extends EventEmitter {
     if (this.pollTimer) { clearTimeout(this.pollTimer); this.pollTimer = null }
     if (this.pingTimer) { clearInterval(this.pingTimer); this.pingTimer = null }
     if (this._recoverer) { this._recoverer.stop(); await this._recoverer.idle(); this._recoverer = null }
-    if (this._busy > 0) await new Promise((resolve) => this._idleWaiters.push(resolve))
-    await this._drainAcks()
+    // A claim already in flight may still hand us jobs: run them, then ack.
+    for (;;) {
+      if (this._flushing !== null) await this._flushing
+      if (this._busy > 0) {
+        await new Promise((resolve) => this._idleWaiters.push(resolve))
+        continue
+      }
+      if (this._acks.length > 0 && !(await this._drainAcks())) break
+      if (this._flushing === null && this._busy === 0 && this._acks.length === 0) break
+    }
     if (this._pinging) await this._pinging
     if (this.connection.redis !== null && this.connection.connected) {
       try {
@@ -185,6 +194,8 @@ class Worker extends EventEmitter {
         this._error(err)
       }
     }
+    this._closed = true
+    if (this._retryTimer !== null) { clearTimeout(this._retryTimer); this._retryTimer = null }
     this.connection.end()
     this.emit('end', new Date())
   }
@@ -222,7 +233,7 @@ class Worker extends EventEmitter {
   // --- fetch / ack loop -----------------------------------------------------
 
   _schedule () {
-    if (this._flushQueued || this._flushing !== null || this._retryTimer !== null) return
+    if (this._closed || this._flushQueued || this._flushing !== null || this._retryTimer !== null) return
     this._flushQueued = true
     setImmediate(this._flush)
   }
@@ -256,6 +267,7 @@ class Worker extends EventEmitter {
       (err) => {
         this._flushing = null
         this._acks = acks.concat(this._acks)
+        if (this._closed) return
         this._error(err, this.queue)
         // Back off (Redis is likely away) and try again; the claims are safe
         // to repeat: a slot whose claim did land gets that job back.
@@ -406,15 +418,16 @@ class Worker extends EventEmitter {
     })
   }
 
+  /** Sends pending acks, retrying for a while; false if Redis would not take them. */
   async _drainAcks () {
     const deadline = Date.now() + Math.max(this.options.timeout, 5000)
     for (;;) {
       if (this._flushing !== null) await this._flushing
-      if (this._acks.length === 0) return
+      if (this._acks.length === 0) return true
       if (this._retryTimer !== null) { clearTimeout(this._retryTimer); this._retryTimer = null }
       if (Date.now() > deadline) {
         this._error(new Error(`end(): could not acknowledge ${this._acks.length} finished job(s); their working-on keys stay in Redis for recovery`))
-        return
+        return false
       }
       await this._flush()
       if (this._acks.length > 0) await new Promise((resolve) => setTimeout(resolve, Math.max(this._retryDelay, 100)))
