@@ -1,0 +1,286 @@
+'use strict'
+
+// rusque's resque Worker beside node-resque (Worker, MultiWorker) and BullMQ,
+// on one private redis-server, in one run, alternating contenders per round.
+// Each round pre-fills the queue, then times the drain from start() to the
+// last success; the producer is idle meanwhile, so the event-loop utilisation
+// (ELU) of this process over the drain is the worker's own.
+//
+//   npm run bench -- worker [--quick]
+
+const crypto = require('node:crypto')
+const { performance } = require('node:perf_hooks')
+const NodeResque = require('node-resque')
+const bullmq = require('bullmq')
+
+const { Worker, native, configure, poolInfo } = require('../..')
+const { startRedis } = require('../../__test__/helpers/redis')
+const { median } = require('../lib/stats')
+const { packageVersion } = require('../lib/machine')
+const { readFixture } = require('../lib/fixtures')
+
+const Q = 'bench'
+const NS = 'resque'
+
+function rate (n, ms) {
+  return n / (ms / 1000)
+}
+
+async function fill (redis, n, entry) {
+  await redis.sadd(`${NS}:queues`, Q)
+  for (let i = 0; i < n; i += 2000) {
+    const batch = []
+    for (let j = i; j < Math.min(n, i + 2000); j++) batch.push(entry(j))
+    await redis.rpush(`${NS}:queue:${Q}`, ...batch)
+  }
+}
+
+function resqueEntry (cls, args) {
+  return JSON.stringify({ class: cls, queue: Q, args })
+}
+
+/** Starts `worker`, resolves when `n` jobs have finished; returns { ms, elu }. */
+async function drain (worker, n, events = ['success', 'failure']) {
+  let done = 0
+  let failures = 0
+  const finished = new Promise((resolve) => {
+    for (const e of events) {
+      worker.on(e, () => {
+        if (e === 'failure' || e === 'failed') failures++
+        if (++done === n) resolve()
+      })
+    }
+  })
+  const elu0 = performance.eventLoopUtilization()
+  const t0 = performance.now()
+  await worker.start()
+  await finished
+  const ms = performance.now() - t0
+  const elu = performance.eventLoopUtilization(elu0).utilization
+  if (failures) throw new Error(`${failures} of ${n} jobs failed`)
+  return { ms, elu }
+}
+
+function connectionOf (server) {
+  return { host: '127.0.0.1', port: server.port, namespace: NS }
+}
+
+// --- contenders -------------------------------------------------------------
+
+const noop = () => null
+
+function rusqueNoop (concurrency) {
+  return async (server, redis, n) => {
+    await fill(redis, n, (i) => resqueEntry('noop', [i]))
+    const w = new Worker({ connection: connectionOf(server), queues: [Q], timeout: 1000, concurrency, recovery: false, name: 'bench-rusque' }, { noop })
+    await w.connect()
+    const r = await drain(w, n)
+    await w.end()
+    return r
+  }
+}
+
+async function resqueWorkerNoop (server, redis, n) {
+  await fill(redis, n, (i) => resqueEntry('noop', [i]))
+  const w = new NodeResque.Worker({ connection: connectionOf(server), queues: [Q], timeout: 1000, name: 'bench-node-resque' }, { noop: { perform: noop } })
+  await w.connect()
+  const r = await drain(w, n)
+  await w.end()
+  return r
+}
+
+async function resqueMultiWorkerNoop (server, redis, n) {
+  await fill(redis, n, (i) => resqueEntry('noop', [i]))
+  const m = new NodeResque.MultiWorker({ connection: connectionOf(server), queues: [Q], timeout: 1000 }, { noop: { perform: noop } })
+  const r = await drain(m, n)
+  await m.end()
+  return r
+}
+
+async function bullNoop (server, redis, n) {
+  const connection = { host: '127.0.0.1', port: server.port, maxRetriesPerRequest: null }
+  const name = 'bench-bull'
+  const queue = new bullmq.Queue(name, { connection })
+  for (let i = 0; i < n; i += 1000) {
+    const batch = []
+    for (let j = i; j < Math.min(n, i + 1000); j++) batch.push({ name: 'noop', data: { i: j } })
+    await queue.addBulk(batch)
+  }
+  const w = new bullmq.Worker(name, async () => null, { connection, concurrency: 16, autorun: false })
+  await w.waitUntilReady()
+  const start = () => { w.run().catch(() => {}) }
+  const r = await drain({ start, on: w.on.bind(w) }, n, ['completed', 'failed'])
+  await w.close()
+  await queue.close()
+  return r
+}
+
+// Native hash: the input sits in a Redis key, the digest goes to another key.
+function rusqueHash (size) {
+  return async (server, redis, n) => {
+    await redis.set('blob', crypto.randomBytes(size))
+    await fill(redis, n, (i) => resqueEntry('digest', [{ input: { key: 'blob' }, output: { key: `digest:${i}`, ttl: 600 } }]))
+    const w = new Worker({ connection: connectionOf(server), queues: [Q], timeout: 1000, concurrency: 16, recovery: false, name: 'bench-rusque' }, { digest: native('hash', { algorithm: 'sha256' }) })
+    await w.connect()
+    const r = await drain(w, n)
+    await w.end()
+    return r
+  }
+}
+
+// The same job written for node-resque: read the key, hash on the JS thread, write.
+function resqueHash (size) {
+  return async (server, redis, n) => {
+    await redis.set('blob', crypto.randomBytes(size))
+    await fill(redis, n, (i) => resqueEntry('digest', [{ input: { key: 'blob' }, output: { key: `digest:${i}`, ttl: 600 } }]))
+    const digest = {
+      perform: async function ({ input, output }) {
+        const r = this.connection.redis
+        const bytes = await r.getBuffer(input.key)
+        const hex = crypto.createHash('sha256').update(bytes).digest('hex')
+        await r.set(output.key, hex, 'EX', output.ttl)
+        return hex
+      }
+    }
+    const w = new NodeResque.Worker({ connection: connectionOf(server), queues: [Q], timeout: 1000, name: 'bench-node-resque' }, { digest })
+    await w.connect()
+    const r = await drain(w, n)
+    await w.end()
+    return r
+  }
+}
+
+// Resize of the large fixture (2725x2225 JPEG → 720 wide) through Redis keys.
+function rusqueResize (threads) {
+  return async (server, redis, n) => {
+    configure({ threads })
+    await redis.set('photo', readFixture('2569067123_aca715a2ee_o.jpg'))
+    await fill(redis, n, (i) => resqueEntry('thumb', [{ input: { key: 'photo' }, output: { key: `thumb:${i}`, ttl: 600 } }]))
+    const w = new Worker({ connection: connectionOf(server), queues: [Q], timeout: 1000, concurrency: 8, recovery: false, name: 'bench-rusque' }, { thumb: native('resize', { width: 720, format: 'jpeg', quality: 80 }) })
+    await w.connect()
+    const r = await drain(w, n)
+    await w.end()
+    return r
+  }
+}
+
+async function resqueSharpResize (server, redis, n) {
+  const sharp = require('sharp')
+  await redis.set('photo', readFixture('2569067123_aca715a2ee_o.jpg'))
+  await fill(redis, n, (i) => resqueEntry('thumb', [{ input: { key: 'photo' }, output: { key: `thumb:${i}`, ttl: 600 } }]))
+  const thumb = {
+    perform: async function ({ input, output }) {
+      const r = this.connection.redis
+      const out = await sharp(await r.getBuffer(input.key)).resize({ width: 720 }).jpeg({ quality: 80 }).toBuffer()
+      await r.set(output.key, out, 'EX', output.ttl)
+      return out.length
+    }
+  }
+  const w = new NodeResque.Worker({ connection: connectionOf(server), queues: [Q], timeout: 1000, name: 'bench-node-resque' }, { thumb })
+  await w.connect()
+  const r = await drain(w, n)
+  await w.end()
+  return r
+}
+
+// --- runner -----------------------------------------------------------------
+
+async function compare (server, redis, log, contenders, n, rounds) {
+  const results = new Map(contenders.map((c) => [c.name, []]))
+  for (let round = 0; round < rounds; round++) {
+    // Alternate the order so no contender always runs on a warm (or cold) machine.
+    const order = round % 2 === 0 ? contenders : contenders.slice().reverse()
+    for (const c of order) {
+      await redis.flushdb()
+      const r = await c.run(server, redis, n)
+      results.get(c.name).push(r)
+      log(`round ${round + 1}: ${c.name}: ${Math.round(rate(n, r.ms))} jobs/s, ELU ${(r.elu * 100).toFixed(1)}%`)
+    }
+  }
+  return contenders.map((c) => {
+    const rs = results.get(c.name)
+    return { name: c.name, jobsPerSec: median(rs.map((r) => rate(n, r.ms))), elu: median(rs.map((r) => r.elu)), n }
+  })
+}
+
+function rows (section, results, baseline) {
+  const base = results.find((r) => r.name === baseline)
+  return results.map((r) => ({
+    section,
+    contender: r.name,
+    jobs: r.n,
+    jobsPerSec: Math.round(r.jobsPerSec),
+    vsBaseline: base ? (r.jobsPerSec / base.jobsPerSec).toFixed(2) + 'x' : '',
+    elu: (r.elu * 100).toFixed(1) + '%'
+  }))
+}
+
+module.exports = {
+  description: 'resque workers through Redis: rusque Worker vs node-resque Worker/MultiWorker and BullMQ',
+  async run ({ log, args = [] }) {
+    const quick = args.includes('--quick')
+    const rounds = quick ? 1 : 3
+    const server = await startRedis()
+    const redis = server.client()
+    const poolBefore = poolInfo()
+    try {
+      const out = []
+      const noopN = quick ? 3000 : 20000
+      log(`no-op JS jobs: ${noopN} per run, ${rounds} rounds`)
+      const noop = await compare(server, redis, log, [
+        { name: 'rusque Worker (concurrency 16)', run: rusqueNoop(16) },
+        { name: 'rusque Worker (concurrency 1)', run: rusqueNoop(1) },
+        { name: 'node-resque Worker', run: resqueWorkerNoop },
+        { name: 'node-resque MultiWorker (defaults)', run: resqueMultiWorkerNoop },
+        { name: 'BullMQ Worker (concurrency 16)', run: bullNoop }
+      ], noopN, rounds)
+      out.push(...rows('no-op JS jobs', noop, 'node-resque Worker'))
+
+      for (const size of [4 * 1024, 256 * 1024]) {
+        const n = quick ? 1000 : (size > 65536 ? 3000 : 10000)
+        log(`native sha256 of a ${size / 1024} KiB Redis value: ${n} per run`)
+        const hash = await compare(server, redis, log, [
+          { name: 'rusque Worker, native hash (concurrency 16)', run: rusqueHash(size) },
+          { name: 'node-resque Worker, crypto in perform', run: resqueHash(size) }
+        ], n, rounds)
+        out.push(...rows(`sha256 ${size / 1024} KiB`, hash, 'node-resque Worker, crypto in perform'))
+      }
+
+      const resizeN = quick ? 10 : 60
+      log(`resize 2725x2225 JPEG → 720 wide through Redis keys: ${resizeN} per run`)
+      const resize = await compare(server, redis, log, [
+        { name: 'rusque Worker, native resize, 1 pool thread', run: rusqueResize(1) },
+        { name: 'rusque Worker, native resize, 2 pool threads', run: rusqueResize(2) },
+        { name: 'node-resque Worker, sharp in perform', run: resqueSharpResize }
+      ], resizeN, rounds)
+      out.push(...rows('resize large JPEG', resize, 'node-resque Worker, sharp in perform'))
+
+      const by = (name) => out.find((r) => r.contender === name)
+      const ratio = (a, b) => (by(a).jobsPerSec / by(b).jobsPerSec).toFixed(2)
+      const notes = [
+        `node-resque ${packageVersion('node-resque')}, BullMQ ${packageVersion('bullmq')}, ioredis ${packageVersion('ioredis')}, redis-server private on a free port, no persistence.`,
+        'jobs/s: median over rounds of jobs / (time from start() to the last success); the queue is filled before the clock starts.',
+        'ELU: event-loop utilisation of the worker process over the same window (the producer is idle then).',
+        `rusque c16 / node-resque Worker (no-op): ${ratio('rusque Worker (concurrency 16)', 'node-resque Worker')}x; rusque c16 / BullMQ c16: ${ratio('rusque Worker (concurrency 16)', 'BullMQ Worker (concurrency 16)')}x; rusque c1 / node-resque Worker: ${ratio('rusque Worker (concurrency 1)', 'node-resque Worker')}x.`,
+        `resize scaling 2 threads / 1 thread: ${ratio('rusque Worker, native resize, 2 pool threads', 'rusque Worker, native resize, 1 pool thread')}x.`,
+        'Native jobs here still fetch and ack from JS (lib/resque); only the hash/resize runs on the Rust pool.'
+      ]
+      return {
+        columns: [
+          { key: 'section', title: 'workload' },
+          { key: 'contender', title: 'worker' },
+          { key: 'jobs', title: 'jobs/run', align: 'right' },
+          { key: 'jobsPerSec', title: 'jobs/s (median)', align: 'right' },
+          { key: 'vsBaseline', title: 'vs node-resque Worker', align: 'right' },
+          { key: 'elu', title: 'worker ELU', align: 'right' }
+        ],
+        rows: out,
+        notes,
+        details: { noop, rounds }
+      }
+    } finally {
+      configure({ threads: poolBefore.threads })
+      await server.close()
+    }
+  }
+}
