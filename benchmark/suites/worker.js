@@ -183,6 +183,83 @@ async function resqueSharpResize (server, redis, n) {
   return r
 }
 
+// --- kill test ----------------------------------------------------------------
+// Worker processes SIGKILLed mid-run; survivors recover the dead ones' jobs.
+// Every job records each run in a hash, so at the end each id is either run
+// (once, or more if a kill landed between perform and ack) or in `failed`.
+
+function runKillChild () {
+  const cfg = JSON.parse(process.argv[3])
+  const w = new Worker({
+    connection: { host: '127.0.0.1', port: cfg.port, namespace: NS },
+    queues: [Q],
+    timeout: 200,
+    name: cfg.name,
+    concurrency: 8,
+    recovery: { staleAfter: 2000, interval: 300 }
+  }, {
+    work: async function (id) {
+      await this.connection.redis.hincrby('runs', String(id), 1)
+      await new Promise((resolve) => setTimeout(resolve, 5))
+      return id
+    }
+  })
+  w.on('error', () => {})
+  w.connect().then(() => w.start()).then(() => process.stdout.write('started\n'))
+  process.on('SIGTERM', () => w.end().then(() => process.exit(0)))
+}
+
+async function killTest (server, redis, log, n, kills) {
+  const { spawn } = require('node:child_process')
+  await redis.flushdb()
+  await fill(redis, n, (i) => resqueEntry('work', [i]))
+  const children = new Set()
+  let generation = 0
+  const spawnChild = (name) => new Promise((resolve) => {
+    const child = spawn(process.execPath, [__filename, '--kill-child', JSON.stringify({ port: server.port, name })], { stdio: ['ignore', 'pipe', 'inherit'] })
+    children.add(child)
+    child.once('exit', () => children.delete(child))
+    child.stdout.once('data', () => resolve(child))
+  })
+  const t0 = performance.now()
+  for (let i = 0; i < 3; i++) await spawnChild(`kill-test-${generation++}`)
+  for (let k = 0; k < kills; k++) {
+    await new Promise((resolve) => setTimeout(resolve, 250))
+    const victim = [...children][Math.floor(Math.random() * children.size)]
+    await new Promise((resolve) => { victim.once('exit', resolve); victim.kill('SIGKILL') })
+    // Half the replacements come back under a fresh name (recovered by
+    // survivors after the stale ping), half as a new process of the same fleet size.
+    await spawnChild(`kill-test-${generation++}`)
+  }
+  let stable = 0
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    const queued = await redis.llen(`${NS}:queue:${Q}`)
+    const inFlight = (await redis.keys(`${NS}:worker:*`)).filter((k) => !k.includes(':ping:') && !k.endsWith(':started'))
+    const busy = (await Promise.all(inFlight.map((k) => redis.exists(k)))).filter(Boolean).length
+    stable = queued === 0 && busy === 0 ? stable + 1 : 0
+    if (stable >= 3) break
+    if (performance.now() - t0 > 120000) throw new Error(`kill test did not settle: ${queued} queued, ${busy} in flight`)
+  }
+  const seconds = (performance.now() - t0) / 1000
+  for (const c of children) c.kill('SIGTERM')
+  await Promise.all([...children].map((c) => new Promise((resolve) => c.once('exit', resolve))))
+  const runs = await redis.hgetall('runs')
+  const failed = (await redis.lrange(`${NS}:failed`, 0, -1)).map((f) => JSON.parse(f))
+  const failedIds = new Set(failed.map((f) => f.payload && f.payload.args && f.payload.args[0]))
+  let ran = 0
+  let twice = 0
+  let vanished = 0
+  for (let i = 0; i < n; i++) {
+    const r = Number(runs[String(i)] || 0)
+    if (r > 0) ran++
+    if (r > 1) twice++
+    if (r === 0 && !failedIds.has(i)) vanished++
+  }
+  log(`kill test: ${n} jobs, ${kills} SIGKILLs, ${ran} ran, ${twice} ran more than once, ${failed.length} in failed, ${vanished} vanished, settled in ${seconds.toFixed(1)} s`)
+  return { jobs: n, kills, ran, ranMoreThanOnce: twice, failed: failed.length, vanished, seconds }
+}
+
 // --- runner -----------------------------------------------------------------
 
 async function compare (server, redis, log, contenders, n, rounds) {
@@ -255,6 +332,8 @@ module.exports = {
       ], resizeN, rounds)
       out.push(...rows('resize large JPEG', resize, 'node-resque Worker, sharp in perform'))
 
+      const kill = await killTest(server, redis, log, quick ? 2000 : 10000, quick ? 3 : 6)
+
       const by = (name) => out.find((r) => r.contender === name)
       const ratio = (a, b) => (by(a).jobsPerSec / by(b).jobsPerSec).toFixed(2)
       const notes = [
@@ -263,7 +342,8 @@ module.exports = {
         'ELU: event-loop utilisation of the worker process over the same window (the producer is idle then).',
         `rusque c16 / node-resque Worker (no-op): ${ratio('rusque Worker (concurrency 16)', 'node-resque Worker')}x; rusque c16 / BullMQ c16: ${ratio('rusque Worker (concurrency 16)', 'BullMQ Worker (concurrency 16)')}x; rusque c1 / node-resque Worker: ${ratio('rusque Worker (concurrency 1)', 'node-resque Worker')}x.`,
         `resize scaling 2 threads / 1 thread: ${ratio('rusque Worker, native resize, 2 pool threads', 'rusque Worker, native resize, 1 pool thread')}x.`,
-        'Native jobs here still fetch and ack from JS (lib/resque); only the hash/resize runs on the Rust pool.'
+        'Native jobs here still fetch and ack from JS (lib/resque); only the hash/resize runs on the Rust pool.',
+        `kill test: ${kill.jobs} jobs over 3 worker processes (concurrency 8, recovery after a 2 s stale ping), ${kill.kills} SIGKILLs: ${kill.ran} ran, ${kill.ranMoreThanOnce} ran more than once, ${kill.failed} in failed, ${kill.vanished} vanished (settled in ${kill.seconds.toFixed(1)} s).`
       ]
       return {
         columns: [
@@ -276,7 +356,7 @@ module.exports = {
         ],
         rows: out,
         notes,
-        details: { noop, rounds }
+        details: { noop, rounds, kill }
       }
     } finally {
       configure({ threads: poolBefore.threads })
@@ -284,3 +364,7 @@ module.exports = {
     }
   }
 }
+
+module.exports.killTest = killTest
+
+if (require.main === module && process.argv[2] === '--kill-child') runKillChild()
