@@ -1,0 +1,190 @@
+'use strict'
+
+// The Rust fetch-to-ack loop (lib/resque/native-loop.js) against a private
+// redis-server, with node-resque's own Queue as the producer.
+
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const { spawn } = require('node:child_process')
+const { EventEmitter, once } = require('node:events')
+const NR = require('node-resque')
+const { NativeLoop } = require('../lib/resque/native-loop')
+const { metadata } = require('..')
+const { RedisServer } = require('./helpers/redis')
+const { fixture } = require('./helpers/fixtures')
+
+let server
+let redis
+let queue
+
+test.before(async () => {
+  server = await new RedisServer().start()
+  redis = server.client()
+  queue = new NR.Queue({ connection: server.connection() })
+  await queue.connect()
+})
+
+test.after(async () => {
+  await queue.end()
+  await server.close()
+})
+
+test.beforeEach(async () => { await redis.flushdb() })
+
+function collect (emitter) {
+  const seen = { job: [], success: [], failure: [], error: [] }
+  for (const k of Object.keys(seen)) emitter.on(k, (...args) => seen[k].push(args))
+  return seen
+}
+
+async function until (check, ms = 10000) {
+  const end = Date.now() + ms
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error('timed out waiting')
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+const JOBS = {
+  thumb: { task: 'resize', defaults: { width: 200, format: 'webp' } },
+  digest: { task: 'hash', defaults: { algorithm: 'sha256' } },
+  info: { task: 'metadata', defaults: {} }
+}
+
+test('native jobs run from claim to ack: outputs, stats, failures, cleanup', async () => {
+  await redis.set('in:1', fixture('2569067123_aca715a2ee_o.jpg'))
+  await queue.enqueue('img', 'thumb', [{ input: { key: 'in:1' }, output: { key: 'out:1', ttl: 60 }, height: 100 }])
+  await queue.enqueue('img', 'digest', [{ input: { base64: Buffer.from('abc').toString('base64') } }])
+  await queue.enqueue('img', 'info', [{ input: { key: 'in:1' } }])
+  await queue.enqueue('img', 'missing', [{}])
+  await redis.rpush('resque:queue:img', '{not json')
+  await queue.enqueue('img', 'thumb', [{ input: { key: 'nothing-here' }, output: { key: 'o' } }])
+
+  const em = new EventEmitter()
+  const seen = collect(em)
+  const loop = new NativeLoop({ connection: server.connection(), queues: ['img'], slots: ['box:1', 'box:1#1'], timeout: 100, jobs: JOBS }, em)
+  loop.start()
+  await until(async () => (await redis.llen('resque:queue:img')) === 0 && seen.success.length + seen.failure.length === 6)
+
+  // Registered like node-resque workers while running.
+  assert.deepEqual((await redis.smembers('resque:workers')).sort(), ['box:1#1:img', 'box:1:img'])
+  assert.ok(await redis.get('resque:worker:ping:box:1'))
+
+  const out = await redis.getBuffer('out:1')
+  const m = await metadata(out)
+  assert.deepEqual([m.format, m.height], ['webp', 100])
+  assert.ok((await redis.ttl('out:1')) > 0)
+
+  const hashed = seen.success.find(([, job]) => job.class === 'digest')
+  assert.equal(hashed[2], 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad')
+  const info = seen.success.find(([, job]) => job.class === 'info')
+  assert.equal(info[2].width, 2725)
+  const thumb = seen.success.find(([, job]) => job.class === 'thumb')
+  assert.deepEqual(thumb[2], { size: out.length, key: 'out:1' })
+
+  assert.equal(await redis.get('resque:stat:processed'), '3')
+  assert.equal(await redis.get('resque:stat:failed'), '3')
+  const failed = (await redis.lrange('resque:failed', 0, -1)).map((s) => JSON.parse(s))
+  assert.equal(failed.length, 3)
+  const byError = (re) => failed.find((f) => re.test(f.error))
+  const unknown = byError(/No job defined for class "missing"/)
+  assert.equal(unknown.payload.class, 'missing')
+  assert.equal(unknown.queue, 'img')
+  assert.match(unknown.failed_at, /GMT/)
+  assert.ok(['box:1', 'box:1#1'].includes(unknown.worker))
+  assert.ok(byError(/not valid JSON/))
+  assert.equal(byError(/not valid JSON/).payload, '{not json')
+  assert.ok(byError(/nothing-here/))
+  assert.equal(seen.failure.find(([, , err]) => /nothing-here/.test(err.message))[2].code, 'ERR_INPUT_NOT_FOUND')
+
+  // node-resque's Queue sees the workers and their stats.
+  const workers = await queue.workers()
+  assert.deepEqual(Object.keys(workers).sort(), ['box:1', 'box:1#1'])
+
+  await loop.end()
+  assert.deepEqual(await redis.smembers('resque:workers'), [])
+  assert.deepEqual(await redis.keys('resque:worker:*'), [])
+})
+
+test('paths must stay inside roots, lexically and after symlinks', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rusque-roots-'))
+  const root = path.join(dir, 'root')
+  const outside = path.join(dir, 'outside')
+  fs.mkdirSync(root)
+  fs.mkdirSync(outside)
+  fs.writeFileSync(path.join(root, 'in.jpg'), fixture('320x240.jpg'))
+  fs.writeFileSync(path.join(outside, 'secret.jpg'), fixture('320x240.jpg'))
+  fs.symlinkSync(path.join(outside, 'secret.jpg'), path.join(root, 'link.jpg'))
+
+  await queue.enqueue('files', 'thumb', [{ input: { path: path.join(root, 'in.jpg') }, output: { path: path.join(root, 'out.webp') } }])
+  await queue.enqueue('files', 'thumb', [{ input: { path: path.join(root, '..', 'outside', 'secret.jpg') }, output: { path: path.join(root, 'x.webp') } }])
+  await queue.enqueue('files', 'thumb', [{ input: { path: path.join(root, 'link.jpg') }, output: { path: path.join(root, 'y.webp') } }])
+  await queue.enqueue('files', 'thumb', [{ input: { path: path.join(root, 'in.jpg') }, output: { path: path.join(outside, 'z.webp') } }])
+
+  const em = new EventEmitter()
+  const seen = collect(em)
+  const loop = new NativeLoop({ connection: server.connection(), queues: ['files'], slots: ['files:1'], timeout: 100, roots: [root], jobs: JOBS }, em)
+  loop.start()
+  await until(() => seen.success.length + seen.failure.length === 4)
+  await loop.end()
+
+  const out = fs.readFileSync(path.join(root, 'out.webp'))
+  assert.equal((await metadata(out)).width, 200)
+  assert.equal(seen.failure.length, 3)
+  for (const [, , err] of seen.failure) assert.equal(err.code, 'ERR_PATH_OUTSIDE_ROOTS', err.message)
+  assert.equal(fs.existsSync(path.join(outside, 'z.webp')), false)
+  assert.equal(await redis.llen('resque:failed'), 3)
+})
+
+test('a worker SIGKILLed mid-job leaves the job recoverable in its working-on key', async () => {
+  // A slow job: a full-size PNG re-encode of the large photo.
+  await redis.set('in:big', fixture('2569067123_aca715a2ee_o.jpg'))
+  await queue.enqueue('slow', 'thumb', [{ input: { key: 'in:big' }, output: { key: 'out:big' }, width: 2725, format: 'png' }])
+  const script = `
+    const { EventEmitter } = require('events')
+    const { NativeLoop } = require(${JSON.stringify(path.join(__dirname, '..', 'lib', 'resque', 'native-loop.js'))})
+    const em = new EventEmitter()
+    em.on('job', () => console.log('job'))
+    new NativeLoop({ connection: ${JSON.stringify(server.connection())}, queues: ['slow'], slots: ['doomed:1'], timeout: 100,
+      jobs: { thumb: { task: 'resize', defaults: {} } } }, em).start()`
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, RUSQUE_THREADS: '1' } })
+  await once(child.stdout, 'data')
+  child.kill('SIGKILL')
+  await once(child, 'exit')
+
+  assert.equal(await redis.llen('resque:queue:slow'), 0, 'the job left the queue')
+  assert.equal(await redis.exists('out:big'), 0, 'and never finished')
+  const working = JSON.parse(await redis.get('resque:worker:doomed:1:slow'))
+  assert.equal(working.queue, 'slow')
+  assert.equal(working.worker, 'doomed:1')
+  assert.equal(working.payload.class, 'thumb')
+
+  // node-resque's cleanup of a dead worker moves it to failed: nothing vanished.
+  await queue.forceCleanWorker('doomed:1')
+  const failed = (await redis.lrange('resque:failed', 0, -1)).map((s) => JSON.parse(s))
+  assert.equal(failed.length, 1)
+  assert.equal(failed[0].payload.class, 'thumb')
+})
+
+test('Redis going away: error events, reconnect, jobs still complete', async () => {
+  const em = new EventEmitter()
+  const seen = collect(em)
+  const loop = new NativeLoop({ connection: server.connection(), queues: ['r'], slots: ['r:1'], timeout: 50, jobs: JOBS }, em)
+  loop.start()
+  await queue.enqueue('r', 'digest', [{ input: { base64: 'eA==' } }])
+  await until(() => seen.success.length === 1)
+  await server.stop({ save: true })
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  await server.start()
+  await until(() => seen.error.length > 0)
+  const q2 = new NR.Queue({ connection: server.connection() })
+  await q2.connect()
+  await q2.enqueue('r', 'digest', [{ input: { base64: 'eQ==' } }])
+  await until(() => seen.success.length === 2, 15000)
+  await q2.end()
+  await loop.end()
+  assert.match(seen.error[0][0].message, /Redis/)
+})
