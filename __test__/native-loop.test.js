@@ -24,6 +24,7 @@ test.before(async () => {
   server = await new RedisServer().start()
   redis = server.client()
   queue = new NR.Queue({ connection: server.connection() })
+  queue.on('error', () => {}) // reconnect noise while the Redis restart test runs
   await queue.connect()
 })
 
