@@ -72,7 +72,10 @@ class MultiWorker extends EventEmitter {
     for (const event of FORWARDED) {
       worker.on(event, (...args) => this.emit(event, worker.id, ...args))
     }
-    worker.on('error', (error, queue, job) => this.emit('error', error, worker.id, queue, job))
+    worker.on('error', (error, queue, job) => {
+      if (this.listenerCount('error') > 0) this.emit('error', error, worker.id, queue, job)
+      else process.emitWarning(`rusque MultiWorker ${this.name} worker ${worker.id}: ${error && error.message} (add an 'error' listener to handle this)`, 'RusqueWorkerWarning')
+    })
     this.workers.push(worker)
     await worker.connect()
     await worker.start()
