@@ -221,6 +221,35 @@ describe('Redis going away', () => {
     assert.deepEqual(await redis.smembers(`${NS}:workers`), [])
   })
 
+  it('after an outage longer than staleAfter, survivors do not take live workers\' jobs', async () => {
+    const fast = { maxRetriesPerRequest: 1, retryStrategy: () => 100 }
+    const busy = new Worker({ connection: { ...connection(), options: fast }, queues: [Q], timeout: 700, name: 'busy', recovery: false }, {
+      slow: async (id, ms) => { await sleep(ms); return id }
+    })
+    const watcher = new Worker({ connection: { ...connection(), options: fast }, queues: ['other'], timeout: 100, name: 'watcher', recovery: { staleAfter: 1500, interval: 100 } }, {})
+    busy.on('error', () => {})
+    watcher.on('error', () => {})
+    const recovered = []
+    watcher.on('recover', (info) => recovered.push(info.worker))
+    await busy.connect()
+    await busy.start()
+    await watcher.connect()
+    await watcher.start()
+    const started = nextEvent(busy, 'job')
+    await queue.enqueue(Q, 'slow', ['long', 6000])
+    await started
+    await redisServer.stop({ save: true })
+    await sleep(3000)
+    const done = nextEvent(busy, 'success', { ms: 15000 })
+    await redisServer.start()
+    await done
+    await watcher.end()
+    await busy.end()
+    assert.deepEqual(recovered, [])
+    assert.equal(await queue.failedCount(), 0)
+    assert.equal(await redis.get(`${NS}:stat:processed`), '1')
+  })
+
   it('end() returns while Redis is down, leaving the job for recovery', async () => {
     const w = new Worker({ connection: { ...connection(), options: { maxRetriesPerRequest: 1 } }, queues: [Q], timeout: 100, name: 'leaver' }, {
       slow: async (id, ms) => { await sleep(ms); return id }

@@ -39,10 +39,15 @@ class Connection extends EventEmitter {
       clientOptions.lazyConnect = true
       this.redis = new Redis(clientOptions)
     }
+    // upSince: when the link to Redis last came up (null while it is down).
+    // Recovery waits a while after it, so workers that could not ping during
+    // an outage are not taken for dead the moment Redis returns.
+    this.upSince = null
     this._listeners = {
       error: (err) => this.emit('error', err),
-      end: () => { this.connected = false },
-      ready: () => { this.connected = true }
+      end: () => { this.connected = false; this.upSince = null },
+      close: () => { this.upSince = null },
+      ready: () => { this.connected = true; this.upSince = Date.now() }
     }
     for (const [name, fn] of Object.entries(this._listeners)) this.redis.on(name, fn)
 
@@ -61,6 +66,7 @@ class Connection extends EventEmitter {
     await this.redis.set(probe, 'ok')
     if ((await this.redis.get(probe)) !== 'ok') throw new Error('cannot read the connection test key back from Redis')
     this.connected = true
+    if (this.upSince === null) this.upSince = Date.now()
   }
 
   /** SCAN for keys matching a pattern, honouring an ioredis keyPrefix. */

@@ -55,7 +55,10 @@ class Recovery {
 
   /** One pass: finds stale registered workers and takes over their jobs. Returns what it did. */
   async check () {
-    const { redis, key } = this.worker.connection
+    const { redis, key, upSince } = this.worker.connection
+    // Right after we (re)connect, other workers may not have had the chance
+    // to ping yet: give them one staleAfter before judging them.
+    if (upSince === null || Date.now() - upSince < this.options.staleAfter) return []
     const entries = await redis.smembers(key('workers'))
     if (entries.length === 0) return []
     const own = new Set(this.worker.slots.map((s) => s.keys.entry))
