@@ -1,7 +1,6 @@
 'use strict'
 
 const { EventEmitter } = require('events')
-const Redis = require('ioredis')
 const { keyMaker } = require('./keys')
 const scripts = require('./scripts')
 
@@ -37,6 +36,9 @@ class Connection extends EventEmitter {
       const clientOptions = Object.assign({ host: o.host, port: o.port, db: o.database }, o.options)
       if (o.password) clientOptions.password = o.password
       clientOptions.lazyConnect = true
+      // Loaded here, not at the top: require('rusque') for resize() alone
+      // should not pay for a Redis client.
+      const Redis = require('ioredis')
       this.redis = new Redis(clientOptions)
     }
     // upSince: when the link to Redis last came up (null while it is down).
