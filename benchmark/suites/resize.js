@@ -11,6 +11,7 @@ const { performance } = require('node:perf_hooks')
 const { REPO_ROOT } = require('../lib/machine')
 const { readFixture, fixturesDir } = require('../lib/fixtures')
 const { startLoopProbe, INTERVAL_MS } = require('../lib/loop-probe')
+const { startContention } = require('../lib/contention')
 const { resizeLanczos3, psnr } = require('../lib/lanczos')
 const { median, percentile, max, min } = require('../lib/stats')
 
@@ -121,26 +122,34 @@ async function run ({ log, args = [] }) {
   const saturation = { rusque: [], sharp: [] }
   for (let r = 0; r < plan.throughputRounds; r++) {
     for (const lib of LIBS) {
+      const contention = startContention()
       const res = await saturationRound(calls[lib], plan.imagesPerRound, plan.concurrency)
-      res.loadAverage1m = os.loadavg()[0]
+      const c = contention.stop()
+      res.otherCores = c ? c.otherCores : null
       saturation[lib].push(res)
       log(`saturation ${r + 1}/${plan.throughputRounds} ${lib.padEnd(6)} ${res.imagesPerSec.toFixed(1).padStart(6)} img/s, ` +
-        `CPU ${res.cpuMsPerImage.toFixed(1)} ms/img, loop gap p99 ${res.gapP99.toFixed(2)} ms max ${res.gapMax.toFixed(2)} ms`)
+        `CPU ${res.cpuMsPerImage.toFixed(1)} ms/img, loop gap p99 ${res.gapP99.toFixed(2)} ms max ${res.gapMax.toFixed(2)} ms` +
+        (c ? `, other processes ${c.otherCores.toFixed(2)} cores` : ''))
     }
   }
 
   // 2. Single-call latency, one call at a time.
   const latency = { rusque: [], sharp: [] }
+  const otherCoresDuringLatency = []
   for (let r = 0; r < plan.latencyRounds; r++) {
     for (const lib of LIBS) {
       const samples = []
+      const contention = startContention()
       for (let i = 0; i < plan.callsPerLatencyRound; i++) {
         const t0 = performance.now()
         await calls[lib]()
         samples.push(performance.now() - t0)
       }
+      const c = contention.stop()
       latency[lib].push(samples)
-      log(`latency ${r + 1}/${plan.latencyRounds} ${lib.padEnd(6)} median ${median(samples).toFixed(1)} ms`)
+      if (c) otherCoresDuringLatency.push(c.otherCores)
+      log(`latency ${r + 1}/${plan.latencyRounds} ${lib.padEnd(6)} median ${median(samples).toFixed(1)} ms` +
+        (c ? `, other processes ${c.otherCores.toFixed(2)} cores` : ''))
     }
   }
 
@@ -176,13 +185,18 @@ async function run ({ log, args = [] }) {
     `sharp runs with its defaults: ${setup.sharpConcurrency} libvips thread(s) per image (sharp picks 1 on glibc without jemalloc), ${setup.uvThreadpoolSize} libuv threads; libvips cache off. rusque: ${setup.rusquePool.threads} pool threads at nice ${setup.rusquePool.nice}.`,
     'Targets marked (issue) come from the issue; the others are parity with sharp.'
   ]
-  const noisy = LIBS.filter((lib) => spread[lib] > 0.15)
-  const loaded = Math.max(setup.loadAverageBefore[0], setup.loadAverageAfter[0]) > 0.5 * os.cpus().length
-  if (noisy.length || loaded) {
-    notes.push(`NOISY: throughput spread (max-min)/median ${LIBS.map((l) => `${l} ${(spread[l] * 100).toFixed(0)}%`).join(', ')}; ` +
-      `load average ${setup.loadAverageBefore[0].toFixed(2)} before, ${setup.loadAverageAfter[0].toFixed(2)} after. ` +
-      'Other processes were competing for the CPU; rerun on a quiet machine before trusting the speed rows.')
-  }
+  // Noise: rounds of one library disagreeing, or other processes on the CPU
+  // (their share is measured from /proc/stat, not guessed from load average).
+  const otherCores = [...LIBS.flatMap((lib) => saturation[lib].map((s) => s.otherCores)), ...otherCoresDuringLatency].filter((x) => x !== null)
+  const contention = otherCores.length ? { median: median(otherCores), max: max(otherCores) } : null
+  const noisy = LIBS.filter((lib) => spread[lib] > 0.15).length > 0 || (contention !== null && (contention.median > 0.1 || contention.max > 0.3))
+  const contentionText = contention
+    ? `other processes used ${contention.median.toFixed(2)} cores (median over timed rounds; max ${contention.max.toFixed(2)})`
+    : 'CPU use by other processes unknown (no /proc/stat)'
+  const spreadText = `throughput spread (max-min)/median: ${LIBS.map((l) => `${l} ${(spread[l] * 100).toFixed(0)}%`).join(', ')}`
+  notes.push(noisy
+    ? `NOISY: ${contentionText}; ${spreadText}. rusque's pool runs at nice 10, so competing processes slow it more than sharp: rerun on a quiet machine before trusting the speed rows.`
+    : `Quiet run: ${contentionText}; ${spreadText}.`)
 
   return {
     columns: [
@@ -201,6 +215,8 @@ async function run ({ log, args = [] }) {
       idle,
       summary: summary.values,
       throughputSpread: spread,
+      contention,
+      noisy,
       rounds: {
         saturation,
         latency,
