@@ -502,3 +502,29 @@ describe('Worker: errors', () => {
     await w.end()
   })
 })
+
+describe('Worker: listeners that throw', () => {
+  it('turn into error events; the job is acknowledged once and the worker carries on', async () => {
+    const w = makeWorker()
+    const errors = []
+    w.removeAllListeners('error')
+    w.on('error', (e) => errors.push(e.message))
+    const two = collect(w, 'success', 2)
+    let first = true
+    w.on('success', () => {
+      if (first) {
+        first = false
+        throw new Error('listener blew up')
+      }
+    })
+    await queue.enqueue(Q, 'add', [1, 1])
+    await queue.enqueue(Q, 'add', [2, 2])
+    await w.connect()
+    await w.start()
+    const got = await two
+    assert.deepEqual(got.map((a) => a[2]), [2, 4])
+    assert.deepEqual(errors, ['listener blew up'])
+    assert.equal(await redis.get(`${NS}:stat:processed`), '2')
+    await w.end()
+  })
+})

@@ -48,7 +48,7 @@ async function run (ctx, queue, job) {
     ctx.error = new Error(`Missing Job: "${job.class}"`)
     return 'f'
   }
-  ctx.emit('job', queue, job)
+  ctx._emitSafe('job', queue, job)
 
   const args = job.args
   const hasPlugins = definition.plugins && definition.plugins.length > 0

@@ -129,7 +129,7 @@ class Recovery {
       pingRaw, workingOn || '', entry, action, item)
     if (took !== 1) return null
     const info = { worker: name, queues, action: workingOn ? action : 'unregister', queue, job, age }
-    this.worker.emit('recover', info)
+    this.worker._emitSafe('recover', info)
     return info
   }
 }

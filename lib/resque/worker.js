@@ -251,7 +251,7 @@ class Worker extends EventEmitter {
     const claims = this._claimable()
     if (this._acks.length === 0 && claims.length === 0) {
       if (this.running && this.queues.length === 0 && this.pollTimer === null) {
-        this.emit('poll', null)
+        this._emitSafe('poll', null)
         this._pause()
       }
       return Promise.resolve()
@@ -302,7 +302,7 @@ class Worker extends EventEmitter {
       keys.push(s.keys.workingOn, s.keys.failed)
       argv.push(s.suffix, s.name)
     }
-    for (const q of queues) this.emit('poll', q)
+    for (const q of queues) this._emitSafe('poll', q)
 
     const [, claimed, bad] = await redis.rusqueCycle(keys.length, ...keys, ...argv)
 
@@ -312,7 +312,7 @@ class Worker extends EventEmitter {
       const q = queues[qIndex - 1]
       const err = new Error(`Invalid queue entry moved to failed: ${reason}`)
       err.name = 'InvalidPayload'
-      this.emit('failure', q, raw, err, 0)
+      this._emitSafe('failure', q, raw, err, 0)
     }
 
     let got = 0
@@ -337,7 +337,7 @@ class Worker extends EventEmitter {
   }
 
   _pause () {
-    this.emit('pause')
+    this._emitSafe('pause')
     this._armPauseTimer()
   }
 
@@ -377,7 +377,9 @@ class Worker extends EventEmitter {
     if (!this.options.looping) slot.done = true
     this._busy++
     this.working = true
-    performJob(slot.ctx, queue, raw).then((outcome) => this._finish(slot, outcome))
+    performJob(slot.ctx, queue, raw)
+      .catch((error) => ({ outcome: 'f', queue, job: raw, result: null, error, duration: 0 }))
+      .then((outcome) => this._finish(slot, outcome))
   }
 
   _finish (slot, outcome) {
@@ -399,8 +401,8 @@ class Worker extends EventEmitter {
 
   _afterAck (a) {
     const ctx = a.slot.ctx
-    if (a.outcome === 's') this.emit('success', a.queue, a.job, a.result, a.duration)
-    else if (a.outcome === 'f') this.emit('failure', a.queue, a.job, a.error, a.duration)
+    if (a.outcome === 's') this._emitSafe('success', a.queue, a.job, a.result, a.duration)
+    else if (a.outcome === 'f') this._emitSafe('failure', a.queue, a.job, a.error, a.duration)
     if (ctx.job === a.job) ctx.job = null
   }
 
@@ -439,7 +441,7 @@ class Worker extends EventEmitter {
   _ping () {
     if (!this.running || this._pinging) return this._pinging
     const now = Math.round(Date.now() / 1000)
-    this.emit('ping', now)
+    this._emitSafe('ping', now)
     const { redis, key } = this.connection
     const work = async () => {
       try {
@@ -455,6 +457,20 @@ class Worker extends EventEmitter {
     }
     this._pinging = work()
     return this._pinging
+  }
+
+  // A listener that throws must not break the fetch/ack loop (a slot would
+  // stay busy, or an ack be sent twice): its error becomes an 'error' event.
+  _emitSafe (event, ...args) {
+    try {
+      this.emit(event, ...args)
+    } catch (err) {
+      try {
+        this._error(err)
+      } catch (again) {
+        process.nextTick(() => { throw again })
+      }
+    }
   }
 
   _error (err, queue, job) {
