@@ -103,6 +103,30 @@ describe('Worker: connection', () => {
     await w.end()
   })
 
+  it('uses the database given', async () => {
+    const w = new Worker({ connection: { ...connection(), database: 3 }, timeout: TIMEOUT, queues: [Q] }, jobs)
+    await w.connect()
+    await w.start()
+    const db3 = redisServer.client()
+    await db3.select(3)
+    assert.deepEqual(await db3.smembers(`${NS}:workers`), [`${w.name}:${Q}`])
+    assert.deepEqual(await redis.smembers(`${NS}:workers`), [])
+    await w.end()
+    await db3.flushdb()
+  })
+
+  it('end() right after start() leaves no timers or registration behind', async () => {
+    const w = makeWorker()
+    await w.connect()
+    const starting = w.start()
+    await w.end()
+    await starting
+    assert.equal(w.pingTimer, null)
+    assert.equal(w.running, false)
+    assert.deepEqual(await redis.smembers(`${NS}:workers`), [])
+    assert.deepEqual(await redis.keys(`${NS}:worker:*`), [])
+  })
+
   it('rejects connect() when Redis is unreachable', async () => {
     const w = new Worker({ connection: { host: '127.0.0.1', port: 1, options: { retryStrategy: () => null } }, queues: [Q] }, jobs)
     w.on('error', () => {})

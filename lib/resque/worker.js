@@ -163,6 +163,7 @@ class Worker extends EventEmitter {
     for (const s of this.slots) multi.set(s.keys.started, now)
     await exec(multi)
     await this._ping()
+    if (!this.running) return // end() was called while we were starting
     this.pingTimer = setInterval(() => { this._ping() }, this.options.timeout)
     if (this.recovery) {
       this._recoverer = new Recovery(this, this.recovery)
