@@ -107,12 +107,12 @@ test('the demo page resizes an uploaded image and stays responsive under stress'
   assert.ok(peakThroughput > 0, 'the panel showed throughput')
   // Generous bounds that only a blocking pool could break: each resize of this
   // photo takes tens of milliseconds of CPU, so running them on the JS thread
-  // would put every second's p99 above that. (On an idle machine the panel
-  // reads 2-8 ms; the first second of a stress run, with Chromium decoding the
-  // 6-megapixel original, can read more.)
+  // would put every second's p99 above that. (The panel reads a few ms when
+  // the machine is otherwise idle; Chromium decoding the 6-megapixel original,
+  // or other processes on the same two cores, push single seconds higher.)
   const medianP99 = busy.map((s) => s.lagP99).sort((a, b) => a - b)[Math.floor(busy.length / 2)]
-  assert.ok(medianP99 < 20, `median event-loop lag p99 shown while busy: ${medianP99} ms`)
-  assert.ok(peakLag < 250, `worst event-loop lag shown while busy: ${peakLag.toFixed(1)} ms`)
+  assert.ok(medianP99 < 30, `median event-loop lag p99 shown while busy: ${medianP99} ms`)
+  assert.ok(peakLag < 300, `worst event-loop lag shown while busy: ${peakLag.toFixed(1)} ms`)
   assert.ok(fs.statSync(path.join(artifacts, 'demo-stress.png')).size > 10000)
   assert.deepEqual(pageErrors, [])
 })
