@@ -1,0 +1,139 @@
+#!/usr/bin/env node
+'use strict'
+
+// Writes seed inputs for the fuzz targets into fuzz/seeds/<target>/:
+// the small fixtures as they are, plus tiny images in many encodings of each
+// format (progressive and CMYK JPEG, EXIF orientations, palette, 16-bit,
+// interlaced PNG, lossy and lossless WebP with alpha, animated GIF). Tiny
+// seeds keep each fuzz execution fast; the variety reaches the decoders'
+// less common paths. The variants come from sharp (a dev dependency); without
+// it, only the fixtures are copied.
+//
+//   node scripts/fuzz-seeds.js [out=fuzz/seeds] [fixtures=../shared/fixtures/images]
+
+const fs = require('node:fs')
+const path = require('node:path')
+
+const root = path.resolve(__dirname, '..')
+const out = path.resolve(process.argv[2] || path.join(root, 'fuzz', 'seeds'))
+const fixtures = path.resolve(process.argv[3] || process.env.RUSQUE_FIXTURES || path.join(root, '..', 'shared', 'fixtures', 'images'))
+// Larger fixtures would make every execution slow; the tiny variants stand in for them.
+const MAX_SEED_BYTES = 160 * 1024
+
+const FORMATS = { jpeg: /\.jpe?g$/i, png: /\.png$/i, webp: /\.webp$/i, gif: /\.gif$/i }
+const TARGETS = { resize_jpeg: ['jpeg'], resize_png: ['png'], resize_webp: ['webp'], resize_gif: ['gif'], metadata: ['jpeg', 'png', 'webp', 'gif'] }
+
+const seeds = { jpeg: [], png: [], webp: [], gif: [] }
+
+function add (format, name, bytes) {
+  if (bytes.length <= MAX_SEED_BYTES) seeds[format].push([name, bytes])
+}
+
+async function variants () {
+  let sharp
+  try {
+    sharp = require('sharp')
+  } catch {
+    console.error('fuzz-seeds: sharp is not installed; seeding from the fixtures only')
+    return
+  }
+  const photo = path.join(fixtures, '320x240.jpg')
+  const alpha = path.join(fixtures, '5_webp_a.webp')
+  if (!fs.existsSync(photo) || !fs.existsSync(alpha)) return
+  const base = (file, w, h) => sharp(file).resize(w, h, { fit: 'fill' })
+  const small = [[16, 12], [33, 17], [64, 48]]
+  for (const [w, h] of small) {
+    const tag = `${w}x${h}`
+    add('jpeg', `baseline-${tag}.jpg`, await base(photo, w, h).jpeg({ quality: 50 }).toBuffer())
+    add('jpeg', `progressive-${tag}.jpg`, await base(photo, w, h).jpeg({ progressive: true, quality: 70 }).toBuffer())
+    add('jpeg', `grey-${tag}.jpg`, await base(photo, w, h).greyscale().jpeg().toBuffer())
+    add('jpeg', `420-${tag}.jpg`, await base(photo, w, h).jpeg({ chromaSubsampling: '4:2:0', optimiseCoding: false }).toBuffer())
+    add('jpeg', `444-${tag}.jpg`, await base(photo, w, h).jpeg({ chromaSubsampling: '4:4:4', trellisQuantisation: true }).toBuffer())
+    add('jpeg', `cmyk-${tag}.jpg`, await base(photo, w, h).toColourspace('cmyk').jpeg().toBuffer())
+    add('png', `rgb-${tag}.png`, await base(photo, w, h).png().toBuffer())
+    add('png', `rgba-${tag}.png`, await base(alpha, w, h).png().toBuffer())
+    add('png', `palette-${tag}.png`, await base(alpha, w, h).png({ palette: true, colours: 16 }).toBuffer())
+    add('png', `interlaced-${tag}.png`, await base(photo, w, h).png({ progressive: true }).toBuffer())
+    add('png', `grey16-${tag}.png`, await base(photo, w, h).greyscale().toColourspace('grey16').png().toBuffer())
+    add('png', `grey-${tag}.png`, await base(photo, w, h).greyscale().png({ compressionLevel: 0 }).toBuffer())
+    add('webp', `lossy-${tag}.webp`, await base(photo, w, h).webp({ quality: 50 }).toBuffer())
+    add('webp', `lossy-alpha-${tag}.webp`, await base(alpha, w, h).webp({ quality: 50 }).toBuffer())
+    add('webp', `lossless-${tag}.webp`, await base(alpha, w, h).webp({ lossless: true }).toBuffer())
+    add('gif', `still-${tag}.gif`, await base(alpha, w, h).gif().toBuffer())
+    add('gif', `interlaced-${tag}.gif`, await base(photo, w, h).gif({ interlace: true, colours: 8, dither: 0 }).toBuffer())
+  }
+  for (let o = 2; o <= 8; o++) {
+    add('jpeg', `orientation-${o}.jpg`, await base(photo, 24, 16).withMetadata({ orientation: o }).jpeg().toBuffer())
+    add('png', `orientation-${o}.png`, await base(photo, 24, 16).withMetadata({ orientation: o }).png().toBuffer())
+    add('webp', `orientation-${o}.webp`, await base(photo, 24, 16).withMetadata({ orientation: o }).webp().toBuffer())
+  }
+  // Animated files built by hand from tiny stills: three frames each.
+  const still = await base(photo, 16, 12)
+  add('gif', 'animated-3.gif', animatedGif(await still.clone().gif().toBuffer(), 3))
+  add('webp', 'animated-3.webp', animatedWebp(await still.clone().webp({ quality: 40 }).toBuffer(), 16, 12))
+  add('webp', 'animated-3-lossless.webp', animatedWebp(await still.clone().webp({ lossless: true }).toBuffer(), 16, 12))
+}
+
+/** Repeats a still GIF's frame (graphic control extension, descriptor, data) `frames` times, with a looping extension. */
+function animatedGif (gif, frames) {
+  const gce = gif.indexOf(Buffer.from([0x21, 0xf9, 0x04]))
+  const start = gce > 0 ? gce : gif.indexOf(0x2c, 13)
+  const loop = Buffer.from([0x21, 0xff, 0x0b, ...Buffer.from('NETSCAPE2.0'), 0x03, 0x01, 0x00, 0x00, 0x00])
+  const frame = gif.subarray(start, gif.length - 1)
+  return Buffer.concat([gif.subarray(0, start), loop, ...new Array(frames).fill(frame), Buffer.from([0x3b])])
+}
+
+function riffChunk (fourcc, data) {
+  const head = Buffer.alloc(8)
+  head.write(fourcc, 0, 'latin1')
+  head.writeUInt32LE(data.length, 4)
+  return Buffer.concat([head, data, Buffer.alloc(data.length % 2)])
+}
+
+const u24 = (v) => [v & 255, (v >> 8) & 255, (v >> 16) & 255]
+
+/** An animated (VP8X + ANIM + ANMF) WebP: the still's bitstream as three frames on a canvas twice its size. */
+function animatedWebp (still, w, h) {
+  const size = still.readUInt32LE(16)
+  const bitstream = still.subarray(12, 20 + size + (size % 2))
+  const frames = [[0, 0, 0], [w / 2, 0, 1], [w / 2, h / 2, 2]].map(([x, y, flags]) => riffChunk('ANMF', Buffer.concat([
+    Buffer.from([...u24(x / 2), ...u24(y / 2), ...u24(w - 1), ...u24(h - 1), ...u24(80), flags]), bitstream
+  ])))
+  const vp8x = Buffer.from([0x12, 0, 0, 0, ...u24(2 * w - 1), ...u24(2 * h - 1)])
+  const body = Buffer.concat([Buffer.from('WEBP'), riffChunk('VP8X', vp8x), riffChunk('ANIM', Buffer.from([0, 0, 0, 0, 0, 0])), ...frames])
+  const head = Buffer.alloc(8)
+  head.write('RIFF', 0, 'latin1')
+  head.writeUInt32LE(body.length, 4)
+  return Buffer.concat([head, body])
+}
+
+async function main () {
+  if (fs.existsSync(fixtures)) {
+    for (const name of fs.readdirSync(fixtures).sort()) {
+      for (const [format, re] of Object.entries(FORMATS)) {
+        if (re.test(name)) add(format, name, fs.readFileSync(path.join(fixtures, name)))
+      }
+    }
+  } else {
+    console.error(`fuzz-seeds: no fixtures at ${fixtures}`)
+  }
+  await variants()
+  for (const [target, formats] of Object.entries(TARGETS)) {
+    const dir = path.join(out, target)
+    fs.mkdirSync(dir, { recursive: true })
+    let n = 0
+    for (const format of formats) {
+      for (const [name, bytes] of seeds[format]) {
+        if (bytes.length === 0) continue
+        fs.writeFileSync(path.join(dir, name), bytes)
+        n++
+      }
+    }
+    console.log(`fuzz-seeds: ${n} seeds in ${path.relative(root, dir)}`)
+  }
+}
+
+main().catch((err) => {
+  console.error(err)
+  process.exitCode = 1
+})

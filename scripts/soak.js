@@ -1,0 +1,177 @@
+#!/usr/bin/env node
+'use strict'
+
+// Soak: runs N mixed jobs (resizes of every input format, hashes, metadata and
+// a few inputs that must fail) through the direct functions and a JobQueue,
+// and prints RSS every `--every` jobs as a table, then the growth after the
+// warm-up (the first row). A leak of even a few hundred bytes per job shows
+// as steady growth over 100,000 jobs.
+//
+//   node --expose-gc scripts/soak.js [N=100000] [--every=10000] [--inflight=32]
+//        [--max-growth=10]   exit 1 if RSS grows more than this % after warm-up
+//
+// Run it under valgrind with a small N:
+//   valgrind --leak-check=full node scripts/soak.js 200
+
+const fs = require('node:fs')
+const path = require('node:path')
+const os = require('node:os')
+
+const rusque = require(path.join(__dirname, '..'))
+const { resize, metadata, hash, JobQueue } = rusque
+
+const args = process.argv.slice(2)
+const flag = (name, dflt) => {
+  const a = args.find((x) => x.startsWith(`--${name}=`))
+  return a === undefined ? dflt : Number(a.slice(name.length + 3))
+}
+const N = Number(args.find((x) => !x.startsWith('--')) || 100000)
+const EVERY = flag('every', Math.min(10000, Math.max(1, Math.ceil(N / 10))))
+const INFLIGHT = flag('inflight', 32)
+const MAX_GROWTH = flag('max-growth', 10)
+
+const fixtures = process.env.RUSQUE_FIXTURES || path.resolve(__dirname, '..', '..', 'shared', 'fixtures', 'images')
+const read = (name) => fs.readFileSync(path.join(fixtures, name))
+
+// Small inputs so that 100,000 jobs take minutes, not hours: leaks are per
+// job, not per pixel. Each format's decoder and each encoder is in the mix.
+const inputs = {
+  jpeg: read('320x240.jpg'),
+  jpegExif: read('Landscape_6.jpg'),
+  png: read('swiss.png'),
+  pngAlpha: read('grey-8bit-alpha.png'),
+  png16: read('16-bit-grey-alpha.png'),
+  webp: read('5_webp_a.webp'),
+  truncatedJpeg: read('truncated.jpg'),
+  truncatedPng: read('truncated.png'),
+  corruptJpeg: read('corrupt-header.jpg'),
+  giant: read('giant-image.jpg')
+}
+const blob = Buffer.alloc(256 * 1024, 7)
+// The only GIF fixture is 800x533, slower than the rest: it runs rarely.
+const gif = read('Crash_test.gif')
+
+// [weight, task, input, options, expected: 'ok' | error code]
+const MIX = [
+  [12, 'resize', inputs.jpeg, { width: 160 }, 'ok'],
+  [6, 'resize', inputs.jpegExif, { width: 120, height: 120, fit: 'contain', background: 'transparent', format: 'png' }, 'ok'],
+  [8, 'resize', inputs.png, { width: 32, format: 'webp' }, 'ok'],
+  [6, 'resize', inputs.pngAlpha, { width: 100, format: 'jpeg' }, 'ok'],
+  [4, 'resize', inputs.png16, { width: 50 }, 'ok'],
+  [6, 'resize', inputs.webp, { width: 90 }, 'ok'],
+  [1, 'resize', gif, { width: 64 }, 'ok'],
+  [20, 'hash', blob, 'sha256', 'ok'],
+  [6, 'hash', inputs.jpeg, 'blake3', 'ok'],
+  [4, 'hash', inputs.png, 'md5', 'ok'],
+  [4, 'hash', inputs.webp, 'sha512', 'ok'],
+  [10, 'metadata', inputs.jpegExif, undefined, 'ok'],
+  [3, 'resize', inputs.truncatedJpeg, { width: 100 }, 'ERR_CORRUPT_INPUT'],
+  [3, 'resize', inputs.truncatedPng, { width: 100 }, 'ERR_CORRUPT_INPUT'],
+  [3, 'metadata', inputs.corruptJpeg, undefined, 'ERR_CORRUPT_INPUT'],
+  [2, 'resize', inputs.giant, { width: 100 }, 'ERR_LIMIT_EXCEEDED'],
+  [2, 'resize', inputs.jpeg, { width: 0 }, 'ERR_INVALID_ARG']
+]
+const table = []
+for (const entry of MIX) for (let i = 0; i < entry[0]; i++) table.push(entry)
+
+const direct = { resize, metadata, hash }
+let queue = null
+if (typeof JobQueue === 'function') queue = new JobQueue({ concurrency: Math.max(2, Math.floor(INFLIGHT / 2)) })
+
+// A fixed LCG picks jobs, so two runs do the same work in the same order.
+let seed = 12345
+function pick () {
+  seed = (Math.imul(seed, 1103515245) + 12345) >>> 0
+  return table[seed % table.length]
+}
+
+const counts = { ok: 0, expectedErrors: 0, unexpected: 0, viaQueue: 0, viaFunctions: 0 }
+const unexpected = []
+
+function runOne (i) {
+  const [, task, input, options, expected] = pick()
+  const useQueue = queue !== null && i % 2 === 1
+  if (useQueue) counts.viaQueue++
+  else counts.viaFunctions++
+  const p = useQueue ? queue.add(task, input, options) : direct[task](input, options)
+  return p.then((value) => {
+    if (expected !== 'ok') return miss(task, `resolved, expected ${expected}`)
+    if (task === 'resize' && !(value instanceof Uint8Array && value.length > 0)) return miss(task, 'empty output')
+    if (task === 'metadata' && !(value.width > 0 && value.height > 0)) return miss(task, `bad metadata ${JSON.stringify(value)}`)
+    if (task === 'hash' && !/^[0-9a-f]+$/.test(value)) return miss(task, `bad digest ${value}`)
+    counts.ok++
+  }, (err) => {
+    if (err && err.code === expected) counts.expectedErrors++
+    else miss(task, `${err && err.code}: ${err && err.message}`)
+  })
+}
+
+function miss (task, why) {
+  counts.unexpected++
+  if (unexpected.length < 10) unexpected.push(`${task}: ${why}`)
+}
+
+const MiB = 1024 * 1024
+const rows = []
+function sample (done, started) {
+  if (global.gc) global.gc()
+  const m = process.memoryUsage()
+  const elapsed = (performance.now() - started) / 1000
+  rows.push({ done, elapsed, rss: m.rss, heap: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers })
+  const prev = rows.length > 1 ? rows[rows.length - 2] : { done: 0, elapsed: 0 }
+  const rate = (done - prev.done) / Math.max(1e-9, elapsed - prev.elapsed)
+  console.log([
+    String(done).padStart(8), elapsed.toFixed(1).padStart(8), (m.rss / MiB).toFixed(1).padStart(9),
+    (m.heapUsed / MiB).toFixed(1).padStart(9), (m.external / MiB).toFixed(1).padStart(9), rate.toFixed(0).padStart(8)
+  ].join(' |'))
+}
+
+async function main () {
+  console.log(`rusque soak: ${N} jobs, ${INFLIGHT} in flight, ${queue ? 'half through JobQueue, half through the functions' : 'functions only (no JobQueue)'}`)
+  console.log(`node ${process.version}, ${os.cpus()[0].model} x ${os.cpus().length}, pool ${JSON.stringify(rusque.poolInfo ? rusque.poolInfo() : {})}${global.gc ? '' : ' (no --expose-gc: RSS is noisier)'}`)
+  console.log(['    jobs', ' elapsed s', '   RSS MB', '  heap MB', '   ext MB', '  jobs/s'].join(' |'))
+  const started = performance.now()
+  let next = 0
+  let done = 0
+  let nextSample = EVERY
+  await new Promise((resolve) => {
+    const launch = () => {
+      while (next < N && next - done < INFLIGHT) {
+        runOne(next++).then(() => {
+          done++
+          if (done >= nextSample) {
+            sample(done, started)
+            nextSample += EVERY
+          }
+          if (done === N) resolve()
+          else launch()
+        })
+      }
+    }
+    launch()
+  })
+  if (rows.length === 0 || rows[rows.length - 1].done !== N) sample(N, started)
+  if (queue && typeof queue.close === 'function') await queue.close()
+
+  const warm = rows[0]
+  const after = rows.slice(1)
+  const last = rows[rows.length - 1]
+  const peak = Math.max(...after.map((r) => r.rss), warm.rss)
+  const growth = (last.rss - warm.rss) / warm.rss * 100
+  console.log('')
+  console.log(`outcomes: ${JSON.stringify(counts)}`)
+  if (unexpected.length) console.log(`unexpected outcomes (first ${unexpected.length}):\n  ${unexpected.join('\n  ')}`)
+  console.log(`RSS after warm-up (${warm.done} jobs): ${(warm.rss / MiB).toFixed(1)} MB; at the end: ${(last.rss / MiB).toFixed(1)} MB; ` +
+    `peak after warm-up: ${(peak / MiB).toFixed(1)} MB; growth after warm-up: ${growth >= 0 ? '+' : ''}${growth.toFixed(1)}%`)
+  let failed = counts.unexpected > 0
+  if (after.length >= 3 && growth > MAX_GROWTH) {
+    console.log(`FAIL: RSS grew more than ${MAX_GROWTH}% after warm-up`)
+    failed = true
+  }
+  process.exitCode = failed ? 1 : 0
+}
+
+main().catch((err) => {
+  console.error(err)
+  process.exitCode = 1
+})
