@@ -5,7 +5,7 @@
 // prepared job and a `done(err, value)` callback, so the direct functions and
 // JobQueue share one path with no extra promise per job.
 
-const binding = require('../binding.js')
+const binding = require('./load').load()
 const { makeError, invalidArg, abortError } = require('./errors')
 const opts = require('./options')
 

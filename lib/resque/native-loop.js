@@ -5,7 +5,7 @@
 // Rust threads (one per slot). The JS thread only receives events, in batches,
 // and re-emits them with node-resque's argument lists.
 
-const binding = require('../../binding.js')
+const binding = require('../load').load()
 const { RusqueError } = require('../errors')
 
 function redisUrl (o) {
