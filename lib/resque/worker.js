@@ -334,6 +334,10 @@ class Worker extends EventEmitter {
     if (claims.length > 0 && got < claims.length) {
       if (got === 0) this._pause()
       else this._armPauseTimer()
+    } else if (got > 0) {
+      // Every claim found work, so the queues are not dry: slots paused by an
+      // earlier empty poll may claim again now rather than at the next timer.
+      for (const s of this.slots) s.paused = false
     }
   }
 
