@@ -416,6 +416,46 @@ describe('Worker: queue entries that are not jobs', () => {
   })
 })
 
+describe('Worker: entries that are not UTF-8', () => {
+  it('go to failed instead of running (a lossy read could never be acknowledged)', async () => {
+    let runs = 0
+    await redis.sadd(`${NS}:queues`, Q)
+    await redis.rpush(`${NS}:queue:${Q}`, Buffer.concat([Buffer.from('{"class":"count","queue":"q","args":["'), Buffer.from([0xff, 0xfe]), Buffer.from('"]}')]))
+    await queue.enqueue(Q, 'count', ['ok \u00e9\u4e2d\ud83d\ude00'])
+    const w = makeWorker({}, { count: (x) => { runs++; return x } })
+    const failure = nextEvent(w, 'failure')
+    const success = nextEvent(w, 'success')
+    await w.connect()
+    await w.start()
+    const [, , err] = await failure
+    assert.equal(err.name, 'InvalidPayload')
+    const [, , result] = await success
+    assert.equal(result, 'ok \u00e9\u4e2d\ud83d\ude00', 'multi-byte UTF-8 passes')
+    await sleep(300)
+    assert.equal(runs, 1)
+    const [failed] = await queue.failed(0, -1)
+    assert.equal(failed.error, 'queue entry is not valid UTF-8')
+    assert.equal(await redis.get(`${NS}:worker:${w.name}:${Q}`), null)
+    await w.end()
+  })
+
+  it('a working-on value that is not UTF-8 is parked in failed, not resumed forever', async () => {
+    await redis.set(`${NS}:worker:poisoned:${Q}`, Buffer.concat([Buffer.from('{"run_at":"x","queue":"q","payload":{"class":"count","args":["'), Buffer.from([0xc3]), Buffer.from('"]},"worker":"poisoned"}')]))
+    let runs = 0
+    const w = makeWorker({ name: 'poisoned' }, { count: () => { runs++ } })
+    const failure = nextEvent(w, 'pause')
+    await w.connect()
+    await w.start()
+    await failure
+    await sleep(300)
+    assert.equal(runs, 0)
+    assert.equal(await redis.get(`${NS}:worker:poisoned:${Q}`), null)
+    const [failed] = await queue.failed(0, -1)
+    assert.equal(failed.error, 'working-on value is not valid UTF-8')
+    await w.end()
+  })
+})
+
 describe('Worker: node-resque Queue sees rusque workers', () => {
   it('retryAndRemoveFailed re-enqueues a job a rusque worker failed', async () => {
     let attempts = 0

@@ -27,6 +27,33 @@
 // (queueIndex 0: nothing, -1: resumed, raw is then the working-on value) and
 // bad = list of { queueIndex, raw, reason, claimIndex }.
 const CYCLE = `
+-- Entries must be UTF-8: the worker reads them as JS strings, and an ack
+-- compares the working-on value byte for byte with what it was told.
+local function valid_utf8(s)
+  local i = 1
+  local n = #s
+  while true do
+    local j = string.find(s, '[\\128-\\255]', i)
+    if not j then return true end
+    local c = string.byte(s, j)
+    local len
+    if c >= 194 and c <= 223 then len = 2
+    elseif c >= 224 and c <= 239 then len = 3
+    elseif c >= 240 and c <= 244 then len = 4
+    else return false end
+    if j + len - 1 > n then return false end
+    for k = j + 1, j + len - 1 do
+      local d = string.byte(s, k)
+      if d < 128 or d > 191 then return false end
+    end
+    local d1 = string.byte(s, j + 1)
+    if (c == 224 and d1 < 160) or (c == 237 and d1 > 159) or (c == 240 and d1 < 144) or (c == 244 and d1 > 143) then
+      return false
+    end
+    i = j + len
+  end
+end
+
 local nAcks = tonumber(ARGV[1])
 local nQueues = tonumber(ARGV[2])
 local nClaims = tonumber(ARGV[3])
@@ -65,6 +92,16 @@ local badLeft = 100
 for i = 1, nClaims do
   local wkey = KEYS[k + 1]
   local current = redis.call('get', wkey)
+  if current and not valid_utf8(current) then
+    -- Not ours to compare or parse: park it in failed and claim afresh.
+    redis.call('rpush', KEYS[3], '{"worker":' .. cjson.encode(ARGV[a + 2]) ..
+      ',"queue":null,"payload":"(not UTF-8; ' .. #current .. ' bytes)","exception":"InvalidPayload",' ..
+      '"error":"working-on value is not valid UTF-8","backtrace":[],"failed_at":' .. cjson.encode(failedAt) .. '}')
+    redis.call('incr', KEYS[2])
+    redis.call('incr', KEYS[k + 2])
+    redis.call('del', wkey)
+    current = false
+  end
   if current then
     claims[i] = { -1, current }
   else
@@ -72,14 +109,18 @@ for i = 1, nClaims do
     while q <= nQueues and badLeft > 0 do
       local raw = redis.call('lpop', KEYS[qk + q])
       if raw then
-        local ok, job = pcall(cjson.decode, raw)
+        local utf8 = valid_utf8(raw)
+        local ok, job = false, nil
+        if utf8 then ok, job = pcall(cjson.decode, raw) end
         if ok and type(job) == 'table' and type(job['class']) == 'string' then
           redis.call('set', wkey, ARGV[qa + 2 * q - 1] .. raw .. ARGV[a + 1])
           claims[i] = { q, raw }
           break
         end
         local reason
-        if not ok then
+        if not utf8 then
+          reason = 'queue entry is not valid UTF-8'
+        elseif not ok then
           reason = 'queue entry is not valid JSON'
         elseif type(job) ~= 'table' then
           reason = 'queue entry is not a JSON object'
@@ -88,7 +129,7 @@ for i = 1, nClaims do
         end
         local entry = '{"worker":' .. cjson.encode(ARGV[a + 2]) ..
           ',"queue":' .. cjson.encode(ARGV[qa + 2 * q]) ..
-          ',"payload":' .. cjson.encode(raw) ..
+          ',"payload":' .. (utf8 and cjson.encode(raw) or '"(not UTF-8; ' .. #raw .. ' bytes)"') ..
           ',"exception":"InvalidPayload","error":' .. cjson.encode(reason) ..
           ',"backtrace":[],"failed_at":' .. cjson.encode(failedAt) .. '}'
         redis.call('rpush', KEYS[3], entry)
