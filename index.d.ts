@@ -1,5 +1,6 @@
 /// <reference types="node" />
 import { EventEmitter } from 'node:events'
+import type { Redis, RedisOptions } from 'ioredis'
 
 /** Anything that holds bytes: a Buffer, any TypedArray or DataView, or an ArrayBuffer. */
 export type Input = Uint8Array | ArrayBufferView | ArrayBuffer
@@ -181,3 +182,211 @@ export declare class JobQueue extends EventEmitter {
   stats(): QueueStats
   close(options?: { drain?: boolean }): Promise<void>
 }
+
+// ---------------------------------------------------------------------------
+// Worker, MultiWorker and native(): node-resque compatible workers.
+
+/** node-resque's connection shapes. A client passed as `redis` is shared and never closed. */
+export interface ResqueConnectionOptions {
+  host?: string
+  port?: number
+  database?: number
+  password?: string
+  /** Key prefix; parts of an array are joined with ':'. Default 'resque'. */
+  namespace?: string | string[]
+  /** Extra ioredis options (retryStrategy, maxRetriesPerRequest, tls...). */
+  options?: RedisOptions
+  /** An existing ioredis client to use instead of opening one. */
+  redis?: Redis
+  /** COUNT for SCAN. Default 100. */
+  scanCount?: number
+}
+
+/** A queue entry as producers write it. */
+export interface ParsedJob {
+  class: string
+  queue: string
+  args: any[]
+  pluginOptions?: Record<string, any>
+}
+
+/** node-resque Plugin classes (Plugins.Retry, JobLock, ...) or their names. */
+export type PluginReference = string | (new (...args: any[]) => any)
+
+export interface JobDefinition<TResult = unknown> {
+  plugins?: PluginReference[]
+  pluginOptions?: Record<string, Record<string, any>>
+  /** Called with the job's args; `this` is the worker (or, with concurrency > 1, its slot's view of it). */
+  perform: (this: Worker, ...args: any[]) => TResult | Promise<TResult>
+}
+
+export type Jobs = Record<string, JobDefinition<any> | ((this: Worker, ...args: any[]) => any)>
+
+export interface RecoveryOptions {
+  /** A registered worker whose ping is older than this (ms) is dead. Default 60000. */
+  staleAfter?: number
+  /** Its in-flight job goes back to the front of its queue, or to `failed` with the reason. Default 'requeue'. */
+  action?: 'requeue' | 'fail'
+  /** How often to look (ms). Default min(timeout, staleAfter / 2), at least 1000. */
+  interval?: number
+}
+
+export interface WorkerOptions {
+  connection?: ResqueConnectionOptions
+  /** Queues in priority order, or '*' (default) for every queue, sorted. */
+  queues?: string[] | string
+  /** Poll interval when the queues are empty, and ping interval (ms). Default 5000. */
+  timeout?: number
+  /** Default `${hostname}:${pid}`. Slot i > 0 registers as `${name}#${i}`. */
+  name?: string
+  /** false: each slot works one job, then stops polling. Default true. */
+  looping?: boolean
+  id?: number
+  /** Jobs in flight at once. Default 1 (node-resque's behaviour). */
+  concurrency?: number
+  /** Directories native jobs may read and write; paths must resolve inside them after symlinks. */
+  roots?: string[]
+  /** Recovery of dead workers' in-flight jobs; false to leave it to node-resque's Scheduler. */
+  recovery?: RecoveryOptions | false
+}
+
+export interface RecoverInfo {
+  worker: string
+  queues: string
+  action: 'requeue' | 'fail' | 'unregister'
+  queue: string | null
+  job: ParsedJob | null
+  /** How old the dead worker's ping was (ms). */
+  age: number
+}
+
+export interface ReEnqueueInfo {
+  delay: number
+  remainingAttempts: number
+  err: Error
+}
+
+/** A drop-in for node-resque 9.x's Worker. */
+export declare class Worker extends EventEmitter {
+  constructor (options: WorkerOptions, jobs?: Jobs)
+  options: WorkerOptions
+  jobs: Record<string, JobDefinition<any>>
+  name: string
+  id: number
+  queues: string[]
+  queue: string | null
+  job: ParsedJob | null
+  error: Error | null
+  result: any
+  started: boolean
+  running: boolean
+  working: boolean
+  /** The connection: `redis` (ioredis client) and `key(...parts)`. */
+  connection: { redis: Redis, key: (...parts: any[]) => string, options: ResqueConnectionOptions }
+  /** The enqueue side plugins use: enqueue, enqueueAt, enqueueIn, scheduledAt, length. */
+  queueObject: {
+    enqueue (q: string, func: string, args?: any[]): Promise<boolean>
+    enqueueAt (timestamp: number, q: string, func: string, args?: any[], suppressDuplicateTaskError?: boolean): Promise<boolean | undefined>
+    enqueueIn (ms: number, q: string, func: string, args?: any[], suppressDuplicateTaskError?: boolean): Promise<boolean | undefined>
+    scheduledAt (q: string, func: string, args?: any[]): Promise<string[]>
+    length (q: string): Promise<number>
+  }
+
+  connect (): Promise<void>
+  start (): Promise<void>
+  /** Stops claiming, waits for running jobs, acknowledges them, unregisters. */
+  end (): Promise<void>
+  /** Runs a job without Redis (plugins run, nothing is recorded). Not on a started worker. */
+  performInline (func: string, args?: any[] | any): Promise<any>
+  /** For a '*' worker: reloads the queue list from Redis. */
+  checkQueues (): Promise<void>
+
+  on (event: 'start' | 'end', cb: (time: Date) => void): this
+  on (event: 'pause', cb: () => void): this
+  on (event: 'poll', cb: (queue: string | null) => void): this
+  on (event: 'ping', cb: (time: number) => void): this
+  on (event: 'job', cb: (queue: string, job: ParsedJob) => void): this
+  on (event: 'reEnqueue', cb: (queue: string, job: any, info: ReEnqueueInfo) => void): this
+  on (event: 'success', cb: (queue: string, job: ParsedJob, result: any, duration: number) => void): this
+  /** `job` is the raw string for a queue entry that was not a job (error.name 'InvalidPayload'). */
+  on (event: 'failure', cb: (queue: string, job: ParsedJob | string, failure: Error & { code?: string }, duration: number) => void): this
+  on (event: 'error', cb: (error: Error, queue?: string | null, job?: ParsedJob) => void): this
+  on (event: 'recover', cb: (info: RecoverInfo) => void): this
+  once (event: string, cb: (...args: any[]) => void): this
+}
+
+export interface MultiWorkerOptions {
+  connection?: ResqueConnectionOptions
+  queues?: string[]
+  /** Default hostname; workers register as `${name}:${pid}+${id}`. */
+  name?: string
+  timeout?: number
+  /** Default 1. */
+  minTaskProcessors?: number
+  /** Default 10. */
+  maxTaskProcessors?: number
+  /** How often to resize the pool of workers (ms). Default 500. */
+  checkTimeout?: number
+  /** Event-loop delay (ms) above which no worker is added. Default 10. */
+  maxEventLoopDelay?: number
+  /** Passed to each Worker. */
+  concurrency?: number
+  roots?: string[]
+  recovery?: RecoveryOptions | false
+}
+
+/** A drop-in for node-resque 9.x's MultiWorker; events carry the worker id first (error: second). */
+export declare class MultiWorker extends EventEmitter {
+  constructor (options: MultiWorkerOptions, jobs: Jobs)
+  options: MultiWorkerOptions
+  workers: Worker[]
+  name: string
+  running: boolean
+  working: boolean
+  eventLoopBlocked: boolean
+  eventLoopDelay: number
+  start (): void
+  stop (): Promise<void>
+  end (): Promise<void>
+
+  on (event: 'start' | 'end', cb: (workerId: number, time: Date) => void): this
+  on (event: 'pause', cb: (workerId: number) => void): this
+  on (event: 'poll', cb: (workerId: number, queue: string | null) => void): this
+  on (event: 'ping', cb: (workerId: number, time: number) => void): this
+  on (event: 'job', cb: (workerId: number, queue: string, job: ParsedJob) => void): this
+  on (event: 'reEnqueue', cb: (workerId: number, queue: string, job: any, info: ReEnqueueInfo) => void): this
+  on (event: 'success', cb: (workerId: number, queue: string, job: ParsedJob, result: any, duration: number) => void): this
+  on (event: 'failure', cb: (workerId: number, queue: string, job: ParsedJob | string, failure: Error, duration: number) => void): this
+  on (event: 'error', cb: (error: Error, workerId?: number, queue?: string | null, job?: ParsedJob) => void): this
+  on (event: 'recover', cb: (workerId: number, info: RecoverInfo) => void): this
+  on (event: 'multiWorkerAction', cb: (verb: '+' | '-' | '--' | 'x', eventLoopDelay: number) => void): this
+  once (event: string, cb: (...args: any[]) => void): this
+}
+
+/** Where a native job reads its bytes: a file inside `roots`, a Redis key, or inline base64. */
+export type NativeInput = { path: string } | { key: string } | { base64: string }
+/** Where a native job writes its result: a file inside `roots` (written atomically), or a Redis key (ttl in seconds). */
+export type NativeOutput = { path: string } | { key: string, ttl?: number }
+
+/** The single argument a producer enqueues for a native job; other fields are task options overriding the defaults. */
+export interface NativeJobArgs {
+  input: NativeInput
+  output?: NativeOutput
+  [option: string]: unknown
+}
+
+export interface NativeJobDefinition extends JobDefinition<any> {
+  native: { task: 'resize' | 'metadata' | 'hash', defaults: Readonly<Record<string, unknown>> }
+}
+
+/**
+ * A job definition whose CPU part runs on rusque's pool.
+ * - resize: defaults are resize options (width, height, fit, format, quality...); output required;
+ *   the job's result is { size, key } or { size, path }.
+ * - metadata: the result is the metadata object (written as JSON when output is given).
+ * - hash: defaults { algorithm } (or the algorithm as a string); the result is the hex digest.
+ * Failures carry `code`: ERR_PATH_OUTSIDE_ROOTS, ERR_INPUT_NOT_FOUND, ERR_INVALID_ARG, or the task's own.
+ */
+export declare function native (task: 'resize', defaults?: Record<string, unknown>, extra?: { plugins?: PluginReference[], pluginOptions?: Record<string, Record<string, any>> }): NativeJobDefinition
+export declare function native (task: 'metadata', defaults?: Record<string, unknown>, extra?: { plugins?: PluginReference[], pluginOptions?: Record<string, Record<string, any>> }): NativeJobDefinition
+export declare function native (task: 'hash', defaults?: { algorithm?: 'sha256' | 'sha512' | 'blake3' | 'md5' } | 'sha256' | 'sha512' | 'blake3' | 'md5', extra?: { plugins?: PluginReference[], pluginOptions?: Record<string, Record<string, any>> }): NativeJobDefinition

@@ -4,6 +4,7 @@
 import { readFile } from 'node:fs/promises'
 import {
   resize, metadata, hash, configure, poolInfo, JobQueue, RusqueError, AbortError,
+  Worker, MultiWorker, native, type NativeJobArgs,
   type Metadata, type PoolInfo, type ResizeOptions, type QueueStats, type JobInfo, type ErrorCode
 } from 'rusque'
 
@@ -63,6 +64,20 @@ async function main (file: string): Promise<void> {
   console.log(info.width, sum.length, bulk.length, paused, queue.size, queue.running, queue.concurrency, queue.maxQueued, stats.completed, stats.waitTime.p99)
   await queue.close({ drain: true })
   console.log(`closed: ${queue.isClosed}`)
+
+  // Workers on Redis: constructed here, started only where a Redis server runs.
+  const jobs = {
+    thumbnail: native('resize', { width: 320, format: 'webp' }),
+    checksum: native('hash', 'sha256'),
+    hello: async (who: string) => `hello ${who}`
+  }
+  const worker = new Worker({ connection: { host: '127.0.0.1', port: 6379, namespace: 'resque' }, queues: ['images'], concurrency: 4, roots: ['/srv/uploads'] }, jobs)
+  worker.on('success', (q: string, job, result: unknown, duration: number) => { console.log(q, job.class, result, duration) })
+  worker.on('failure', (q, job, failure) => { console.log(q, failure.code) })
+  const multi = new MultiWorker({ connection: { host: '127.0.0.1' }, queues: ['images'], maxTaskProcessors: 4 }, jobs)
+  multi.on('job', (workerId: number, q: string) => { console.log(workerId, q) })
+  const args: NativeJobArgs = { input: { key: 'uploads:1' }, output: { key: 'thumbs:1', ttl: 3600 }, width: 200 }
+  console.log(worker.name.length > 0, typeof multi.start, args.input)
 }
 
 // Never called: mistakes the type checker must reject (an unused
