@@ -371,6 +371,20 @@ describe('Worker: working jobs', () => {
     await nextEvent(w, 'success', { ms: 5000 })
   })
 
+  it('end() gives back a job whose claim reply never arrived', async () => {
+    const idle = makeWorker({ timeout: 3000 })
+    await idle.connect()
+    await idle.start()
+    await nextEvent(idle, 'pause')
+    // As if a claim cycle ran in Redis but its reply was lost on the way back.
+    const payload = '{"class":"add","queue":"test_queue","args":[[],{}]}'
+    await redis.set(`${NS}:worker:${idle.name}:${Q}`, `{"run_at":"x","queue":"${Q}","payload":${payload},"worker":"${idle.name}"}`)
+    await idle.end()
+    assert.deepEqual(await redis.lrange(`${NS}:queue:${Q}`, 0, -1), [payload])
+    assert.equal(await redis.exists(`${NS}:worker:${idle.name}:${Q}`), 0)
+    assert.deepEqual(await redis.smembers(`${NS}:workers`), [])
+  })
+
   it('end() waits for the running job and acknowledges it', async () => {
     await queue.enqueue(Q, 'slow', [400])
     await w.start()

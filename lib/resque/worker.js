@@ -204,15 +204,39 @@ class Worker extends EventEmitter {
   async _untrack () {
     const { redis, key } = this.connection
     const unacked = new Set(this._acks.map((a) => a.slot))
+    const slots = this.slots.filter((s) => !unacked.has(s)) // unacked: leave for recovery
+    if (slots.length === 0) return
+    // Every slot is idle now, so a working-on value can only be a claim whose
+    // reply never reached us (Redis dropped mid-cycle): give that job back.
+    const held = await redis.mget(slots.map((s) => s.keys.workingOn))
+    for (let i = 0; i < slots.length; i++) {
+      if (held[i] !== null) await this._giveBack(slots[i], held[i])
+    }
     const multi = redis.multi()
-    let n = 0
-    for (const s of this.slots) {
-      if (unacked.has(s)) continue // leave its job where recovery can find it
-      n++
+    for (const s of slots) {
       multi.srem(key('workers'), s.keys.entry)
         .del(s.keys.ping, s.keys.workingOn, s.keys.started, s.keys.failed, s.keys.processed)
     }
-    if (n > 0) await exec(multi)
+    await exec(multi)
+  }
+
+  async _giveBack (slot, workingOn) {
+    const { redis, key } = this.connection
+    let parsed = null
+    try { parsed = JSON.parse(workingOn) } catch {}
+    const job = parsed && parsed.payload
+    const ok = job !== null && typeof job === 'object' && typeof job.class === 'string' && typeof parsed.queue === 'string'
+    const target = ok ? key('queue', parsed.queue) : key('failed')
+    const item = ok
+      ? JSON.stringify(job)
+      : JSON.stringify({ worker: slot.name, queue: parsed && parsed.queue, payload: job ?? workingOn, exception: 'InvalidPayload', error: 'unreadable working-on value found at end()', backtrace: [], failed_at: new Date().toString() })
+    let ping = await redis.get(slot.keys.ping)
+    if (ping === null) {
+      ping = JSON.stringify({ time: Math.round(Date.now() / 1000), name: slot.name, queues: this.registeredQueues })
+      await redis.set(slot.keys.ping, ping)
+    }
+    await redis.rusqueRecover(slot.keys.ping, key('workers'), slot.keys.workingOn, slot.keys.started, slot.keys.failed,
+      slot.keys.processed, target, key('stat', 'failed'), ping, workingOn, slot.keys.entry, ok ? 'requeue' : 'fail', item)
   }
 
   async performInline (func, args = []) {
