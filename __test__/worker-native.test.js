@@ -152,6 +152,13 @@ describe('native resize', () => {
     assert.equal(fs.lstatSync(target).isSymbolicLink(), false)
   })
 
+  it('fails with ERR_INPUT_NOT_FOUND / ERR_OUTPUT_NOT_FOUND for missing files and directories', async () => {
+    let r = await run('thumbnail', { input: { path: path.join(roots, 'in', 'nope.jpg') }, output: { key: 'z' } })
+    assert.equal(r.error.code, 'ERR_INPUT_NOT_FOUND')
+    r = await run('thumbnail', { input: { base64: photo.toString('base64') }, output: { path: path.join(roots, 'no-such-dir', 'a.png') } })
+    assert.equal(r.error.code, 'ERR_OUTPUT_NOT_FOUND')
+  })
+
   it('refuses all path I/O when the worker has no roots', async () => {
     const w = new Worker({ connection: redisServer.connection(NS), queues: ['noroots'], timeout: 100 }, jobs)
     w.on('error', () => {})

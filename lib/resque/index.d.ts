@@ -203,7 +203,7 @@ export interface NativeJobDefinition extends JobDefinition<any> {
  *   the job's result is { size, key } or { size, path }.
  * - metadata: the result is the metadata object (written as JSON when output is given).
  * - hash: defaults { algorithm } (or the algorithm as a string); the result is the hex digest.
- * Failures carry `code`: ERR_PATH_OUTSIDE_ROOTS, ERR_INPUT_NOT_FOUND, ERR_INVALID_ARG, or the task's own.
+ * Failures carry `code`: ERR_PATH_OUTSIDE_ROOTS, ERR_INPUT_NOT_FOUND, ERR_OUTPUT_NOT_FOUND, ERR_INVALID_ARG, or the task's own.
  */
 export declare function native (task: 'resize', defaults?: Record<string, unknown>, extra?: { plugins?: PluginReference[], pluginOptions?: Record<string, Record<string, any>> }): NativeJobDefinition
 export declare function native (task: 'metadata', defaults?: Record<string, unknown>, extra?: { plugins?: PluginReference[], pluginOptions?: Record<string, Record<string, any>> }): NativeJobDefinition

@@ -69,7 +69,13 @@ async function readInput (worker, input) {
   }
   if (typeof input.path === 'string') {
     const real = await resolveInside(worker, input.path, 'input')
-    return fs.promises.readFile(real)
+    const fh = await fs.promises.open(real, fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW || 0))
+    try {
+      await checkOpened(worker, fh, input.path, 'input')
+      return await fh.readFile()
+    } finally {
+      await fh.close()
+    }
   }
   throw invalidArg('input must be { path }, { key } or { base64 }')
 }
@@ -94,7 +100,13 @@ async function writeOutput (worker, output, data) {
     // target is replaced, never followed out of the roots.
     const tmp = `${finalPath}.${process.pid}.${crypto.randomBytes(6).toString('hex')}.tmp`
     try {
-      await fs.promises.writeFile(tmp, data, { flag: 'wx' })
+      const fh = await fs.promises.open(tmp, 'wx')
+      try {
+        await checkOpened(worker, fh, output.path, 'output')
+        await fh.writeFile(data)
+      } finally {
+        await fh.close()
+      }
       await fs.promises.rename(tmp, finalPath)
     } catch (err) {
       await fs.promises.rm(tmp, { force: true })
@@ -130,6 +142,22 @@ function inside (p, roots) {
   return false
 }
 
+// The check above looked at names; a directory swapped for a symlink between
+// that check and the open would slip through. Where the OS can say which file
+// a descriptor really is (Linux /proc), check that too.
+async function checkOpened (worker, fh, p, what) {
+  let actual
+  try {
+    actual = await fs.promises.readlink(`/proc/self/fd/${fh.fd}`)
+  } catch {
+    return
+  }
+  const roots = await resolvedRoots(worker)
+  if (!inside(actual, roots)) {
+    throw new RusqueError('ERR_PATH_OUTSIDE_ROOTS', `${what} path ${JSON.stringify(p)} was moved outside the Worker's roots while being opened`)
+  }
+}
+
 async function resolveInside (worker, p, what) {
   const rootsP = resolvedRoots(worker)
   if (rootsP === null) {
@@ -143,7 +171,9 @@ async function resolveInside (worker, p, what) {
   try {
     real = await fs.promises.realpath(lexical)
   } catch (err) {
-    if (err.code === 'ENOENT') throw new RusqueError('ERR_INPUT_NOT_FOUND', `${what} path ${JSON.stringify(p)} does not exist`)
+    if (err.code === 'ENOENT') {
+      throw new RusqueError(what === 'input' ? 'ERR_INPUT_NOT_FOUND' : 'ERR_OUTPUT_NOT_FOUND', `${what} path ${JSON.stringify(p)} does not exist`)
+    }
     throw err
   }
   if (!inside(real, roots)) throw outside()
