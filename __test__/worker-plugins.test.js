@@ -154,7 +154,7 @@ describe('JobLock', () => {
     const jobs = {
       lockedSlow: {
         plugins: [Plugins.JobLock],
-        perform: async () => { await sleep(300) }
+        perform: async () => { await sleep(800) }
       }
     }
     await queue.enqueue(Q, 'lockedSlow', [1])
@@ -162,7 +162,7 @@ describe('JobLock', () => {
     const w = await startWorker(jobs, { concurrency: 2 })
     const t0 = Date.now()
     await collect(w, 'success', 2)
-    assert.ok(Date.now() - t0 < 550)
+    assert.ok(Date.now() - t0 < 1500, 'two 800 ms jobs ran side by side')
     await w.end()
   })
 })
