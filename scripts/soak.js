@@ -8,7 +8,14 @@
 // as steady growth over 100,000 jobs.
 //
 //   node --expose-gc scripts/soak.js [N=100000] [--every=10000] [--inflight=32]
+//        [--warmup=N/2]      jobs before the baseline row. RSS climbs for the
+//                            first 40-60k mixed jobs while V8's young generation
+//                            grows (output Buffers are freed only when V8
+//                            collects them) and the allocator's arenas fill,
+//                            then stays flat; the growth from the first row is
+//                            printed too.
 //        [--max-growth=10]   exit 1 if RSS grows more than this % after warm-up
+//        [--only=<regex>]    run only the job kinds whose label matches
 //
 // Run it under valgrind with a small N:
 //   valgrind --leak-check=full node scripts/soak.js 200
@@ -29,6 +36,7 @@ const N = Number(args.find((x) => !x.startsWith('--')) || 100000)
 const EVERY = flag('every', Math.min(10000, Math.max(1, Math.ceil(N / 10))))
 const INFLIGHT = flag('inflight', 32)
 const MAX_GROWTH = flag('max-growth', 10)
+const WARMUP = flag('warmup', Math.floor(N / 2))
 
 const fixtures = process.env.RUSQUE_FIXTURES || path.resolve(__dirname, '..', '..', 'shared', 'fixtures', 'images')
 const read = (name) => fs.readFileSync(path.join(fixtures, name))
@@ -71,8 +79,17 @@ const MIX = [
   [2, 'resize', inputs.giant, { width: 100 }, 'ERR_LIMIT_EXCEEDED'],
   [2, 'resize', inputs.jpeg, { width: 0 }, 'ERR_INVALID_ARG']
 ]
+// --only=<regex> keeps the jobs whose "task option-json" matches, to find
+// which kind of job a growth comes from.
+const onlyArg = args.find((x) => x.startsWith('--only='))
+const only = onlyArg ? new RegExp(onlyArg.slice(7)) : null
+const label = ([, task, input, options]) => `${task} ${Object.keys(inputs).find((k) => inputs[k] === input) || (input === gif ? 'gif' : 'blob')} ${JSON.stringify(options)}`
 const table = []
-for (const entry of MIX) for (let i = 0; i < entry[0]; i++) table.push(entry)
+for (const entry of MIX) {
+  if (only && !only.test(label(entry))) continue
+  for (let i = 0; i < entry[0]; i++) table.push(entry)
+}
+if (table.length === 0) throw new Error(`--only matches none of: ${MIX.map(label).join('; ')}`)
 
 const direct = { resize, metadata, hash }
 let queue = null
@@ -127,6 +144,7 @@ function sample (done, started) {
 }
 
 async function main () {
+  if (only) console.log(`only: ${[...new Set(table.map(label))].join('; ')}`)
   console.log(`rusque soak: ${N} jobs, ${INFLIGHT} in flight, ${queue ? 'half through JobQueue, half through the functions' : 'functions only (no JobQueue)'}`)
   console.log(`node ${process.version}, ${os.cpus()[0].model} x ${os.cpus().length}, pool ${JSON.stringify(rusque.poolInfo ? rusque.poolInfo() : {})}${global.gc ? '' : ' (no --expose-gc: RSS is noisier)'}`)
   console.log(['    jobs', ' elapsed s', '   RSS MB', '  heap MB', '   ext MB', '  jobs/s'].join(' |'))
@@ -153,16 +171,32 @@ async function main () {
   if (rows.length === 0 || rows[rows.length - 1].done !== N) sample(N, started)
   if (queue && typeof queue.close === 'function') await queue.close()
 
-  const warm = rows[0]
-  const after = rows.slice(1)
+  const warmIndex = Math.max(0, rows.findIndex((r) => r.done >= WARMUP))
+  const warm = rows[warmIndex]
+  const after = rows.slice(warmIndex + 1)
   const last = rows[rows.length - 1]
   const peak = Math.max(...after.map((r) => r.rss), warm.rss)
   const growth = (last.rss - warm.rss) / warm.rss * 100
+  // Least-squares slope of RSS over jobs after warm-up: a leak is a steady
+  // slope, allocator noise is not.
+  const pts = rows.slice(warmIndex)
+  let slope = 0
+  if (pts.length >= 2) {
+    const mx = pts.reduce((a, r) => a + r.done, 0) / pts.length
+    const my = pts.reduce((a, r) => a + r.rss, 0) / pts.length
+    const sxy = pts.reduce((a, r) => a + (r.done - mx) * (r.rss - my), 0)
+    const sxx = pts.reduce((a, r) => a + (r.done - mx) ** 2, 0)
+    slope = sxx > 0 ? sxy / sxx : 0
+  }
   console.log('')
   console.log(`outcomes: ${JSON.stringify(counts)}`)
   if (unexpected.length) console.log(`unexpected outcomes (first ${unexpected.length}):\n  ${unexpected.join('\n  ')}`)
+  const pct = (v) => `${v >= 0 ? '+' : ''}${v.toFixed(1)}%`
+  const first = rows[0]
+  console.log(`RSS at the first row (${first.done} jobs): ${(first.rss / MiB).toFixed(1)} MB; growth from there to the end: ${pct((last.rss - first.rss) / first.rss * 100)}`)
   console.log(`RSS after warm-up (${warm.done} jobs): ${(warm.rss / MiB).toFixed(1)} MB; at the end: ${(last.rss / MiB).toFixed(1)} MB; ` +
-    `peak after warm-up: ${(peak / MiB).toFixed(1)} MB; growth after warm-up: ${growth >= 0 ? '+' : ''}${growth.toFixed(1)}%`)
+    `peak after warm-up: ${(peak / MiB).toFixed(1)} MB; growth after warm-up: ${pct(growth)}; ` +
+    `trend after warm-up: ${slope >= 0 ? '+' : ''}${slope.toFixed(1)} bytes/job`)
   let failed = counts.unexpected > 0
   if (after.length >= 3 && growth > MAX_GROWTH) {
     console.log(`FAIL: RSS grew more than ${MAX_GROWTH}% after warm-up`)
