@@ -359,7 +359,7 @@ fn worker_config(json: &str) -> Result<rusque_core::resque::worker::Config> {
     ping: ms("pingMs", 5000),
     roots: strings("roots").unwrap_or_default().into_iter().map(std::path::PathBuf::from).collect(),
     jobs,
-    verbose_events: v.get("verboseEvents").and_then(Value::as_bool).unwrap_or(true),
+    verbose_events: Arc::new(std::sync::atomic::AtomicBool::new(v.get("verboseEvents").and_then(Value::as_bool).unwrap_or(true))),
   })
 }
 
@@ -367,6 +367,7 @@ fn worker_config(json: &str) -> Result<rusque_core::resque::worker::Config> {
 #[napi]
 pub struct NativeWorker {
   config: Option<rusque_core::resque::worker::Config>,
+  verbose: Arc<std::sync::atomic::AtomicBool>,
   handle: Option<rusque_core::resque::worker::Handle>,
   events: Arc<Mutex<Vec<serde_json::Value>>>,
   tsfn: Arc<EventFn>,
@@ -387,7 +388,8 @@ impl NativeWorker {
         Ok(serde_json::Value::Array(batch).to_string())
       })?;
     check_status!(unsafe { sys::napi_unref_threadsafe_function(env.raw(), tsfn.raw()) })?;
-    Ok(NativeWorker { config: Some(config), handle: None, events, tsfn: Arc::new(tsfn) })
+    let verbose = Arc::clone(&config.verbose_events);
+    Ok(NativeWorker { config: Some(config), verbose, handle: None, events, tsfn: Arc::new(tsfn) })
   }
 
   #[napi]
@@ -408,6 +410,12 @@ impl NativeWorker {
     });
     self.handle = Some(rusque_core::resque::worker::start(config, sink));
     Ok(())
+  }
+
+  /// Whether `job` and `success` events are sent (only when JS listens for them).
+  #[napi]
+  pub fn set_verbose(&self, verbose: bool) {
+    self.verbose.store(verbose, std::sync::atomic::Ordering::Relaxed);
   }
 
   /// Each slot stops after its current job; `end` events follow.

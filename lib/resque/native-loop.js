@@ -53,6 +53,17 @@ class NativeLoop {
       verboseEvents: verbose
     }
     this.native = new binding.NativeWorker(JSON.stringify(config), (batch) => this._onEvents(batch))
+    // job/success events cost a crossing each: send them only while someone listens.
+    this._verbose = verbose
+    this._onListeners = () => {
+      const want = ['job', 'success'].some((e) => emitter.listenerCount(e) > 0)
+      if (want !== this._verbose) {
+        this._verbose = want
+        this.native.setVerbose(want)
+      }
+    }
+    emitter.on('newListener', (event) => { if (event === 'job' || event === 'success') process.nextTick(this._onListeners) })
+    emitter.on('removeListener', (event) => { if (event === 'job' || event === 'success') process.nextTick(this._onListeners) })
   }
 
   start () {

@@ -14,8 +14,9 @@
 //   is re-queued or failed (option `recovery`).
 //
 // The per-job path (perform.js) sees one job at a time and knows nothing of
-// Redis; a native fast path can replace fetch → perform → ack later without
-// changing the events or the Redis layout.
+// Redis. A worker whose jobs are all native() (no plugins) runs the Rust loop
+// instead (native-loop.js): claim, I/O, task and ack happen in Rust threads,
+// with the same Redis layout and events; the JS thread only sees events.
 
 const { EventEmitter } = require('events')
 const os = require('os')
@@ -24,6 +25,7 @@ const { Producer, exec } = require('./producer')
 const { workerKeys } = require('./keys')
 const { performJob, performInline } = require('./perform')
 const { Recovery, normalizeRecovery } = require('./recovery')
+const { NativeLoop } = require('./native-loop')
 
 const EMITTER_METHODS = ['emit', 'on', 'once', 'off', 'addListener', 'removeListener', 'removeAllListeners', 'listenerCount', 'listeners']
 
@@ -116,6 +118,7 @@ class Worker extends EventEmitter {
     this._recoverer = null
     this._lastUnhandled = 0
     this._closed = false
+    this._native = null
     this._flush = this._flush.bind(this)
   }
 
@@ -146,13 +149,44 @@ class Worker extends EventEmitter {
     await this.checkQueues()
   }
 
+  /**
+   * True when every job is a native() definition without plugins, the worker
+   * loops over named queues, and `nativeLoop` was not set to false: such a
+   * worker runs its fetch-to-ack loop in Rust.
+   */
+  get nativeLoop () {
+    const names = Object.keys(this.jobs)
+    return this.options.nativeLoop !== false && names.length > 0 && this.options.looping && !this.wildcard &&
+      names.every((n) => this.jobs[n].native && !(this.jobs[n].plugins && this.jobs[n].plugins.length))
+  }
+
   async start () {
     if (!this.ready || this.running || this._closed) return
     if (this.connection.redis === null) await this.connect()
     this.started = true
     this.emit('start', new Date())
+    if (this.nativeLoop) return this._startNative()
     await this._init()
     this._schedule()
+  }
+
+  _startNative () {
+    this.running = true
+    const jobs = {}
+    for (const [name, def] of Object.entries(this.jobs)) jobs[name] = { task: def.native.task, defaults: def.native.defaults }
+    this._native = new NativeLoop({
+      connection: this.connection.options,
+      queues: this.queues,
+      slots: this.slots.map((s) => s.name),
+      timeout: this.options.timeout,
+      roots: this.options.roots,
+      jobs
+    }, this)
+    this._native.start()
+    if (this.recovery) {
+      this._recoverer = new Recovery(this, this.recovery)
+      this._recoverer.start()
+    }
   }
 
   async _init () {
@@ -173,6 +207,16 @@ class Worker extends EventEmitter {
 
   /** Stops claiming, waits for running jobs, acknowledges them, unregisters. */
   async end () {
+    if (this._native) {
+      this.running = false
+      if (this._recoverer) { this._recoverer.stop(); await this._recoverer.idle(); this._recoverer = null }
+      await this._native.end()
+      this._native = null
+      this._closed = true
+      this.connection.end()
+      this.emit('end', new Date())
+      return
+    }
     this.running = false
     if (this.pollTimer) { clearTimeout(this.pollTimer); this.pollTimer = null }
     if (this.pingTimer) { clearInterval(this.pingTimer); this.pingTimer = null }

@@ -23,6 +23,8 @@ pub enum Code {
   PathOutsideRoots,
   /// A native job's input (Redis key or file) does not exist.
   InputNotFound,
+  /// A native job's output directory does not exist.
+  OutputNotFound,
 }
 
 impl Code {
@@ -37,6 +39,7 @@ impl Code {
       Code::Internal => "ERR_INTERNAL",
       Code::PathOutsideRoots => "ERR_PATH_OUTSIDE_ROOTS",
       Code::InputNotFound => "ERR_INPUT_NOT_FOUND",
+      Code::OutputNotFound => "ERR_OUTPUT_NOT_FOUND",
     }
   }
 }

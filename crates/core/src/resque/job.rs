@@ -248,12 +248,12 @@ impl NativeJob {
 /// For writes, the parent directory is resolved and the file may not exist yet.
 pub fn resolve_in_roots(path: &str, roots: &[PathBuf], for_write: bool) -> Result<PathBuf> {
   if roots.is_empty() {
-    return Err(Error::new(Code::PathOutsideRoots, "path I/O is refused: this worker has no roots configured"));
+    return Err(Error::new(Code::PathOutsideRoots, format!("path {path:?} refused: this Worker has no roots option, so native jobs may not read or write files (use {{ key }} or {{ base64 }}, or set roots)")));
   }
   let p = Path::new(path);
   let canonical_roots: Vec<PathBuf> = roots.iter().filter_map(|r| r.canonicalize().ok()).collect();
   let outside = |resolved: &Path| {
-    Error::new(Code::PathOutsideRoots, format!("path {path:?} resolves to {} outside the worker's roots", resolved.display()))
+    Error::new(Code::PathOutsideRoots, format!("path {path:?} resolves to {}, outside the Worker's roots", resolved.display()))
   };
   // The path as written must already name a place inside (no `..` escapes),
   // and so must the place it resolves to after symlinks.
@@ -264,13 +264,16 @@ pub fn resolve_in_roots(path: &str, roots: &[PathBuf], for_write: bool) -> Resul
   let resolved = if for_write {
     let name = p.file_name().ok_or_else(|| Error::invalid(format!("output path {path:?} has no file name")))?;
     let parent = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let dir = parent.canonicalize().map_err(|e| Error::invalid(format!("output directory of {path:?}: {e}")))?;
-    let target = dir.join(name);
-    // An existing symlink at the target is followed: where it points must be inside too.
-    match std::fs::symlink_metadata(&target) {
-      Ok(m) if m.file_type().is_symlink() => target.canonicalize().unwrap_or(target),
-      _ => target,
-    }
+    let dir = parent.canonicalize().map_err(|e| {
+      if e.kind() == std::io::ErrorKind::NotFound {
+        Error::new(Code::OutputNotFound, format!("output directory of {path:?} does not exist"))
+      } else {
+        Error::invalid(format!("output directory of {path:?}: {e}"))
+      }
+    })?;
+    // A symlink already at the target is not followed: the writer renames a
+    // new file over it, replacing the link itself.
+    dir.join(name)
   } else {
     p.canonicalize().map_err(|e| {
       if e.kind() == std::io::ErrorKind::NotFound {
@@ -363,7 +366,8 @@ mod tests {
     {
       std::os::unix::fs::symlink(outside.join("b.jpg"), inside.join("link.jpg")).unwrap();
       assert_eq!(resolve_in_roots(inside.join("link.jpg").to_str().unwrap(), &roots, false).unwrap_err().code, Code::PathOutsideRoots);
-      assert_eq!(resolve_in_roots(inside.join("link.jpg").to_str().unwrap(), &roots, true).unwrap_err().code, Code::PathOutsideRoots);
+      // Writing to it replaces the link (rename), so the write stays inside.
+      assert!(resolve_in_roots(inside.join("link.jpg").to_str().unwrap(), &roots, true).is_ok());
     }
     assert!(resolve_in_roots(inside.join("new.webp").to_str().unwrap(), &roots, true).is_ok());
     assert_eq!(resolve_in_roots("/etc/passwd", &[], false).unwrap_err().code, Code::PathOutsideRoots);

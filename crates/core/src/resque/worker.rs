@@ -50,8 +50,9 @@ pub struct Config {
   pub ping: Duration,
   pub roots: Vec<PathBuf>,
   pub jobs: HashMap<String, NativeJob>,
-  /// Emit `job` and `success` events (failures and errors are always emitted).
-  pub verbose_events: bool,
+  /// Emit `job` and `success` events (failures and errors are always emitted);
+  /// shared so the JS side can switch it as listeners come and go.
+  pub verbose_events: Arc<AtomicBool>,
 }
 
 #[derive(Debug, Clone)]
@@ -257,7 +258,9 @@ impl Slot {
       }
       let mut claimed = None;
       for queue in &self.config.queues {
-        let entry: Option<String> = script
+        // Bytes, not String: an entry that is not UTF-8 must fail as a bad
+        // payload, not as a Redis error that would retry it forever.
+        let entry: Option<Vec<u8>> = script
           .key(keys.queue(queue))
           .key(&working)
           .arg(payload::js_date_string(now_seconds()))
@@ -265,7 +268,7 @@ impl Slot {
           .arg(self.name())
           .invoke(con)?;
         if let Some(entry) = entry {
-          claimed = Some((queue.clone(), entry));
+          claimed = Some((queue.clone(), String::from_utf8_lossy(&entry).into_owned()));
           break;
         }
       }
@@ -288,16 +291,18 @@ impl Slot {
   /// only a Redis failure is returned as an error.
   fn process(&self, con: &mut redis::Connection, keys: &Keys, queue: &str, entry: &str) -> Result<(), Disconnected> {
     let started = Instant::now();
-    if self.config.verbose_events {
+    if self.config.verbose_events.load(Ordering::Relaxed) {
       (self.sink)(Event::Job { slot: self.slot, queue: queue.to_string(), payload: entry.to_string() });
     }
-    let outcome = match payload::parse(entry) {
-      Err(e) => Err(Error::invalid(e.0)),
+    // Failures carry node-resque's `exception`: InvalidPayload for entries that
+    // are not jobs, Error for an unknown class, else rusque's error code.
+    let outcome: Result<Value, (&str, Error)> = match payload::parse(entry) {
+      Err(e) => Err(("InvalidPayload", Error::invalid(e.0))),
       Ok(p) => match self.config.jobs.get(&p.class) {
-        None => Err(Error::invalid(format!("No job defined for class \"{}\"", p.class))),
+        None => Err(("Error", Error::invalid(format!("No job defined for class \"{}\"", p.class)))),
         Some(job) => match job.spec(&p.args) {
-          Err(e) => Err(e),
-          Ok(spec) => self.execute(con, spec)?,
+          Err(e) => Err((e.code.as_str(), e)),
+          Ok(spec) => self.execute(con, spec)?.map_err(|e| (e.code.as_str(), e)),
         },
       },
     };
@@ -315,16 +320,16 @@ impl Slot {
           .incr(keys.worker_stat("processed", &name), 1)
           .ignore()
           .query::<()>(con)?;
-        if self.config.verbose_events {
+        if self.config.verbose_events.load(Ordering::Relaxed) {
           (self.sink)(Event::Success { slot: self.slot, queue: queue.to_string(), payload: entry.to_string(), result, duration_ms });
         }
       }
-      Err(error) => {
+      Err((exception, error)) => {
         let record = payload::failure(
           &name,
           queue,
           &payload::unparsable(entry),
-          "Error",
+          exception,
           &error.message,
           &payload::js_date_string(now_seconds()),
         );
