@@ -83,6 +83,8 @@ export type ErrorCode =
   | 'ERR_QUEUE_FULL'
   | 'ERR_QUEUE_CLOSED'
   | 'ERR_PATH_OUTSIDE_ROOTS'
+  | 'ERR_INPUT_NOT_FOUND'
+  | 'ERR_OUTPUT_NOT_FOUND'
 
 export class RusqueError extends Error {
   name: 'RusqueError'
@@ -248,6 +250,8 @@ export interface WorkerOptions {
   roots?: string[]
   /** Recovery of dead workers' in-flight jobs; false to leave it to node-resque's Scheduler. */
   recovery?: RecoveryOptions | false
+  /** false: run native-only job sets in the JS loop instead of the Rust one. Default true. */
+  nativeLoop?: boolean
 }
 
 export interface RecoverInfo {
@@ -385,7 +389,7 @@ export interface NativeJobDefinition extends JobDefinition<any> {
  *   the job's result is { size, key } or { size, path }.
  * - metadata: the result is the metadata object (written as JSON when output is given).
  * - hash: defaults { algorithm } (or the algorithm as a string); the result is the hex digest.
- * Failures carry `code`: ERR_PATH_OUTSIDE_ROOTS, ERR_INPUT_NOT_FOUND, ERR_INVALID_ARG, or the task's own.
+ * Failures carry `code`: ERR_PATH_OUTSIDE_ROOTS, ERR_INPUT_NOT_FOUND, ERR_OUTPUT_NOT_FOUND, ERR_INVALID_ARG, or the task's own.
  */
 export declare function native (task: 'resize', defaults?: Record<string, unknown>, extra?: { plugins?: PluginReference[], pluginOptions?: Record<string, Record<string, any>> }): NativeJobDefinition
 export declare function native (task: 'metadata', defaults?: Record<string, unknown>, extra?: { plugins?: PluginReference[], pluginOptions?: Record<string, Record<string, any>> }): NativeJobDefinition
