@@ -342,7 +342,7 @@ module.exports = {
         'ELU: event-loop utilisation of the worker process over the same window (the producer is idle then).',
         `rusque c16 / node-resque Worker (no-op): ${ratio('rusque Worker (concurrency 16)', 'node-resque Worker')}x; rusque c16 / BullMQ c16: ${ratio('rusque Worker (concurrency 16)', 'BullMQ Worker (concurrency 16)')}x; rusque c1 / node-resque Worker: ${ratio('rusque Worker (concurrency 1)', 'node-resque Worker')}x.`,
         `resize scaling 2 threads / 1 thread: ${ratio('rusque Worker, native resize, 2 pool threads', 'rusque Worker, native resize, 1 pool thread')}x.`,
-        'Native jobs here still fetch and ack from JS (lib/resque); only the hash/resize runs on the Rust pool.',
+        'rusque native jobs run in the Rust loop (claim, Redis I/O, task on the pool, ack); the worker process\'s JS thread only receives events.',
         `kill test: ${kill.jobs} jobs over 3 worker processes (concurrency 8, recovery after a 2 s stale ping), ${kill.kills} SIGKILLs: ${kill.ran} ran, ${kill.ranMoreThanOnce} ran more than once, ${kill.failed} in failed, ${kill.vanished} vanished (settled in ${kill.seconds.toFixed(1)} s).`
       ]
       return {
