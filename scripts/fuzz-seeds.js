@@ -21,9 +21,33 @@ const fixtures = path.resolve(process.argv[3] || process.env.RUSQUE_FIXTURES || 
 const MAX_SEED_BYTES = 160 * 1024
 
 const FORMATS = { jpeg: /\.jpe?g$/i, png: /\.png$/i, webp: /\.webp$/i, gif: /\.gif$/i }
-const TARGETS = { resize_jpeg: ['jpeg'], resize_png: ['png'], resize_webp: ['webp'], resize_gif: ['gif'], metadata: ['jpeg', 'png', 'webp', 'gif'] }
+const TARGETS = {
+  resize_jpeg: ['jpeg'],
+  resize_png: ['png'],
+  resize_webp: ['webp'],
+  resize_gif: ['gif'],
+  metadata: ['jpeg', 'png', 'webp', 'gif'],
+  resque_payload: ['resque']
+}
 
-const seeds = { jpeg: [], png: [], webp: [], gif: [] }
+const seeds = { jpeg: [], png: [], webp: [], gif: [], resque: [] }
+
+// Queue entries as node-resque writes them, for the resque payload target.
+function resqueSeeds () {
+  const entries = [
+    { class: 'resize', queue: 'images', args: [{ input: { path: '/srv/in/a.jpg' }, output: { path: '/srv/out/a.webp' }, width: 320, format: 'webp' }] },
+    { class: 'resize', queue: 'images', args: [{ input: { key: 'img:1' }, output: { key: 'img:1:thumb', ttl: 3600 }, width: 64, height: 64, fit: 'contain', background: '#ff000080', position: 'left top', kernel: 'mitchell', quality: 70, withoutEnlargement: true, autoOrient: false, limitInputPixels: 1000000 }] },
+    { class: 'resize', queue: 'images', args: [{ input: { base64: '/9j/4AAQSkZJRgABAQ==' }, output: { key: 'k' }, background: { r: 1, g: 2, b: 3, alpha: 0.5 }, limitInputPixels: false }] },
+    { class: 'metadata', queue: 'q', args: [{ input: { key: 'img:2' } }] },
+    { class: 'hash', queue: 'q', args: [{ input: { base64: 'aGVsbG8=' }, algorithm: 'blake3', output: { key: 'h', ttl: 5 } }] },
+    { class: 'hash', queue: 'q', args: [] },
+    { class: 'SomeRubyJob', queue: 'q', args: [1, 'two', { three: [3] }, null] },
+    { class: 'resize', args: { input: { path: '../../etc/passwd' } } }
+  ]
+  entries.forEach((e, i) => add('resque', `entry-${i}.json`, Buffer.from(JSON.stringify(e))))
+  add('resque', 'not-an-object.json', Buffer.from('[1,2,3]'))
+  add('resque', 'deep.json', Buffer.from('{"class":"x","args":[' + '['.repeat(100) + ']'.repeat(100) + ']}'))
+}
 
 function add (format, name, bytes) {
   if (bytes.length <= MAX_SEED_BYTES) seeds[format].push([name, bytes])
@@ -118,6 +142,7 @@ async function main () {
     console.error(`fuzz-seeds: no fixtures at ${fixtures}`)
   }
   await variants()
+  resqueSeeds()
   for (const [target, formats] of Object.entries(TARGETS)) {
     const dir = path.join(out, target)
     fs.mkdirSync(dir, { recursive: true })

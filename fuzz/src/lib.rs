@@ -53,3 +53,25 @@ pub fn check_resize(data: &[u8], format: Format) -> Corpus {
   }
   Corpus::Keep
 }
+
+/// The resque side: payload parsing, native job specs and failure records.
+pub fn check_resque_entry(entry: &str) {
+  use rusque_core::resque::{job, payload};
+  use serde_json::{Map, Value};
+
+  let recorded = match payload::parse(entry) {
+    Ok(p) => {
+      assert!(!p.class.is_empty(), "parsed an empty class");
+      for kind in [job::Kind::Resize, job::Kind::Metadata, job::Kind::Hash] {
+        if let Err(e) = job::NativeJob::new(kind, Map::new()).spec(&p.args) {
+          assert_eq!(e.code, Code::InvalidArg, "spec failed with a non-argument error: {e}");
+        }
+      }
+      p.raw
+    }
+    Err(_) => payload::unparsable(entry),
+  };
+  let failure = payload::failure("host:1:q", "q", &recorded, "Error", "message", "Thu Jan 01 1970");
+  let back: Value = serde_json::from_str(&failure).expect("failure record is JSON");
+  assert!(back.get("payload").is_some(), "failure record lost its payload");
+}
