@@ -63,7 +63,8 @@ module.exports = {
   async run ({ log }) {
     const cores = os.availableParallelism ? os.availableParallelism() : os.cpus().length
     const input = Buffer.alloc(64, 1)
-    const pool = new Piscina({ filename: path.join(__dirname, '..', 'workers', 'piscina-hash.js') })
+    // All cores for both: piscina starts with minThreads = maxThreads = cores.
+    const pool = new Piscina({ filename: path.join(__dirname, '..', 'workers', 'piscina-hash.js'), minThreads: cores, maxThreads: cores })
     // Warm both up: worker threads started, native runtime created.
     await Promise.all(Array.from({ length: 2000 }, () => pool.run(input)))
     await rusqueBulk(input, 256)
