@@ -88,9 +88,13 @@ main() {
     cov=$(grep -oE 'cov: [0-9]+' <<<"$last" | grep -oE '[0-9]+' || true)
     ft=$(grep -oE 'ft: [0-9]+' <<<"$last" | grep -oE '[0-9]+' || true)
     result=ok
-    if grep -qE '==ERROR|panicked|deadly signal|Test unit written' "$log"; then
+    if grep -qE '==ERROR|panicked|deadly signal|Test unit written to [^ ]*/(crash|oom|timeout|leak)-' "$log"; then
       result="CRASH: $(grep -oE "Test unit written to [^ ]+" "$log" | head -1 | sed 's/Test unit written to //')"
       status=1
+    elif grep -qE 'Test unit written to [^ ]*/slow-unit-' "$log"; then
+      # Slower than -report_slow_units (10 s) once: on a loaded machine often a
+      # stall rather than the input; run the target on the file alone to tell.
+      result="SLOW: $(grep -oE "Test unit written to [^ ]+" "$log" | tail -1 | sed 's/Test unit written to //')"
     elif [ "$rc" -ne 0 ]; then
       result="exit $rc"
       status=1
