@@ -82,6 +82,17 @@ impl ToNapiValue for Batch {
   }
 }
 
+/// Refs (keeps the event loop alive) or unrefs a threadsafe function.
+fn keep_alive(env: &Env, tsfn: sys::napi_threadsafe_function, active: bool) -> Result<()> {
+  check_status!(unsafe {
+    if active {
+      sys::napi_ref_threadsafe_function(env.raw(), tsfn)
+    } else {
+      sys::napi_unref_threadsafe_function(env.raw(), tsfn)
+    }
+  })
+}
+
 type CompletionFn = ThreadsafeFunction<(), Unknown<'static>, Batch, Status, false>;
 
 struct Shared {
@@ -194,14 +205,7 @@ impl Runtime {
   /// Keeps the event loop alive (true) while jobs are pending, or lets it exit (false).
   #[napi]
   pub fn set_active(&self, env: Env, active: bool) -> Result<()> {
-    let raw = self.shared.tsfn.raw();
-    check_status!(unsafe {
-      if active {
-        sys::napi_ref_threadsafe_function(env.raw(), raw)
-      } else {
-        sys::napi_unref_threadsafe_function(env.raw(), raw)
-      }
-    })
+    keep_alive(&env, self.shared.tsfn.raw(), active)
   }
 
   fn spawn(&self, id: u32, task: Task, input: Vec<u8>, cancellable: bool) {
@@ -428,13 +432,6 @@ impl NativeWorker {
 
   #[napi]
   pub fn set_active(&self, env: Env, active: bool) -> Result<()> {
-    let raw = self.tsfn.raw();
-    check_status!(unsafe {
-      if active {
-        sys::napi_ref_threadsafe_function(env.raw(), raw)
-      } else {
-        sys::napi_unref_threadsafe_function(env.raw(), raw)
-      }
-    })
+    keep_alive(&env, self.tsfn.raw(), active)
   }
 }
