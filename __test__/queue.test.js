@@ -5,7 +5,7 @@ const assert = require('node:assert/strict')
 const path = require('node:path')
 const { spawnSync } = require('node:child_process')
 const { JobQueue, resize, metadata, hash } = require('..')
-const { fixture, loopProbe, dir } = require('./helpers/fixtures')
+const { fixture, loopProbe } = require('./helpers/fixtures')
 
 const big = fixture('2569067123_aca715a2ee_o.jpg')
 const small = fixture('320x240.jpg')
@@ -234,5 +234,4 @@ test('an idle queue lets a child process exit on its own; a paused one with work
     q.pause()
     q.add('hash', Buffer.from('x'))`], { cwd: root, encoding: 'utf8', timeout: 1500 })
   assert.equal(held.error && held.error.code, 'ETIMEDOUT', 'a queue with waiting work keeps the process alive')
-  void dir
 })

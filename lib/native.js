@@ -85,15 +85,25 @@ function prepare (task, input, taskOptions) {
   return { kind, bytes: opts.toBytes(input), arg: opts.hashAlgorithm(algorithm), signal }
 }
 
+function nextJobId () {
+  nextId = (nextId + 1) >>> 0
+  return nextId
+}
+
+// A submitted job waits here for its completion and keeps the process alive.
+function track (id, done) {
+  pending.set(id, done)
+  holds++
+}
+
 /** Sends a prepared job to the pool; returns its id. `done` is (err, value) => void or { complete(err, value) }. */
 function submit (job, cancellable, done) {
   const rt = getRuntime()
-  const id = nextId = (nextId + 1) >>> 0
+  const id = nextJobId()
   if (job.kind === KIND_RESIZE) rt.submitResize(id, job.bytes, job.arg, cancellable)
   else if (job.kind === KIND_HASH) rt.submitHash(id, job.bytes, job.arg, cancellable)
   else rt.submitMetadata(id, job.bytes, cancellable)
-  pending.set(id, done)
-  holds++
+  track(id, done)
   updateActive()
   return id
 }
@@ -104,12 +114,11 @@ function submitHashMany (jobs, algorithm, dones) {
   const ids = new Array(jobs.length)
   const inputs = new Array(jobs.length)
   for (let i = 0; i < jobs.length; i++) {
-    ids[i] = nextId = (nextId + 1) >>> 0
+    ids[i] = nextJobId()
     inputs[i] = jobs[i].bytes
   }
   rt.submitHashMany(ids, inputs, algorithm)
-  for (let i = 0; i < jobs.length; i++) pending.set(ids[i], dones[i])
-  holds += jobs.length
+  for (let i = 0; i < jobs.length; i++) track(ids[i], dones[i])
   updateActive()
   return ids
 }
@@ -160,11 +169,9 @@ function call (task, input, taskOptions) {
 
 function submitPanic () {
   return new Promise((resolve, reject) => {
-    const rt = getRuntime()
-    const id = nextId = (nextId + 1) >>> 0
-    rt._submitPanic(id)
-    pending.set(id, (err, v) => (err ? reject(err) : resolve(v)))
-    holds++
+    const id = nextJobId()
+    getRuntime()._submitPanic(id)
+    track(id, (err, v) => (err ? reject(err) : resolve(v)))
     updateActive()
   })
 }
