@@ -189,3 +189,62 @@ test('Redis going away: error events, reconnect, jobs still complete', async () 
   await loop.end()
   assert.match(seen.error[0][0].message, /Redis/)
 })
+
+test('one step per job: inputs above the prefetch size, keys of another type, ack before success', async () => {
+  const crypto = require('node:crypto')
+  const big = crypto.randomBytes(300 * 1024) // above the size returned with the claim: read by a plain GET
+  const small = crypto.randomBytes(4096)
+  await redis.set('big', big)
+  await redis.set('small', small)
+  await redis.rpush('a-list', 'x') // GET on a list is a Redis error: the job fails, the worker goes on
+  await queue.enqueue('img', 'digest', [{ input: { key: 'big' }, output: { key: 'd:big' } }])
+  await queue.enqueue('img', 'digest', [{ input: { key: 'a-list' } }])
+  for (let i = 0; i < 20; i++) await queue.enqueue('img', 'digest', [{ input: { key: 'small' }, output: { key: `d:${i}`, ttl: 60 } }])
+
+  const em = new EventEmitter()
+  const seen = collect(em)
+  // When `success` fires, the job is already acked: Redis counts it.
+  const countedAtSuccess = []
+  em.on('success', () => { countedAtSuccess.push(redis.get('resque:stat:processed')) })
+  const loop = new NativeLoop({ connection: server.connection(), queues: ['img'], slots: ['one'], timeout: 100, jobs: JOBS }, em)
+  loop.start()
+  await until(async () => seen.success.length + seen.failure.length === 22)
+  await loop.end()
+
+  const sha = (b) => crypto.createHash('sha256').update(b).digest('hex')
+  assert.equal(await redis.get('d:big'), sha(big))
+  for (let i = 0; i < 20; i++) assert.equal(await redis.get(`d:${i}`), sha(small))
+  assert.ok((await redis.ttl('d:7')) > 0)
+  assert.equal(seen.success.length, 21)
+  // Events carry the payload parsed, as node-resque's do.
+  assert.deepEqual(seen.success[0][1], { class: 'digest', queue: 'img', args: [{ input: { key: 'big' }, output: { key: 'd:big' } }] })
+  const counts = (await Promise.all(countedAtSuccess)).map(Number)
+  counts.forEach((c, i) => assert.ok(c >= i + 1, `success #${i + 1} fired when Redis counted ${c}`))
+
+  const [wrongType] = seen.failure
+  assert.equal(wrongType[2].code, 'ERR_INVALID_ARG')
+  assert.match(wrongType[2].message, /a-list.*WRONGTYPE/)
+  const failed = (await redis.lrange('resque:failed', 0, -1)).map((s) => JSON.parse(s))
+  assert.equal(failed.length, 1)
+  assert.match(failed[0].error, /WRONGTYPE/)
+  assert.equal(await redis.get('resque:stat:processed'), '21')
+  assert.equal(await redis.get('resque:stat:failed'), '1')
+})
+
+test('a job left in a slot\'s working-on key runs again when that slot starts', async () => {
+  // An earlier process of the same name died holding this job.
+  const job = { class: 'digest', queue: 'img', args: [{ input: { base64: Buffer.from('abc').toString('base64') }, output: { key: 'left' } }] }
+  await redis.set('resque:worker:same-name:img', JSON.stringify({ run_at: new Date().toString(), queue: 'img', payload: job, worker: 'same-name' }))
+  await queue.enqueue('img', 'digest', [{ input: { base64: Buffer.from('next').toString('base64') }, output: { key: 'next' } }])
+  const em = new EventEmitter()
+  const seen = collect(em)
+  const loop = new NativeLoop({ connection: server.connection(), queues: ['img'], slots: ['same-name'], timeout: 100, jobs: JOBS }, em)
+  loop.start()
+  await until(async () => seen.success.length === 2)
+  await loop.end()
+  assert.equal(await redis.get('left'), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad')
+  assert.ok(await redis.get('next'))
+  assert.deepEqual(seen.success[0][1], job)
+  assert.equal(await redis.get('resque:stat:processed'), '2')
+  assert.equal(await redis.exists('resque:worker:same-name:img'), 0)
+})

@@ -316,22 +316,37 @@ pub fn pool_info() -> PoolInfo {
 
 type EventFn = ThreadsafeFunction<(), Unknown<'static>, String, Status, false>;
 
-fn event_json(e: rusque_core::resque::worker::Event) -> serde_json::Value {
+/// One event as a JSON array, `[kind, slot, ...]` (kinds in
+/// lib/resque/native-loop.js): arrays parse faster than objects, and JS parses
+/// thousands a second. A payload that is valid JSON goes in as is, so JS
+/// parses each entry once, with the batch; any other payload goes in as a string.
+fn event_json(e: rusque_core::resque::worker::Event) -> String {
   use rusque_core::resque::worker::Event as E;
-  use serde_json::json;
-  match e {
-    E::Start { slot } => json!({ "type": "start", "slot": slot }),
-    E::End { slot } => json!({ "type": "end", "slot": slot }),
-    E::Pause { slot } => json!({ "type": "pause", "slot": slot }),
-    E::Job { slot, queue, payload } => json!({ "type": "job", "slot": slot, "queue": queue, "payload": payload }),
-    E::Success { slot, queue, payload, result, duration_ms } => {
-      json!({ "type": "success", "slot": slot, "queue": queue, "payload": payload, "result": result, "duration": duration_ms })
+  use serde_json::{json, Value};
+  let payload_json = |payload: String| {
+    if serde_json::from_str::<serde::de::IgnoredAny>(&payload).is_ok() {
+      payload
+    } else {
+      Value::String(payload).to_string()
     }
-    E::Failure { slot, queue, payload, error, duration_ms } => json!({
-      "type": "failure", "slot": slot, "queue": queue, "payload": payload,
-      "code": error.code.as_str(), "message": error.message, "duration": duration_ms,
-    }),
-    E::Error { slot, message } => json!({ "type": "error", "slot": slot, "message": message }),
+  };
+  // `rest` is a JSON array; the payload is spliced in as its 4th element.
+  let with_payload = |kind: u8, slot: usize, queue: String, payload: String, rest: Value| {
+    let rest = rest.to_string();
+    let tail = &rest[1..rest.len() - 1];
+    let sep = if tail.is_empty() { "" } else { "," };
+    format!("[{kind},{slot},{},{}{sep}{tail}]", Value::String(queue), payload_json(payload))
+  };
+  match e {
+    E::Start { slot } => json!([0, slot]).to_string(),
+    E::Job { slot, queue, payload } => with_payload(1, slot, queue, payload, json!([])),
+    E::Success { slot, queue, payload, result, duration_ms } => with_payload(2, slot, queue, payload, json!([result, duration_ms])),
+    E::Failure { slot, queue, payload, error, duration_ms } => {
+      with_payload(3, slot, queue, payload, json!([error.code.as_str(), error.message, duration_ms]))
+    }
+    E::End { slot } => json!([4, slot]).to_string(),
+    E::Pause { slot } => json!([5, slot]).to_string(),
+    E::Error { slot, message } => json!([6, slot, message]).to_string(),
   }
 }
 
@@ -363,7 +378,7 @@ fn worker_config(json: &str) -> Result<rusque_core::resque::worker::Config> {
     ping: ms("pingMs", 5000),
     roots: strings("roots").unwrap_or_default().into_iter().map(std::path::PathBuf::from).collect(),
     jobs,
-    verbose_events: Arc::new(std::sync::atomic::AtomicBool::new(v.get("verboseEvents").and_then(Value::as_bool).unwrap_or(true))),
+    events: Arc::new(std::sync::atomic::AtomicU8::new(v.get("events").and_then(Value::as_u64).map_or(u8::MAX, |m| m as u8))),
   })
 }
 
@@ -371,9 +386,9 @@ fn worker_config(json: &str) -> Result<rusque_core::resque::worker::Config> {
 #[napi]
 pub struct NativeWorker {
   config: Option<rusque_core::resque::worker::Config>,
-  verbose: Arc<std::sync::atomic::AtomicBool>,
+  emit: Arc<std::sync::atomic::AtomicU8>,
   handle: Option<rusque_core::resque::worker::Handle>,
-  events: Arc<Mutex<Vec<serde_json::Value>>>,
+  events: Arc<Mutex<Vec<String>>>,
   tsfn: Arc<EventFn>,
 }
 
@@ -382,18 +397,18 @@ impl NativeWorker {
   #[napi(constructor)]
   pub fn new(env: Env, config_json: String, callback: Function<'static>) -> Result<Self> {
     let config = worker_config(&config_json)?;
-    let events: Arc<Mutex<Vec<serde_json::Value>>> = Arc::new(Mutex::new(Vec::new()));
+    let events: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
     let drain = Arc::clone(&events);
     let tsfn: EventFn = callback
       .build_threadsafe_function::<()>()
       .callee_handled::<false>()
       .build_callback(move |_ctx| {
         let batch = std::mem::take(&mut *drain.lock().unwrap_or_else(|p| p.into_inner()));
-        Ok(serde_json::Value::Array(batch).to_string())
+        Ok(format!("[{}]", batch.join(",")))
       })?;
     check_status!(unsafe { sys::napi_unref_threadsafe_function(env.raw(), tsfn.raw()) })?;
-    let verbose = Arc::clone(&config.verbose_events);
-    Ok(NativeWorker { config: Some(config), verbose, handle: None, events, tsfn: Arc::new(tsfn) })
+    let emit = Arc::clone(&config.events);
+    Ok(NativeWorker { config: Some(config), emit, handle: None, events, tsfn: Arc::new(tsfn) })
   }
 
   #[napi]
@@ -401,25 +416,43 @@ impl NativeWorker {
     let config = self.config.take().ok_or_else(|| invalid("this native worker was started already".into()))?;
     let events = Arc::clone(&self.events);
     let tsfn = Arc::clone(&self.tsfn);
+    // Events are delivered at most about once a millisecond: the first event
+    // into an empty queue wakes the pump, which lets the slots add more for a
+    // moment and then hands JS the whole batch in one call. At thousands of
+    // jobs a second this keeps the JS thread's share small.
+    let (wake, woken) = std::sync::mpsc::channel::<()>();
+    std::thread::Builder::new()
+      .name("rusque-resque-events".into())
+      .spawn(move || {
+        // Ends when the last slot thread drops the sink (and with it `wake`).
+        while woken.recv().is_ok() {
+          std::thread::sleep(std::time::Duration::from_millis(1));
+          while woken.try_recv().is_ok() {}
+          let _ = tsfn.call((), ThreadsafeFunctionCallMode::NonBlocking);
+        }
+      })
+      .map_err(|e| invalid(format!("could not start the event thread: {e}")))?;
     let sink: rusque_core::resque::worker::Sink = Arc::new(move |e| {
+      let json = event_json(e);
       let was_empty = {
         let mut q = events.lock().unwrap_or_else(|p| p.into_inner());
         let was_empty = q.is_empty();
-        q.push(event_json(e));
+        q.push(json);
         was_empty
       };
       if was_empty {
-        let _ = tsfn.call((), ThreadsafeFunctionCallMode::NonBlocking);
+        let _ = wake.send(());
       }
     });
     self.handle = Some(rusque_core::resque::worker::start(config, sink));
     Ok(())
   }
 
-  /// Whether `job` and `success` events are sent (only when JS listens for them).
+  /// Which per-job events are sent: bit 1 `job`, bit 2 `success` (JS sets the
+  /// bits of the events it has listeners for).
   #[napi]
-  pub fn set_verbose(&self, verbose: bool) {
-    self.verbose.store(verbose, std::sync::atomic::Ordering::Relaxed);
+  pub fn set_events(&self, mask: u32) {
+    self.emit.store(mask as u8, std::sync::atomic::Ordering::Relaxed);
   }
 
   /// Each slot stops after its current job; `end` events follow.

@@ -23,6 +23,19 @@ function connectionTarget (connection) {
   return connection || {}
 }
 
+// Event kinds sent by the Rust loop.
+const JOB = 1
+const SUCCESS = 2
+const FAILURE = 3
+const END = 4
+const PAUSE = 5
+const ERROR = 6
+
+/** The per-job events someone listens for: bit 1 `job`, bit 2 `success`. */
+function eventMask (emitter) {
+  return (emitter.listenerCount('job') > 0 ? 1 : 0) | (emitter.listenerCount('success') > 0 ? 2 : 0)
+}
+
 class NativeLoop {
   /**
    * @param {object} o
@@ -40,7 +53,6 @@ class NativeLoop {
     this.ended = null
     this._endResolve = null
     this._liveSlots = 0
-    const verbose = ['job', 'success'].some((e) => emitter.listenerCount(e) > 0)
     const config = {
       url: redisUrl(connectionTarget(o.connection)),
       namespace: (o.connection && o.connection.namespace) || 'resque',
@@ -50,16 +62,17 @@ class NativeLoop {
       pingMs: o.timeout,
       roots: (o.roots || []).map(String),
       jobs: o.jobs,
-      verboseEvents: verbose
+      events: eventMask(emitter)
     }
     this.native = new binding.NativeWorker(JSON.stringify(config), (batch) => this._onEvents(batch))
-    // job/success events cost a crossing each: send them only while someone listens.
-    this._verbose = verbose
+    // job/success events cost the JS thread a little each: Rust sends each
+    // kind only while someone listens for it.
+    this._events = config.events
     this._onListeners = () => {
-      const want = ['job', 'success'].some((e) => emitter.listenerCount(e) > 0)
-      if (want !== this._verbose) {
-        this._verbose = want
-        this.native.setVerbose(want)
+      const want = eventMask(emitter)
+      if (want !== this._events) {
+        this._events = want
+        this.native.setEvents(want)
       }
     }
     emitter.on('newListener', (event) => { if (event === 'job' || event === 'success') process.nextTick(this._onListeners) })
@@ -81,43 +94,37 @@ class NativeLoop {
   }
 
   _onEvents (json) {
+    // Each event is [kind, slot, ...] (see event_json in src/lib.rs); payloads
+    // arrive parsed (an entry that is not JSON arrives as its text).
     const events = JSON.parse(json)
     const em = this.emitter
     for (const e of events) {
-      switch (e.type) {
-        case 'job':
-          em.emit('job', e.queue, parse(e.payload))
+      switch (e[0]) {
+        case JOB: // [1, slot, queue, payload]
+          em.emit('job', e[2], e[3])
           break
-        case 'success':
-          em.emit('success', e.queue, parse(e.payload), e.result, e.duration)
+        case SUCCESS: // [2, slot, queue, payload, result, duration]
+          em.emit('success', e[2], e[3], e[4], e[5])
           break
-        case 'failure':
-          em.emit('failure', e.queue, parse(e.payload), new RusqueError(e.code, e.message), e.duration)
+        case FAILURE: // [3, slot, queue, payload, code, message, duration]
+          em.emit('failure', e[2], e[3], new RusqueError(e[4], e[5]), e[6])
           break
-        case 'error':
-          if (em.listenerCount('error') > 0) em.emit('error', new Error(e.message), undefined, undefined)
+        case ERROR: // [6, slot, message]
+          if (em.listenerCount('error') > 0) em.emit('error', new Error(e[2]), undefined, undefined)
           break
-        case 'pause':
+        case PAUSE:
           em.emit('pause')
           break
-        case 'end':
+        case END:
           if (--this._liveSlots === 0) {
             this.native.setActive(false)
             this._endResolve()
           }
           break
-        default:
+        default: // START
           break
       }
     }
-  }
-}
-
-function parse (payload) {
-  try {
-    return JSON.parse(payload)
-  } catch {
-    return payload
   }
 }
 

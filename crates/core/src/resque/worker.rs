@@ -5,11 +5,13 @@
 //!
 //! Claims are atomic (a Lua script pops the entry and writes the worker's
 //! working-on key together), so a worker killed mid-job leaves its job in that
-//! key, where a surviving worker or node-resque's Scheduler recovers it.
+//! key, where a surviving worker or node-resque's Scheduler recovers it. The
+//! same script acks the slot's previous job and returns the input value, so a
+//! job whose input and output are Redis keys costs one round trip.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -23,20 +25,91 @@ use super::keys::Keys;
 use super::payload;
 use crate::error::{Code, Error};
 use crate::pool::{self, Cancel};
-use crate::tasks::Output;
+use crate::tasks::{Output, Task};
 
-/// Pops one entry from KEYS[1] and records it as KEYS[2]'s working-on payload.
-const CLAIM: &str = r#"
-local entry = redis.call('LPOP', KEYS[1])
-if entry then
-  local ok = pcall(cjson.decode, entry)
-  local payload = entry
-  if not ok then payload = cjson.encode(entry) end
-  redis.call('SET', KEYS[2], '{"run_at":' .. cjson.encode(ARGV[1]) .. ',"queue":' .. cjson.encode(ARGV[2]) ..
-    ',"worker":' .. cjson.encode(ARGV[3]) .. ',"payload":' .. payload .. '}')
+/// One round trip per job: acknowledges the slot's previous job (writes its
+/// output key, clears the working-on key, counts it as processed), then claims
+/// the next entry: pops it from the first non-empty queue and records it as
+/// the slot's working-on payload in the same atomic step. When the entry names
+/// its input by Redis key (`args[0].input.key`), that value comes back too.
+///
+/// KEYS: working-on, stat:processed, stat:processed:<worker>, queue lists...
+/// ARGV: ack (0|1), output key ('' = none), output bytes, output ttl ('' = none),
+///       claim (0|1), run_at, worker name, largest input to return (bytes),
+///       queue names (as KEYS[4..])...
+/// Returns nil, or {queue index (1-based), entry, input key | nil, input | nil,
+/// error reading the input (a key of another type) | nil}. A larger input is
+/// left for a plain GET: copying it through the script costs more than the
+/// round trip saved.
+const STEP: &str = r#"
+if ARGV[1] == '1' then
+  if ARGV[2] ~= '' then
+    if ARGV[4] ~= '' then
+      redis.call('SET', ARGV[2], ARGV[3], 'EX', ARGV[4])
+    else
+      redis.call('SET', ARGV[2], ARGV[3])
+    end
+  end
+  redis.call('DEL', KEYS[1])
+  redis.call('INCR', KEYS[2])
+  redis.call('INCR', KEYS[3])
 end
-return entry
+if ARGV[5] ~= '1' then return false end
+for i = 4, #KEYS do
+  local entry = redis.call('LPOP', KEYS[i])
+  if entry then
+    local ok, job = pcall(cjson.decode, entry)
+    local payload = entry
+    if not ok then payload = cjson.encode(entry) end
+    redis.call('SET', KEYS[1], '{"run_at":' .. cjson.encode(ARGV[6]) .. ',"queue":' .. cjson.encode(ARGV[5 + i]) ..
+      ',"worker":' .. cjson.encode(ARGV[7]) .. ',"payload":' .. payload .. '}')
+    local key, input, err = false, false, false
+    if ok and type(job) == 'table' and type(job.args) == 'table' and type(job.args[1]) == 'table'
+        and type(job.args[1].input) == 'table' and type(job.args[1].input.key) == 'string' then
+      key = job.args[1].input.key
+      local size = redis.pcall('STRLEN', key)
+      if type(size) == 'table' then
+        err = size.err or 'STRLEN failed'
+      elseif size <= tonumber(ARGV[8]) then
+        input = redis.call('GET', key)
+      else
+        key = false
+      end
+    end
+    return {i - 3, entry, key, input, err}
+  end
+end
+return false
 "#;
+
+/// A finished job whose acknowledgement rides on the slot's next step.
+struct Ack {
+  output: Option<(String, Vec<u8>, Option<u64>)>,
+  /// Emitted once the ack has landed.
+  success: Option<Event>,
+}
+
+/// What a step claimed: the queue, the entry, and the input value when the
+/// entry named it by key: `(key, Ok(value))`, value None when the key is
+/// absent, or Err when Redis refused to read it (a key of another type).
+struct Claimed {
+  queue: String,
+  entry: String,
+  input: Option<Prefetched>,
+}
+
+type Prefetched = (String, Result<Option<Vec<u8>>, String>);
+
+/// Inputs up to this size come back with the claim (see STEP).
+const PREFETCH_BYTES: usize = 64 * 1024;
+
+/// Tasks this small run on the slot thread itself: handing them to the pool
+/// and waiting costs more than the work.
+const INLINE_HASH_BYTES: usize = 64 * 1024;
+
+/// Bits of [`Config::events`].
+pub const EMIT_JOB: u8 = 1;
+pub const EMIT_SUCCESS: u8 = 2;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -50,9 +123,10 @@ pub struct Config {
   pub ping: Duration,
   pub roots: Vec<PathBuf>,
   pub jobs: HashMap<String, NativeJob>,
-  /// Emit `job` and `success` events (failures and errors are always emitted);
-  /// shared so the JS side can switch it as listeners come and go.
-  pub verbose_events: Arc<AtomicBool>,
+  /// Which of the per-job events to emit ([`EMIT_JOB`], [`EMIT_SUCCESS`]);
+  /// failures and errors are always emitted. Shared so the JS side can switch
+  /// them as listeners come and go.
+  pub events: Arc<AtomicU8>,
 }
 
 #[derive(Debug, Clone)]
@@ -160,11 +234,9 @@ impl Slot {
 
   fn run(self) {
     let keys = Keys::new(&self.config.namespace);
-    let script = redis::Script::new(CLAIM);
+    let script = redis::Script::new(STEP);
     (self.sink)(Event::Start { slot: self.slot });
     let mut backoff = Duration::from_millis(100);
-    // A job claimed but not acked when Redis went away: run it again once back.
-    let mut inflight: Option<(String, String)> = None;
     let mut registered = false;
     while !self.stopped() {
       let mut con = match redis::Client::open(self.config.url.as_str()).and_then(|c| c.get_connection_with_timeout(Duration::from_secs(5))) {
@@ -178,7 +250,7 @@ impl Slot {
       };
       let _ = con.set_read_timeout(Some(Duration::from_secs(30)));
       backoff = Duration::from_millis(100);
-      match self.serve(&mut con, &keys, &script, &mut inflight, &mut registered) {
+      match self.serve(&mut con, &keys, &script, &mut registered) {
         Ok(()) => {
           if let Err(Disconnected(e)) = self.untrack(&mut con, &keys) {
             (self.sink)(Event::Error { slot: self.slot, message: format!("could not unregister worker: {e}") });
@@ -234,128 +306,159 @@ impl Slot {
     Ok(())
   }
 
-  fn serve(
-    &self,
-    con: &mut redis::Connection,
-    keys: &Keys,
-    script: &redis::Script,
-    inflight: &mut Option<(String, String)>,
-    registered: &mut bool,
-  ) -> Result<(), Disconnected> {
+  fn serve(&self, con: &mut redis::Connection, keys: &Keys, script: &redis::Script, registered: &mut bool) -> Result<(), Disconnected> {
     self.track(con, keys)?;
     *registered = true;
     let queues = self.queues();
     let working = keys.working(self.name(), &queues);
+    let step_keys = StepKeys {
+      working: working.clone(),
+      processed: keys.stat("processed"),
+      processed_mine: keys.worker_stat("processed", self.name()),
+      queues: self.config.queues.iter().map(|q| keys.queue(q)).collect(),
+    };
     let mut last_ping = Instant::now();
-    if let Some((queue, entry)) = inflight.clone() {
-      self.process(con, keys, &queue, &entry)?;
-      *inflight = None;
+    // The working-on key is the record of what this slot holds: a job left
+    // there (Redis went away before its ack landed, or an earlier process of
+    // this name died holding it) runs again before anything new is claimed.
+    let mut ack = None;
+    if let Some(left) = redis::cmd("GET").arg(&working).query::<Option<Vec<u8>>>(con)? {
+      if let Some(claimed) = leftover(&left) {
+        ack = self.process(con, keys, claimed)?;
+      }
     }
-    while !self.stopped() {
-      if last_ping.elapsed() >= self.config.ping {
+    loop {
+      let stopping = self.stopped();
+      if stopping && ack.is_none() {
+        return Ok(());
+      }
+      if !stopping && last_ping.elapsed() >= self.config.ping {
         redis::cmd("SET").arg(keys.ping(self.name())).arg(payload::ping(self.name(), &queues, now_seconds())).query::<()>(con)?;
         last_ping = Instant::now();
       }
-      let mut claimed = None;
-      for queue in &self.config.queues {
-        // Bytes, not String: an entry that is not UTF-8 must fail as a bad
-        // payload, not as a Redis error that would retry it forever.
-        let entry: Option<Vec<u8>> = script
-          .key(keys.queue(queue))
-          .key(&working)
-          .arg(payload::js_date_string(now_seconds()))
-          .arg(queue)
-          .arg(self.name())
-          .invoke(con)?;
-        if let Some(entry) = entry {
-          claimed = Some((queue.clone(), String::from_utf8_lossy(&entry).into_owned()));
-          break;
-        }
-      }
-      match claimed {
+      match self.step(con, script, &step_keys, ack.take(), !stopping)? {
+        None if stopping => return Ok(()),
         None => {
           (self.sink)(Event::Pause { slot: self.slot });
           self.sleep(self.config.poll);
         }
-        Some((queue, entry)) => {
-          *inflight = Some((queue.clone(), entry.clone()));
-          self.process(con, keys, &queue, &entry)?;
-          *inflight = None;
-        }
+        Some(claimed) => ack = self.process(con, keys, claimed)?,
       }
     }
-    Ok(())
   }
 
-  /// Runs one claimed entry and acks it. A job failure is recorded in Redis;
-  /// only a Redis failure is returned as an error.
-  fn process(&self, con: &mut redis::Connection, keys: &Keys, queue: &str, entry: &str) -> Result<(), Disconnected> {
+  /// Acks `ack` (if any) and, when `claim`, claims the next entry: one round trip.
+  /// If the connection fails here the ack may or may not have landed; the
+  /// working-on key, read again on reconnect, tells which job is still held.
+  fn step(&self, con: &mut redis::Connection, script: &redis::Script, k: &StepKeys, ack: Option<Ack>, claim: bool) -> Result<Option<Claimed>, Disconnected> {
+    let mut call = script.key(&k.working);
+    call.key(&k.processed).key(&k.processed_mine);
+    for q in &k.queues {
+      call.key(q);
+    }
+    match ack.as_ref().map(|a| &a.output) {
+      None => call.arg("0").arg("").arg("").arg(""),
+      Some(None) => call.arg("1").arg("").arg("").arg(""),
+      Some(Some((key, bytes, ttl))) => call.arg("1").arg(key).arg(bytes.as_slice()).arg(ttl.map(|t| t.to_string()).unwrap_or_default()),
+    };
+    call.arg(if claim { "1" } else { "0" }).arg(payload::js_date_string(now_seconds())).arg(self.name()).arg(PREFETCH_BYTES);
+    for q in &self.config.queues {
+      call.arg(q);
+    }
+    // Bytes, not String: an entry that is not UTF-8 must fail as a bad
+    // payload, not as a Redis error that would retry it forever.
+    let reply: Option<(usize, Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>, Option<String>)> = call.invoke(con)?;
+    // `success` follows the ack, so a listener that reads Redis sees the job counted.
+    if let Some(Ack { success: Some(e), .. }) = ack {
+      (self.sink)(e);
+    }
+    Ok(reply.and_then(|(i, entry, key, input, err)| {
+      let queue = self.config.queues.get(i.checked_sub(1)?)?.clone();
+      let input = key.map(|k| (String::from_utf8_lossy(&k).into_owned(), err.map_or(Ok(input), Err)));
+      Some(Claimed { queue, entry: String::from_utf8_lossy(&entry).into_owned(), input })
+    }))
+  }
+
+  /// Runs one claimed entry. A success is returned to be acked with the next
+  /// step; a job failure is recorded (and acked) at once. Only a Redis failure
+  /// is returned as an error.
+  fn process(&self, con: &mut redis::Connection, keys: &Keys, claimed: Claimed) -> Result<Option<Ack>, Disconnected> {
+    let Claimed { queue, entry, input } = claimed;
     let started = Instant::now();
-    if self.config.verbose_events.load(Ordering::Relaxed) {
-      (self.sink)(Event::Job { slot: self.slot, queue: queue.to_string(), payload: entry.to_string() });
+    let emit = self.config.events.load(Ordering::Relaxed);
+    if emit & EMIT_JOB != 0 {
+      (self.sink)(Event::Job { slot: self.slot, queue: queue.clone(), payload: entry.clone() });
     }
     // Failures carry node-resque's `exception`: InvalidPayload for entries that
     // are not jobs, Error for an unknown class, else rusque's error code.
-    let outcome: Result<Value, (&str, Error)> = match payload::parse(entry) {
+    let outcome: Result<(Value, Option<(String, Vec<u8>, Option<u64>)>), (&str, Error)> = match payload::parse(&entry) {
       Err(e) => Err(("InvalidPayload", Error::invalid(e.0))),
       Ok(p) => match self.config.jobs.get(&p.class) {
         None => Err(("Error", Error::invalid(format!("No job defined for class \"{}\"", p.class)))),
         Some(job) => match job.spec(&p.args) {
           Err(e) => Err((e.code.as_str(), e)),
-          Ok(spec) => self.execute(con, spec)?.map_err(|e| (e.code.as_str(), e)),
+          Ok(spec) => self.execute(con, spec, input)?.map_err(|e| (e.code.as_str(), e)),
         },
       },
     };
-    let name = self.name().to_string();
-    let working = keys.working(&name, &self.queues());
     let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     match outcome {
-      Ok(result) => {
-        redis::pipe()
-          .atomic()
-          .del(&working)
-          .ignore()
-          .incr(keys.stat("processed"), 1)
-          .ignore()
-          .incr(keys.worker_stat("processed", &name), 1)
-          .ignore()
-          .query::<()>(con)?;
-        if self.config.verbose_events.load(Ordering::Relaxed) {
-          (self.sink)(Event::Success { slot: self.slot, queue: queue.to_string(), payload: entry.to_string(), result, duration_ms });
-        }
+      Ok((result, output)) => {
+        let success = (emit & EMIT_SUCCESS != 0).then(|| Event::Success { slot: self.slot, queue, payload: entry, result, duration_ms });
+        Ok(Some(Ack { output, success }))
       }
       Err((exception, error)) => {
+        let name = self.name();
         let record = payload::failure(
-          &name,
-          queue,
-          &payload::unparsable(entry),
+          name,
+          &queue,
+          &payload::unparsable(&entry),
           exception,
           &error.message,
           &payload::js_date_string(now_seconds()),
         );
         redis::pipe()
           .atomic()
-          .del(&working)
+          .del(keys.working(name, &self.queues()))
           .ignore()
           .incr(keys.stat("failed"), 1)
           .ignore()
-          .incr(keys.worker_stat("failed", &name), 1)
+          .incr(keys.worker_stat("failed", name), 1)
           .ignore()
           .rpush(keys.failed(), record)
           .ignore()
           .query::<()>(con)?;
-        (self.sink)(Event::Failure { slot: self.slot, queue: queue.to_string(), payload: entry.to_string(), error, duration_ms });
+        (self.sink)(Event::Failure { slot: self.slot, queue, payload: entry, error, duration_ms });
+        Ok(None)
       }
     }
-    Ok(())
   }
 
-  fn execute(&self, con: &mut redis::Connection, spec: Spec) -> Result<Result<Value, Error>, Disconnected> {
+  /// Reads the input, runs the task and writes a path output. A key output is
+  /// returned for the next step to write together with the ack.
+  #[allow(clippy::type_complexity)]
+  fn execute(
+    &self,
+    con: &mut redis::Connection,
+    spec: Spec,
+    prefetched: Option<Prefetched>,
+  ) -> Result<Result<(Value, Option<(String, Vec<u8>, Option<u64>)>), Error>, Disconnected> {
     let input = match &spec.input {
-      InputRef::Key(k) => match redis::cmd("GET").arg(k).query::<Option<Vec<u8>>>(con)? {
-        Some(bytes) => bytes,
-        None => return Ok(Err(Error::new(Code::InputNotFound, format!("no value at Redis key {k:?}")))),
-      },
+      InputRef::Key(k) => {
+        let value = match prefetched {
+          Some((key, value)) if &key == k => value,
+          _ => match redis::cmd("GET").arg(k).query::<Option<Vec<u8>>>(con) {
+            Ok(v) => Ok(v),
+            Err(e) if e.kind() == redis::ErrorKind::TypeError || e.code().is_some() => Err(e.to_string()),
+            Err(e) => return Err(e.into()),
+          },
+        };
+        match value {
+          Ok(Some(bytes)) => bytes,
+          Ok(None) => return Ok(Err(Error::new(Code::InputNotFound, format!("no value at Redis key {k:?}")))),
+          Err(e) => return Ok(Err(Error::invalid(format!("cannot read input from Redis key {k:?}: {e}")))),
+        }
+      }
       InputRef::Base64(b) => match base64::engine::general_purpose::STANDARD.decode(b) {
         Ok(bytes) => bytes,
         Err(e) => return Ok(Err(Error::invalid(format!("input.base64 is not valid base64: {e}")))),
@@ -367,19 +470,28 @@ impl Slot {
         Err(e) => return Ok(Err(e)),
       },
     };
-    // The CPU work goes to the pool; this thread only waits for it.
-    let (tx, rx) = mpsc::sync_channel(1);
-    let task = spec.task.clone();
-    pool::spawn(move || {
-      let result = pool::run_guarded(|| task.run(&input, &Cancel::never()));
-      let _ = tx.send(result);
-    });
-    let output = match rx.recv() {
-      Ok(Ok(output)) => output,
-      Ok(Err(e)) => return Ok(Err(e)),
-      Err(_) => return Ok(Err(Error::new(Code::Internal, "the pool dropped a job"))),
+    let inline = match &spec.task {
+      Task::Metadata => true,
+      Task::Hash(_) => input.len() <= INLINE_HASH_BYTES,
+      Task::Resize(_) => false,
     };
-    let (bytes, result): (Vec<u8>, Value) = match output {
+    let ran = if inline {
+      pool::run_guarded(|| spec.task.run(&input, &Cancel::never()))
+    } else {
+      // The CPU work goes to the pool; this thread only waits for it.
+      let (tx, rx) = mpsc::sync_channel(1);
+      let task = spec.task.clone();
+      pool::spawn(move || {
+        let result = pool::run_guarded(|| task.run(&input, &Cancel::never()));
+        let _ = tx.send(result);
+      });
+      rx.recv().unwrap_or_else(|_| Err(Error::new(Code::Internal, "the pool dropped a job")))
+    };
+    let output = match ran {
+      Ok(output) => output,
+      Err(e) => return Ok(Err(e)),
+    };
+    let (bytes, mut result): (Vec<u8>, Value) = match output {
       Output::Bytes(b) => {
         let n = b.len();
         (b, json!({ "size": n }))
@@ -393,26 +505,37 @@ impl Slot {
         (v.to_string().into_bytes(), v)
       }
     };
-    let mut result = result;
-    let wrote = match &spec.output {
-      OutputRef::None => None,
-      OutputRef::Key { key, ttl } => {
-        let mut cmd = redis::cmd("SET");
-        cmd.arg(key).arg(bytes);
-        if let Some(ttl) = ttl {
-          cmd.arg("EX").arg(*ttl);
-        }
-        cmd.query::<()>(con)?;
-        Some(("key", Value::String(key.clone())))
-      }
-      OutputRef::Path(p) => match resolve_in_roots(p, &self.config.roots, true).and_then(|path| write_replacing(&path, &bytes).map(|()| path)) {
-        Ok(path) => Some(("path", Value::String(path.display().to_string()))),
+    let (wrote, deferred) = match spec.output {
+      OutputRef::None => (None, None),
+      OutputRef::Key { key, ttl } => (Some(("key", Value::String(key.clone()))), Some((key, bytes, ttl))),
+      OutputRef::Path(p) => match resolve_in_roots(&p, &self.config.roots, true).and_then(|path| write_replacing(&path, &bytes).map(|()| path)) {
+        Ok(path) => (Some(("path", Value::String(path.display().to_string()))), None),
         Err(e) => return Ok(Err(e)),
       },
     };
     if let (Some((k, v)), Some(obj)) = (wrote, result.as_object_mut()) {
       obj.insert(k.to_string(), v);
     }
-    Ok(Ok(result))
+    Ok(Ok((result, deferred)))
   }
+}
+
+/// The keys one slot's step touches, built once.
+struct StepKeys {
+  working: String,
+  processed: String,
+  processed_mine: String,
+  queues: Vec<String>,
+}
+
+/// The job recorded in a working-on value (`{run_at, queue, payload, worker}`),
+/// as the entry it was claimed from.
+fn leftover(value: &[u8]) -> Option<Claimed> {
+  let v: Value = serde_json::from_slice(value).ok()?;
+  let queue = v.get("queue")?.as_str()?.to_string();
+  let entry = match v.get("payload")? {
+    Value::String(s) => s.clone(),
+    other => other.to_string(),
+  };
+  Some(Claimed { queue, entry, input: None })
 }
