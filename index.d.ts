@@ -85,6 +85,8 @@ export type ErrorCode =
   | 'ERR_PATH_OUTSIDE_ROOTS'
   | 'ERR_INPUT_NOT_FOUND'
   | 'ERR_OUTPUT_NOT_FOUND'
+  | 'ERR_REDIS_UNREACHABLE'
+  | 'ERR_REDIS_REJECTED'
 
 export class RusqueError extends Error {
   name: 'RusqueError'
@@ -296,7 +298,12 @@ export declare class Worker extends EventEmitter {
     length (q: string): Promise<number>
   }
 
+  /**
+   * One attempt; rejects with ERR_REDIS_UNREACHABLE or ERR_REDIS_REJECTED (message names host:port)
+   * and may be called again.
+   */
   connect (): Promise<void>
+  /** Connects first if needed, retrying with backoff (an 'error' event per failed attempt) until Redis answers or end() is called. */
   start (): Promise<void>
   /** Stops claiming, waits for running jobs, acknowledges them, unregisters. */
   end (): Promise<void>

@@ -3,6 +3,7 @@
 const { EventEmitter } = require('events')
 const { keyMaker } = require('./keys')
 const scripts = require('./scripts')
+const { RusqueError } = require('../errors')
 
 // Accepts node-resque's connection shapes:
 //   { host, port, database, password, namespace = 'resque', options }
@@ -25,12 +26,35 @@ class Connection extends EventEmitter {
     this.key = keyMaker(o.namespace)
     this._owned = !o.redis
     this._listeners = null
+    this._connecting = null
+    this.upSince = null
   }
 
-  async connect () {
-    if (this.redis !== null) return
+  /**
+   * Connects (one attempt, bounded by `options.connectTimeout`, default 10 s)
+   * and checks that Redis reads and writes. On failure it rejects with a
+   * RusqueError naming the address (ERR_REDIS_UNREACHABLE: nothing answered;
+   * ERR_REDIS_REJECTED: Redis answered with an error, e.g. a wrong password),
+   * leaves no client retrying in the background, and may be called again.
+   */
+  connect () {
+    if (this._connecting === undefined || this._connecting === null) {
+      this._connecting = this._connect().finally(() => { this._connecting = null })
+    }
+    return this._connecting
+  }
+
+  async _connect () {
+    if (this.redis !== null) {
+      // An owned client that gave up reconnecting ('end') is replaced; any
+      // other client is already connected or reconnecting by itself.
+      if (!this._owned || this.redis.status !== 'end') return
+      this.end()
+      this.redis = null
+    }
+    let client
     if (this.options.redis) {
-      this.redis = this.options.redis
+      client = this.options.redis
     } else {
       const o = this.options
       const clientOptions = Object.assign({ host: o.host, port: o.port, db: o.database }, o.options)
@@ -39,36 +63,53 @@ class Connection extends EventEmitter {
       // Loaded here, not at the top: require('rusque') for resize() alone
       // should not pay for a Redis client.
       const Redis = require('ioredis')
-      this.redis = new Redis(clientOptions)
+      client = new Redis(clientOptions)
     }
+    await this._check(client)
+    this.redis = client
     // upSince: when the link to Redis last came up (null while it is down).
     // Recovery waits a while after it, so workers that could not ping during
     // an outage are not taken for dead the moment Redis returns.
-    this.upSince = null
     this._listeners = {
       error: (err) => this.emit('error', err),
       end: () => { this.connected = false; this.upSince = null },
       close: () => { this.upSince = null },
       ready: () => { this.connected = true; this.upSince = Date.now() }
     }
-    for (const [name, fn] of Object.entries(this._listeners)) this.redis.on(name, fn)
-
-    if (this._owned) {
-      try {
-        await this.redis.connect()
-      } catch (err) {
-        // A failed first connect would otherwise keep retrying in the background forever.
-        this.redis.disconnect()
-        this.end()
-        throw err
-      }
-    }
-    scripts.define(this.redis)
-    const probe = this.key('connection_test_key')
-    await this.redis.set(probe, 'ok')
-    if ((await this.redis.get(probe)) !== 'ok') throw new Error('cannot read the connection test key back from Redis')
+    for (const [name, fn] of Object.entries(this._listeners)) client.on(name, fn)
     this.connected = true
-    if (this.upSince === null) this.upSince = Date.now()
+    this.upSince = Date.now()
+  }
+
+  /** First contact: connect an owned client, then write and read a key, all within the deadline. */
+  async _check (client) {
+    let lastError = null
+    const onError = (err) => { lastError = err }
+    client.on('error', onError)
+    const limit = connectDeadline(client)
+    let timer = null
+    const attempt = (async () => {
+      if (this._owned) await client.connect()
+      scripts.define(client)
+      const probe = this.key('connection_test_key')
+      await client.set(probe, 'ok')
+      if ((await client.get(probe)) !== 'ok') throw new Error('cannot read the connection test key back from Redis')
+    })()
+    attempt.catch(() => {}) // it may settle after the deadline; its outcome is then moot
+    const deadline = new Promise((resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${limit} ms`)), limit)
+    })
+    try {
+      await Promise.race([attempt, deadline])
+    } catch (err) {
+      // An owned client would otherwise keep retrying in the background forever;
+      // a shared one is its owner's to close.
+      if (this._owned) client.disconnect()
+      throw connectError(client, err, lastError)
+    } finally {
+      clearTimeout(timer)
+      client.off('error', onError)
+    }
   }
 
   /** SCAN for keys matching a pattern, honouring an ioredis keyPrefix. */
@@ -93,6 +134,30 @@ class Connection extends EventEmitter {
     if (this._owned) this.redis.disconnect()
     this.connected = false
   }
+}
+
+function connectDeadline (client) {
+  const t = client.options && client.options.connectTimeout
+  return Number.isFinite(t) && t > 0 ? t : 10000
+}
+
+function address (client) {
+  const c = client.options || {}
+  if (c.path) return c.path
+  const host = c.host || '127.0.0.1'
+  return `${host.includes(':') ? `[${host}]` : host}:${c.port || 6379}`
+}
+
+// ioredis rejects connect() with "Connection is closed." and reports the real
+// cause (ECONNREFUSED, ETIMEDOUT, ...) as an 'error' event: use the latter.
+function connectError (client, err, lastError) {
+  const where = address(client)
+  const reply = [err, lastError].find((e) => e && e.name === 'ReplyError')
+  if (reply) {
+    return new RusqueError('ERR_REDIS_REJECTED', `Redis at ${where} refused the connection check: ${reply.message}`, { cause: reply })
+  }
+  const cause = lastError || err
+  return new RusqueError('ERR_REDIS_UNREACHABLE', `cannot reach Redis at ${where}: ${cause && cause.message}`, { cause })
 }
 
 module.exports = { Connection }

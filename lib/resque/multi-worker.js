@@ -40,6 +40,8 @@ class MultiWorker extends EventEmitter {
     this.checkTimer = null
     this._loopTimer = null
     this._checking = false
+    this._connectFailures = 0
+    this._retryAt = 0 // after a failed connect, no new worker before this time
   }
 
   _watchEventLoop () {
@@ -77,7 +79,18 @@ class MultiWorker extends EventEmitter {
       else process.emitWarning(`rusque MultiWorker ${this.name} worker ${worker.id}: ${error && error.message} (add an 'error' listener to handle this)`, 'RusqueWorkerWarning')
     })
     this.workers.push(worker)
-    await worker.connect()
+    try {
+      await worker.connect()
+    } catch (err) {
+      // Not counted as a worker: the next check tries again, after a backoff.
+      this.workers.splice(this.workers.indexOf(worker), 1)
+      worker.removeAllListeners()
+      this._connectFailures++
+      this._retryAt = Date.now() + Math.min(this.options.checkTimeout * 2 ** this._connectFailures, Math.max(this.options.timeout, 1000))
+      throw err
+    }
+    this._connectFailures = 0
+    this._retryAt = 0
     await worker.start()
   }
 
@@ -89,8 +102,9 @@ class MultiWorker extends EventEmitter {
     const { minTaskProcessors: min, maxTaskProcessors: max } = this.options
     if (!this.running) return n > 0 ? '--' : 'x'
     if (this.eventLoopBlocked) return n > min ? '-' : 'x'
-    if (n < min) return '+'
-    if (n < max && (n === 0 || busy / n > 0.5)) return '+'
+    const grow = Date.now() >= this._retryAt ? '+' : 'x'
+    if (n < min) return grow
+    if (n < max && (n === 0 || busy / n > 0.5)) return grow
     if (n > min && busy / n < 0.5) return '-'
     return 'x'
   }
@@ -127,7 +141,8 @@ class MultiWorker extends EventEmitter {
     try {
       verb = await this._checkWorkers()
     } catch (err) {
-      this.emit('error', err)
+      if (this.listenerCount('error') > 0) this.emit('error', err)
+      else process.emitWarning(`rusque MultiWorker ${this.name}: ${err && err.message} (add an 'error' listener to handle this)`, 'RusqueWorkerWarning')
       verb = 'x'
     }
     this._checking = false

@@ -19,6 +19,7 @@ const { RusqueError, invalidArg } = require('../errors')
 
 const TASKS = new Set(['resize', 'metadata', 'hash'])
 const rootsCache = new WeakMap()
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/
 
 function native (task, defaults = {}, extra = {}) {
   if (!TASKS.has(task)) throw invalidArg(`unknown native task ${JSON.stringify(task)}: use one of ${[...TASKS].join(', ')}`)
@@ -61,7 +62,14 @@ async function readInput (worker, input) {
   if (input === null || typeof input !== 'object') {
     throw invalidArg('input must be { path }, { key } or { base64 }')
   }
-  if (typeof input.base64 === 'string') return Buffer.from(input.base64, 'base64')
+  if (typeof input.base64 === 'string') {
+    // Buffer.from skips what is not base64; a job must not silently run on
+    // other bytes than were sent (and the Rust loop refuses such input too).
+    if (input.base64.length % 4 !== 0 || !BASE64.test(input.base64)) {
+      throw invalidArg('input.base64 is not valid base64 (standard alphabet, padded with =)')
+    }
+    return Buffer.from(input.base64, 'base64')
+  }
   if (typeof input.key === 'string') {
     const value = await redisOf(worker).getBuffer(input.key)
     if (value === null) throw new RusqueError('ERR_INPUT_NOT_FOUND', `no value at Redis key ${JSON.stringify(input.key)}`)

@@ -118,6 +118,8 @@ class Worker extends EventEmitter {
     this._recoverer = null
     this._lastUnhandled = 0
     this._closed = false
+    this._ending = false
+    this._connectWait = null // start()'s connect attempt (a promise) or its backoff timer
     this._native = null
     this._flush = this._flush.bind(this)
   }
@@ -150,6 +152,33 @@ class Worker extends EventEmitter {
   }
 
   /**
+   * start() on a worker that is not connected yet waits for Redis: a failed
+   * attempt is an 'error' event and the next one follows with backoff, until
+   * one succeeds (true) or end() is called (false).
+   */
+  async _connectRetrying () {
+    let delay = 0
+    for (;;) {
+      this._connectWait = this.connect()
+      try {
+        await this._connectWait
+        return !this._ending
+      } catch (err) {
+        if (this._ending) return false
+        this._error(err)
+      } finally {
+        this._connectWait = null
+      }
+      delay = Math.min(Math.max(delay * 2, 100), Math.max(this.options.timeout, 1000))
+      await new Promise((resolve) => {
+        this._connectWait = { resolve, timer: setTimeout(resolve, delay) }
+      })
+      this._connectWait = null
+      if (this._ending) return false
+    }
+  }
+
+  /**
    * True when every job is a native() definition without plugins, the worker
    * loops over named queues, and `nativeLoop` was not set to false: such a
    * worker runs its fetch-to-ack loop in Rust.
@@ -161,8 +190,9 @@ class Worker extends EventEmitter {
   }
 
   async start () {
-    if (!this.ready || this.running || this._closed) return
-    if (this.connection.redis === null) await this.connect()
+    if (!this.ready || this.running || this._closed || this._connectWait !== null) return
+    if (this.connection.redis === null && !(await this._connectRetrying())) return
+    if (this._ending || this.running) return
     this.started = true
     this.emit('start', new Date())
     if (this.nativeLoop) return this._startNative()
@@ -207,6 +237,14 @@ class Worker extends EventEmitter {
 
   /** Stops claiming, waits for running jobs, acknowledges them, unregisters. */
   async end () {
+    this._ending = true
+    const waiting = this._connectWait
+    if (waiting !== null) {
+      // start() is waiting for Redis: stop that, and let an attempt in flight
+      // settle so no client is left behind.
+      if (typeof waiting.then === 'function') await waiting.catch(() => {})
+      else { clearTimeout(waiting.timer); waiting.resolve() }
+    }
     if (this._native) {
       this.running = false
       if (this._recoverer) { this._recoverer.stop(); await this._recoverer.idle(); this._recoverer = null }

@@ -18,10 +18,10 @@ pub struct PayloadError(pub String);
 pub fn parse(entry: &str) -> Result<Payload, PayloadError> {
   let raw: Value = serde_json::from_str(entry).map_err(|e| PayloadError(format!("queue entry is not valid JSON: {e}")))?;
   let obj = raw.as_object().ok_or_else(|| PayloadError("queue entry is not a JSON object".into()))?;
+  // The JS loop's claim script files such entries with these same words.
   let class = match obj.get("class") {
     Some(Value::String(c)) if !c.is_empty() => c.clone(),
-    Some(_) => return Err(PayloadError("queue entry has a \"class\" that is not a non-empty string".into())),
-    None => return Err(PayloadError("queue entry has no \"class\"".into())),
+    _ => return Err(PayloadError("queue entry has no \"class\" string naming the job".into())),
   };
   let args = match obj.get("args") {
     None | Some(Value::Null) => Vec::new(),
@@ -99,7 +99,11 @@ mod tests {
     assert!(parse("not json").unwrap_err().0.contains("not valid JSON"));
     assert!(parse(r#"{"queue":"q"}"#).unwrap_err().0.contains("no \"class\""));
     assert!(parse(r#"[1,2]"#).is_err());
-    assert!(parse(r#"{"class":5}"#).is_err());
+    assert!(parse(r#"{"class":5}"#).unwrap_err().0.contains("no \"class\" string"));
+    assert!(parse(r#"{"class":null,"args":[]}"#).unwrap_err().0.contains("no \"class\" string"));
+    assert!(parse(r#"{"class":""}"#).unwrap_err().0.contains("no \"class\" string"));
+    // args that are not an array are one argument, as the JS loop passes them.
+    assert_eq!(parse(r#"{"class":"c","args":"x"}"#).unwrap().args, vec![json!("x")]);
   }
 
   #[test]
