@@ -170,7 +170,9 @@ function createApp ({ maxQueued = MAX_STRESS + 100 } = {}) {
     req.on('close', () => clearInterval(timer))
   })
 
-  app.get('/health', (req, res) => res.json({ ok: true }))
+  // `memory` lets a load test tell JS-held memory (heapUsed, external) from
+  // what the allocator keeps mapped (the rest of rss).
+  app.get('/health', (req, res) => res.json({ ok: true, memory: process.memoryUsage() }))
 
   // Errors from reading the upload. A client that disconnects mid-upload is
   // not an error worth a log line: the partial body is already dropped.
