@@ -11,13 +11,53 @@ const express = require('express')
 const { resize, metadata, JobQueue, poolInfo } = require('../..')
 
 const MAX_STRESS = 2000
+const MAX_UPLOAD = 25 * 1024 * 1024
 const FORMATS = new Set(['jpeg', 'png', 'webp'])
 
-function createApp () {
+// rusque's error codes that mean "the upload or the query is wrong" (4xx) or
+// "busy or closing, come back" (503). Any other code is a server fault (500).
+const STATUS = {
+  ERR_INVALID_ARG: 400,
+  ERR_UNSUPPORTED_FORMAT: 415,
+  ERR_CORRUPT_INPUT: 422,
+  ERR_LIMIT_EXCEEDED: 422,
+  ERR_QUEUE_FULL: 503,
+  ERR_QUEUE_CLOSED: 503
+}
+const TOO_LARGE = { code: 'ERR_UPLOAD_TOO_LARGE', message: `uploads are limited to ${MAX_UPLOAD / 1024 / 1024} MB` }
+
+function sendError (res, err) {
+  // The client has gone: nobody to answer.
+  if (res.destroyed || res.headersSent) return
+  const status = STATUS[err.code] || 500
+  if (status === 500) console.error(err)
+  if (status === 503) res.set('retry-after', '1')
+  res.status(status).json({ code: err.code || 'ERR_INTERNAL', message: err.message })
+}
+
+// Refuses a declared oversized upload before reading it. (The body parser
+// alone would read and discard the whole body first, however large.)
+function uploadLimit (req, res, next) {
+  if (Number(req.headers['content-length']) > MAX_UPLOAD) {
+    res.set('connection', 'close')
+    return res.status(413).json(TOO_LARGE)
+  }
+  next()
+}
+
+// An AbortSignal that fires when the client disconnects before its answer:
+// its job leaves the queue, or stops at its next checkpoint if running.
+function clientGone (res) {
+  const ac = new AbortController()
+  res.on('close', () => { if (!res.writableFinished) ac.abort() })
+  return ac.signal
+}
+
+function createApp ({ maxQueued = MAX_STRESS + 100 } = {}) {
   const app = express()
   // Interactive resizes jump the stress backlog with a higher priority.
-  const queue = new JobQueue({ maxQueued: MAX_STRESS + 100 })
-  const raw = express.raw({ type: () => true, limit: '25mb' })
+  const queue = new JobQueue({ maxQueued })
+  const raw = [uploadLimit, express.raw({ type: () => true, limit: MAX_UPLOAD })]
 
   // Event-loop lag: how late a 10 ms timer fires, summarised once a second.
   // (perf_hooks' monitorEventLoopDelay counts its own timer period in every
@@ -36,7 +76,13 @@ function createApp () {
   let failed = 0
   let lag = { p99: 0, max: 0, mean: 0 }
   let peakLag = 0
-  const onDone = () => { completed++; completedAt.push(performance.now()) }
+  const onDone = () => {
+    completed++
+    const now = performance.now()
+    completedAt.push(now)
+    // Trimmed here too, or a server nobody watches keeps every timestamp.
+    if (completedAt.length > 10000) completedAt = completedAt.filter((t) => now - t < 2000)
+  }
   queue.on('completed', onDone)
   queue.on('failed', () => { failed++ })
   const sampler = setInterval(() => {
@@ -80,12 +126,13 @@ function createApp () {
     const started = performance.now()
     try {
       const options = resizeOptions(req.query)
-      const out = await queue.add('resize', req.body, options, { priority: 1 })
+      const signal = clientGone(res)
+      const out = await queue.add('resize', req.body, options, { priority: 1, signal })
       const meta = await metadata(out)
       res.set({ 'x-width': meta.width, 'x-height': meta.height, 'x-ms': (performance.now() - started).toFixed(1) })
       res.type(options.format).send(out)
     } catch (err) {
-      res.status(err.code === 'ERR_QUEUE_FULL' ? 503 : 400).json({ code: err.code, message: err.message })
+      sendError(res, err)
     }
   })
 
@@ -96,7 +143,7 @@ function createApp () {
     try {
       await metadata(req.body) // reject a bad upload once, not `count` times
     } catch (err) {
-      return res.status(400).json({ code: err.code, message: err.message })
+      return sendError(res, err)
     }
     const widths = [160, 320, 480, 640, 800]
     let refused = 0
@@ -123,7 +170,20 @@ function createApp () {
     req.on('close', () => clearInterval(timer))
   })
 
-  app.get('/health', (req, res) => res.json({ ok: true }))
+  // `memory` lets a load test tell JS-held memory (heapUsed, external) from
+  // what the allocator keeps mapped (the rest of rss).
+  app.get('/health', (req, res) => res.json({ ok: true, memory: process.memoryUsage() }))
+
+  // Errors from reading the upload. A client that disconnects mid-upload is
+  // not an error worth a log line: the partial body is already dropped.
+  app.use((err, req, res, next) => {
+    if (err.type === 'request.aborted' || res.destroyed) return
+    if (err.type === 'entity.too.large') return res.status(413).json(TOO_LARGE)
+    if (err.status >= 400 && err.status < 500) {
+      return res.status(err.status).json({ code: 'ERR_BAD_REQUEST', message: err.message })
+    }
+    next(err)
+  })
 
   return { app, queue, close: () => { clearInterval(sampler); clearInterval(ticker); return queue.close({ drain: false }) } }
 }
