@@ -188,6 +188,7 @@ test('Redis going away: error events, reconnect, jobs still complete', async () 
   await q2.end()
   await loop.end()
   assert.match(seen.error[0][0].message, /Redis/)
+  assert.equal(seen.error[0][0].code, 'ERR_REDIS_UNREACHABLE')
 })
 
 test('one step per job: inputs above the prefetch size, keys of another type, ack before success', async () => {

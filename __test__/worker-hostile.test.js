@@ -176,6 +176,12 @@ for (const loop of LOOPS) {
         assert.equal(f.queue, Q, what)
         assert.equal(f.worker, r.name, what)
         assert.match(f.failed_at, /GMT/, what)
+        // The failure event's error, the same from both loops.
+        const err = r.seen.failure[i][2]
+        assert.ok(err.message.endsWith(f.error), `${what}: ${err.message}`)
+        if (f.exception === 'InvalidPayload') assert.equal(err.name, 'InvalidPayload', what)
+        else if (f.exception === 'Error') assert.equal(err.code, undefined, what)
+        else assert.equal(err.code, f.exception, what)
         const raw = entries[i]
         if (f.exception === 'InvalidPayload' && typeof f.payload === 'string') assert.equal(f.payload, raw, `${what}: the raw entry is kept`)
         else assert.deepEqual(f.payload, JSON.parse(JSON.stringify(JSON.parse(raw))), `${what}: the payload is kept`)
@@ -202,9 +208,7 @@ for (const loop of LOOPS) {
       assert.equal(await redis.exists('never'), 0)
     })
 
-    it('an entry that is not UTF-8 is filed as InvalidPayload and never run', {
-      todo: loop.rust ? 'the Rust loop reads entries with from_utf8_lossy (crates/core/src/resque/worker.rs); see the report' : false
-    }, async () => {
+    it('an entry that is not UTF-8 is filed as InvalidPayload and never run', async () => {
       const bad = Buffer.concat([Buffer.from(`{"class":"digest","queue":"${Q}","args":[{"input":{"base64":"${ABC}"},"note":"`), Buffer.from([0xff, 0xfe, 0xc3]), Buffer.from('"}]}')])
       const r = await work(loop, [bad])
       assert.deepEqual(r.seen.error, [])

@@ -341,8 +341,8 @@ fn event_json(e: rusque_core::resque::worker::Event) -> String {
     E::Start { slot } => json!([0, slot]).to_string(),
     E::Job { slot, queue, payload } => with_payload(1, slot, queue, payload, json!([])),
     E::Success { slot, queue, payload, result, duration_ms } => with_payload(2, slot, queue, payload, json!([result, duration_ms])),
-    E::Failure { slot, queue, payload, error, duration_ms } => {
-      with_payload(3, slot, queue, payload, json!([error.code.as_str(), error.message, duration_ms]))
+    E::Failure { slot, queue, payload, exception, error, duration_ms } => {
+      with_payload(3, slot, queue, payload, json!([error.code.as_str(), error.message, duration_ms, exception]))
     }
     E::End { slot } => json!([4, slot]).to_string(),
     E::Pause { slot } => json!([5, slot]).to_string(),

@@ -31,6 +31,21 @@ const END = 4
 const PAUSE = 5
 const ERROR = 6
 
+/**
+ * The error a `failure` event carries, as the JS loop builds it: InvalidPayload
+ * for entries that are not jobs, a plain Error for an unknown class, else a
+ * RusqueError with the task's code.
+ */
+function failureError (exception, code, message) {
+  if (exception === 'InvalidPayload') {
+    const err = new Error(message)
+    err.name = 'InvalidPayload'
+    return err
+  }
+  if (exception === 'Error') return new Error(message)
+  return new RusqueError(code, message)
+}
+
 /** The per-job events someone listens for: bit 1 `job`, bit 2 `success`. */
 function eventMask (emitter) {
   return (emitter.listenerCount('job') > 0 ? 1 : 0) | (emitter.listenerCount('success') > 0 ? 2 : 0)
@@ -106,12 +121,15 @@ class NativeLoop {
         case SUCCESS: // [2, slot, queue, payload, result, duration]
           em.emit('success', e[2], e[3], e[4], e[5])
           break
-        case FAILURE: // [3, slot, queue, payload, code, message, duration]
-          em.emit('failure', e[2], e[3], new RusqueError(e[4], e[5]), e[6])
+        case FAILURE: // [3, slot, queue, payload, code, message, duration, exception]
+          em.emit('failure', e[2], e[3], failureError(e[7], e[4], e[5]), e[6])
           break
-        case ERROR: // [6, slot, message]
-          if (em.listenerCount('error') > 0) em.emit('error', new Error(e[2]), undefined, undefined)
+        case ERROR: { // [6, slot, message]: Redis unreachable or lost; the slot retries
+          const err = new RusqueError('ERR_REDIS_UNREACHABLE', e[2])
+          if (typeof em._error === 'function') em._error(err)
+          else if (em.listenerCount('error') > 0) em.emit('error', err, undefined, undefined)
           break
+        }
         case PAUSE:
           em.emit('pause')
           break

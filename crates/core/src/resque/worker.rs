@@ -94,7 +94,9 @@ struct Ack {
 /// absent, or Err when Redis refused to read it (a key of another type).
 struct Claimed {
   queue: String,
-  entry: String,
+  /// The entry, or its length when it is not UTF-8 (such an entry is filed
+  /// as InvalidPayload, never run on altered bytes).
+  entry: Result<String, usize>,
   input: Option<Prefetched>,
 }
 
@@ -135,7 +137,9 @@ pub enum Event {
   End { slot: usize },
   Job { slot: usize, queue: String, payload: String },
   Success { slot: usize, queue: String, payload: String, result: Value, duration_ms: f64 },
-  Failure { slot: usize, queue: String, payload: String, error: Error, duration_ms: f64 },
+  /// `exception` is what the failed record says: InvalidPayload, Error (unknown
+  /// class) or the error code.
+  Failure { slot: usize, queue: String, payload: String, exception: String, error: Error, duration_ms: f64 },
   Error { slot: usize, message: String },
   Pause { slot: usize },
 }
@@ -375,7 +379,8 @@ impl Slot {
     Ok(reply.and_then(|(i, entry, key, input, err)| {
       let queue = self.config.queues.get(i.checked_sub(1)?)?.clone();
       let input = key.map(|k| (String::from_utf8_lossy(&k).into_owned(), err.map_or(Ok(input), Err)));
-      Some(Claimed { queue, entry: String::from_utf8_lossy(&entry).into_owned(), input })
+      let entry = String::from_utf8(entry).map_err(|e| e.as_bytes().len());
+      Some(Claimed { queue, entry, input })
     }))
   }
 
@@ -384,6 +389,10 @@ impl Slot {
   /// is returned as an error.
   fn process(&self, con: &mut redis::Connection, keys: &Keys, claimed: Claimed) -> Result<Option<Ack>, Disconnected> {
     let Claimed { queue, entry, input } = claimed;
+    let (entry, utf8) = match entry {
+      Ok(entry) => (entry, true),
+      Err(len) => (format!("(not UTF-8; {len} bytes)"), false),
+    };
     let started = Instant::now();
     let emit = self.config.events.load(Ordering::Relaxed);
     if emit & EMIT_JOB != 0 {
@@ -391,7 +400,8 @@ impl Slot {
     }
     // Failures carry node-resque's `exception`: InvalidPayload for entries that
     // are not jobs, Error for an unknown class, else rusque's error code.
-    let outcome: Result<(Value, Option<(String, Vec<u8>, Option<u64>)>), (&str, Error)> = match payload::parse(&entry) {
+    let parsed = if utf8 { payload::parse(&entry) } else { Err(payload::PayloadError("queue entry is not valid UTF-8".into())) };
+    let outcome: Result<(Value, Option<(String, Vec<u8>, Option<u64>)>), (&str, Error)> = match parsed {
       Err(e) => Err(("InvalidPayload", Error::invalid(e.0))),
       Ok(p) => match self.config.jobs.get(&p.class) {
         None => Err(("Error", Error::invalid(format!("No job defined for class \"{}\"", p.class)))),
@@ -428,7 +438,8 @@ impl Slot {
           .rpush(keys.failed(), record)
           .ignore()
           .query::<()>(con)?;
-        (self.sink)(Event::Failure { slot: self.slot, queue, payload: entry, error, duration_ms });
+        let exception = exception.to_string();
+        (self.sink)(Event::Failure { slot: self.slot, queue, payload: entry, exception, error, duration_ms });
         Ok(None)
       }
     }
@@ -537,5 +548,5 @@ fn leftover(value: &[u8]) -> Option<Claimed> {
     Value::String(s) => s.clone(),
     other => other.to_string(),
   };
-  Some(Claimed { queue, entry, input: None })
+  Some(Claimed { queue, entry: Ok(entry), input: None })
 }
