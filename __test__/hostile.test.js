@@ -71,12 +71,12 @@ function pngChunk (type, data) {
   return Buffer.concat([head, data, crc])
 }
 
-/** An 8-bit PNG (greyscale by default) with the given IDAT payload. */
-function png (width, height, idat, colorType = 0) {
+/** A PNG (8-bit greyscale by default) with the given IDAT payload. */
+function png (width, height, idat, colorType = 0, depth = 8) {
   const ihdr = Buffer.alloc(13)
   ihdr.writeUInt32BE(width, 0)
   ihdr.writeUInt32BE(height, 4)
-  ihdr[8] = 8
+  ihdr[8] = depth
   ihdr[9] = colorType
   return Buffer.concat([
     Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
@@ -163,6 +163,32 @@ function firstWebpChunk (file) {
   return file.subarray(12, 20 + size + (size % 2))
 }
 
+/** A copy of a JPEG whose frame header (SOF) claims width x height. */
+function withJpegSize (file, width, height) {
+  const out = Buffer.from(file)
+  let pos = 2
+  while (pos + 9 <= out.length && out[pos] === 0xff) {
+    const marker = out[pos + 1]
+    if (marker >= 0xc0 && marker <= 0xcf && ![0xc4, 0xc8, 0xcc].includes(marker)) {
+      out.writeUInt16BE(height, pos + 5)
+      out.writeUInt16BE(width, pos + 7)
+      return out
+    }
+    pos += 2 + out.readUInt16BE(pos + 2)
+  }
+  throw new Error('no frame header')
+}
+
+/** A copy of a lossy WebP whose VP8 frame header claims width x height. */
+function withVp8Size (file, width, height) {
+  const out = Buffer.from(file)
+  const at = out.indexOf(Buffer.from([0x9d, 0x01, 0x2a]))
+  assert.ok(at > 0, 'VP8 start code')
+  out.writeUInt16LE(width, at + 3)
+  out.writeUInt16LE(height, at + 5)
+  return out
+}
+
 /** Splits a JPEG at its first SOS marker, found by walking the marker segments. */
 function jpegBeforeScan (file) {
   let pos = 2
@@ -228,7 +254,9 @@ test('frames claiming more than their header: rejected, RSS stays low', async (t
   const m = await metadata(gif)
   assert.deepEqual([m.format, m.width, m.height], ['gif', 16, 12])
   const out = await withPeakRss(() => resize(gif, { width: 8 }))
-  assertCode(out, 'ERR_LIMIT_EXCEEDED', 'GIF frame 65535x65535 behind a 16x12 screen')
+  // 35 bytes cannot hold the frame: refused as corrupt before decoding (a
+  // frame with the data to match meets the decode budget: ERR_LIMIT_EXCEEDED).
+  assertCode(out, 'ERR_CORRUPT_INPUT', 'GIF frame 65535x65535 behind a 16x12 screen')
   assert.ok(out.growth < 200 * MB, `RSS grew ${(out.growth / MB).toFixed(0)} MB`)
   t.diagnostic(`gif: ${out.error.code}, RSS +${(out.growth / MB).toFixed(1)} MB`)
 
@@ -239,6 +267,60 @@ test('frames claiming more than their header: rejected, RSS stays low', async (t
   assert.ok(w.error && INPUT_ERRORS.has(w.error.code), `webp: ${w.error ? w.error.message : 'resolved'}`)
   assert.ok(w.growth < 200 * MB, `RSS grew ${(w.growth / MB).toFixed(0)} MB`)
   t.diagnostic(`webp: ${w.error.code} (${w.error.message}), RSS +${(w.growth / MB).toFixed(1)} MB`)
+})
+
+// ---------------------------------------------------------------- files too small for their claim
+
+test('files far too small for the pixels they claim are refused as corrupt, before the decoder allocates', async (t) => {
+  // 16383x16383 is under the default pixel limit and every format can store it.
+  const S = 16383
+  const jpeg = fixture('320x240.jpg')
+  const progressive = await require('sharp')(jpeg).jpeg({ progressive: true }).toBuffer()
+  const lossy = await resize(jpeg, { width: 64, format: 'webp' })
+  const cases = [
+    // The GIF decoder used to fill a 256 MB index buffer before finding the data missing.
+    ['gif', gifHeader(S, S)],
+    ['png 8-bit grey', png(S, S, zlib.deflateSync(Buffer.alloc(64)))],
+    ['png 1-bit grey', png(S, S, zlib.deflateSync(Buffer.alloc(64)), 0, 1)],
+    ['png 8-bit RGBA', png(S, S, zlib.deflateSync(Buffer.alloc(64)), 6)],
+    ['jpeg baseline', withJpegSize(jpeg, S, S)],
+    ['jpeg progressive', withJpegSize(progressive, S, S)],
+    ['webp lossy', withVp8Size(lossy, S, S)]
+  ]
+  for (const [what, bytes] of cases) {
+    const m = await metadata(bytes)
+    assert.deepEqual([m.width, m.height], [S, S], `${what}: metadata reports the claim`)
+    const out = await withPeakRss(() => resize(bytes, { width: 100 }))
+    assertCode(out, 'ERR_CORRUPT_INPUT', what)
+    // Refused by the size check (which names the floor), not by a decoder that ran out of data.
+    assert.match(out.error.message, new RegExp(`${S}x${S} pixels in ${bytes.length} bytes, .* needs at least \\d+ bytes`), what)
+    assert.ok(out.growth < 32 * MB, `${what}: RSS grew ${(out.growth / MB).toFixed(0)} MB`)
+    t.diagnostic(`${what} (${bytes.length} bytes): RSS +${(out.growth / MB).toFixed(1)} MB; ${out.error.message}`)
+  }
+})
+
+test('legitimate images that compress to tiny files still decode', async (t) => {
+  // One colour over many pixels is each encoder's best case: these files sit
+  // closest to the size floors (zlib at level 9 comes within 0.2% of deflate's limit).
+  const side = 6000
+  const sharp = require('sharp')
+  const solid = () => sharp({ create: { width: side, height: side, channels: 3, background: { r: 200, g: 100, b: 50 } } })
+  const cases = [
+    ['png 8-bit grey, zlib level 9', await pngBomb(side, side)],
+    ['png 1-bit grey, zlib level 9', png(side, side, await deflateZeros(side * (1 + side / 8)), 0, 1)],
+    ['gif', await solid().gif().toBuffer()],
+    ['jpeg baseline', await solid().jpeg().toBuffer()],
+    ['jpeg progressive', await solid().jpeg({ progressive: true }).toBuffer()],
+    ['webp lossy', await solid().webp().toBuffer()],
+    ['webp lossless', await solid().webp({ lossless: true }).toBuffer()]
+  ]
+  for (const [what, bytes] of cases) {
+    assert.ok(bytes.length < side * side / 100, `${what}: ${bytes.length} bytes is a tiny file for its pixels`)
+    const out = await resize(bytes, { width: 60 })
+    const m = await metadata(out)
+    assert.deepEqual([m.width, m.height], [60, 60], what)
+    t.diagnostic(`${what}: ${side}x${side} in ${bytes.length} bytes (${(side * side / bytes.length).toFixed(0)} pixels per byte) decodes`)
+  }
 })
 
 // ---------------------------------------------------------------- PNG bombs

@@ -9,11 +9,12 @@
 //
 //   node --expose-gc scripts/soak.js [N=100000] [--every=10000] [--inflight=32]
 //        [--warmup=N/2]      jobs before the baseline row. RSS climbs for the
-//                            first 40-60k mixed jobs while V8's young generation
-//                            grows (output Buffers are freed only when V8
-//                            collects them) and the allocator's arenas fill,
-//                            then stays flat; the growth from the first row is
-//                            printed too.
+//                            first 40-50k mixed jobs while V8 grows its heap
+//                            (the heap total column) and native memory grows
+//                            with it, then stays flat; the growth from the
+//                            first row is printed too. The anon and file
+//                            columns split RSS (Linux): file-backed pages are
+//                            code read in, not memory the jobs hold.
 //        [--max-growth=10]   exit 1 if RSS grows more than this % after warm-up
 //        [--only=<regex>]    run only the job kinds whose label matches
 //
@@ -130,16 +131,29 @@ function miss (task, why) {
 
 const MiB = 1024 * 1024
 const rows = []
+/** Linux splits RSS into anonymous memory (heaps) and file-backed pages (code of node, the addon and libc, read in as new paths run). */
+function rssParts () {
+  try {
+    const status = fs.readFileSync('/proc/self/status', 'latin1')
+    const kb = (key) => Number((status.match(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm')) || [])[1]) * 1024
+    return { anon: kb('RssAnon'), file: kb('RssFile') + kb('RssShmem') }
+  } catch {
+    return { anon: NaN, file: NaN }
+  }
+}
 function sample (done, started) {
   if (global.gc) global.gc()
   const m = process.memoryUsage()
+  const parts = rssParts()
   const elapsed = (performance.now() - started) / 1000
-  rows.push({ done, elapsed, rss: m.rss, heap: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers })
+  rows.push({ done, elapsed, rss: m.rss, anon: parts.anon, file: parts.file, heap: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers })
   const prev = rows.length > 1 ? rows[rows.length - 2] : { done: 0, elapsed: 0 }
   const rate = (done - prev.done) / Math.max(1e-9, elapsed - prev.elapsed)
   console.log([
     String(done).padStart(8), elapsed.toFixed(1).padStart(8), (m.rss / MiB).toFixed(1).padStart(9),
-    (m.heapUsed / MiB).toFixed(1).padStart(9), (m.external / MiB).toFixed(1).padStart(9), rate.toFixed(0).padStart(8)
+    (parts.anon / MiB).toFixed(1).padStart(9), (parts.file / MiB).toFixed(1).padStart(9),
+    (m.heapUsed / MiB).toFixed(1).padStart(9), (m.heapTotal / MiB).toFixed(1).padStart(9), (m.external / MiB).toFixed(1).padStart(9),
+    rate.toFixed(0).padStart(8)
   ].join(' |'))
 }
 
@@ -147,7 +161,7 @@ async function main () {
   if (only) console.log(`only: ${[...new Set(table.map(label))].join('; ')}`)
   console.log(`rusque soak: ${N} jobs, ${INFLIGHT} in flight, ${queue ? 'half through JobQueue, half through the functions' : 'functions only (no JobQueue)'}`)
   console.log(`node ${process.version}, ${os.cpus()[0].model} x ${os.cpus().length}, pool ${JSON.stringify(rusque.poolInfo ? rusque.poolInfo() : {})}${global.gc ? '' : ' (no --expose-gc: RSS is noisier)'}`)
-  console.log(['    jobs', ' elapsed s', '   RSS MB', '  heap MB', '   ext MB', '  jobs/s'].join(' |'))
+  console.log(['    jobs', ' elapsed s', '   RSS MB', '  anon MB', '  file MB', '  heap MB', ' heap total', '   ext MB', '  jobs/s'].join(' |'))
   const started = performance.now()
   let next = 0
   let done = 0

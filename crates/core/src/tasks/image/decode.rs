@@ -24,7 +24,9 @@ pub struct Pixels {
 /// `min_size` is the smallest (width, height), in stored (unrotated)
 /// orientation, the caller needs; a JPEG decoder may deliver a
 /// smaller-than-source image as long as it is at least that large.
+/// A file too short for the image it claims fails before any decoder runs.
 pub fn decode(data: &[u8], header: &Header, min_size: Option<(u32, u32)>) -> Result<(Pixels, Option<Vec<u8>>)> {
+  super::plausible::check(data, header)?;
   match header.format {
     Format::Jpeg => Ok((decode_jpeg(data, header, min_size)?, super::header::jpeg_icc(data))),
     other => decode_with_image_crate(data, other, header),

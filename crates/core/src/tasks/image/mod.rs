@@ -6,6 +6,7 @@ pub mod decode;
 pub mod encode;
 pub mod header;
 pub mod orient;
+pub mod plausible;
 pub mod resize;
 
 pub use header::Header;
