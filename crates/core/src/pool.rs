@@ -51,8 +51,11 @@ fn build(config: PoolConfig) -> Result<rayon::ThreadPool> {
     .map_err(|e| Error::internal(format!("could not start the rusque thread pool: {e}")))
 }
 
+/// Lowers the calling thread's priority to `nice` (Linux; elsewhere a no-op).
+/// The pool's threads and the resque loop's slot threads run at the pool's
+/// nice level, so the JS thread gets a core first when the machine is busy.
 #[cfg(target_os = "linux")]
-fn lower_priority(nice: i32) {
+pub fn lower_priority(nice: i32) {
   if nice == 0 {
     return;
   }
@@ -64,7 +67,7 @@ fn lower_priority(nice: i32) {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn lower_priority(_nice: i32) {}
+pub fn lower_priority(_nice: i32) {}
 
 fn pool() -> &'static RwLock<Pool> {
   POOL.get_or_init(|| {

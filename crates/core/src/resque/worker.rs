@@ -237,6 +237,7 @@ impl Slot {
   }
 
   fn run(self) {
+    pool::lower_priority(pool::config().nice);
     let keys = Keys::new(&self.config.namespace);
     let script = redis::Script::new(STEP);
     (self.sink)(Event::Start { slot: self.slot });
