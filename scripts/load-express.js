@@ -16,15 +16,15 @@
 //        [--tolerance-mb=20]  RSS may end this much above baseline ...
 //        [--tolerance-pct=10] ... or this % of it, whichever is larger
 //        [--timeout=30]       seconds of silence before a request counts as unanswered
-//        [--glibc-defaults]   run the server with glibc malloc's default tuning
+//        [--fixed-thresholds] run the server with glibc malloc's thresholds fixed
 //
-// By default the server runs with GLIBC_TUNABLES fixing malloc's mmap and
-// trim thresholds at 128 KB (unless GLIBC_TUNABLES is already set). With
-// glibc's defaults, freeing one large buffer (a decoded photo, an upload)
-// raises both thresholds to twice its size, after which the heap keeps up to
-// that much freed memory mapped for good: RSS then stays near its high-water
-// mark after the load even though nothing is held (the JS-held line of the
-// report shows it), which would hide a real leak behind allocator caching.
+// The server runs with the allocator settings users get (glibc's defaults,
+// or whatever GLIBC_TUNABLES says). With --fixed-thresholds it runs with
+// malloc's mmap and trim thresholds fixed at 128 KB: with glibc's dynamic
+// thresholds, freeing one large buffer (a decoded photo, an upload) raises
+// both to twice its size, after which the heap may keep that much freed
+// memory mapped; the JS-held line of the report tells such caching from a
+// leak.
 //
 // Exits 1 on any wrong answer, a server crash, anything the server writes to
 // stderr, or RSS not returning within tolerance.
@@ -51,7 +51,7 @@ const IDLE = flag('idle', 60)
 const TOL_MB = flag('tolerance-mb', 20)
 const TOL_PCT = flag('tolerance-pct', 10)
 const TIMEOUT = flag('timeout', 30) * 1000
-const GLIBC_DEFAULTS = args.includes('--glibc-defaults')
+const FIXED_THRESHOLDS = args.includes('--fixed-thresholds')
 const TUNABLES = 'glibc.malloc.mmap_threshold=131072:glibc.malloc.trim_threshold=131072'
 
 const fixtures = process.env.RUSQUE_FIXTURES || path.resolve(__dirname, '..', '..', 'shared', 'fixtures', 'images')
@@ -119,7 +119,7 @@ const pick = (list) => list[Math.floor(Math.random() * list.length)]
 function startServer () {
   const state = { stderr: '', exited: null }
   const env = { ...process.env, PORT: '0', HOST: '127.0.0.1' }
-  if (!GLIBC_DEFAULTS && !env.GLIBC_TUNABLES) env.GLIBC_TUNABLES = TUNABLES
+  if (FIXED_THRESHOLDS && !env.GLIBC_TUNABLES) env.GLIBC_TUNABLES = TUNABLES
   const child = spawn(process.execPath, [SERVER], { env, stdio: ['ignore', 'pipe', 'pipe'] })
   state.tunables = env.GLIBC_TUNABLES || 'glibc defaults'
   state.child = child
