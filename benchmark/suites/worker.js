@@ -385,7 +385,7 @@ module.exports = {
       }
 
       if (only.includes('resize')) {
-        const resizeN = quick ? 10 : 60
+        const resizeN = quick ? 10 : 120
         log(`resize 2725x2225 JPEG → 720 wide through Redis keys: ${resizeN} per run`)
         const resize = await compare(server, redis, log, [
           { name: 'rusque Worker, native resize, 1 pool thread', run: rusqueResize(1) },
