@@ -133,6 +133,7 @@ const BAD = [
   ['output an array', digest({ input: { base64: ABC }, output: [1] }), 'ERR_INVALID_ARG', /output must be/],
   ['output.ttl a numeric string', digest({ input: { base64: ABC }, output: { key: 'o', ttl: '60' } }), 'ERR_INVALID_ARG', /ttl/],
   ['output.ttl negative', digest({ input: { base64: ABC }, output: { key: 'o', ttl: -1 } }), 'ERR_INVALID_ARG', /ttl/],
+  ['output.ttl past what Redis accepts', digest({ input: { base64: ABC }, output: { key: 'o', ttl: 1e16 } }), 'ERR_INVALID_ARG', /ttl.*at most 10\^15/],
   ['algorithm a number', digest({ input: { base64: ABC }, algorithm: 5 }), 'ERR_INVALID_ARG', /algorithm/],
   ['width a numeric string', thumb({ width: '100' }), 'ERR_INVALID_ARG', /width must be an integer/],
   ['width negative', thumb({ width: -5 }), 'ERR_INVALID_ARG', /width must be an integer/],

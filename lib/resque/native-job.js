@@ -93,7 +93,8 @@ async function writeOutput (worker, output, data) {
   if (typeof output.key === 'string') {
     const redis = redisOf(worker)
     if (output.ttl !== undefined) {
-      if (!Number.isInteger(output.ttl) || output.ttl < 1) throw invalidArg(`output.ttl is in seconds and must be a positive integer, got ${output.ttl}`)
+      // Redis refuses an expiry past about 9.2e15 s from now.
+      if (!Number.isInteger(output.ttl) || output.ttl < 1 || output.ttl > 1e15) throw invalidArg(`output.ttl is in seconds and must be a positive integer, at most 10^15, got ${output.ttl}`)
       await redis.set(output.key, data, 'EX', output.ttl)
     } else {
       await redis.set(output.key, data)

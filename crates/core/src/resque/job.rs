@@ -85,6 +85,8 @@ fn input_ref(v: Option<&Value>) -> Result<InputRef> {
   }
 }
 
+const MAX_TTL_SECONDS: u64 = 1_000_000_000_000_000;
+
 fn output_ref(v: Option<&Value>) -> Result<OutputRef> {
   let Some(v) = v.filter(|v| !v.is_null()) else { return Ok(OutputRef::None) };
   let m = obj(v, "output")?;
@@ -93,7 +95,13 @@ fn output_ref(v: Option<&Value>) -> Result<OutputRef> {
   } else if let Some(k) = string(m, "key")? {
     let ttl = match m.get("ttl") {
       None | Some(Value::Null) => None,
-      Some(t) => Some(t.as_u64().filter(|&t| t > 0).ok_or_else(|| Error::invalid("output.ttl must be a positive integer of seconds"))?),
+      // Redis refuses an expiry past about 9.2e15 s from now; such a ttl
+      // would otherwise fail the ack on every retry.
+      Some(t) => Some(
+        t.as_u64()
+          .filter(|&t| (1..=MAX_TTL_SECONDS).contains(&t))
+          .ok_or_else(|| Error::invalid("output.ttl must be a positive integer of seconds, at most 10^15"))?,
+      ),
     };
     Ok(OutputRef::Key { key: k, ttl })
   } else {
@@ -314,6 +322,16 @@ mod tests {
 
   fn job(kind: Kind, defaults: Value) -> NativeJob {
     NativeJob::new(kind, defaults.as_object().cloned().unwrap_or_default())
+  }
+
+  #[test]
+  fn ttl_must_be_positive_and_within_what_redis_accepts() {
+    let j = NativeJob::new(Kind::Hash, Map::new());
+    let with_ttl = |ttl: Value| j.spec(&[json!({ "input": { "key": "in" }, "output": { "key": "out", "ttl": ttl } })]);
+    assert_eq!(with_ttl(json!(1_000_000_000_000_000u64)).unwrap().output, OutputRef::Key { key: "out".into(), ttl: Some(1_000_000_000_000_000) });
+    for bad in [json!(0), json!(-1), json!(1_000_000_000_000_001u64), json!(u64::MAX), json!("60"), json!(1.5)] {
+      assert_eq!(with_ttl(bad.clone()).unwrap_err().code, Code::InvalidArg, "{bad}");
+    }
   }
 
   #[test]
