@@ -98,7 +98,7 @@ fn output_ref(v: Option<&Value>) -> Result<OutputRef> {
       // Redis refuses an expiry past about 9.2e15 s from now; such a ttl
       // would otherwise fail the ack on every retry.
       Some(t) => Some(
-        t.as_u64()
+        whole(t)
           .filter(|&t| (1..=MAX_TTL_SECONDS).contains(&t))
           .ok_or_else(|| Error::invalid("output.ttl must be a positive integer of seconds, at most 10^15"))?,
       ),
@@ -109,11 +109,17 @@ fn output_ref(v: Option<&Value>) -> Result<OutputRef> {
   }
 }
 
+/// A non-negative whole number, written as an integer or as a float with no
+/// fraction (`100.0`, as some JSON producers write integers): the JS loop,
+/// where both are the same Number, accepts both, and so does this one.
+fn whole(v: &Value) -> Option<u64> {
+  v.as_u64().or_else(|| v.as_f64().filter(|f| f.fract() == 0.0 && (0.0..=9_007_199_254_740_992.0).contains(f)).map(|f| f as u64))
+}
+
 fn dimension(m: &Map<String, Value>, k: &str) -> Result<Option<u32>> {
   match m.get(k) {
     None | Some(Value::Null) => Ok(None),
-    Some(v) => v
-      .as_u64()
+    Some(v) => whole(v)
       .filter(|n| (1..=65_535).contains(n))
       .map(|n| Some(n as u32))
       .ok_or_else(|| Error::invalid(format!("{k} must be an integer from 1 to 65535, got {v}"))),
@@ -163,7 +169,7 @@ fn colour(v: &Value) -> Result<[u8; 4]> {
       Ok([byte(0)?, byte(2)?, byte(4)?, if hex.len() == 8 { byte(6)? } else { 255 }])
     }
     Value::Object(m) => {
-      let c = |k: &str| m.get(k).and_then(Value::as_u64).filter(|&n| n <= 255).map(|n| n as u8).ok_or_else(bad);
+      let c = |k: &str| m.get(k).and_then(whole).filter(|&n| n <= 255).map(|n| n as u8).ok_or_else(bad);
       let alpha = match m.get("alpha") {
         None => 1.0,
         Some(a) => a.as_f64().filter(|a| (0.0..=1.0).contains(a)).ok_or_else(bad)?,
@@ -212,15 +218,14 @@ pub fn resize_options(m: &Map<String, Value>) -> Result<ResizeOptions> {
     );
   }
   if let Some(q) = m.get("quality").filter(|v| !v.is_null()) {
-    o.quality = q
-      .as_u64()
+    o.quality = whole(q)
       .filter(|q| (1..=100).contains(q))
       .ok_or_else(|| Error::invalid(format!("quality must be an integer from 1 to 100, got {q}")))? as u8;
   }
   match m.get("limitInputPixels") {
     None | Some(Value::Null) | Some(Value::Bool(true)) => {}
     Some(Value::Bool(false)) => o.limit_input_pixels = 0,
-    Some(v) => o.limit_input_pixels = v.as_u64().ok_or_else(|| Error::invalid(format!("limitInputPixels must be a non-negative integer, got {v}")))?,
+    Some(v) => o.limit_input_pixels = whole(v).ok_or_else(|| Error::invalid(format!("limitInputPixels must be a non-negative integer, got {v}")))?,
   }
   Ok(o)
 }
@@ -322,6 +327,20 @@ mod tests {
 
   fn job(kind: Kind, defaults: Value) -> NativeJob {
     NativeJob::new(kind, defaults.as_object().cloned().unwrap_or_default())
+  }
+
+  #[test]
+  fn whole_numbers_may_be_written_as_floats() {
+    let j = job(Kind::Resize, json!({}));
+    let s = j.spec(&[json!({ "input": { "key": "in" }, "output": { "key": "out", "ttl": 60.0 }, "width": 100.0, "quality": 80.0 })]).unwrap();
+    match s.task {
+      Task::Resize(o) => assert_eq!((o.width, o.quality), (Some(100), 80)),
+      other => panic!("{other:?}"),
+    }
+    for bad in [json!(100.5), json!(-100.0), json!(1e300)] {
+      let e = j.spec(&[json!({ "input": { "key": "in" }, "output": { "key": "out" }, "width": bad })]).unwrap_err();
+      assert_eq!(e.code, Code::InvalidArg);
+    }
   }
 
   #[test]
