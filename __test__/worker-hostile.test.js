@@ -130,6 +130,7 @@ const BAD = [
   ['input.path a number', digest({ input: { path: 5 } }), 'ERR_INVALID_ARG', /input must be|path must be a string/],
   ['input.base64 a number', digest({ input: { base64: 12 } }), 'ERR_INVALID_ARG', /input must be|base64 must be a string/],
   ['input.base64 not base64', digest({ input: { base64: '!!not base64' } }), 'ERR_INVALID_ARG', /not valid base64/],
+  ['input.base64 with stray bits', digest({ input: { base64: 'AB==' } }), 'ERR_INVALID_ARG', /not valid base64|Invalid last symbol/],
   ['output an array', digest({ input: { base64: ABC }, output: [1] }), 'ERR_INVALID_ARG', /output must be/],
   ['output.ttl a numeric string', digest({ input: { base64: ABC }, output: { key: 'o', ttl: '60' } }), 'ERR_INVALID_ARG', /ttl/],
   ['output.ttl negative', digest({ input: { base64: ABC }, output: { key: 'o', ttl: -1 } }), 'ERR_INVALID_ARG', /ttl/],

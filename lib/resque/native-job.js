@@ -68,7 +68,12 @@ async function readInput (worker, input) {
     if (input.base64.length % 4 !== 0 || !BASE64.test(input.base64)) {
       throw invalidArg('input.base64 is not valid base64 (standard alphabet, padded with =)')
     }
-    return Buffer.from(input.base64, 'base64')
+    const bytes = Buffer.from(input.base64, 'base64')
+    // Canonical only ("AB==" has stray bits that a decoder drops), as the Rust loop requires.
+    if (bytes.toString('base64') !== input.base64) {
+      throw invalidArg('input.base64 is not valid base64 (standard alphabet, padded with =)')
+    }
+    return bytes
   }
   if (typeof input.key === 'string') {
     const value = await redisOf(worker).getBuffer(input.key)

@@ -112,36 +112,58 @@ class NativeLoop {
     // Each event is [kind, slot, ...] (see event_json in src/lib.rs); payloads
     // arrive parsed (an entry that is not JSON arrives as its text).
     const events = JSON.parse(json)
-    const em = this.emitter
     for (const e of events) {
-      switch (e[0]) {
-        case JOB: // [1, slot, queue, payload]
-          em.emit('job', e[2], e[3])
-          break
-        case SUCCESS: // [2, slot, queue, payload, result, duration]
-          em.emit('success', e[2], e[3], e[4], e[5])
-          break
-        case FAILURE: // [3, slot, queue, payload, code, message, duration, exception]
-          em.emit('failure', e[2], e[3], failureError(e[7], e[4], e[5]), e[6])
-          break
-        case ERROR: { // [6, slot, message]: Redis unreachable or lost; the slot retries
-          const err = new RusqueError('ERR_REDIS_UNREACHABLE', e[2])
-          if (typeof em._error === 'function') em._error(err)
-          else if (em.listenerCount('error') > 0) em.emit('error', err, undefined, undefined)
-          break
-        }
-        case PAUSE:
-          em.emit('pause')
-          break
-        case END:
-          if (--this._liveSlots === 0) {
-            this.native.setActive(false)
-            this._endResolve()
-          }
-          break
-        default: // START
-          break
+      // A listener that throws must not cost the rest of the batch (an `end`
+      // among them would leave end() waiting forever).
+      try {
+        this._dispatch(e)
+      } catch (err) {
+        this._listenerThrew(err)
       }
+    }
+  }
+
+  _dispatch (e) {
+    const em = this.emitter
+    switch (e[0]) {
+      case JOB: // [1, slot, queue, payload]
+        em.emit('job', e[2], e[3])
+        break
+      case SUCCESS: // [2, slot, queue, payload, result, duration]
+        em.emit('success', e[2], e[3], e[4], e[5])
+        break
+      case FAILURE: // [3, slot, queue, payload, code, message, duration, exception]
+        em.emit('failure', e[2], e[3], failureError(e[7], e[4], e[5]), e[6])
+        break
+      case ERROR: { // [6, slot, message]: Redis unreachable or lost; the slot retries
+        const err = new RusqueError('ERR_REDIS_UNREACHABLE', e[2])
+        if (typeof em._error === 'function') em._error(err)
+        else if (em.listenerCount('error') > 0) em.emit('error', err, undefined, undefined)
+        break
+      }
+      case PAUSE:
+        em.emit('pause')
+        break
+      case END:
+        if (--this._liveSlots === 0) {
+          this.native.setActive(false)
+          this._endResolve()
+        }
+        break
+      default: // START
+        break
+    }
+  }
+
+  /** A listener threw: an `error` event, as the JS loop does; thrown later if that throws too. */
+  _listenerThrew (err) {
+    const em = this.emitter
+    try {
+      if (typeof em._error === 'function') em._error(err)
+      else if (em.listenerCount('error') > 0) em.emit('error', err)
+      else throw err
+    } catch (again) {
+      process.nextTick(() => { throw again })
     }
   }
 }

@@ -32,17 +32,36 @@ pub fn parse(entry: &str) -> Result<Payload, PayloadError> {
 }
 
 /// node-resque's failure record for the `<ns>:failed` list.
+///
+/// node-resque finds a record again (`removeFailed`, `retryAndRemoveFailed`)
+/// by `JSON.stringify(JSON.parse(record))`, so the record is written as
+/// JavaScript would write it: whole numbers without a fraction (`100`, not
+/// `100.0`).
 pub fn failure(worker: &str, queue: &str, payload: &Value, exception: &str, error: &str, failed_at: &str) -> String {
   json!({
     "worker": worker,
     "queue": queue,
-    "payload": payload,
+    "payload": js_numbers(payload),
     "exception": exception,
     "error": error,
     "backtrace": Value::Null,
     "failed_at": failed_at,
   })
   .to_string()
+}
+
+/// `v` with every float that holds a whole number below 2^53 written as an
+/// integer, as `JSON.stringify` writes it.
+fn js_numbers(v: &Value) -> Value {
+  match v {
+    Value::Number(n) if !n.is_i64() && !n.is_u64() => match n.as_f64() {
+      Some(f) if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 => json!(f as i64),
+      _ => v.clone(),
+    },
+    Value::Array(a) => Value::Array(a.iter().map(js_numbers).collect()),
+    Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), js_numbers(v))).collect()),
+    _ => v.clone(),
+  }
 }
 
 /// The payload to record for an entry that could not be parsed: the raw text.
@@ -90,6 +109,15 @@ pub fn js_date_string(unix_seconds: u64) -> String {
 #[cfg(test)]
 mod tests {
   use super::*;
+
+  #[test]
+  fn failure_records_write_whole_numbers_as_javascript_does() {
+    let payload: Value = serde_json::from_str(r#"{"class":"x","args":[{"n":100.0,"m":-3.0,"f":1.5,"i":7,"big":1e300}]}"#).unwrap();
+    let record = failure("w", "q", &payload, "Error", "e", "t");
+    assert!(record.contains(r#""n":100"#) && !record.contains("100.0"), "{record}");
+    assert!(record.contains(r#""m":-3,"#) || record.contains(r#""m":-3}"#), "{record}");
+    assert!(record.contains(r#""f":1.5"#) && record.contains(r#""i":7"#), "{record}");
+  }
 
   #[test]
   fn parses_resque_entries() {

@@ -34,7 +34,8 @@ use crate::tasks::{Output, Task};
 /// its input by Redis key (`args[0].input.key`), that value comes back too.
 ///
 /// KEYS: working-on, stat:processed, stat:processed:<worker>, queue lists...
-/// ARGV: ack (0|1), output key ('' = none), output bytes, output ttl ('' = none),
+/// ARGV: ack (0: none, 1: ack, 2: ack and write the output key), output key,
+///       output bytes, output ttl ('' = none),
 ///       claim (0|1), run_at, worker name, largest input to return (bytes),
 ///       queue names (as KEYS[4..])...
 /// Returns nil, or {queue index (1-based), entry, input key | nil, input | nil,
@@ -42,8 +43,8 @@ use crate::tasks::{Output, Task};
 /// left for a plain GET: copying it through the script costs more than the
 /// round trip saved.
 const STEP: &str = r#"
-if ARGV[1] == '1' then
-  if ARGV[2] ~= '' then
+if ARGV[1] ~= '0' then
+  if ARGV[1] == '2' then
     if ARGV[4] ~= '' then
       redis.call('SET', ARGV[2], ARGV[3], 'EX', ARGV[4])
     else
@@ -56,7 +57,8 @@ if ARGV[1] == '1' then
 end
 if ARGV[5] ~= '1' then return false end
 for i = 4, #KEYS do
-  local entry = redis.call('LPOP', KEYS[i])
+  local entry = redis.pcall('LPOP', KEYS[i])
+  if type(entry) == 'table' then entry = false end -- not a list: no jobs there
   if entry then
     local ok, job = pcall(cjson.decode, entry)
     local payload = entry
@@ -85,6 +87,8 @@ return false
 /// A finished job whose acknowledgement rides on the slot's next step.
 struct Ack {
   output: Option<(String, Vec<u8>, Option<u64>)>,
+  /// The job's queue and entry, to file it in `failed` if Redis refuses the output.
+  job: (String, String),
   /// Emitted once the ack has landed.
   success: Option<Event>,
 }
@@ -101,6 +105,10 @@ struct Claimed {
 }
 
 type Prefetched = (String, Result<Option<Vec<u8>>, String>);
+
+/// After a stop, how many times a slot that may hold a job reconnects to finish it.
+const STOP_RETRIES: u32 = 5;
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// Inputs up to this size come back with the claim (see STEP).
 const PREFETCH_BYTES: usize = 64 * 1024;
@@ -191,7 +199,14 @@ pub fn start(config: Config, sink: Sink) -> Handle {
       let (config, sink, stop) = (Arc::clone(&config), Arc::clone(&sink), Arc::clone(&stop));
       std::thread::Builder::new()
         .name(format!("rusque-resque-{slot}"))
-        .spawn(move || Slot { slot, config, sink, stop }.run())
+        .spawn(move || {
+          let end = Arc::clone(&sink);
+          // A panic in the loop must still end the slot, or end() would wait forever.
+          if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Slot { slot, config, sink, stop }.run())).is_err() {
+            end(Event::Error { slot, message: "internal error: a worker slot stopped after a panic".into() });
+            end(Event::End { slot });
+          }
+        })
         .expect("rusque: could not start a worker thread")
     })
     .collect();
@@ -242,40 +257,57 @@ impl Slot {
     let script = redis::Script::new(STEP);
     (self.sink)(Event::Start { slot: self.slot });
     let mut backoff = Duration::from_millis(100);
+    // Once registered, the slot may hold a job (in its working-on key, and a
+    // finished job's key output in memory until the next step acks it). A stop
+    // during an outage therefore still reconnects a few times to finish and ack
+    // it; if Redis stays away, the registration and the held job stay in Redis
+    // for a surviving worker (or node-resque's Scheduler) to recover.
     let mut registered = false;
-    while !self.stopped() {
+    let mut tries_after_stop = 0;
+    loop {
+      if self.stopped() {
+        if !registered || tries_after_stop == STOP_RETRIES {
+          break;
+        }
+        tries_after_stop += 1;
+      }
       let mut con = match redis::Client::open(self.config.url.as_str()).and_then(|c| c.get_connection_with_timeout(Duration::from_secs(5))) {
         Ok(c) => c,
         Err(e) => {
           (self.sink)(Event::Error { slot: self.slot, message: format!("Redis connection failed: {e}") });
-          self.sleep(backoff);
-          backoff = (backoff * 2).min(Duration::from_secs(5));
+          self.pause(backoff);
+          backoff = (backoff * 2).min(MAX_BACKOFF);
           continue;
         }
       };
       let _ = con.set_read_timeout(Some(Duration::from_secs(30)));
-      backoff = Duration::from_millis(100);
-      match self.serve(&mut con, &keys, &script, &mut registered) {
+      let mut progressed = false;
+      match self.serve(&mut con, &keys, &script, &mut registered, &mut progressed) {
         Ok(()) => {
           if let Err(Disconnected(e)) = self.untrack(&mut con, &keys) {
             (self.sink)(Event::Error { slot: self.slot, message: format!("could not unregister worker: {e}") });
           }
-          registered = false;
           break;
         }
         Err(Disconnected(message)) => {
           (self.sink)(Event::Error { slot: self.slot, message: format!("Redis connection lost: {message}") });
-          self.sleep(backoff);
+          // Back off further while nothing gets done (Redis refusing every
+          // step), from the start again once a step went through.
+          backoff = if progressed { Duration::from_millis(100) } else { (backoff * 2).min(MAX_BACKOFF) };
+          self.pause(backoff);
         }
       }
     }
-    if registered {
-      // Stopped while Redis was away: one last try to unregister.
-      if let Ok(mut con) = redis::Client::open(self.config.url.as_str()).and_then(|c| c.get_connection_with_timeout(Duration::from_secs(2))) {
-        let _ = self.untrack(&mut con, &keys);
-      }
-    }
     (self.sink)(Event::End { slot: self.slot });
+  }
+
+  /// Sleeps `d`; once stopped, at most 200 ms (the slot is only finishing up).
+  fn pause(&self, d: Duration) {
+    if self.stopped() {
+      std::thread::sleep(d.min(Duration::from_millis(200)));
+    } else {
+      self.sleep(d);
+    }
   }
 
   fn track(&self, con: &mut redis::Connection, keys: &Keys) -> Result<(), Disconnected> {
@@ -311,7 +343,14 @@ impl Slot {
     Ok(())
   }
 
-  fn serve(&self, con: &mut redis::Connection, keys: &Keys, script: &redis::Script, registered: &mut bool) -> Result<(), Disconnected> {
+  fn serve(
+    &self,
+    con: &mut redis::Connection,
+    keys: &Keys,
+    script: &redis::Script,
+    registered: &mut bool,
+    progressed: &mut bool,
+  ) -> Result<(), Disconnected> {
     self.track(con, keys)?;
     *registered = true;
     let queues = self.queues();
@@ -328,8 +367,17 @@ impl Slot {
     // this name died holding it) runs again before anything new is claimed.
     let mut ack = None;
     if let Some(left) = redis::cmd("GET").arg(&working).query::<Option<Vec<u8>>>(con)? {
-      if let Some(claimed) = leftover(&left) {
-        ack = self.process(con, keys, claimed)?;
+      match leftover(&left) {
+        Some(claimed) => ack = self.process(con, claimed)?,
+        // Not a record this loop can re-run: filed, not dropped.
+        None => self.fail(
+          con,
+          "",
+          String::from_utf8_lossy(&left).into_owned(),
+          "InvalidPayload",
+          Error::invalid("unreadable working-on value found when the worker started"),
+          0.0,
+        )?,
       }
     }
     loop {
@@ -341,13 +389,15 @@ impl Slot {
         redis::cmd("SET").arg(keys.ping(self.name())).arg(payload::ping(self.name(), &queues, now_seconds())).query::<()>(con)?;
         last_ping = Instant::now();
       }
-      match self.step(con, script, &step_keys, ack.take(), !stopping)? {
+      let claimed = self.step(con, script, &step_keys, ack.take(), !stopping)?;
+      *progressed = true;
+      match claimed {
         None if stopping => return Ok(()),
         None => {
           (self.sink)(Event::Pause { slot: self.slot });
           self.sleep(self.config.poll);
         }
-        Some(claimed) => ack = self.process(con, keys, claimed)?,
+        Some(claimed) => ack = self.process(con, claimed)?,
       }
     }
   }
@@ -364,7 +414,7 @@ impl Slot {
     match ack.as_ref().map(|a| &a.output) {
       None => call.arg("0").arg("").arg("").arg(""),
       Some(None) => call.arg("1").arg("").arg("").arg(""),
-      Some(Some((key, bytes, ttl))) => call.arg("1").arg(key).arg(bytes.as_slice()).arg(ttl.map(|t| t.to_string()).unwrap_or_default()),
+      Some(Some((key, bytes, ttl))) => call.arg("2").arg(key).arg(bytes.as_slice()).arg(ttl.map(|t| t.to_string()).unwrap_or_default()),
     };
     call.arg(if claim { "1" } else { "0" }).arg(payload::js_date_string(now_seconds())).arg(self.name()).arg(PREFETCH_BYTES);
     for q in &self.config.queues {
@@ -372,7 +422,18 @@ impl Slot {
     }
     // Bytes, not String: an entry that is not UTF-8 must fail as a bad
     // payload, not as a Redis error that would retry it forever.
-    let reply: Option<(usize, Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>, Option<String>)> = call.invoke(con)?;
+    let reply: Option<(usize, Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>, Option<String>)> = match call.invoke(con) {
+      Ok(reply) => reply,
+      // Redis refused to store the output (an ACL, maxmemory...): that job
+      // fails, as it does in the JS loop, instead of being re-run forever.
+      Err(e) if e.code().is_some() && matches!(&ack, Some(Ack { output: Some(_), .. })) => {
+        let Some(Ack { output: Some((key, ..)), job: (queue, entry), .. }) = ack else { unreachable!() };
+        let error = Error::invalid(format!("Redis refused to store the output at key {key:?}: {e}"));
+        self.fail(con, &queue, entry, Code::InvalidArg.as_str(), error, 0.0)?;
+        return Ok(None);
+      }
+      Err(e) => return Err(e.into()),
+    };
     // `success` follows the ack, so a listener that reads Redis sees the job counted.
     if let Some(Ack { success: Some(e), .. }) = ack {
       (self.sink)(e);
@@ -388,7 +449,7 @@ impl Slot {
   /// Runs one claimed entry. A success is returned to be acked with the next
   /// step; a job failure is recorded (and acked) at once. Only a Redis failure
   /// is returned as an error.
-  fn process(&self, con: &mut redis::Connection, keys: &Keys, claimed: Claimed) -> Result<Option<Ack>, Disconnected> {
+  fn process(&self, con: &mut redis::Connection, claimed: Claimed) -> Result<Option<Ack>, Disconnected> {
     let Claimed { queue, entry, input } = claimed;
     let (entry, utf8) = match entry {
       Ok(entry) => (entry, true),
@@ -415,35 +476,44 @@ impl Slot {
     let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     match outcome {
       Ok((result, output)) => {
+        let job = if output.is_some() { (queue.clone(), entry.clone()) } else { Default::default() };
         let success = (emit & EMIT_SUCCESS != 0).then(|| Event::Success { slot: self.slot, queue, payload: entry, result, duration_ms });
-        Ok(Some(Ack { output, success }))
+        Ok(Some(Ack { output, job, success }))
       }
       Err((exception, error)) => {
-        let name = self.name();
-        let record = payload::failure(
-          name,
-          &queue,
-          &payload::unparsable(&entry),
-          exception,
-          &error.message,
-          &payload::js_date_string(now_seconds()),
-        );
-        redis::pipe()
-          .atomic()
-          .del(keys.working(name, &self.queues()))
-          .ignore()
-          .incr(keys.stat("failed"), 1)
-          .ignore()
-          .incr(keys.worker_stat("failed", name), 1)
-          .ignore()
-          .rpush(keys.failed(), record)
-          .ignore()
-          .query::<()>(con)?;
-        let exception = exception.to_string();
-        (self.sink)(Event::Failure { slot: self.slot, queue, payload: entry, exception, error, duration_ms });
+        self.fail(con, &queue, entry, exception, error, duration_ms)?;
         Ok(None)
       }
     }
+  }
+
+  /// Files a job in `failed` (node-resque's record), clears the working-on key
+  /// and counts it; then the `failure` event.
+  fn fail(&self, con: &mut redis::Connection, queue: &str, entry: String, exception: &str, error: Error, duration_ms: f64) -> Result<(), Disconnected> {
+    let keys = Keys::new(&self.config.namespace);
+    let name = self.name();
+    let record = payload::failure(
+      name,
+      queue,
+      &payload::unparsable(&entry),
+      exception,
+      &error.message,
+      &payload::js_date_string(now_seconds()),
+    );
+    redis::pipe()
+      .atomic()
+      .del(keys.working(name, &self.queues()))
+      .ignore()
+      .incr(keys.stat("failed"), 1)
+      .ignore()
+      .incr(keys.worker_stat("failed", name), 1)
+      .ignore()
+      .rpush(keys.failed(), record)
+      .ignore()
+      .query::<()>(con)?;
+    let exception = exception.to_string();
+    (self.sink)(Event::Failure { slot: self.slot, queue: queue.to_string(), payload: entry, exception, error, duration_ms });
+    Ok(())
   }
 
   /// Reads the input, runs the task and writes a path output. A key output is
