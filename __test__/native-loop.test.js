@@ -340,3 +340,32 @@ test('failed records can be found again by node-resque (whole numbers written as
   assert.equal(await redis.llen('resque:failed'), 0)
   assert.equal(await redis.llen('resque:queue:img'), 1)
 })
+
+test('a slot keeps its ping fresh while a long job runs on the pool', async () => {
+  await redis.set('in:long', fixture('2569067123_aca715a2ee_o.jpg'))
+  await queue.enqueue('img', 'thumb', [{ input: { key: 'in:long' }, output: { key: 'out:long' }, width: 2400, format: 'png' }])
+  await redis.config('SET', 'notify-keyspace-events', 'K$')
+  const sub = server.client()
+  const pings = []
+  sub.on('message', () => pings.push(Date.now()))
+  await sub.subscribe('__keyspace@0__:resque:worker:ping:pinger')
+  try {
+    const em = new EventEmitter()
+    const seen = collect(em)
+    let doneAt = 0
+    em.on('success', () => { doneAt = Date.now() })
+    const loop = new NativeLoop({ connection: server.connection(), queues: ['img'], slots: ['pinger'], timeout: 50, jobs: JOBS }, em)
+    loop.start()
+    await until(() => seen.success.length === 1)
+    await loop.end()
+    const [[, , , duration]] = seen.success
+    // The success event comes after the ack, up to a few ms after the job ended.
+    const during = pings.filter((t) => t >= doneAt - duration && t <= doneAt)
+    // One ping per 50 ms while the job ran (a slot pinged only between jobs before).
+    assert.ok(during.length >= Math.floor(duration / 50) - 2, `${during.length} pings during a ${Math.round(duration)} ms job`)
+    assert.ok(duration > 150, `the job took ${duration} ms`)
+  } finally {
+    await sub.quit()
+    await redis.config('SET', 'notify-keyspace-events', '')
+  }
+})

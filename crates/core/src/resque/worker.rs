@@ -310,6 +310,14 @@ impl Slot {
     }
   }
 
+  /// Refreshes the worker's ping key, as node-resque's worker does.
+  fn ping(&self, con: &mut redis::Connection) -> Result<(), Disconnected> {
+    let keys = Keys::new(&self.config.namespace);
+    let queues = self.queues();
+    redis::cmd("SET").arg(keys.ping(self.name())).arg(payload::ping(self.name(), &queues, now_seconds())).query::<()>(con)?;
+    Ok(())
+  }
+
   fn track(&self, con: &mut redis::Connection, keys: &Keys) -> Result<(), Disconnected> {
     let queues = self.queues();
     redis::pipe()
@@ -386,7 +394,7 @@ impl Slot {
         return Ok(());
       }
       if !stopping && last_ping.elapsed() >= self.config.ping {
-        redis::cmd("SET").arg(keys.ping(self.name())).arg(payload::ping(self.name(), &queues, now_seconds())).query::<()>(con)?;
+        self.ping(con)?;
         last_ping = Instant::now();
       }
       let claimed = self.step(con, script, &step_keys, ack.take(), !stopping)?;
@@ -567,7 +575,16 @@ impl Slot {
         let result = pool::run_guarded(|| task.run(&input, &Cancel::never()));
         let _ = tx.send(result);
       });
-      rx.recv().unwrap_or_else(|_| Err(Error::new(Code::Internal, "the pool dropped a job")))
+      // Meanwhile it keeps the worker's ping fresh, so a long job (or one
+      // queued behind others on a busy pool) is not taken for a dead worker's
+      // and recovered while it still runs.
+      loop {
+        match rx.recv_timeout(self.config.ping) {
+          Ok(result) => break result,
+          Err(mpsc::RecvTimeoutError::Timeout) => self.ping(con)?,
+          Err(mpsc::RecvTimeoutError::Disconnected) => break Err(Error::new(Code::Internal, "the pool dropped a job")),
+        }
+      }
     };
     let output = match ran {
       Ok(output) => output,
