@@ -94,7 +94,8 @@ fn png(data: &[u8]) -> Option<Floor> {
     6 => 4,
     _ => return None,
   };
-  let bits = u64::from(width) * u64::from(height) * depth * samples;
+  // PNG dimensions go up to 2^31 each: saturate rather than wrap (limitInputPixels may be off).
+  let bits = u64::from(width).saturating_mul(u64::from(height)).saturating_mul(depth * samples);
   let raw = u64::from(height) + bits / 8;
   Some(Floor { width, height, bytes: raw / 1032, why: "deflate codes at most 1032 bytes of pixel rows per byte" })
 }
