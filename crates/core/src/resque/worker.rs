@@ -438,7 +438,8 @@ impl Slot {
         let Some(Ack { output: Some((key, ..)), job: (queue, entry), .. }) = ack else { unreachable!() };
         let error = Error::invalid(format!("Redis refused to store the output at key {key:?}: {e}"));
         self.fail(con, &queue, entry, Code::InvalidArg.as_str(), error, 0.0)?;
-        return Ok(None);
+        // The script did not run; claim now (no ack this time, so this recurses once at most).
+        return self.step(con, script, k, None, claim);
       }
       Err(e) => return Err(e.into()),
     };
