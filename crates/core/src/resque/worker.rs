@@ -106,6 +106,10 @@ struct Claimed {
 
 type Prefetched = (String, Result<Option<Vec<u8>>, String>);
 
+/// How many times a job left in a slot's working-on key is re-run at start
+/// before it is filed in `failed` instead.
+const MAX_RESUMES: u64 = 5;
+
 /// After a stop, how many times a slot that may hold a job reconnects to finish it.
 const STOP_RETRIES: u32 = 5;
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -376,7 +380,25 @@ impl Slot {
     let mut ack = None;
     if let Some(left) = redis::cmd("GET").arg(&working).query::<Option<Vec<u8>>>(con)? {
       match leftover(&left) {
-        Some(claimed) => ack = self.process(con, claimed)?,
+        Some(claimed) => {
+          // Count the re-runs: a job that kills its worker (out of memory,
+          // say) would otherwise crash-loop a worker whose name is stable
+          // across restarts (a container's hostname and pid 1).
+          let resumes = format!("{working}:resumes");
+          let n: u64 = redis::pipe().incr(&resumes, 1).expire(&resumes, 86_400).ignore().query::<(u64,)>(con)?.0;
+          if n > MAX_RESUMES {
+            let Claimed { queue, entry, .. } = claimed;
+            let entry = entry.unwrap_or_else(|len| format!("(not UTF-8; {len} bytes)"));
+            let error = Error::new(
+              Code::Internal,
+              format!("the worker stopped {} times while running this job; not running it again", n - 1),
+            );
+            self.fail(con, &queue, entry, Code::Internal.as_str(), error, 0.0)?;
+          } else {
+            ack = self.process(con, claimed)?;
+          }
+          redis::cmd("DEL").arg(&resumes).query::<()>(con)?;
+        }
         // Not a record this loop can re-run: filed, not dropped.
         None => self.fail(
           con,
