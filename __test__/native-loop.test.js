@@ -248,13 +248,13 @@ test('a job left in a slot\'s working-on key runs again when that slot starts', 
   assert.deepEqual(seen.success[0][1], job)
   assert.equal(await redis.get('resque:stat:processed'), '2')
   assert.equal(await redis.exists('resque:worker:same-name:img'), 0)
-  assert.equal(await redis.exists('resque:worker:same-name:img:resumes'), 0)
+  assert.equal(await redis.exists('resque:rusque:resumes:same-name:img'), 0)
 })
 
 test('a job left behind by a worker that kept dying is filed in failed, not re-run forever', async () => {
   const job = { class: 'digest', queue: 'img', args: [{ input: { base64: 'YWJj' }, output: { key: 'never' } }] }
   await redis.set('resque:worker:crashy:img', JSON.stringify({ run_at: new Date().toString(), queue: 'img', payload: job, worker: 'crashy' }))
-  await redis.set('resque:worker:crashy:img:resumes', '5') // five starts already died running it
+  await redis.set('resque:rusque:resumes:crashy:img', '5') // five starts already died running it
   await queue.enqueue('img', 'digest', [{ input: { base64: 'YWJj' }, output: { key: 'next' } }])
   const em = new EventEmitter()
   const seen = collect(em)
@@ -268,7 +268,7 @@ test('a job left behind by a worker that kept dying is filed in failed, not re-r
   assert.deepEqual(failed.payload, job)
   assert.match(failed.error, /stopped 5 times while running this job/)
   assert.equal(seen.failure[0][2].code, 'ERR_INTERNAL')
-  assert.equal(await redis.exists('resque:worker:crashy:img:resumes'), 0)
+  assert.equal(await redis.exists('resque:rusque:resumes:crashy:img'), 0)
 })
 
 test('end() while Redis restarts mid-job: the held job is finished and acked once Redis is back', async () => {

@@ -384,7 +384,8 @@ impl Slot {
           // Count the re-runs: a job that kills its worker (out of memory,
           // say) would otherwise crash-loop a worker whose name is stable
           // across restarts (a container's hostname and pid 1).
-          let resumes = format!("{working}:resumes");
+          // Kept outside node-resque's `worker:*` keys, which its tools read.
+          let resumes = format!("{}:rusque:resumes:{}:{}", self.config.namespace, self.name(), queues);
           let n: u64 = redis::pipe().incr(&resumes, 1).expire(&resumes, 86_400).ignore().query::<(u64,)>(con)?.0;
           if n > MAX_RESUMES {
             let Claimed { queue, entry, .. } = claimed;
