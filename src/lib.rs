@@ -323,26 +323,27 @@ type EventFn = ThreadsafeFunction<(), Unknown<'static>, String, Status, false>;
 fn event_json(e: rusque_core::resque::worker::Event) -> String {
   use rusque_core::resque::worker::Event as E;
   use serde_json::{json, Value};
-  let payload_json = |payload: String| {
-    if serde_json::from_str::<serde::de::IgnoredAny>(&payload).is_ok() {
+  // A success's payload parsed as a job, so it is JSON; others are checked.
+  let payload_json = |payload: String, known_json: bool| {
+    if known_json || serde_json::from_str::<serde::de::IgnoredAny>(&payload).is_ok() {
       payload
     } else {
       Value::String(payload).to_string()
     }
   };
   // `rest` is a JSON array; the payload is spliced in as its 4th element.
-  let with_payload = |kind: u8, slot: usize, queue: String, payload: String, rest: Value| {
+  let with_payload = |kind: u8, slot: usize, queue: String, payload: String, known_json: bool, rest: Value| {
     let rest = rest.to_string();
     let tail = &rest[1..rest.len() - 1];
     let sep = if tail.is_empty() { "" } else { "," };
-    format!("[{kind},{slot},{},{}{sep}{tail}]", Value::String(queue), payload_json(payload))
+    format!("[{kind},{slot},{},{}{sep}{tail}]", Value::String(queue), payload_json(payload, known_json))
   };
   match e {
     E::Start { slot } => json!([0, slot]).to_string(),
-    E::Job { slot, queue, payload } => with_payload(1, slot, queue, payload, json!([])),
-    E::Success { slot, queue, payload, result, duration_ms } => with_payload(2, slot, queue, payload, json!([result, duration_ms])),
+    E::Job { slot, queue, payload } => with_payload(1, slot, queue, payload, false, json!([])),
+    E::Success { slot, queue, payload, result, duration_ms } => with_payload(2, slot, queue, payload, true, json!([result, duration_ms])),
     E::Failure { slot, queue, payload, exception, error, duration_ms } => {
-      with_payload(3, slot, queue, payload, json!([error.code.as_str(), error.message, duration_ms, exception]))
+      with_payload(3, slot, queue, payload, false, json!([error.code.as_str(), error.message, duration_ms, exception]))
     }
     E::End { slot } => json!([4, slot]).to_string(),
     E::Pause { slot } => json!([5, slot]).to_string(),

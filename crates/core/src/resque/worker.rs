@@ -85,12 +85,16 @@ return false
 "#;
 
 /// A finished job whose acknowledgement rides on the slot's next step.
+/// Its `success` event is built from it once the ack has landed (or, if Redis
+/// refuses the output, its `failed` record).
 struct Ack {
   output: Option<(String, Vec<u8>, Option<u64>)>,
-  /// The job's queue and entry, to file it in `failed` if Redis refuses the output.
-  job: (String, String),
-  /// Emitted once the ack has landed.
-  success: Option<Event>,
+  queue: String,
+  entry: String,
+  result: Value,
+  duration_ms: f64,
+  /// Whether JS listens for `success`.
+  emit: bool,
 }
 
 /// What a step claimed: the queue, the entry, and the input value when the
@@ -148,6 +152,7 @@ pub enum Event {
   Start { slot: usize },
   End { slot: usize },
   Job { slot: usize, queue: String, payload: String },
+  /// `payload` is always valid JSON here: the entry parsed as a job.
   Success { slot: usize, queue: String, payload: String, result: Value, duration_ms: f64 },
   /// `exception` is what the failed record says: InvalidPayload, Error (unknown
   /// class) or the error code.
@@ -458,7 +463,7 @@ impl Slot {
       // Redis refused to store the output (an ACL, maxmemory...): that job
       // fails, as it does in the JS loop, instead of being re-run forever.
       Err(e) if e.code().is_some() && matches!(&ack, Some(Ack { output: Some(_), .. })) => {
-        let Some(Ack { output: Some((key, ..)), job: (queue, entry), .. }) = ack else { unreachable!() };
+        let Some(Ack { output: Some((key, ..)), queue, entry, .. }) = ack else { unreachable!() };
         let error = Error::invalid(format!("Redis refused to store the output at key {key:?}: {e}"));
         self.fail(con, &queue, entry, Code::InvalidArg.as_str(), error, 0.0)?;
         // The script did not run; claim now (no ack this time, so this recurses once at most).
@@ -467,8 +472,8 @@ impl Slot {
       Err(e) => return Err(e.into()),
     };
     // `success` follows the ack, so a listener that reads Redis sees the job counted.
-    if let Some(Ack { success: Some(e), .. }) = ack {
-      (self.sink)(e);
+    if let Some(Ack { queue, entry, result, duration_ms, emit: true, .. }) = ack {
+      (self.sink)(Event::Success { slot: self.slot, queue, payload: entry, result, duration_ms });
     }
     Ok(reply.and_then(|(i, entry, key, input, err)| {
       let queue = self.config.queues.get(i.checked_sub(1)?)?.clone();
@@ -508,9 +513,7 @@ impl Slot {
     let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     match outcome {
       Ok((result, output)) => {
-        let job = if output.is_some() { (queue.clone(), entry.clone()) } else { Default::default() };
-        let success = (emit & EMIT_SUCCESS != 0).then(|| Event::Success { slot: self.slot, queue, payload: entry, result, duration_ms });
-        Ok(Some(Ack { output, job, success }))
+        Ok(Some(Ack { output, queue, entry, result, duration_ms, emit: emit & EMIT_SUCCESS != 0 }))
       }
       Err((exception, error)) => {
         self.fail(con, &queue, entry, exception, error, duration_ms)?;
