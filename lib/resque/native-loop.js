@@ -118,7 +118,7 @@ class NativeLoop {
       try {
         this._dispatch(e)
       } catch (err) {
-        this._listenerThrew(err)
+        this._error(err, true)
       }
     }
   }
@@ -135,12 +135,9 @@ class NativeLoop {
       case FAILURE: // [3, slot, queue, payload, code, message, duration, exception]
         em.emit('failure', e[2], e[3], failureError(e[7], e[4], e[5]), e[6])
         break
-      case ERROR: { // [6, slot, message]: Redis unreachable or lost; the slot retries
-        const err = new RusqueError('ERR_REDIS_UNREACHABLE', e[2])
-        if (typeof em._error === 'function') em._error(err)
-        else if (em.listenerCount('error') > 0) em.emit('error', err, undefined, undefined)
+      case ERROR: // [6, slot, message]: Redis unreachable or lost; the slot retries
+        this._error(new RusqueError('ERR_REDIS_UNREACHABLE', e[2]), false)
         break
-      }
       case PAUSE:
         em.emit('pause')
         break
@@ -155,13 +152,18 @@ class NativeLoop {
     }
   }
 
-  /** A listener threw: an `error` event, as the JS loop does; thrown later if that throws too. */
-  _listenerThrew (err) {
+  /**
+   * Reports through the Worker's error path (an `error` event, or a warning
+   * when nobody listens); a bare emitter gets an `error` event if it has a
+   * listener. What cannot be reported that way is thrown on a later tick when
+   * `mustSurface` (a listener's own exception), else dropped.
+   */
+  _error (err, mustSurface) {
     const em = this.emitter
     try {
       if (typeof em._error === 'function') em._error(err)
       else if (em.listenerCount('error') > 0) em.emit('error', err)
-      else throw err
+      else if (mustSurface) throw err
     } catch (again) {
       process.nextTick(() => { throw again })
     }
