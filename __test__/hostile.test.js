@@ -12,7 +12,7 @@ const os = require('node:os')
 const path = require('node:path')
 const zlib = require('node:zlib')
 const { resize, metadata, hash } = require('..')
-const { dir, fixture } = require('./helpers/fixtures')
+const { dir, fixture, png } = require('./helpers/fixtures')
 
 const MB = 1024 * 1024
 const INPUT_ERRORS = new Set(['ERR_UNSUPPORTED_FORMAT', 'ERR_CORRUPT_INPUT', 'ERR_LIMIT_EXCEEDED'])
@@ -61,30 +61,6 @@ function assertCode (outcome, code, what) {
 function u16be (v) { return [(v >> 8) & 255, v & 255] }
 function u16le (v) { return [v & 255, (v >> 8) & 255] }
 function u24le (v) { return [v & 255, (v >> 8) & 255, (v >> 16) & 255] }
-
-function pngChunk (type, data) {
-  const head = Buffer.alloc(8)
-  head.writeUInt32BE(data.length, 0)
-  head.write(type, 4, 'latin1')
-  const crc = Buffer.alloc(4)
-  crc.writeUInt32BE(zlib.crc32(Buffer.concat([head.subarray(4), data])) >>> 0)
-  return Buffer.concat([head, data, crc])
-}
-
-/** A PNG (8-bit greyscale by default) with the given IDAT payload. */
-function png (width, height, idat, colorType = 0, depth = 8) {
-  const ihdr = Buffer.alloc(13)
-  ihdr.writeUInt32BE(width, 0)
-  ihdr.writeUInt32BE(height, 4)
-  ihdr[8] = depth
-  ihdr[9] = colorType
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    pngChunk('IHDR', ihdr),
-    pngChunk('IDAT', idat),
-    pngChunk('IEND', Buffer.alloc(0))
-  ])
-}
 
 /** zlib stream of `total` zero bytes, compressed in 1 MB steps so the raw data never sits in memory. */
 function deflateZeros (total) {

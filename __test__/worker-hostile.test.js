@@ -16,6 +16,7 @@ const zlib = require('node:zlib')
 const { Worker, native } = require('..')
 const { startRedis } = require('./helpers/redis')
 const { waitFor } = require('./helpers/events')
+const { png } = require('./helpers/fixtures')
 
 const Q = 'hostile'
 const MB = 1024 * 1024
@@ -56,24 +57,6 @@ after(async () => {
   await server.close()
   fs.rmSync(tmp, { recursive: true, force: true })
 })
-
-/** A greyscale PNG whose header claims width x height, with a token IDAT. */
-function pngClaiming (width, height) {
-  const chunk = (type, data) => {
-    const head = Buffer.alloc(8)
-    head.writeUInt32BE(data.length, 0)
-    head.write(type, 4, 'latin1')
-    const crc = Buffer.alloc(4)
-    crc.writeUInt32BE(zlib.crc32(Buffer.concat([head.subarray(4), data])) >>> 0)
-    return Buffer.concat([head, data, crc])
-  }
-  const ihdr = Buffer.alloc(13)
-  ihdr.writeUInt32BE(width, 0)
-  ihdr.writeUInt32BE(height, 4)
-  ihdr[8] = 8
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr),
-    chunk('IDAT', zlib.deflateSync(Buffer.alloc(1024))), chunk('IEND', Buffer.alloc(0))])
-}
 
 /**
  * Pushes the raw entries, then the sentinel job, runs a fresh worker until the
@@ -195,7 +178,7 @@ for (const loop of LOOPS) {
     it('an entry of 50 MB (base64 of zeros) and a base64 image far over the pixel limit fail cleanly', async () => {
       const zeros = 'A'.repeat(50 * MB)
       const big = JSON.stringify({ class: 'thumb', queue: Q, args: [{ input: { base64: zeros }, output: { key: 'never' } }] })
-      const bomb = thumb({ input: { base64: pngClaiming(100000, 100000).toString('base64') } })
+      const bomb = thumb({ input: { base64: png(100000, 100000, zlib.deflateSync(Buffer.alloc(1024))).toString('base64') } })
       const r = await work(loop, [big, bomb])
 
       assert.deepEqual(r.seen.error, [])

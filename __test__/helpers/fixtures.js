@@ -2,6 +2,7 @@
 
 const fs = require('node:fs')
 const path = require('node:path')
+const zlib = require('node:zlib')
 
 // The shared fixtures sit next to the checkout: ../shared/fixtures/images.
 const dir = process.env.RUSQUE_FIXTURES || path.resolve(__dirname, '..', '..', '..', 'shared', 'fixtures', 'images')
@@ -56,4 +57,28 @@ function loopProbe () {
   }
 }
 
-module.exports = { dir, fixture, raw, meanAbsDiff, MAGIC, loopProbe }
+function pngChunk (type, data) {
+  const head = Buffer.alloc(8)
+  head.writeUInt32BE(data.length, 0)
+  head.write(type, 4, 'latin1')
+  const crc = Buffer.alloc(4)
+  crc.writeUInt32BE(zlib.crc32(Buffer.concat([head.subarray(4), data])) >>> 0)
+  return Buffer.concat([head, data, crc])
+}
+
+/** A PNG (8-bit greyscale by default) whose header claims width x height, with the given IDAT payload. */
+function png (width, height, idat, colorType = 0, depth = 8) {
+  const ihdr = Buffer.alloc(13)
+  ihdr.writeUInt32BE(width, 0)
+  ihdr.writeUInt32BE(height, 4)
+  ihdr[8] = depth
+  ihdr[9] = colorType
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    pngChunk('IHDR', ihdr),
+    pngChunk('IDAT', idat),
+    pngChunk('IEND', Buffer.alloc(0))
+  ])
+}
+
+module.exports = { dir, fixture, raw, meanAbsDiff, MAGIC, loopProbe, png }
