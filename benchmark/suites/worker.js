@@ -103,6 +103,14 @@ async function drain (worker, n, { events = ['success', 'failure'], redis = null
   return { ms, elu }
 }
 
+/** connect(), drain(), end(): one timed run of a resque worker. */
+async function run (worker, n, opts) {
+  await worker.connect()
+  const r = await drain(worker, n, opts)
+  await worker.end()
+  return r
+}
+
 function connectionOf (server) {
   return { host: '127.0.0.1', port: server.port, namespace: NS }
 }
@@ -115,20 +123,14 @@ function rusqueNoop (concurrency) {
   return async (server, redis, n) => {
     await fill(redis, n, (i) => resqueEntry('noop', [i]))
     const w = new Worker({ connection: connectionOf(server), queues: [Q], timeout: 1000, concurrency, recovery: false, name: 'bench-rusque' }, { noop })
-    await w.connect()
-    const r = await drain(w, n)
-    await w.end()
-    return r
+    return run(w, n)
   }
 }
 
 async function resqueWorkerNoop (server, redis, n) {
   await fill(redis, n, (i) => resqueEntry('noop', [i]))
   const w = new NodeResque.Worker({ connection: connectionOf(server), queues: [Q], timeout: 1000, name: 'bench-node-resque' }, { noop: { perform: noop } })
-  await w.connect()
-  const r = await drain(w, n)
-  await w.end()
-  return r
+  return run(w, n)
 }
 
 async function resqueMultiWorkerNoop (server, redis, n) {
@@ -165,10 +167,7 @@ function rusqueHash (size, listen) {
     await redis.set('blob', crypto.randomBytes(size))
     await fill(redis, n, (i) => resqueEntry('digest', [{ input: { key: 'blob' }, output: { key: `digest:${i}`, ttl: 600 } }]))
     const w = new Worker({ connection: connectionOf(server), queues: [Q], timeout: 1000, concurrency: 16, recovery: false, name: 'bench-rusque' }, { digest: native('hash', { algorithm: 'sha256' }) })
-    await w.connect()
-    const r = await drain(w, n, listen ? {} : { redis, slots: 16 })
-    await w.end()
-    return r
+    return run(w, n, listen ? {} : { redis, slots: 16 })
   }
 }
 
@@ -187,10 +186,7 @@ function resqueHash (size) {
       }
     }
     const w = new NodeResque.Worker({ connection: connectionOf(server), queues: [Q], timeout: 1000, name: 'bench-node-resque' }, { digest })
-    await w.connect()
-    const r = await drain(w, n)
-    await w.end()
-    return r
+    return run(w, n)
   }
 }
 
@@ -201,10 +197,7 @@ function rusqueResize (threads) {
     await redis.set('photo', readFixture('2569067123_aca715a2ee_o.jpg'))
     await fill(redis, n, (i) => resqueEntry('thumb', [{ input: { key: 'photo' }, output: { key: `thumb:${i}`, ttl: 600 } }]))
     const w = new Worker({ connection: connectionOf(server), queues: [Q], timeout: 1000, concurrency: 8, recovery: false, name: 'bench-rusque' }, { thumb: native('resize', { width: 720, format: 'jpeg', quality: 80 }) })
-    await w.connect()
-    const r = await drain(w, n)
-    await w.end()
-    return r
+    return run(w, n)
   }
 }
 
@@ -221,10 +214,7 @@ async function resqueSharpResize (server, redis, n) {
     }
   }
   const w = new NodeResque.Worker({ connection: connectionOf(server), queues: [Q], timeout: 1000, name: 'bench-node-resque' }, { thumb })
-  await w.connect()
-  const r = await drain(w, n)
-  await w.end()
-  return r
+  return run(w, n)
 }
 
 // --- kill test ----------------------------------------------------------------
