@@ -389,7 +389,8 @@ pub struct NativeWorker {
   config: Option<rusque_core::resque::worker::Config>,
   emit: Arc<std::sync::atomic::AtomicU8>,
   handle: Option<rusque_core::resque::worker::Handle>,
-  events: Arc<Mutex<Vec<String>>>,
+  /// The pending batch as a JSON array under construction (`[e1,e2`), built by the slot threads.
+  events: Arc<Mutex<String>>,
   tsfn: Arc<EventFn>,
 }
 
@@ -398,14 +399,18 @@ impl NativeWorker {
   #[napi(constructor)]
   pub fn new(env: Env, config_json: String, callback: Function<'static>) -> Result<Self> {
     let config = worker_config(&config_json)?;
-    let events: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
+    let events: Arc<Mutex<String>> = Arc::new(Mutex::new(String::new()));
     let drain = Arc::clone(&events);
     let tsfn: EventFn = callback
       .build_threadsafe_function::<()>()
       .callee_handled::<false>()
       .build_callback(move |_ctx| {
-        let batch = std::mem::take(&mut *drain.lock().unwrap_or_else(|p| p.into_inner()));
-        Ok(format!("[{}]", batch.join(",")))
+        let mut batch = std::mem::take(&mut *drain.lock().unwrap_or_else(|p| p.into_inner()));
+        if batch.is_empty() {
+          batch.push('[');
+        }
+        batch.push(']');
+        Ok(batch)
       })?;
     check_status!(unsafe { sys::napi_unref_threadsafe_function(env.raw(), tsfn.raw()) })?;
     let emit = Arc::clone(&config.events);
@@ -438,7 +443,8 @@ impl NativeWorker {
       let was_empty = {
         let mut q = events.lock().unwrap_or_else(|p| p.into_inner());
         let was_empty = q.is_empty();
-        q.push(json);
+        q.push(if was_empty { '[' } else { ',' });
+        q.push_str(&json);
         was_empty
       };
       if was_empty {
