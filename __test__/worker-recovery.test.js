@@ -169,7 +169,47 @@ describe('SIGKILL mid-job', () => {
     assert.equal(line, 'success ["resume-me",300]')
     await waitFor(async () => (await redis.get(`${NS}:stat:processed`)) === '1', { what: 'the ack' })
     assert.equal(await redis.get(`${NS}:worker:phoenix:${Q}`), null)
+    assert.equal(await redis.exists(`${NS}:rusque:resumes:phoenix:${Q}`), 0, 'the resume count is cleared once the job ran')
     await kill(again)
+  })
+
+  it('a job whose worker kept dying while running it is filed in failed, not re-run forever', async () => {
+    const job = { class: 'slow', queue: Q, args: ['deadly', 0] }
+    await redis.set(`${NS}:worker:crashy:${Q}`, JSON.stringify({ run_at: new Date().toString(), queue: Q, payload: job, worker: 'crashy' }))
+    await redis.set(`${NS}:rusque:resumes:crashy:${Q}`, '5') // five starts under this name already died running it
+    await queue.enqueue(Q, 'slow', ['next', 0])
+    const ran = []
+    const w = new Worker({ connection: connection(), queues: [Q], timeout: 100, name: 'crashy' }, {
+      slow: async (id) => { ran.push(id); return id }
+    })
+    const failures = collect(w, 'failure', 1)
+    const successes = collect(w, 'success', 1)
+    await w.connect()
+    await w.start()
+    let failure, success
+    try {
+      failure = (await failures)[0]
+      success = (await successes)[0]
+    } finally {
+      await w.end()
+    }
+    const [fq, fjob, err] = failure
+    const [, sjob] = success
+    assert.deepEqual(ran, ['next'], 'the deadly job did not run again')
+    assert.equal(fq, Q)
+    assert.deepEqual(fjob, job)
+    assert.equal(err.code, 'ERR_INTERNAL')
+    assert.match(err.message, /stopped 5 times while running this job/)
+    assert.deepEqual(sjob.args, ['next', 0])
+    const failed = (await redis.lrange(`${NS}:failed`, 0, -1)).map((x) => JSON.parse(x))
+    assert.equal(failed.length, 1)
+    assert.deepEqual(failed[0].payload, job)
+    assert.equal(failed[0].exception, 'ERR_INTERNAL')
+    assert.equal(failed[0].worker, 'crashy')
+    assert.equal(await redis.exists(`${NS}:rusque:resumes:crashy:${Q}`), 0)
+    assert.equal(await redis.exists(`${NS}:worker:crashy:${Q}`), 0)
+    assert.equal(await redis.get(`${NS}:stat:failed`), '1')
+    assert.equal(await redis.get(`${NS}:stat:processed`), '1')
   })
 
   it('a live worker is never recovered by a survivor', async () => {

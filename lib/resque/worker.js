@@ -26,6 +26,11 @@ const { workerKeys } = require('./keys')
 const { performJob, performInline } = require('./perform')
 const { Recovery, normalizeRecovery } = require('./recovery')
 const { NativeLoop } = require('./native-loop')
+const { RusqueError } = require('../errors')
+
+// A job resumed from a slot's working-on key this many times in a row (each
+// start under that name died running it) is filed in failed instead.
+const MAX_RESUMES = 5
 
 const EMITTER_METHODS = ['emit', 'on', 'once', 'off', 'addListener', 'removeListener', 'removeAllListeners', 'listenerCount', 'listeners']
 
@@ -479,16 +484,43 @@ class Worker extends EventEmitter {
       queue = parsed.queue
       raw = parsed.payload !== null && typeof parsed.payload === 'object' ? JSON.stringify(parsed.payload) : null
     } catch {}
-    this._begin(slot, queue, raw, workingOn)
+    this._begin(slot, queue, raw, workingOn, true)
   }
 
-  _begin (slot, queue, raw, expected) {
+  /**
+   * Runs a resumed job unless this slot name has died running it MAX_RESUMES
+   * times in a row: a job that kills its worker (out of memory, say) would
+   * otherwise crash-loop a worker whose name is stable across restarts (a
+   * container's hostname and pid 1). The count lives beside node-resque's keys
+   * (the Rust loop keeps the same one) and is cleared once the job has run.
+   */
+  async _performResumed (slot, queue, raw) {
+    const { redis, key } = this.connection
+    const counter = key('rusque', 'resumes') + ':' + slot.keys.entry
+    let runs = 0
+    try {
+      runs = (await redis.multi().incr(counter).expire(counter, 86400).exec())[0][1]
+    } catch {} // Redis away: run it; the ack waits for Redis anyway.
+    if (runs > MAX_RESUMES) {
+      let job = raw
+      try { job = JSON.parse(raw) } catch {}
+      const error = new RusqueError('ERR_INTERNAL', `the worker stopped ${runs - 1} times while running this job; not running it again`)
+      redis.del(counter).catch(() => {})
+      return { outcome: 'f', queue, job, result: null, error, duration: 0 }
+    }
+    const outcome = await performJob(slot.ctx, queue, raw)
+    redis.del(counter).catch(() => {})
+    return outcome
+  }
+
+  _begin (slot, queue, raw, expected, resumed = false) {
     slot.state = 'running'
     slot.expected = expected
     if (!this.options.looping) slot.done = true
     this._busy++
     this.working = true
-    performJob(slot.ctx, queue, raw)
+    const run = resumed ? this._performResumed(slot, queue, raw) : performJob(slot.ctx, queue, raw)
+    run
       .catch((error) => ({ outcome: 'f', queue, job: raw, result: null, error, duration: 0 }))
       .then((outcome) => this._finish(slot, outcome))
   }
