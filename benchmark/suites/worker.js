@@ -40,10 +40,11 @@ function resqueEntry (cls, args) {
 }
 
 /**
- * Starts `worker`, resolves when `n` jobs have finished; returns { ms, elu }.
- * `ms` runs from start() to the last job. `elu` is the event-loop utilisation
- * in steady state: between the 10th and the 90th percent of jobs finished, so
- * start-up and the tail do not count. Finished jobs are counted from
+ * Starts `worker`, resolves when `n` jobs have finished; returns
+ * { ms, elu, steadyMs }. `ms` runs from start() to the last job. `elu` is the
+ * event-loop utilisation in steady state: between the 10th and the 90th
+ * percent of jobs finished, so start-up and the tail do not count; `steadyMs`
+ * is the time between those two points. Finished jobs are counted from
  * `success`/`failure` events; or, with `redis` and `slots`, the worker runs
  * with no per-job listener at all: progress comes from Redis's processed and
  * failed counters, read every 25 ms, and the end from each slot's `pause`
@@ -53,10 +54,12 @@ async function drain (worker, n, { events = ['success', 'failure'], redis = null
   let failures = 0
   let elu10 = null
   let elu90 = null
+  let t10 = 0
+  let t90 = 0
   let end = null
   const progress = (done) => {
-    if (elu10 === null && done >= n * 0.1) elu10 = performance.eventLoopUtilization()
-    if (elu90 === null && done >= n * 0.9) elu90 = performance.eventLoopUtilization()
+    if (elu10 === null && done >= n * 0.1) { elu10 = performance.eventLoopUtilization(); t10 = performance.now() }
+    if (elu90 === null && done >= n * 0.9) { elu90 = performance.eventLoopUtilization(); t90 = performance.now() }
   }
   const finished = new Promise((resolve, reject) => {
     if (redis) {
@@ -100,7 +103,7 @@ async function drain (worker, n, { events = ['success', 'failure'], redis = null
   const ms = end - t0
   const elu = performance.eventLoopUtilization(elu90, elu10).utilization
   if (failures) throw new Error(`${failures} of ${n} jobs failed`)
-  return { ms, elu }
+  return { ms, elu, steadyMs: t90 - t10 }
 }
 
 /** connect(), drain(), end(): one timed run of a resque worker. */
@@ -310,7 +313,13 @@ async function compare (server, redis, log, contenders, n, rounds) {
   }
   return contenders.map((c) => {
     const rs = results.get(c.name)
-    return { name: c.name, jobsPerSec: median(rs.map((r) => rate(n, r.ms))), elu: median(rs.map((r) => r.elu)), n }
+    return {
+      name: c.name,
+      jobsPerSec: median(rs.map((r) => rate(n, r.ms))),
+      steadyPerSec: median(rs.map((r) => rate(n * 0.8, r.steadyMs))),
+      elu: median(rs.map((r) => r.elu)),
+      n
+    }
   })
 }
 
@@ -375,7 +384,7 @@ module.exports = {
       }
 
       if (only.includes('resize')) {
-        const resizeN = quick ? 10 : 120
+        const resizeN = quick ? 10 : 240
         log(`resize 2725x2225 JPEG → 720 wide through Redis keys: ${resizeN} per run`)
         const resize = await compare(server, redis, log, [
           { name: 'rusque Worker, native resize, 1 pool thread', run: rusqueResize(1) },
@@ -383,7 +392,8 @@ module.exports = {
           { name: 'node-resque Worker, sharp in perform', run: resqueSharpResize }
         ], resizeN, rounds)
         out.push(...rows('resize large JPEG', resize, 'node-resque Worker, sharp in perform'))
-        notes.push(`resize scaling 2 threads / 1 thread: ${ratio('rusque Worker, native resize, 2 pool threads', 'rusque Worker, native resize, 1 pool thread')}x.`)
+        const [one, two] = resize
+        notes.push(`resize scaling 2 threads / 1 thread: ${(two.steadyPerSec / one.steadyPerSec).toFixed(2)}x in steady state (10% to 90% of the jobs: ${one.steadyPerSec.toFixed(1)} → ${two.steadyPerSec.toFixed(1)} jobs/s), ${ratio(two.name, one.name)}x over the whole drain (start-up and the last job, when one thread is idle, included).`)
       }
 
       if (only.includes('kill')) {
