@@ -219,6 +219,9 @@ test('one step per job: inputs above the prefetch size, keys of another type, ac
   assert.equal(seen.success.length, 21)
   // Events carry the payload parsed, as node-resque's do.
   assert.deepEqual(seen.success[0][1], { class: 'digest', queue: 'img', args: [{ input: { key: 'big' }, output: { key: 'd:big' } }] })
+  // Durations are whole milliseconds, as node-resque (and the JS loop) report them.
+  for (const [, , , duration] of seen.success) assert.ok(Number.isInteger(duration) && duration >= 0, `duration ${duration}`)
+  for (const [, , , duration] of seen.failure) assert.ok(Number.isInteger(duration) && duration >= 0, `duration ${duration}`)
   const counts = (await Promise.all(countedAtSuccess)).map(Number)
   counts.forEach((c, i) => assert.ok(c >= i + 1, `success #${i + 1} fired when Redis counted ${c}`))
 

@@ -92,7 +92,8 @@ struct Ack {
   queue: String,
   entry: String,
   result: Value,
-  duration_ms: f64,
+  /// Whole milliseconds, as node-resque reports a job's duration.
+  duration_ms: u64,
   /// Whether JS listens for `success`.
   emit: bool,
 }
@@ -153,10 +154,10 @@ pub enum Event {
   End { slot: usize },
   Job { slot: usize, queue: String, payload: String },
   /// `payload` is always valid JSON here: the entry parsed as a job.
-  Success { slot: usize, queue: String, payload: String, result: Value, duration_ms: f64 },
+  Success { slot: usize, queue: String, payload: String, result: Value, duration_ms: u64 },
   /// `exception` is what the failed record says: InvalidPayload, Error (unknown
   /// class) or the error code.
-  Failure { slot: usize, queue: String, payload: String, exception: String, error: Error, duration_ms: f64 },
+  Failure { slot: usize, queue: String, payload: String, exception: String, error: Error, duration_ms: u64 },
   Error { slot: usize, message: String },
   Pause { slot: usize },
 }
@@ -399,7 +400,7 @@ impl Slot {
               Code::Internal,
               format!("the worker stopped {} times while running this job; not running it again", n - 1),
             );
-            self.fail(con, &queue, entry, Code::Internal.as_str(), error, 0.0)?;
+            self.fail(con, &queue, entry, Code::Internal.as_str(), error, 0)?;
           } else {
             ack = self.process(con, claimed)?;
           }
@@ -412,7 +413,7 @@ impl Slot {
           String::from_utf8_lossy(&left).into_owned(),
           "InvalidPayload",
           Error::invalid("unreadable working-on value found when the worker started"),
-          0.0,
+          0,
         )?,
       }
     }
@@ -465,7 +466,7 @@ impl Slot {
       Err(e) if e.code().is_some() && matches!(&ack, Some(Ack { output: Some(_), .. })) => {
         let Some(Ack { output: Some((key, ..)), queue, entry, .. }) = ack else { unreachable!() };
         let error = Error::invalid(format!("Redis refused to store the output at key {key:?}: {e}"));
-        self.fail(con, &queue, entry, Code::InvalidArg.as_str(), error, 0.0)?;
+        self.fail(con, &queue, entry, Code::InvalidArg.as_str(), error, 0)?;
         // The script did not run; claim now (no ack this time, so this recurses once at most).
         return self.step(con, script, k, None, claim);
       }
@@ -510,7 +511,7 @@ impl Slot {
         },
       },
     };
-    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let duration_ms = (started.elapsed().as_secs_f64() * 1000.0).round() as u64;
     match outcome {
       Ok((result, output)) => {
         Ok(Some(Ack { output, queue, entry, result, duration_ms, emit: emit & EMIT_SUCCESS != 0 }))
@@ -524,7 +525,7 @@ impl Slot {
 
   /// Files a job in `failed` (node-resque's record), clears the working-on key
   /// and counts it; then the `failure` event.
-  fn fail(&self, con: &mut redis::Connection, queue: &str, entry: String, exception: &str, error: Error, duration_ms: f64) -> Result<(), Disconnected> {
+  fn fail(&self, con: &mut redis::Connection, queue: &str, entry: String, exception: &str, error: Error, duration_ms: u64) -> Result<(), Disconnected> {
     let keys = Keys::new(&self.config.namespace);
     let name = self.name();
     let record = payload::failure(
