@@ -422,7 +422,7 @@ impl NativeWorker {
     let config = self.config.take().ok_or_else(|| invalid("this native worker was started already".into()))?;
     let events = Arc::clone(&self.events);
     let tsfn = Arc::clone(&self.tsfn);
-    // Events are delivered in batches, at most one every 4 ms: the first event
+    // Events are delivered in batches, at most one every 10 ms: the first event
     // into an empty queue wakes the pump, which lets the slots add more for a
     // moment and then hands JS the whole batch in one call. At thousands of
     // jobs a second this keeps the JS thread's share small.
@@ -432,7 +432,7 @@ impl NativeWorker {
       .spawn(move || {
         // Ends when the last slot thread drops the sink (and with it `wake`).
         while woken.recv().is_ok() {
-          std::thread::sleep(std::time::Duration::from_millis(4));
+          std::thread::sleep(std::time::Duration::from_millis(10));
           while woken.try_recv().is_ok() {}
           let _ = tsfn.call((), ThreadsafeFunctionCallMode::NonBlocking);
         }
