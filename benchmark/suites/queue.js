@@ -13,23 +13,13 @@ const { Piscina } = require('piscina')
 const { JobQueue, resize, poolInfo } = require('../..')
 const { median } = require('../lib/stats')
 const { readFixture: fixture } = require('../lib/fixtures')
+const { mainThreadCpuMs } = require('../lib/thread-cpu')
 
 const JOBS = 100000
 const ROUNDS = 3
 
 function rate (n, ms) {
   return n / (ms / 1000)
-}
-
-// CPU time of the JS (main) thread alone, from /proc on Linux: unlike ELU it
-// does not count time the thread spent preempted by other processes.
-function mainThreadCpuMs () {
-  try {
-    const fields = require('node:fs').readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8').split(') ')[1].split(' ')
-    return (Number(fields[11]) + Number(fields[12])) * (1000 / 100)
-  } catch {
-    return NaN
-  }
 }
 
 async function timed (fn) {

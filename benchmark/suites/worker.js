@@ -18,12 +18,17 @@ const { startRedis } = require('../../__test__/helpers/redis')
 const { median } = require('../lib/stats')
 const { packageVersion } = require('../lib/machine')
 const { readFixture } = require('../lib/fixtures')
+const { mainThreadTimes } = require('../lib/thread-cpu')
 
 const Q = 'bench'
 const NS = 'resque'
 
 function rate (n, ms) {
   return n / (ms / 1000)
+}
+
+function pct (share) {
+  return Number.isFinite(share) ? (share * 100).toFixed(1) + '%' : 'n/a'
 }
 
 async function fill (redis, n, entry) {
@@ -41,10 +46,12 @@ function resqueEntry (cls, args) {
 
 /**
  * Starts `worker`, resolves when `n` jobs have finished; returns
- * { ms, elu, steadyMs }. `ms` runs from start() to the last job. `elu` is the
- * event-loop utilisation in steady state: between the 10th and the 90th
- * percent of jobs finished, so start-up and the tail do not count; `steadyMs`
- * is the time between those two points. Finished jobs are counted from
+ * { ms, elu, steadyMs, jsCpu, jsWait }. `ms` runs from start() to the last
+ * job. `elu` is the event-loop utilisation in steady state: between the 10th
+ * and the 90th percent of jobs finished, so start-up and the tail do not
+ * count; `steadyMs` is the time between those two points. `jsCpu` is the JS
+ * thread's own CPU time over that span, as a share of it, and `jsWait` the
+ * share it spent runnable but waiting for a core. Finished jobs are counted from
  * `success`/`failure` events; or, with `redis` and `slots`, the worker runs
  * with no per-job listener at all: progress comes from Redis's processed and
  * failed counters, read every 25 ms, and the end from each slot's `pause`
@@ -56,10 +63,12 @@ async function drain (worker, n, { events = ['success', 'failure'], redis = null
   let elu90 = null
   let t10 = 0
   let t90 = 0
+  let js10 = null
+  let js90 = null
   let end = null
   const progress = (done) => {
-    if (elu10 === null && done >= n * 0.1) { elu10 = performance.eventLoopUtilization(); t10 = performance.now() }
-    if (elu90 === null && done >= n * 0.9) { elu90 = performance.eventLoopUtilization(); t90 = performance.now() }
+    if (elu10 === null && done >= n * 0.1) { elu10 = performance.eventLoopUtilization(); t10 = performance.now(); js10 = mainThreadTimes() }
+    if (elu90 === null && done >= n * 0.9) { elu90 = performance.eventLoopUtilization(); t90 = performance.now(); js90 = mainThreadTimes() }
   }
   const finished = new Promise((resolve, reject) => {
     if (redis) {
@@ -103,7 +112,8 @@ async function drain (worker, n, { events = ['success', 'failure'], redis = null
   const ms = end - t0
   const elu = performance.eventLoopUtilization(elu90, elu10).utilization
   if (failures) throw new Error(`${failures} of ${n} jobs failed`)
-  return { ms, elu, steadyMs: t90 - t10 }
+  const steadyMs = t90 - t10
+  return { ms, elu, steadyMs, jsCpu: (js90.cpuMs - js10.cpuMs) / steadyMs, jsWait: (js90.waitMs - js10.waitMs) / steadyMs }
 }
 
 /** connect(), drain(), end(): one timed run of a resque worker. */
@@ -308,7 +318,7 @@ async function compare (server, redis, log, contenders, n, rounds) {
       await redis.flushdb()
       const r = await c.run(server, redis, n)
       results.get(c.name).push(r)
-      log(`round ${round + 1}: ${c.name}: ${Math.round(rate(n, r.ms))} jobs/s, ELU ${(r.elu * 100).toFixed(1)}%`)
+      log(`round ${round + 1}: ${c.name}: ${Math.round(rate(n, r.ms))} jobs/s, ELU ${pct(r.elu)}, JS CPU ${pct(r.jsCpu)}, waiting ${pct(r.jsWait)}`)
     }
   }
   return contenders.map((c) => {
@@ -318,6 +328,8 @@ async function compare (server, redis, log, contenders, n, rounds) {
       jobsPerSec: median(rs.map((r) => rate(n, r.ms))),
       steadyPerSec: median(rs.map((r) => rate(n * 0.8, r.steadyMs))),
       elu: median(rs.map((r) => r.elu)),
+      jsCpu: median(rs.map((r) => r.jsCpu)),
+      jsWait: median(rs.map((r) => r.jsWait)),
       n
     }
   })
@@ -331,7 +343,9 @@ function rows (section, results, baseline) {
     jobs: r.n,
     jobsPerSec: Math.round(r.jobsPerSec),
     vsBaseline: base ? (r.jobsPerSec / base.jobsPerSec).toFixed(2) + 'x' : '',
-    elu: (r.elu * 100).toFixed(1) + '%'
+    elu: pct(r.elu),
+    jsCpu: pct(r.jsCpu),
+    jsWait: pct(r.jsWait)
   }))
 }
 
@@ -350,7 +364,7 @@ module.exports = {
       const notes = [
         `node-resque ${packageVersion('node-resque')}, BullMQ ${packageVersion('bullmq')}, ioredis ${packageVersion('ioredis')}, redis-server private on a free port, no persistence.`,
         'jobs/s: median over rounds of jobs / (time from start() to the last success); the queue is filled before the clock starts.',
-        'ELU: event-loop utilisation of the worker process in steady state, from 10% to 90% of the jobs finished (the producer is idle then).',
+        'ELU: event-loop utilisation of the worker process in steady state, from 10% to 90% of the jobs finished (the producer is idle then). Over the same span, "JS thread CPU" is the main thread\'s own CPU time and "waiting for a core" the time it was runnable but preempted (from /proc/<pid>/task/<tid>/schedstat), each as a share of wall time.',
         '"native hash" runs with no per-job listener: progress is read from Redis\'s stat counters every 25 ms (included in its ELU) and the end is each slot\'s `pause`; "a success listener" counts jobs from `success` events, one per job. On 2 saturated cores ELU also counts the time the JS thread waits for a core while it has work.',
         'rusque native jobs run in the Rust loop (claim, Redis I/O, task on the pool, ack); the worker process\'s JS thread only receives events.'
       ]
@@ -373,7 +387,7 @@ module.exports = {
       }
 
       for (const size of only.includes('hash') ? [4 * 1024, 256 * 1024] : []) {
-        const n = quick ? 1000 : (size > 65536 ? 3000 : 10000)
+        const n = quick ? 1000 : (size > 65536 ? 3000 : 30000)
         log(`native sha256 of a ${size / 1024} KiB Redis value: ${n} per run`)
         const hash = await compare(server, redis, log, [
           { name: 'rusque Worker, native hash (concurrency 16)', run: rusqueHash(size, false) },
@@ -407,7 +421,9 @@ module.exports = {
           { key: 'jobs', title: 'jobs/run', align: 'right' },
           { key: 'jobsPerSec', title: 'jobs/s (median)', align: 'right' },
           { key: 'vsBaseline', title: 'vs node-resque Worker', align: 'right' },
-          { key: 'elu', title: 'worker ELU', align: 'right' }
+          { key: 'elu', title: 'worker ELU', align: 'right' },
+          { key: 'jsCpu', title: 'JS thread CPU', align: 'right' },
+          { key: 'jsWait', title: 'JS thread waiting for a core', align: 'right' }
         ],
         rows: out,
         notes,
