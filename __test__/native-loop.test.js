@@ -16,6 +16,8 @@ const { metadata } = require('..')
 const { RedisServer } = require('./helpers/redis')
 const { fixture } = require('./helpers/fixtures')
 
+const sha1 = (s) => require('node:crypto').createHash('sha1').update(s).digest('hex')
+
 let server
 let redis
 let queue
@@ -256,8 +258,10 @@ test('a job left in a slot\'s working-on key runs again when that slot starts', 
 
 test('a job left behind by a worker that kept dying is filed in failed, not re-run forever', async () => {
   const job = { class: 'digest', queue: 'img', args: [{ input: { base64: 'YWJj' }, output: { key: 'never' } }] }
-  await redis.set('resque:worker:crashy:img', JSON.stringify({ run_at: new Date().toString(), queue: 'img', payload: job, worker: 'crashy' }))
-  await redis.set('resque:rusque:resumes:crashy:img', '5') // five starts already died running it
+  const held = JSON.stringify({ run_at: new Date().toString(), queue: 'img', payload: job, worker: 'crashy' })
+  await redis.set('resque:worker:crashy:img', held)
+  // Resumed 5 times already, each start died running it (the count is per job).
+  await redis.hset('resque:rusque:resumes:crashy:img', 'job', sha1(held), 'n', '5')
   await queue.enqueue('img', 'digest', [{ input: { base64: 'YWJj' }, output: { key: 'next' } }])
   const em = new EventEmitter()
   const seen = collect(em)
@@ -269,9 +273,25 @@ test('a job left behind by a worker that kept dying is filed in failed, not re-r
   assert.ok(await redis.get('next'))
   const [failed] = (await redis.lrange('resque:failed', 0, -1)).map((x) => JSON.parse(x))
   assert.deepEqual(failed.payload, job)
-  assert.match(failed.error, /stopped 5 times while running this job/)
+  assert.match(failed.error, /stopped 6 times while running this job/)
   assert.equal(seen.failure[0][2].code, 'ERR_INTERNAL')
   assert.equal(await redis.exists('resque:rusque:resumes:crashy:img'), 0)
+})
+
+test('a job resumed 4 times before still runs a fifth time', async () => {
+  const job = { class: 'digest', queue: 'img', args: [{ input: { base64: 'YWJj' }, output: { key: 'fifth' } }] }
+  const held = JSON.stringify({ run_at: new Date().toString(), queue: 'img', payload: job, worker: 'unlucky' })
+  await redis.set('resque:worker:unlucky:img', held)
+  await redis.hset('resque:rusque:resumes:unlucky:img', 'job', sha1(held), 'n', '4')
+  const em = new EventEmitter()
+  const seen = collect(em)
+  const loop = new NativeLoop({ connection: server.connection(), queues: ['img'], slots: ['unlucky'], timeout: 100, jobs: JOBS }, em)
+  loop.start()
+  await until(() => seen.success.length === 1)
+  await loop.end()
+  assert.equal(seen.failure.length, 0)
+  assert.equal(await redis.get('fifth'), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad')
+  assert.equal(await redis.exists('resque:rusque:resumes:unlucky:img'), 0)
 })
 
 test('end() while Redis restarts mid-job: the held job is finished and acked once Redis is back', async () => {

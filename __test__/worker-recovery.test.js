@@ -13,6 +13,8 @@ const { Worker } = require('..')
 const { startRedis } = require('./helpers/redis')
 const { nextEvent, collect, sleep, waitFor } = require('./helpers/events')
 
+const sha1 = (s) => require('node:crypto').createHash('sha1').update(s).digest('hex')
+
 const NS = 'resque-recovery'
 let Q = 'q'
 let n = 0
@@ -175,8 +177,10 @@ describe('SIGKILL mid-job', () => {
 
   it('a job whose worker kept dying while running it is filed in failed, not re-run forever', async () => {
     const job = { class: 'slow', queue: Q, args: ['deadly', 0] }
-    await redis.set(`${NS}:worker:crashy:${Q}`, JSON.stringify({ run_at: new Date().toString(), queue: Q, payload: job, worker: 'crashy' }))
-    await redis.set(`${NS}:rusque:resumes:crashy:${Q}`, '5') // five starts under this name already died running it
+    const held = JSON.stringify({ run_at: new Date().toString(), queue: Q, payload: job, worker: 'crashy' })
+    await redis.set(`${NS}:worker:crashy:${Q}`, held)
+    // Resumed 5 times already, each start under this name died running it (the count is per job).
+    await redis.hset(`${NS}:rusque:resumes:crashy:${Q}`, 'job', sha1(held), 'n', '5')
     await queue.enqueue(Q, 'slow', ['next', 0])
     const ran = []
     const w = new Worker({ connection: connection(), queues: [Q], timeout: 100, name: 'crashy' }, {
@@ -186,20 +190,18 @@ describe('SIGKILL mid-job', () => {
     const successes = collect(w, 'success', 1)
     await w.connect()
     await w.start()
-    let failure, success
+    let got
     try {
-      failure = (await failures)[0]
-      success = (await successes)[0]
+      got = await Promise.all([failures, successes])
     } finally {
       await w.end()
     }
-    const [fq, fjob, err] = failure
-    const [, sjob] = success
+    const [[[fq, fjob, err]], [[, sjob]]] = got
     assert.deepEqual(ran, ['next'], 'the deadly job did not run again')
     assert.equal(fq, Q)
     assert.deepEqual(fjob, job)
     assert.equal(err.code, 'ERR_INTERNAL')
-    assert.match(err.message, /stopped 5 times while running this job/)
+    assert.match(err.message, /stopped 6 times while running this job/)
     assert.deepEqual(sjob.args, ['next', 0])
     const failed = (await redis.lrange(`${NS}:failed`, 0, -1)).map((x) => JSON.parse(x))
     assert.equal(failed.length, 1)
@@ -210,6 +212,30 @@ describe('SIGKILL mid-job', () => {
     assert.equal(await redis.exists(`${NS}:worker:crashy:${Q}`), 0)
     assert.equal(await redis.get(`${NS}:stat:failed`), '1')
     assert.equal(await redis.get(`${NS}:stat:processed`), '1')
+  })
+
+  it('a resume count left by another job does not count against the job held now', async () => {
+    const job = { class: 'slow', queue: Q, args: ['innocent', 0] }
+    const held = JSON.stringify({ run_at: new Date().toString(), queue: Q, payload: job, worker: 'reused' })
+    await redis.set(`${NS}:worker:reused:${Q}`, held)
+    // An earlier job under this name was resumed many times, then recovered elsewhere.
+    await redis.hset(`${NS}:rusque:resumes:reused:${Q}`, 'job', sha1('an earlier working-on value'), 'n', '9')
+    const w = new Worker({ connection: connection(), queues: [Q], timeout: 100, name: 'reused' }, {
+      slow: async (id) => id
+    })
+    const successes = collect(w, 'success', 1)
+    await w.connect()
+    await w.start()
+    let got
+    try {
+      got = await successes
+    } finally {
+      await w.end()
+    }
+    assert.deepEqual(got[0][1], job)
+    assert.equal(got[0][2], 'innocent')
+    assert.equal(await queue.failedCount(), 0)
+    assert.equal(await redis.exists(`${NS}:rusque:resumes:reused:${Q}`), 0)
   })
 
   it('a live worker is never recovered by a survivor', async () => {

@@ -1,5 +1,8 @@
 'use strict'
 
+const fs = require('node:fs')
+const path = require('node:path')
+
 // Lua run inside Redis. Each one is a single atomic step, so a worker that
 // dies between two of them leaves Redis in a state another worker can repair.
 
@@ -174,9 +177,14 @@ redis.call('del', KEYS[1], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
 return 1
 `
 
+// resume: counts a job resumed from a slot's working-on key at start; shared
+// with the Rust loop, so it lives in its own file.
+const RESUME = fs.readFileSync(path.join(__dirname, 'resume.lua'), 'utf8')
+
 function define (redis) {
   if (typeof redis.rusqueCycle !== 'function') redis.defineCommand('rusqueCycle', { lua: CYCLE })
   if (typeof redis.rusqueRecover !== 'function') redis.defineCommand('rusqueRecover', { numberOfKeys: 8, lua: RECOVER })
+  if (typeof redis.rusqueCountResume !== 'function') redis.defineCommand('rusqueCountResume', { numberOfKeys: 2, lua: RESUME })
 }
 
-module.exports = { define, CYCLE, RECOVER }
+module.exports = { define, CYCLE, RECOVER, RESUME }

@@ -28,8 +28,8 @@ const { Recovery, normalizeRecovery } = require('./recovery')
 const { NativeLoop } = require('./native-loop')
 const { RusqueError } = require('../errors')
 
-// A job resumed from a slot's working-on key this many times in a row (each
-// start under that name died running it) is filed in failed instead.
+// A job found in a slot's working-on key at start this many times in a row
+// (each process under that name died running it) is filed in failed instead.
 const MAX_RESUMES = 5
 
 const EMITTER_METHODS = ['emit', 'on', 'once', 'off', 'addListener', 'removeListener', 'removeAllListeners', 'listenerCount', 'listeners']
@@ -147,7 +147,8 @@ class Worker extends EventEmitter {
       state: 'idle', // idle | running
       paused: false,
       done: false, // looping: false, and this slot worked its one job
-      expected: null // the working-on value our claim wrote
+      expected: null, // the working-on value our claim wrote
+      fresh: true // no claim yet: a job held in Redis now was left by an earlier process
     }
   }
 
@@ -435,11 +436,13 @@ class Worker extends EventEmitter {
         s.paused = true
         continue
       }
+      const fresh = s.fresh
+      s.fresh = false
       got++
       if (qIndex > 0) {
         this._begin(s, queues[qIndex - 1], raw, prefixes[qIndex - 1] + raw + s.suffix)
       } else {
-        this._resume(s, raw)
+        this._resume(s, raw, fresh)
       }
     }
     if (claims.length > 0 && got < claims.length) {
@@ -474,9 +477,10 @@ class Worker extends EventEmitter {
     }, this.options.timeout)
   }
 
-  _resume (slot, workingOn) {
+  _resume (slot, workingOn, fresh) {
     // A job this slot name already held: our own claim whose reply was lost, or
-    // a previous process with the same name that died mid-job.
+    // (`fresh`: the slot's first claim) a previous process with the same name
+    // that died mid-job; only the latter counts towards MAX_RESUMES.
     let queue = null
     let raw = null
     try {
@@ -484,42 +488,44 @@ class Worker extends EventEmitter {
       queue = parsed.queue
       raw = parsed.payload !== null && typeof parsed.payload === 'object' ? JSON.stringify(parsed.payload) : null
     } catch {}
-    this._begin(slot, queue, raw, workingOn, true)
+    this._begin(slot, queue, raw, workingOn, fresh)
   }
 
   /**
-   * Runs a resumed job unless this slot name has died running it MAX_RESUMES
-   * times in a row: a job that kills its worker (out of memory, say) would
-   * otherwise crash-loop a worker whose name is stable across restarts (a
-   * container's hostname and pid 1). The count lives beside node-resque's keys
-   * (the Rust loop keeps the same one) and is cleared once the job has run.
+   * Runs a job found in the slot's working-on key at start unless processes
+   * of this name died running it more than MAX_RESUMES times in a row: a job
+   * that kills its worker (out of memory, say) would otherwise crash-loop a
+   * worker whose name is stable across restarts (a container's hostname and
+   * pid 1). resume.lua counts, per job, beside node-resque's keys (the Rust
+   * loop keeps the same count); the count is cleared once the job's ack lands.
    */
   async _performResumed (slot, queue, raw) {
     const { redis, key } = this.connection
     const counter = key('rusque', 'resumes') + ':' + slot.keys.entry
     let runs = 0
     try {
-      runs = (await redis.multi().incr(counter).expire(counter, 86400).exec())[0][1]
-    } catch {} // Redis away: run it; the ack waits for Redis anyway.
+      runs = await redis.rusqueCountResume(slot.keys.workingOn, counter)
+    } catch {} // Redis away (past ioredis' retries): run it uncounted; its ack waits for Redis anyway.
+    let outcome
     if (runs > MAX_RESUMES) {
       let job = raw
       try { job = JSON.parse(raw) } catch {}
-      const error = new RusqueError('ERR_INTERNAL', `the worker stopped ${runs - 1} times while running this job; not running it again`)
-      redis.del(counter).catch(() => {})
-      return { outcome: 'f', queue, job, result: null, error, duration: 0 }
+      const error = new RusqueError('ERR_INTERNAL', `its worker stopped ${runs} times while running this job; not running it again`)
+      outcome = { outcome: 'f', queue, job, result: null, error, duration: 0 }
+    } else {
+      outcome = await performJob(slot.ctx, queue, raw)
     }
-    const outcome = await performJob(slot.ctx, queue, raw)
-    redis.del(counter).catch(() => {})
+    outcome.resumeCounter = counter
     return outcome
   }
 
-  _begin (slot, queue, raw, expected, resumed = false) {
+  _begin (slot, queue, raw, expected, counted = false) {
     slot.state = 'running'
     slot.expected = expected
     if (!this.options.looping) slot.done = true
     this._busy++
     this.working = true
-    const run = resumed ? this._performResumed(slot, queue, raw) : performJob(slot.ctx, queue, raw)
+    const run = counted ? this._performResumed(slot, queue, raw) : performJob(slot.ctx, queue, raw)
     run
       .catch((error) => ({ outcome: 'f', queue, job: raw, result: null, error, duration: 0 }))
       .then((outcome) => this._finish(slot, outcome))
@@ -543,6 +549,7 @@ class Worker extends EventEmitter {
   }
 
   _afterAck (a) {
+    if (a.resumeCounter) this.connection.redis.del(a.resumeCounter).catch(() => {})
     const ctx = a.slot.ctx
     if (a.outcome === 's') this._emitSafe('success', a.queue, a.job, a.result, a.duration)
     else if (a.outcome === 'f') this._emitSafe('failure', a.queue, a.job, a.error, a.duration)

@@ -111,9 +111,12 @@ struct Claimed {
 
 type Prefetched = (String, Result<Option<Vec<u8>>, String>);
 
-/// How many times a job left in a slot's working-on key is re-run at start
-/// before it is filed in `failed` instead.
+/// How many times in a row a job left in a slot's working-on key is re-run
+/// at start before it is filed in `failed` instead.
 const MAX_RESUMES: u64 = 5;
+
+/// Counts a resume per job (lib/resque/resume.lua; the JS loop runs it too).
+const RESUME: &str = include_str!("../../../../lib/resque/resume.lua");
 
 /// After a stop, how many times a slot that may hold a job reconnects to finish it.
 const STOP_RETRIES: u32 = 5;
@@ -273,6 +276,8 @@ impl Slot {
     // it; if Redis stays away, the registration and the held job stay in Redis
     // for a surviving worker (or node-resque's Scheduler) to recover.
     let mut registered = false;
+    // Until the slot has looked at its working-on key once (see serve).
+    let mut first_look = true;
     let mut tries_after_stop = 0;
     loop {
       if self.stopped() {
@@ -292,7 +297,7 @@ impl Slot {
       };
       let _ = con.set_read_timeout(Some(Duration::from_secs(30)));
       let mut progressed = false;
-      match self.serve(&mut con, &keys, &script, &mut registered, &mut progressed) {
+      match self.serve(&mut con, &keys, &script, &mut registered, &mut first_look, &mut progressed) {
         Ok(()) => {
           if let Err(Disconnected(e)) = self.untrack(&mut con, &keys) {
             (self.sink)(Event::Error { slot: self.slot, message: format!("could not unregister worker: {e}") });
@@ -367,6 +372,7 @@ impl Slot {
     keys: &Keys,
     script: &redis::Script,
     registered: &mut bool,
+    first_look: &mut bool,
     progressed: &mut bool,
   ) -> Result<(), Disconnected> {
     self.track(con, keys)?;
@@ -384,27 +390,32 @@ impl Slot {
     // there (Redis went away before its ack landed, or an earlier process of
     // this name died holding it) runs again before anything new is claimed.
     let mut ack = None;
-    if let Some(left) = redis::cmd("GET").arg(&working).query::<Option<Vec<u8>>>(con)? {
+    let left = redis::cmd("GET").arg(&working).query::<Option<Vec<u8>>>(con)?;
+    // The first look of this process: a job held now was left by an earlier
+    // process of this name; after a reconnect it is this process's own.
+    let fresh = std::mem::replace(first_look, false);
+    if let Some(left) = left {
       match leftover(&left) {
         Some(claimed) => {
-          // Count the re-runs: a job that kills its worker (out of memory,
-          // say) would otherwise crash-loop a worker whose name is stable
-          // across restarts (a container's hostname and pid 1).
-          // Kept outside node-resque's `worker:*` keys, which its tools read.
+          // Count the re-runs at start: a job that kills its worker (out of
+          // memory, say) would otherwise crash-loop a worker whose name is
+          // stable across restarts (a container's hostname and pid 1). The
+          // count is per job (resume.lua, shared with the JS loop) and kept
+          // outside node-resque's `worker:*` keys, which its tools read.
           let resumes = format!("{}:rusque:resumes:{}:{}", self.config.namespace, self.name(), queues);
-          let n: u64 = redis::pipe().incr(&resumes, 1).expire(&resumes, 86_400).ignore().query::<(u64,)>(con)?.0;
+          let n: u64 = if fresh { redis::Script::new(RESUME).key(&working).key(&resumes).invoke(con)? } else { 0 };
           if n > MAX_RESUMES {
             let Claimed { queue, entry, .. } = claimed;
             let entry = entry.unwrap_or_else(|len| format!("(not UTF-8; {len} bytes)"));
-            let error = Error::new(
-              Code::Internal,
-              format!("the worker stopped {} times while running this job; not running it again", n - 1),
-            );
+            let error =
+              Error::new(Code::Internal, format!("its worker stopped {n} times while running this job; not running it again"));
             self.fail(con, &queue, entry, Code::Internal.as_str(), error, 0)?;
           } else {
             ack = self.process(con, claimed)?;
           }
-          redis::cmd("DEL").arg(&resumes).query::<()>(con)?;
+          if fresh {
+            redis::cmd("DEL").arg(&resumes).query::<()>(con)?;
+          }
         }
         // Not a record this loop can re-run: filed, not dropped.
         None => self.fail(
