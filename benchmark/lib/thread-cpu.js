@@ -16,7 +16,8 @@ function mainThreadTimes () {
   const task = `/proc/self/task/${process.pid}`
   try {
     const [run, wait] = fs.readFileSync(`${task}/schedstat`, 'utf8').trim().split(' ').map(Number)
-    if (Number.isFinite(run) && Number.isFinite(wait)) return { cpuMs: run / 1e6, waitMs: wait / 1e6 }
+    // A kernel without sched_info prints zeros here: use stat then.
+    if (run > 0 && Number.isFinite(wait)) return { cpuMs: run / 1e6, waitMs: wait / 1e6 }
   } catch {}
   try {
     const fields = fs.readFileSync(`${task}/stat`, 'utf8').split(') ')[1].split(' ')

@@ -27,6 +27,11 @@ function rate (n, ms) {
   return n / (ms / 1000)
 }
 
+/** The median of the rounds that could be measured; NaN if none could. */
+function finiteMedian (values) {
+  return median(values.filter(Number.isFinite))
+}
+
 function pct (share) {
   return Number.isFinite(share) ? (share * 100).toFixed(1) + '%' : 'n/a'
 }
@@ -46,12 +51,12 @@ function resqueEntry (cls, args) {
 
 /**
  * Starts `worker`, resolves when `n` jobs have finished; returns
- * { ms, elu, steadyMs, jsCpu, jsWait }. `ms` runs from start() to the last
- * job. `elu` is the event-loop utilisation in steady state: between the 10th
- * and the 90th percent of jobs finished, so start-up and the tail do not
- * count; `steadyMs` is the time between those two points. `jsCpu` is the JS
- * thread's own CPU time over that span, as a share of it, and `jsWait` the
- * share it spent runnable but waiting for a core. Finished jobs are counted from
+ * { ms, elu, steadyPerSec, jsCpu, jsWait }. `ms` runs from start() to the
+ * last job. `elu` is the event-loop utilisation in steady state: between the
+ * 10th and the 90th percent of jobs finished, so start-up and the tail do not
+ * count; `steadyPerSec` is the job rate over that span. `jsCpu` is the JS
+ * thread's own CPU time over it, as a share of it, and `jsWait` the share it
+ * spent runnable but waiting for a core (NaN where they cannot be told). Finished jobs are counted from
  * `success`/`failure` events; or, with `redis` and `slots`, the worker runs
  * with no per-job listener at all: progress comes from Redis's processed and
  * failed counters, read every 25 ms, and the end from each slot's `pause`
@@ -63,12 +68,14 @@ async function drain (worker, n, { events = ['success', 'failure'], redis = null
   let elu90 = null
   let t10 = 0
   let t90 = 0
+  let d10 = 0
+  let d90 = 0
   let js10 = null
   let js90 = null
   let end = null
   const progress = (done) => {
-    if (elu10 === null && done >= n * 0.1) { elu10 = performance.eventLoopUtilization(); t10 = performance.now(); js10 = mainThreadTimes() }
-    if (elu90 === null && done >= n * 0.9) { elu90 = performance.eventLoopUtilization(); t90 = performance.now(); js90 = mainThreadTimes() }
+    if (elu10 === null && done >= n * 0.1) { elu10 = performance.eventLoopUtilization(); t10 = performance.now(); d10 = done; js10 = mainThreadTimes() }
+    if (elu90 === null && done >= n * 0.9) { elu90 = performance.eventLoopUtilization(); t90 = performance.now(); d90 = done; js90 = mainThreadTimes() }
   }
   const finished = new Promise((resolve, reject) => {
     if (redis) {
@@ -112,8 +119,17 @@ async function drain (worker, n, { events = ['success', 'failure'], redis = null
   const ms = end - t0
   const elu = performance.eventLoopUtilization(elu90, elu10).utilization
   if (failures) throw new Error(`${failures} of ${n} jobs failed`)
+  // With progress read from Redis every 25 ms, both points may fall in one
+  // poll on a short run: then there is no steady span to report.
   const steadyMs = t90 - t10
-  return { ms, elu, steadyMs, jsCpu: (js90.cpuMs - js10.cpuMs) / steadyMs, jsWait: (js90.waitMs - js10.waitMs) / steadyMs }
+  const span = steadyMs > 0 && d90 > d10
+  return {
+    ms,
+    elu,
+    steadyPerSec: span ? rate(d90 - d10, steadyMs) : NaN,
+    jsCpu: span ? (js90.cpuMs - js10.cpuMs) / steadyMs : NaN,
+    jsWait: span ? (js90.waitMs - js10.waitMs) / steadyMs : NaN
+  }
 }
 
 /** connect(), drain(), end(): one timed run of a resque worker. */
@@ -326,10 +342,10 @@ async function compare (server, redis, log, contenders, n, rounds) {
     return {
       name: c.name,
       jobsPerSec: median(rs.map((r) => rate(n, r.ms))),
-      steadyPerSec: median(rs.map((r) => rate(n * 0.8, r.steadyMs))),
+      steadyPerSec: finiteMedian(rs.map((r) => r.steadyPerSec)),
       elu: median(rs.map((r) => r.elu)),
-      jsCpu: median(rs.map((r) => r.jsCpu)),
-      jsWait: median(rs.map((r) => r.jsWait)),
+      jsCpu: finiteMedian(rs.map((r) => r.jsCpu)),
+      jsWait: finiteMedian(rs.map((r) => r.jsWait)),
       n
     }
   })
@@ -342,6 +358,7 @@ function rows (section, results, baseline) {
     contender: r.name,
     jobs: r.n,
     jobsPerSec: Math.round(r.jobsPerSec),
+    exactPerSec: r.jobsPerSec,
     vsBaseline: base ? (r.jobsPerSec / base.jobsPerSec).toFixed(2) + 'x' : '',
     elu: pct(r.elu),
     jsCpu: pct(r.jsCpu),
@@ -369,7 +386,7 @@ module.exports = {
         'rusque native jobs run in the Rust loop (claim, Redis I/O, task on the pool, ack); the worker process\'s JS thread only receives events.'
       ]
       const by = (name) => out.find((r) => r.contender === name)
-      const ratio = (a, b) => (by(a).jobsPerSec / by(b).jobsPerSec).toFixed(2)
+      const ratio = (a, b) => (by(a).exactPerSec / by(b).exactPerSec).toFixed(2)
       let noop = null
       let kill = null
       if (only.includes('noop')) {
