@@ -314,7 +314,7 @@ pub fn pool_info() -> PoolInfo {
 // The Rust resque loop for native jobs. Its events reach JS in batches, as a
 // JSON array string, through one threadsafe function.
 
-type EventFn = ThreadsafeFunction<(), Unknown<'static>, String, Status, false>;
+type EventFn = ThreadsafeFunction<String, Unknown<'static>, String, Status, false>;
 
 /// One event as a JSON array, `[kind, slot, ...]` (kinds in
 /// lib/resque/native-loop.js): arrays parse faster than objects, and JS parses
@@ -400,18 +400,9 @@ impl NativeWorker {
   pub fn new(env: Env, config_json: String, callback: Function<'static>) -> Result<Self> {
     let config = worker_config(&config_json)?;
     let events: Arc<Mutex<String>> = Arc::new(Mutex::new(String::new()));
-    let drain = Arc::clone(&events);
-    let tsfn: EventFn = callback
-      .build_threadsafe_function::<()>()
-      .callee_handled::<false>()
-      .build_callback(move |_ctx| {
-        let mut batch = std::mem::take(&mut *drain.lock().unwrap_or_else(|p| p.into_inner()));
-        if batch.is_empty() {
-          batch.push('[');
-        }
-        batch.push(']');
-        Ok(batch)
-      })?;
+    // The batch arrives complete: the JS thread never takes the slots' lock.
+    let tsfn: EventFn =
+      callback.build_threadsafe_function::<String>().callee_handled::<false>().build_callback(|ctx| Ok(ctx.value))?;
     check_status!(unsafe { sys::napi_unref_threadsafe_function(env.raw(), tsfn.raw()) })?;
     let emit = Arc::clone(&config.events);
     Ok(NativeWorker { config: Some(config), emit, handle: None, events, tsfn: Arc::new(tsfn) })
@@ -421,6 +412,7 @@ impl NativeWorker {
   pub fn start(&mut self) -> Result<()> {
     let config = self.config.take().ok_or_else(|| invalid("this native worker was started already".into()))?;
     let events = Arc::clone(&self.events);
+    let pushed = Arc::clone(&self.events);
     let tsfn = Arc::clone(&self.tsfn);
     // Events are delivered in batches, at most one every 10 ms: the first event
     // into an empty queue wakes the pump, which lets the slots add more for a
@@ -431,17 +423,25 @@ impl NativeWorker {
       .name("rusque-resque-events".into())
       .spawn(move || {
         // Ends when the last slot thread drops the sink (and with it `wake`).
+        // This thread, not the JS thread, takes the batch from the slots: a
+        // slot thread (at the pool's nice level) preempted while holding the
+        // lock then delays this thread only.
         while woken.recv().is_ok() {
           std::thread::sleep(std::time::Duration::from_millis(10));
           while woken.try_recv().is_ok() {}
-          let _ = tsfn.call((), ThreadsafeFunctionCallMode::NonBlocking);
+          let mut batch = std::mem::take(&mut *events.lock().unwrap_or_else(|p| p.into_inner()));
+          if batch.is_empty() {
+            continue;
+          }
+          batch.push(']');
+          let _ = tsfn.call(batch, ThreadsafeFunctionCallMode::NonBlocking);
         }
       })
       .map_err(|e| invalid(format!("could not start the event thread: {e}")))?;
     let sink: rusque_core::resque::worker::Sink = Arc::new(move |e| {
       let json = event_json(e);
       let was_empty = {
-        let mut q = events.lock().unwrap_or_else(|p| p.into_inner());
+        let mut q = pushed.lock().unwrap_or_else(|p| p.into_inner());
         let was_empty = q.is_empty();
         q.push(if was_empty { '[' } else { ',' });
         q.push_str(&json);
