@@ -385,6 +385,27 @@ test('failed records can be found again by node-resque (whole numbers written as
   assert.equal(await redis.llen('resque:queue:img'), 1)
 })
 
+test('a slot unregistered by a survivor\'s recovery (after a stall) registers again at its next ping', async () => {
+  const em = new EventEmitter()
+  const seen = collect(em)
+  const loop = new NativeLoop({ connection: server.connection(), queues: ['img'], slots: ['stalled'], timeout: 50, jobs: JOBS }, em)
+  loop.start()
+  try {
+    await until(async () => (await redis.sismember('resque:workers', 'stalled:img')) === 1)
+    // What a survivor's recovery (or the Scheduler's forceCleanWorker) leaves behind.
+    await redis.multi().srem('resque:workers', 'stalled:img').del('resque:worker:ping:stalled').exec()
+    await until(async () => (await redis.sismember('resque:workers', 'stalled:img')) === 1)
+    assert.ok(await redis.get('resque:worker:ping:stalled'))
+    // Jobs it claims from now on are visible to recovery again.
+    await queue.enqueue('img', 'digest', [{ input: { base64: 'YWJj' }, output: { key: 'after-stall' } }])
+    await until(() => seen.success.length === 1)
+  } finally {
+    await loop.end()
+  }
+  assert.equal(await redis.get('after-stall'), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad')
+  assert.equal(await redis.sismember('resque:workers', 'stalled:img'), 0, 'unregistered at end()')
+})
+
 test('a slot keeps its ping fresh while a long job runs on the pool', async () => {
   await redis.set('in:long', fixture('2569067123_aca715a2ee_o.jpg'))
   await queue.enqueue('img', 'thumb', [{ input: { key: 'in:long' }, output: { key: 'out:long' }, width: 2400, format: 'png' }])

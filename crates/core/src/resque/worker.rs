@@ -325,11 +325,19 @@ impl Slot {
     }
   }
 
-  /// Refreshes the worker's ping key, as node-resque's worker does.
+  /// Refreshes the worker's ping key, as node-resque's worker does, and its
+  /// registration: a stall long enough for a survivor to recover this slot
+  /// (which unregisters it) must not leave it claiming jobs unseen, where a
+  /// later crash would strand them.
   fn ping(&self, con: &mut redis::Connection) -> Result<(), Disconnected> {
     let keys = Keys::new(&self.config.namespace);
     let queues = self.queues();
-    redis::cmd("SET").arg(keys.ping(self.name())).arg(payload::ping(self.name(), &queues, now_seconds())).query::<()>(con)?;
+    redis::pipe()
+      .set(keys.ping(self.name()), payload::ping(self.name(), &queues, now_seconds()))
+      .ignore()
+      .sadd(keys.workers(), format!("{}:{}", self.name(), queues))
+      .ignore()
+      .query::<()>(con)?;
     Ok(())
   }
 
