@@ -385,6 +385,56 @@ test('failed records can be found again by node-resque (whole numbers written as
   assert.equal(await redis.llen('resque:queue:img'), 1)
 })
 
+test('a step whose reply is lost after its ack landed still sends that job\'s success, once', async () => {
+  // A proxy in front of Redis relays everything, except that it cuts the
+  // connection instead of relaying the reply to the step that acks the first
+  // job (the one request that names its output key).
+  const net = require('node:net')
+  let armed = true
+  const sockets = new Set()
+  const proxy = net.createServer((client) => {
+    const upstream = net.connect(server.port, '127.0.0.1')
+    for (const sock of [client, upstream]) {
+      sockets.add(sock)
+      sock.on('error', () => {})
+      sock.on('close', () => { sockets.delete(sock); client.destroy(); upstream.destroy() })
+    }
+    let cut = false
+    client.on('data', (d) => {
+      if (armed && d.includes('lost-reply:1')) { armed = false; cut = true }
+      upstream.write(d)
+    })
+    upstream.on('data', (d) => {
+      if (cut) client.destroy()
+      else client.write(d)
+    })
+  })
+  await new Promise((resolve) => proxy.listen(0, '127.0.0.1', resolve))
+  try {
+    for (const i of [1, 2]) await queue.enqueue('img', 'digest', [{ input: { base64: 'YWJj' }, output: { key: `lost-reply:${i}` } }])
+    const em = new EventEmitter()
+    const seen = collect(em)
+    const loop = new NativeLoop({ connection: { host: '127.0.0.1', port: proxy.address().port }, queues: ['img'], slots: ['cut'], timeout: 50, jobs: JOBS }, em)
+    loop.start()
+    try {
+      await until(() => seen.success.length === 2)
+      await new Promise((resolve) => setTimeout(resolve, 200)) // no third one
+    } finally {
+      await loop.end()
+    }
+    assert.equal(armed, false, 'the reply was cut')
+    assert.ok(seen.error.length >= 1, 'the lost connection was reported')
+    const keys = seen.success.map(([, job]) => job.args[0].output.key).sort()
+    assert.deepEqual(keys, ['lost-reply:1', 'lost-reply:2'])
+    assert.equal(await redis.get('resque:stat:processed'), '2')
+    assert.equal(await redis.get('lost-reply:1'), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad')
+    assert.equal(await redis.get('lost-reply:2'), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad')
+  } finally {
+    for (const sock of sockets) sock.destroy()
+    await new Promise((resolve) => proxy.close(resolve))
+  }
+})
+
 test('a slot unregistered by a survivor\'s recovery (after a stall) registers again at its next ping', async () => {
   const em = new EventEmitter()
   const seen = collect(em)

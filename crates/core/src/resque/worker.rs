@@ -98,6 +98,19 @@ struct Ack {
   emit: bool,
 }
 
+/// What a slot carries from one connection to the next.
+#[derive(Default)]
+struct Carry {
+  /// Registered in Redis: the slot may hold a job. A stop then still
+  /// reconnects a few times to finish it (see run).
+  registered: bool,
+  /// The slot has looked at its working-on key once: a job found there later
+  /// is this process's own, not one an earlier process died running.
+  looked: bool,
+  /// A finished job whose ack was on its way when the connection failed.
+  unacked: Option<Ack>,
+}
+
 /// What a step claimed: the queue, the entry, and the input value when the
 /// entry named it by key: `(key, Ok(value))`, value None when the key is
 /// absent, or Err when Redis refused to read it (a key of another type).
@@ -275,13 +288,11 @@ impl Slot {
     // during an outage therefore still reconnects a few times to finish and ack
     // it; if Redis stays away, the registration and the held job stay in Redis
     // for a surviving worker (or node-resque's Scheduler) to recover.
-    let mut registered = false;
-    // Until the slot has looked at its working-on key once (see serve).
-    let mut first_look = true;
+    let mut carry = Carry::default();
     let mut tries_after_stop = 0;
     loop {
       if self.stopped() {
-        if !registered || tries_after_stop == STOP_RETRIES {
+        if !carry.registered || tries_after_stop == STOP_RETRIES {
           break;
         }
         tries_after_stop += 1;
@@ -297,7 +308,7 @@ impl Slot {
       };
       let _ = con.set_read_timeout(Some(Duration::from_secs(30)));
       let mut progressed = false;
-      match self.serve(&mut con, &keys, &script, &mut registered, &mut first_look, &mut progressed) {
+      match self.serve(&mut con, &keys, &script, &mut carry, &mut progressed) {
         Ok(()) => {
           if let Err(Disconnected(e)) = self.untrack(&mut con, &keys) {
             (self.sink)(Event::Error { slot: self.slot, message: format!("could not unregister worker: {e}") });
@@ -379,12 +390,11 @@ impl Slot {
     con: &mut redis::Connection,
     keys: &Keys,
     script: &redis::Script,
-    registered: &mut bool,
-    first_look: &mut bool,
+    carry: &mut Carry,
     progressed: &mut bool,
   ) -> Result<(), Disconnected> {
     self.track(con, keys)?;
-    *registered = true;
+    carry.registered = true;
     let queues = self.queues();
     let working = keys.working(self.name(), &queues);
     let step_keys = StepKeys {
@@ -397,13 +407,25 @@ impl Slot {
     // The working-on key is the record of what this slot holds: a job left
     // there (Redis went away before its ack landed, or an earlier process of
     // this name died holding it) runs again before anything new is claimed.
-    let mut ack = None;
+    let ack = &mut carry.unacked;
     let left = redis::cmd("GET").arg(&working).query::<Option<Vec<u8>>>(con)?;
     // The first look of this process: a job held now was left by an earlier
     // process of this name; after a reconnect it is this process's own.
-    let fresh = std::mem::replace(first_look, false);
-    if let Some(left) = left {
-      match leftover(&left) {
+    let fresh = !std::mem::replace(&mut carry.looked, true);
+    let left = left.map(|v| (leftover(&v), v));
+    // The connection failed during the step that acked `ack`. If the key no
+    // longer holds that job, the step ran (the ack and the output landed with
+    // it): its `success` is due. If it still does, the job runs again below.
+    // (A next job that is the very same entry looks the same: it runs, and
+    // the earlier one's `success` is not sent.)
+    if let Some(unacked) = ack.take() {
+      let held = matches!(&left, Some((Some(c), _)) if c.queue == unacked.queue && c.entry.as_deref() == Ok(unacked.entry.as_str()));
+      if !held && matches!(&left, None | Some((Some(_), _))) {
+        self.succeeded(unacked);
+      }
+    }
+    if let Some((parsed, left)) = left {
+      match parsed {
         Some(claimed) => {
           // Count the re-runs at start: a job that kills its worker (out of
           // memory, say) would otherwise crash-loop a worker whose name is
@@ -419,7 +441,7 @@ impl Slot {
               Error::new(Code::Internal, format!("its worker stopped {n} times while running this job; not running it again"));
             self.fail(con, &queue, entry, Code::Internal.as_str(), error, 0)?;
           } else {
-            ack = self.process(con, claimed)?;
+            *ack = self.process(con, claimed)?;
           }
           if fresh {
             redis::cmd("DEL").arg(&resumes).query::<()>(con)?;
@@ -445,7 +467,7 @@ impl Slot {
         self.ping(con)?;
         last_ping = Instant::now();
       }
-      let claimed = self.step(con, script, &step_keys, ack.take(), !stopping)?;
+      let claimed = self.step(con, script, &step_keys, ack, !stopping)?;
       *progressed = true;
       match claimed {
         None if stopping => return Ok(()),
@@ -453,15 +475,16 @@ impl Slot {
           (self.sink)(Event::Pause { slot: self.slot });
           self.sleep(self.config.poll);
         }
-        Some(claimed) => ack = self.process(con, claimed)?,
+        Some(claimed) => *ack = self.process(con, claimed)?,
       }
     }
   }
 
-  /// Acks `ack` (if any) and, when `claim`, claims the next entry: one round trip.
-  /// If the connection fails here the ack may or may not have landed; the
-  /// working-on key, read again on reconnect, tells which job is still held.
-  fn step(&self, con: &mut redis::Connection, script: &redis::Script, k: &StepKeys, ack: Option<Ack>, claim: bool) -> Result<Option<Claimed>, Disconnected> {
+  /// Acks `ack` (if any; it is taken once the reply is in) and, when `claim`,
+  /// claims the next entry: one round trip. If the connection fails here the
+  /// ack may or may not have landed and `ack` keeps it; the working-on key,
+  /// read again on reconnect, tells which (see serve).
+  fn step(&self, con: &mut redis::Connection, script: &redis::Script, k: &StepKeys, ack: &mut Option<Ack>, claim: bool) -> Result<Option<Claimed>, Disconnected> {
     let mut call = script.key(&k.working);
     call.key(&k.processed).key(&k.processed_mine);
     for q in &k.queues {
@@ -482,18 +505,18 @@ impl Slot {
       Ok(reply) => reply,
       // Redis refused to store the output (an ACL, maxmemory...): that job
       // fails, as it does in the JS loop, instead of being re-run forever.
-      Err(e) if e.code().is_some() && matches!(&ack, Some(Ack { output: Some(_), .. })) => {
-        let Some(Ack { output: Some((key, ..)), queue, entry, .. }) = ack else { unreachable!() };
+      Err(e) if e.code().is_some() && matches!(ack, Some(Ack { output: Some(_), .. })) => {
+        let Some(Ack { output: Some((key, ..)), queue, entry, .. }) = ack.take() else { unreachable!() };
         let error = Error::invalid(format!("Redis refused to store the output at key {key:?}: {e}"));
         self.fail(con, &queue, entry, Code::InvalidArg.as_str(), error, 0)?;
         // The script did not run; claim now (no ack this time, so this recurses once at most).
-        return self.step(con, script, k, None, claim);
+        return self.step(con, script, k, ack, claim);
       }
       Err(e) => return Err(e.into()),
     };
     // `success` follows the ack, so a listener that reads Redis sees the job counted.
-    if let Some(Ack { queue, entry, result, duration_ms, emit: true, .. }) = ack {
-      (self.sink)(Event::Success { slot: self.slot, queue, payload: entry, result, duration_ms });
+    if let Some(done) = ack.take() {
+      self.succeeded(done);
     }
     Ok(reply.and_then(|(i, entry, key, input, err)| {
       let queue = self.config.queues.get(i.checked_sub(1)?)?.clone();
@@ -501,6 +524,13 @@ impl Slot {
       let entry = String::from_utf8(entry).map_err(|e| e.as_bytes().len());
       Some(Claimed { queue, entry, input })
     }))
+  }
+
+  /// The `success` event of a job whose ack has landed (if JS listens).
+  fn succeeded(&self, done: Ack) {
+    if let Ack { queue, entry, result, duration_ms, emit: true, .. } = done {
+      (self.sink)(Event::Success { slot: self.slot, queue, payload: entry, result, duration_ms });
+    }
   }
 
   /// Runs one claimed entry. A success is returned to be acked with the next
