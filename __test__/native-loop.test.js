@@ -385,23 +385,27 @@ test('failed records can be found again by node-resque (whole numbers written as
   assert.equal(await redis.llen('resque:queue:img'), 1)
 })
 
-test('a step whose reply is lost after its ack landed still sends that job\'s success, once', async () => {
-  // A proxy in front of Redis relays everything, except that it cuts the
-  // connection instead of relaying the reply to the step that acks the first
-  // job (the one request that names its output key).
+// A proxy in front of Redis that relays everything, except the one request
+// naming `marker`: it cuts the connection there, either without relaying the
+// request ('request': the step never runs) or after relaying it, in place of
+// its reply ('reply': the step ran, the slot never hears of it).
+async function cuttingProxy (marker, mode) {
   const net = require('node:net')
-  let armed = true
-  const sockets = new Set()
+  const state = { armed: true, sockets: new Set() }
   const proxy = net.createServer((client) => {
     const upstream = net.connect(server.port, '127.0.0.1')
     for (const sock of [client, upstream]) {
-      sockets.add(sock)
+      state.sockets.add(sock)
       sock.on('error', () => {})
-      sock.on('close', () => { sockets.delete(sock); client.destroy(); upstream.destroy() })
+      sock.on('close', () => { state.sockets.delete(sock); client.destroy(); upstream.destroy() })
     }
     let cut = false
     client.on('data', (d) => {
-      if (armed && d.includes('lost-reply:1')) { armed = false; cut = true }
+      if (state.armed && d.includes(marker)) {
+        state.armed = false
+        if (mode === 'request') return client.destroy()
+        cut = true
+      }
       upstream.write(d)
     })
     upstream.on('data', (d) => {
@@ -410,30 +414,43 @@ test('a step whose reply is lost after its ack landed still sends that job\'s su
     })
   })
   await new Promise((resolve) => proxy.listen(0, '127.0.0.1', resolve))
-  try {
-    for (const i of [1, 2]) await queue.enqueue('img', 'digest', [{ input: { base64: 'YWJj' }, output: { key: `lost-reply:${i}` } }])
-    const em = new EventEmitter()
-    const seen = collect(em)
-    const loop = new NativeLoop({ connection: { host: '127.0.0.1', port: proxy.address().port }, queues: ['img'], slots: ['cut'], timeout: 50, jobs: JOBS }, em)
-    loop.start()
-    try {
-      await until(() => seen.success.length === 2)
-      await new Promise((resolve) => setTimeout(resolve, 200)) // no third one
-    } finally {
-      await loop.end()
-    }
-    assert.equal(armed, false, 'the reply was cut')
-    assert.ok(seen.error.length >= 1, 'the lost connection was reported')
-    const keys = seen.success.map(([, job]) => job.args[0].output.key).sort()
-    assert.deepEqual(keys, ['lost-reply:1', 'lost-reply:2'])
-    assert.equal(await redis.get('resque:stat:processed'), '2')
-    assert.equal(await redis.get('lost-reply:1'), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad')
-    assert.equal(await redis.get('lost-reply:2'), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad')
-  } finally {
-    for (const sock of sockets) sock.destroy()
+  state.port = proxy.address().port
+  state.close = async () => {
+    for (const sock of state.sockets) sock.destroy()
     await new Promise((resolve) => proxy.close(resolve))
   }
-})
+  return state
+}
+
+for (const mode of ['reply', 'request']) {
+  test(`the step acking a job loses its ${mode}: that job's success is sent once, and no job is lost`, async () => {
+    // The first job's ack rides on the step that claims the second: the one
+    // request that names the first job's output key.
+    const proxy = await cuttingProxy('lost-reply:1', mode)
+    try {
+      for (const i of [1, 2]) await queue.enqueue('img', 'digest', [{ input: { base64: 'YWJj' }, output: { key: `lost-reply:${i}` } }])
+      const em = new EventEmitter()
+      const seen = collect(em)
+      const loop = new NativeLoop({ connection: { host: '127.0.0.1', port: proxy.port }, queues: ['img'], slots: ['cut'], timeout: 50, jobs: JOBS }, em)
+      loop.start()
+      try {
+        await until(() => seen.success.length >= 2)
+        await new Promise((resolve) => setTimeout(resolve, 300)) // and no third one
+      } finally {
+        await loop.end()
+      }
+      assert.equal(proxy.armed, false, 'the connection was cut')
+      assert.ok(seen.error.length >= 1, 'the lost connection was reported')
+      const keys = seen.success.map(([, job]) => job.args[0].output.key).sort()
+      assert.deepEqual(keys, ['lost-reply:1', 'lost-reply:2'])
+      assert.equal(await redis.get('resque:stat:processed'), '2')
+      for (const i of [1, 2]) assert.equal(await redis.get(`lost-reply:${i}`), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad')
+      assert.equal(await redis.exists('resque:worker:cut:img'), 0)
+    } finally {
+      await proxy.close()
+    }
+  })
+}
 
 test('a slot unregistered by a survivor\'s recovery (after a stall) registers again at its next ping', async () => {
   const em = new EventEmitter()

@@ -413,14 +413,19 @@ impl Slot {
     // process of this name; after a reconnect it is this process's own.
     let fresh = !std::mem::replace(&mut carry.looked, true);
     let left = left.map(|v| (leftover(&v), v));
-    // The connection failed during the step that acked `ack`. If the key no
-    // longer holds that job, the step ran (the ack and the output landed with
-    // it): its `success` is due. If it still does, the job runs again below.
-    // (A next job that is the very same entry looks the same: it runs, and
-    // the earlier one's `success` is not sent.)
+    // The connection failed during the step that acked `ack`. If the key now
+    // holds another job, the step ran: it claimed that job, and the ack and
+    // the output landed with it, so this job's `success` is due. If it still
+    // holds this job, the step did not run, and the job runs again below. An
+    // empty key does not tell (the step found the queues empty, or a survivor
+    // recovered the job meanwhile), nor does a next job that is the very same
+    // entry: no event then, rather than one for a job that may not be acked.
     if let Some(unacked) = ack.take() {
-      let held = matches!(&left, Some((Some(c), _)) if c.queue == unacked.queue && c.entry.as_deref() == Ok(unacked.entry.as_str()));
-      if !held && matches!(&left, None | Some((Some(_), _))) {
+      let another = match &left {
+        Some((Some(c), _)) => c.queue != unacked.queue || !same_json(&c.entry, &unacked.entry),
+        _ => false,
+      };
+      if another {
         self.succeeded(unacked);
       }
     }
@@ -702,6 +707,15 @@ struct StepKeys {
   processed: String,
   processed_mine: String,
   queues: Vec<String>,
+}
+
+/// Whether a payload read back from a working-on value is `entry`: compared
+/// as JSON, since reading it back does not keep the entry's key order.
+fn same_json(read: &Result<String, usize>, entry: &str) -> bool {
+  match read {
+    Ok(read) => serde_json::from_str::<Value>(read).ok() == serde_json::from_str::<Value>(entry).ok(),
+    Err(_) => false,
+  }
 }
 
 /// The job recorded in a working-on value (`{run_at, queue, payload, worker}`),
