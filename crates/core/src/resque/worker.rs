@@ -510,7 +510,7 @@ impl Slot {
       Ok(reply) => reply,
       // Redis refused to store the output (an ACL, maxmemory...): that job
       // fails, as it does in the JS loop, instead of being re-run forever.
-      Err(e) if e.code().is_some() && matches!(ack, Some(Ack { output: Some(_), .. })) => {
+      Err(e) if e.code().is_some_and(|c| !transient(c)) && matches!(ack, Some(Ack { output: Some(_), .. })) => {
         let Some(Ack { output: Some((key, ..)), queue, entry, .. }) = ack.take() else { unreachable!() };
         let error = Error::invalid(format!("Redis refused to store the output at key {key:?}: {e}"));
         self.fail(con, &queue, entry, Code::InvalidArg.as_str(), error, 0)?;
@@ -709,6 +709,13 @@ struct StepKeys {
   queues: Vec<String>,
 }
 
+/// Error replies that say "not now" rather than "never": Redis is loading,
+/// busy with a script, a replica, or failing over. The step is retried (as
+/// after a lost connection) instead of failing the job.
+fn transient(code: &str) -> bool {
+  matches!(code, "BUSY" | "LOADING" | "READONLY" | "MASTERDOWN" | "TRYAGAIN" | "CLUSTERDOWN" | "NOREPLICAS")
+}
+
 /// Whether a payload read back from a working-on value is `entry`: compared
 /// as JSON, since reading it back does not keep the entry's key order.
 fn same_json(read: &Result<String, usize>, entry: &str) -> bool {
@@ -728,4 +735,29 @@ fn leftover(value: &[u8]) -> Option<Claimed> {
     other => other.to_string(),
   };
   Some(Claimed { queue, entry: Ok(entry), input: None })
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn transient_error_replies_are_retried_and_refusals_are_not() {
+    for code in ["BUSY", "LOADING", "READONLY", "MASTERDOWN", "TRYAGAIN"] {
+      assert!(transient(code), "{code}");
+    }
+    for code in ["OOM", "NOPERM", "WRONGTYPE", "ERR"] {
+      assert!(!transient(code), "{code}");
+    }
+  }
+
+  #[test]
+  fn a_working_on_payload_read_back_matches_its_entry_whatever_the_key_order() {
+    let entry = r#"{"class":"digest","queue":"img","args":[{"input":{"key":"a"},"output":{"key":"b"}}]}"#;
+    let value = format!(r#"{{"run_at":"Fri Nov 27 2026","queue":"img","worker":"w","payload":{entry}}}"#);
+    let read = leftover(value.as_bytes()).expect("a working-on value");
+    assert!(same_json(&read.entry, entry));
+    assert!(!same_json(&read.entry, &entry.replace(r#""b""#, r#""c""#)));
+    assert!(!same_json(&Err(3), entry));
+  }
 }
