@@ -452,6 +452,32 @@ for (const mode of ['reply', 'request']) {
   })
 }
 
+test('a resume count lost with the connection is taken again on reconnect', async () => {
+  const job = { class: 'digest', queue: 'img', args: [{ input: { base64: 'YWJj' }, output: { key: 'never-again' } }] }
+  const held = JSON.stringify({ run_at: new Date().toString(), queue: 'img', payload: job, worker: 'recount' })
+  await redis.set('resque:worker:recount:img', held)
+  await redis.hset('resque:rusque:resumes:recount:img', 'job', sha1(held), 'n', '5')
+  // The first request that names the counter never reaches Redis.
+  const proxy = await cuttingProxy('rusque:resumes', 'request')
+  try {
+    const em = new EventEmitter()
+    const seen = collect(em)
+    const loop = new NativeLoop({ connection: { host: '127.0.0.1', port: proxy.port }, queues: ['img'], slots: ['recount'], timeout: 50, jobs: JOBS }, em)
+    loop.start()
+    try {
+      await until(() => seen.failure.length === 1)
+    } finally {
+      await loop.end()
+    }
+    assert.equal(proxy.armed, false, 'the connection was cut')
+    assert.equal(seen.failure[0][2].code, 'ERR_INTERNAL')
+    assert.match(seen.failure[0][2].message, /stopped 6 times/)
+    assert.equal(await redis.exists('never-again'), 0, 'the job did not run')
+  } finally {
+    await proxy.close()
+  }
+})
+
 test('a slot unregistered by a survivor\'s recovery (after a stall) registers again at its next ping', async () => {
   const em = new EventEmitter()
   const seen = collect(em)

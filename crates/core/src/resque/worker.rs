@@ -410,8 +410,10 @@ impl Slot {
     let ack = &mut carry.unacked;
     let left = redis::cmd("GET").arg(&working).query::<Option<Vec<u8>>>(con)?;
     // The first look of this process: a job held now was left by an earlier
-    // process of this name; after a reconnect it is this process's own.
-    let fresh = !std::mem::replace(&mut carry.looked, true);
+    // process of this name; after a reconnect it is this process's own. (The
+    // look counts once the resume is counted: a connection lost before that
+    // looks again.)
+    let fresh = !carry.looked;
     let left = left.map(|v| (leftover(&v), v));
     // The connection failed during the step that acked `ack`. If the key now
     // holds another job, the step ran: it claimed that job, and the ack and
@@ -439,6 +441,7 @@ impl Slot {
           // outside node-resque's `worker:*` keys, which its tools read.
           let resumes = format!("{}:rusque:resumes:{}:{}", self.config.namespace, self.name(), queues);
           let n: u64 = if fresh { redis::Script::new(RESUME).key(&working).key(&resumes).invoke(con)? } else { 0 };
+          carry.looked = true;
           if n > MAX_RESUMES {
             let Claimed { queue, entry, .. } = claimed;
             let entry = entry.unwrap_or_else(|len| format!("(not UTF-8; {len} bytes)"));
@@ -463,6 +466,7 @@ impl Slot {
         )?,
       }
     }
+    carry.looked = true;
     loop {
       let stopping = self.stopped();
       if stopping && ack.is_none() {
