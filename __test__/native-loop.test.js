@@ -490,7 +490,10 @@ test('an ack never deletes a job that a late step claimed into the slot\'s key: 
   loop.start()
   try {
     await until(() => seen.job.length === 1)
-    await redis.set('resque:worker:cas:img', JSON.stringify({ run_at: new Date().toString(), queue: 'img', worker: 'cas', payload: late }))
+    // Replaced only while the first job's record is there (it is still running).
+    const replaced = await redis.eval("if redis.call('GET', KEYS[1]) then redis.call('SET', KEYS[1], ARGV[1]) return 1 end return 0", 1,
+      'resque:worker:cas:img', JSON.stringify({ run_at: new Date().toString(), queue: 'img', worker: 'cas', payload: late }))
+    assert.equal(replaced, 1, 'the first job was still running')
     await until(() => seen.success.length === 2)
   } finally {
     await loop.end()
@@ -502,6 +505,32 @@ test('an ack never deletes a job that a late step claimed into the slot\'s key: 
   // The first ack found another record, so it did not count: in the real case
   // the late step that claimed that record had counted the first job.
   assert.equal(await redis.get('resque:stat:processed'), '1')
+})
+
+test('a failing job\'s record is not deleted either when a late step claimed another job into the key', async () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'rusque-cas-'))
+  await redis.set('in:slow', fixture('2569067123_aca715a2ee_o.jpg'))
+  // Slow, then fails: the output directory does not exist (checked once the image is made).
+  await queue.enqueue('img', 'thumb', [{ input: { key: 'in:slow' }, output: { path: path.join(root, 'missing', 'x.png') }, width: 2400, format: 'png' }])
+  const late = { class: 'digest', queue: 'img', args: [{ input: { base64: 'YWJj' }, output: { key: 'out:late-f' } }] }
+  const em = new EventEmitter()
+  const seen = collect(em)
+  const loop = new NativeLoop({ connection: server.connection(), queues: ['img'], slots: ['cas-f'], timeout: 50, roots: [root], jobs: JOBS }, em)
+  loop.start()
+  try {
+    await until(() => seen.job.length === 1)
+    const replaced = await redis.eval("if redis.call('GET', KEYS[1]) then redis.call('SET', KEYS[1], ARGV[1]) return 1 end return 0", 1,
+      'resque:worker:cas-f:img', JSON.stringify({ run_at: new Date().toString(), queue: 'img', worker: 'cas-f', payload: late }))
+    assert.equal(replaced, 1, 'the first job was still running')
+    await until(() => seen.failure.length === 1 && seen.success.length === 1)
+  } finally {
+    await loop.end()
+    fs.rmSync(root, { recursive: true, force: true })
+  }
+  assert.equal(seen.failure[0][2].code, 'ERR_OUTPUT_NOT_FOUND')
+  assert.deepEqual(seen.success[0][1], late)
+  assert.equal(await redis.get('out:late-f'), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad')
+  assert.equal(await redis.exists('resque:worker:cas-f:img'), 0)
 })
 
 test('a slot unregistered by a survivor\'s recovery (after a stall) registers again at its next ping', async () => {

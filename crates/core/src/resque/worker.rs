@@ -145,6 +145,30 @@ type Prefetched = (String, Result<Option<Vec<u8>>, String>);
 /// at start before it is filed in `failed` instead.
 const MAX_RESUMES: u64 = 5;
 
+/// Files a failed job: clears the working-on key, counts and records the
+/// failure, only while the key holds the job's record (as STEP's ack).
+/// KEYS: working-on, stat:failed, stat:failed:<worker>, failed list.
+/// ARGV: the job's working-on record, the failure record.
+const FAIL: &str = r#"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('INCR', KEYS[2])
+redis.call('INCR', KEYS[3])
+redis.call('RPUSH', KEYS[4], ARGV[2])
+return 1
+"#;
+
+/// Unregisters a slot, unless its working-on key holds a job (returns 0):
+/// that job must run (or stay for recovery) before the slot goes.
+/// KEYS: workers set, ping, working-on, started, stat:failed:<worker>,
+/// stat:processed:<worker>. ARGV: the slot's `name:queues` entry.
+const UNTRACK: &str = r#"
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+redis.call('SREM', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[2], KEYS[4], KEYS[5], KEYS[6])
+return 1
+"#;
+
 /// Counts a resume per job (lib/resque/resume.lua; the JS loop runs it too).
 const RESUME: &str = include_str!("../../../../lib/resque/resume.lua");
 
@@ -326,12 +350,16 @@ impl Slot {
       let _ = con.set_read_timeout(Some(Duration::from_secs(30)));
       let mut progressed = false;
       match self.serve(&mut con, &keys, &script, &mut carry, &mut progressed) {
-        Ok(()) => {
-          if let Err(Disconnected(e)) = self.untrack(&mut con, &keys) {
+        Ok(()) => match self.untrack(&mut con, &keys) {
+          Ok(true) => break,
+          // A job landed in the working-on key: serve again to run it (a
+          // bounded number of times, see the top of the loop).
+          Ok(false) => continue,
+          Err(Disconnected(e)) => {
             (self.sink)(Event::Error { slot: self.slot, message: format!("could not unregister worker: {e}") });
+            break;
           }
-          break;
-        }
+        },
         Err(Disconnected(message)) => {
           (self.sink)(Event::Error { slot: self.slot, message: format!("Redis connection lost: {message}") });
           // Back off further while nothing gets done (Redis refusing every
@@ -382,24 +410,20 @@ impl Slot {
     Ok(())
   }
 
-  fn untrack(&self, con: &mut redis::Connection, keys: &Keys) -> Result<(), Disconnected> {
+  /// Unregisters the slot; false (and nothing done) if its working-on key
+  /// holds a job meanwhile (one a late step claimed).
+  fn untrack(&self, con: &mut redis::Connection, keys: &Keys) -> Result<bool, Disconnected> {
     let (name, queues) = (self.name(), self.queues());
-    redis::pipe()
-      .atomic()
-      .srem(keys.workers(), format!("{name}:{queues}"))
-      .ignore()
-      .del(keys.ping(name))
-      .ignore()
-      .del(keys.working(name, &queues))
-      .ignore()
-      .del(keys.started(name, &queues))
-      .ignore()
-      .del(keys.worker_stat("failed", name))
-      .ignore()
-      .del(keys.worker_stat("processed", name))
-      .ignore()
-      .query::<()>(con)?;
-    Ok(())
+    let done: i64 = redis::Script::new(UNTRACK)
+      .key(keys.workers())
+      .key(keys.ping(name))
+      .key(keys.working(name, &queues))
+      .key(keys.started(name, &queues))
+      .key(keys.worker_stat("failed", name))
+      .key(keys.worker_stat("processed", name))
+      .arg(format!("{name}:{queues}"))
+      .invoke(con)?;
+    Ok(done == 1)
   }
 
   fn serve(
@@ -433,15 +457,15 @@ impl Slot {
     let fresh = !carry.looked;
     let left = left.map(|v| (leftover(&v), v));
     // The connection failed during the step that acked `ack`. If the key now
-    // holds another job's record, the step ran: it claimed that job, and the
-    // ack and the output landed with it, so this job's `success` is due. If it
+    // holds another record, the step ran: it claimed that job, and the ack
+    // and the output landed with it, so this job's `success` is due. If it
     // still holds this job's record, the step did not run, and the job runs
     // again below. An empty key does not tell (the step found the queues
     // empty, or a survivor recovered the job meanwhile), nor does a next job
     // with the very same record (the same entry claimed in the same second):
     // no event then, rather than one for a job that may not be acked.
     if let Some(unacked) = ack.take() {
-      if matches!(&left, Some((Some(_), record)) if *record != unacked.record) {
+      if matches!(&left, Some((_, record)) if *record != unacked.record) {
         self.succeeded(unacked);
       }
     }
@@ -457,11 +481,11 @@ impl Slot {
           let n: u64 = if fresh { redis::Script::new(RESUME).key(&working).key(&resumes).invoke(con)? } else { 0 };
           carry.looked = true;
           if n > MAX_RESUMES {
-            let Claimed { queue, entry, .. } = claimed;
+            let Claimed { queue, entry, record, .. } = claimed;
             let entry = entry.unwrap_or_else(|len| format!("(not UTF-8; {len} bytes)"));
             let error =
               Error::new(Code::Internal, format!("its worker stopped {n} times while running this job; not running it again"));
-            self.fail(con, &queue, entry, Code::Internal.as_str(), error, 0)?;
+            self.fail(con, &queue, entry, &record, Code::Internal.as_str(), error, 0)?;
           } else {
             *ack = self.process(con, claimed)?;
           }
@@ -474,6 +498,7 @@ impl Slot {
           con,
           "",
           String::from_utf8_lossy(&left).into_owned(),
+          &left,
           "InvalidPayload",
           Error::invalid("unreadable working-on value found when the worker started"),
           0,
@@ -482,10 +507,9 @@ impl Slot {
     }
     carry.looked = true;
     loop {
+      // A stopping slot still steps once with nothing to ack: the step
+      // returns a job a late step may have claimed into its key.
       let stopping = self.stopped();
-      if stopping && ack.is_none() {
-        return Ok(());
-      }
       if !stopping && last_ping.elapsed() >= self.config.ping {
         self.ping(con)?;
         last_ping = Instant::now();
@@ -530,9 +554,9 @@ impl Slot {
       // Redis refused to store the output (an ACL, maxmemory...): that job
       // fails, as it does in the JS loop, instead of being re-run forever.
       Err(e) if e.code().is_some_and(|c| !transient(c)) && matches!(ack, Some(Ack { output: Some(_), .. })) => {
-        let Some(Ack { output: Some((key, ..)), queue, entry, .. }) = ack.take() else { unreachable!() };
+        let Some(Ack { output: Some((key, ..)), queue, entry, record, .. }) = ack.take() else { unreachable!() };
         let error = Error::invalid(format!("Redis refused to store the output at key {key:?}: {e}"));
-        self.fail(con, &queue, entry, Code::InvalidArg.as_str(), error, 0)?;
+        self.fail(con, &queue, entry, &record, Code::InvalidArg.as_str(), error, 0)?;
         // The script did not run; claim now (no ack this time, so this recurses once at most).
         return self.step(con, script, k, ack, claim);
       }
@@ -606,7 +630,7 @@ impl Slot {
         Ok(Some(Ack { output, record, queue, entry, result, duration_ms, emit: emit & EMIT_SUCCESS != 0 }))
       }
       Err((exception, error)) => {
-        self.fail(con, &queue, entry, exception, error, duration_ms)?;
+        self.fail(con, &queue, entry, &record, exception, error, duration_ms)?;
         Ok(None)
       }
     }
@@ -614,7 +638,19 @@ impl Slot {
 
   /// Files a job in `failed` (node-resque's record), clears the working-on key
   /// and counts it; then the `failure` event.
-  fn fail(&self, con: &mut redis::Connection, queue: &str, entry: String, exception: &str, error: Error, duration_ms: u64) -> Result<(), Disconnected> {
+  /// Only while the working-on key holds the job's `held` record, as an ack:
+  /// a step Redis ran late may have claimed another job into it.
+  #[allow(clippy::too_many_arguments)]
+  fn fail(
+    &self,
+    con: &mut redis::Connection,
+    queue: &str,
+    entry: String,
+    held: &[u8],
+    exception: &str,
+    error: Error,
+    duration_ms: u64,
+  ) -> Result<(), Disconnected> {
     let keys = Keys::new(&self.config.namespace);
     let name = self.name();
     let record = payload::failure(
@@ -625,17 +661,14 @@ impl Slot {
       &error.message,
       &payload::js_date_string(now_seconds()),
     );
-    redis::pipe()
-      .atomic()
-      .del(keys.working(name, &self.queues()))
-      .ignore()
-      .incr(keys.stat("failed"), 1)
-      .ignore()
-      .incr(keys.worker_stat("failed", name), 1)
-      .ignore()
-      .rpush(keys.failed(), record)
-      .ignore()
-      .query::<()>(con)?;
+    redis::Script::new(FAIL)
+      .key(keys.working(name, &self.queues()))
+      .key(keys.stat("failed"))
+      .key(keys.worker_stat("failed", name))
+      .key(keys.failed())
+      .arg(held)
+      .arg(record)
+      .invoke::<()>(con)?;
     let exception = exception.to_string();
     (self.sink)(Event::Failure { slot: self.slot, queue: queue.to_string(), payload: entry, exception, error, duration_ms });
     Ok(())
@@ -769,7 +802,7 @@ fn leftover(value: &[u8]) -> Option<Claimed> {
 fn held_job(record: Vec<u8>) -> Claimed {
   leftover(&record).unwrap_or_else(|| Claimed {
     queue: String::new(),
-    entry: Ok(String::from_utf8_lossy(&record).into_owned()),
+    entry: String::from_utf8(record.clone()).map_err(|e| e.as_bytes().len()),
     input: None,
     record,
   })
