@@ -51,6 +51,7 @@ use crate::tasks::{Output, Task};
 /// plain GET: copying it through the script costs more than the round trip
 /// saved.
 const STEP: &str = r#"
+local held = redis.call('GET', KEYS[1])
 if ARGV[1] ~= '0' then
   if ARGV[1] == '2' then
     if ARGV[4] ~= '' then
@@ -59,13 +60,13 @@ if ARGV[1] ~= '0' then
       redis.call('SET', ARGV[2], ARGV[3])
     end
   end
-  if redis.call('GET', KEYS[1]) == ARGV[9] then
+  if held == ARGV[9] then
     redis.call('DEL', KEYS[1])
     redis.call('INCR', KEYS[2])
     redis.call('INCR', KEYS[3])
+    held = false
   end
 end
-local held = redis.call('GET', KEYS[1])
 if held then return {-1, held} end
 if ARGV[5] ~= '1' then return false end
 for i = 4, #KEYS do
