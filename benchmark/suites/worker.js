@@ -358,7 +358,6 @@ function rows (section, results, baseline) {
     contender: r.name,
     jobs: r.n,
     jobsPerSec: Math.round(r.jobsPerSec),
-    exactPerSec: r.jobsPerSec,
     vsBaseline: base ? (r.jobsPerSec / base.jobsPerSec).toFixed(2) + 'x' : '',
     elu: pct(r.elu),
     jsCpu: pct(r.jsCpu),
@@ -385,8 +384,11 @@ module.exports = {
         '"native hash" runs with no per-job listener: progress is read from Redis\'s stat counters every 25 ms (included in its ELU) and the end is each slot\'s `pause`; "a success listener" counts jobs from `success` events, one per job. On 2 saturated cores ELU also counts the time the JS thread waits for a core while it has work.',
         'rusque native jobs run in the Rust loop (claim, Redis I/O, task on the pool, ack); the worker process\'s JS thread only receives events.'
       ]
-      const by = (name) => out.find((r) => r.contender === name)
-      const ratio = (a, b) => (by(a).exactPerSec / by(b).exactPerSec).toFixed(2)
+      // Ratios from compare()'s unrounded medians (the rows are rounded for display).
+      const ratio = (results, a, b) => {
+        const rate = (name) => results.find((r) => r.name === name).jobsPerSec
+        return (rate(a) / rate(b)).toFixed(2)
+      }
       let noop = null
       let kill = null
       if (only.includes('noop')) {
@@ -400,7 +402,7 @@ module.exports = {
           { name: 'BullMQ Worker (concurrency 16)', run: bullNoop }
         ], noopN, rounds)
         out.push(...rows('no-op JS jobs', noop, 'node-resque Worker'))
-        notes.push(`rusque c16 / node-resque Worker (no-op): ${ratio('rusque Worker (concurrency 16)', 'node-resque Worker')}x; rusque c16 / BullMQ c16: ${ratio('rusque Worker (concurrency 16)', 'BullMQ Worker (concurrency 16)')}x; rusque c1 / node-resque Worker: ${ratio('rusque Worker (concurrency 1)', 'node-resque Worker')}x.`)
+        notes.push(`rusque c16 / node-resque Worker (no-op): ${ratio(noop, 'rusque Worker (concurrency 16)', 'node-resque Worker')}x; rusque c16 / BullMQ c16: ${ratio(noop, 'rusque Worker (concurrency 16)', 'BullMQ Worker (concurrency 16)')}x; rusque c1 / node-resque Worker: ${ratio(noop, 'rusque Worker (concurrency 1)', 'node-resque Worker')}x.`)
       }
 
       for (const size of only.includes('hash') ? [4 * 1024, 256 * 1024] : []) {
@@ -424,7 +426,7 @@ module.exports = {
         ], resizeN, rounds)
         out.push(...rows('resize large JPEG', resize, 'node-resque Worker, sharp in perform'))
         const [one, two] = resize
-        notes.push(`resize scaling 2 threads / 1 thread: ${(two.steadyPerSec / one.steadyPerSec).toFixed(2)}x in steady state (10% to 90% of the jobs: ${one.steadyPerSec.toFixed(1)} → ${two.steadyPerSec.toFixed(1)} jobs/s), ${ratio(two.name, one.name)}x over the whole drain (start-up and the last job, when one thread is idle, included).`)
+        notes.push(`resize scaling 2 threads / 1 thread: ${(two.steadyPerSec / one.steadyPerSec).toFixed(2)}x in steady state (10% to 90% of the jobs: ${one.steadyPerSec.toFixed(1)} → ${two.steadyPerSec.toFixed(1)} jobs/s), ${ratio(resize, two.name, one.name)}x over the whole drain (start-up and the last job, when one thread is idle, included).`)
       }
 
       if (only.includes('kill')) {
