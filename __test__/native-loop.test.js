@@ -18,6 +18,31 @@ const { fixture } = require('./helpers/fixtures')
 
 const sha1 = (s) => require('node:crypto').createHash('sha1').update(s).digest('hex')
 
+/** A working-on record for `job` held by slot `worker` on queue img. */
+function record (worker, job) {
+  return JSON.stringify({ run_at: new Date().toString(), queue: 'img', payload: job, worker })
+}
+
+/**
+ * Leaves `job` in slot `worker`'s working-on key, as a process that died
+ * running it would, with `resumes` earlier resumes counted against it.
+ */
+async function holdJob (worker, job, resumes = 0) {
+  const held = record(worker, job)
+  await redis.set(`resque:worker:${worker}:img`, held)
+  if (resumes > 0) await redis.hset(`resque:rusque:resumes:${worker}:img`, 'job', sha1(held), 'n', String(resumes))
+}
+
+/**
+ * What a step Redis runs late leaves behind: `job` claimed into the key of
+ * slot `worker`, replacing the record of the job it is running. True if that
+ * job was still running (its record still there).
+ */
+async function claimLate (worker, job) {
+  const replace = "if redis.call('GET', KEYS[1]) then redis.call('SET', KEYS[1], ARGV[1]) return 1 end return 0"
+  return (await redis.eval(replace, 1, `resque:worker:${worker}:img`, record(worker, job))) === 1
+}
+
 let server
 let redis
 let queue
@@ -240,7 +265,7 @@ test('one step per job: inputs above the prefetch size, keys of another type, ac
 test('a job left in a slot\'s working-on key runs again when that slot starts', async () => {
   // An earlier process of the same name died holding this job.
   const job = { class: 'digest', queue: 'img', args: [{ input: { base64: Buffer.from('abc').toString('base64') }, output: { key: 'left' } }] }
-  await redis.set('resque:worker:same-name:img', JSON.stringify({ run_at: new Date().toString(), queue: 'img', payload: job, worker: 'same-name' }))
+  await holdJob('same-name', job)
   await queue.enqueue('img', 'digest', [{ input: { base64: Buffer.from('next').toString('base64') }, output: { key: 'next' } }])
   const em = new EventEmitter()
   const seen = collect(em)
@@ -258,10 +283,8 @@ test('a job left in a slot\'s working-on key runs again when that slot starts', 
 
 test('a job left behind by a worker that kept dying is filed in failed, not re-run forever', async () => {
   const job = { class: 'digest', queue: 'img', args: [{ input: { base64: 'YWJj' }, output: { key: 'never' } }] }
-  const held = JSON.stringify({ run_at: new Date().toString(), queue: 'img', payload: job, worker: 'crashy' })
-  await redis.set('resque:worker:crashy:img', held)
   // Resumed 5 times already, each start died running it (the count is per job).
-  await redis.hset('resque:rusque:resumes:crashy:img', 'job', sha1(held), 'n', '5')
+  await holdJob('crashy', job, 5)
   await queue.enqueue('img', 'digest', [{ input: { base64: 'YWJj' }, output: { key: 'next' } }])
   const em = new EventEmitter()
   const seen = collect(em)
@@ -280,9 +303,7 @@ test('a job left behind by a worker that kept dying is filed in failed, not re-r
 
 test('a job resumed 4 times before still runs a fifth time', async () => {
   const job = { class: 'digest', queue: 'img', args: [{ input: { base64: 'YWJj' }, output: { key: 'fifth' } }] }
-  const held = JSON.stringify({ run_at: new Date().toString(), queue: 'img', payload: job, worker: 'unlucky' })
-  await redis.set('resque:worker:unlucky:img', held)
-  await redis.hset('resque:rusque:resumes:unlucky:img', 'job', sha1(held), 'n', '4')
+  await holdJob('unlucky', job, 4)
   const em = new EventEmitter()
   const seen = collect(em)
   const loop = new NativeLoop({ connection: server.connection(), queues: ['img'], slots: ['unlucky'], timeout: 100, jobs: JOBS }, em)
@@ -454,9 +475,7 @@ for (const mode of ['reply', 'request']) {
 
 test('a resume count lost with the connection is taken again on reconnect', async () => {
   const job = { class: 'digest', queue: 'img', args: [{ input: { base64: 'YWJj' }, output: { key: 'never-again' } }] }
-  const held = JSON.stringify({ run_at: new Date().toString(), queue: 'img', payload: job, worker: 'recount' })
-  await redis.set('resque:worker:recount:img', held)
-  await redis.hset('resque:rusque:resumes:recount:img', 'job', sha1(held), 'n', '5')
+  await holdJob('recount', job, 5)
   // The first request that names the counter never reaches Redis.
   const proxy = await cuttingProxy('rusque:resumes', 'request')
   try {
@@ -490,10 +509,7 @@ test('an ack never deletes a job that a late step claimed into the slot\'s key: 
   loop.start()
   try {
     await until(() => seen.job.length === 1)
-    // Replaced only while the first job's record is there (it is still running).
-    const replaced = await redis.eval("if redis.call('GET', KEYS[1]) then redis.call('SET', KEYS[1], ARGV[1]) return 1 end return 0", 1,
-      'resque:worker:cas:img', JSON.stringify({ run_at: new Date().toString(), queue: 'img', worker: 'cas', payload: late }))
-    assert.equal(replaced, 1, 'the first job was still running')
+    assert.equal(await claimLate('cas', late), true, 'the first job was still running')
     await until(() => seen.success.length === 2)
   } finally {
     await loop.end()
@@ -519,9 +535,7 @@ test('a failing job\'s record is not deleted either when a late step claimed ano
   loop.start()
   try {
     await until(() => seen.job.length === 1)
-    const replaced = await redis.eval("if redis.call('GET', KEYS[1]) then redis.call('SET', KEYS[1], ARGV[1]) return 1 end return 0", 1,
-      'resque:worker:cas-f:img', JSON.stringify({ run_at: new Date().toString(), queue: 'img', worker: 'cas-f', payload: late }))
-    assert.equal(replaced, 1, 'the first job was still running')
+    assert.equal(await claimLate('cas-f', late), true, 'the first job was still running')
     await until(() => seen.failure.length === 1 && seen.success.length === 1)
   } finally {
     await loop.end()
