@@ -406,48 +406,11 @@ test('failed records can be found again by node-resque (whole numbers written as
   assert.equal(await redis.llen('resque:queue:img'), 1)
 })
 
-// A proxy in front of Redis that relays everything, except the one request
-// naming `marker`: it cuts the connection there, either without relaying the
-// request ('request': the step never runs) or after relaying it, in place of
-// its reply ('reply': the step ran, the slot never hears of it).
-async function cuttingProxy (marker, mode) {
-  const net = require('node:net')
-  const state = { armed: true, sockets: new Set() }
-  const proxy = net.createServer((client) => {
-    const upstream = net.connect(server.port, '127.0.0.1')
-    for (const sock of [client, upstream]) {
-      state.sockets.add(sock)
-      sock.on('error', () => {})
-      sock.on('close', () => { state.sockets.delete(sock); client.destroy(); upstream.destroy() })
-    }
-    let cut = false
-    client.on('data', (d) => {
-      if (state.armed && d.includes(marker)) {
-        state.armed = false
-        if (mode === 'request') return client.destroy()
-        cut = true
-      }
-      upstream.write(d)
-    })
-    upstream.on('data', (d) => {
-      if (cut) client.destroy()
-      else client.write(d)
-    })
-  })
-  await new Promise((resolve) => proxy.listen(0, '127.0.0.1', resolve))
-  state.port = proxy.address().port
-  state.close = async () => {
-    for (const sock of state.sockets) sock.destroy()
-    await new Promise((resolve) => proxy.close(resolve))
-  }
-  return state
-}
-
 for (const mode of ['reply', 'request']) {
   test(`the step acking a job loses its ${mode}: that job's success is sent once, and no job is lost`, async () => {
     // The first job's ack rides on the step that claims the second: the one
     // request that names the first job's output key.
-    const proxy = await cuttingProxy('lost-reply:1', mode)
+    const proxy = await server.cuttingProxy('lost-reply:1', mode)
     try {
       for (const i of [1, 2]) await queue.enqueue('img', 'digest', [{ input: { base64: 'YWJj' }, output: { key: `lost-reply:${i}` } }])
       const em = new EventEmitter()
@@ -477,7 +440,7 @@ test('a resume count lost with the connection is taken again on reconnect', asyn
   const job = { class: 'digest', queue: 'img', args: [{ input: { base64: 'YWJj' }, output: { key: 'never-again' } }] }
   await holdJob('recount', job, 5)
   // The first request that names the counter never reaches Redis.
-  const proxy = await cuttingProxy('rusque:resumes', 'request')
+  const proxy = await server.cuttingProxy('rusque:resumes', 'request')
   try {
     const em = new EventEmitter()
     const seen = collect(em)

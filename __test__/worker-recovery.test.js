@@ -316,6 +316,89 @@ describe('Redis going away', () => {
     assert.equal(await redis.get(`${NS}:stat:processed`), '1')
   })
 
+  // Two identical entries claimed in the same second get byte-identical
+  // working-on records, so comparing records cannot tell a cycle sent again
+  // (acking the first job) from a new one; the cycle's id does. The cycle at
+  // stake acks the first job and claims the second.
+  async function twins (makeWorker, lose) {
+    const runs = []
+    const w = makeWorker({ twin: async (tag) => { runs.push(tag); return tag } })
+    w.on('error', () => {})
+    const done = collect(w, 'success', 2, { ms: 15000 })
+    for (let i = 0; i < 2; i++) await queue.enqueue(Q, 'twin', ['twin-job'])
+    await sleep(1050 - (Date.now() % 1000)) // both claims early in one second
+    await w.connect()
+    lose(w)
+    await w.start()
+    await done
+    await w.end()
+    assert.deepEqual(runs, ['twin-job', 'twin-job'])
+    assert.equal(await redis.get(`${NS}:stat:processed`), '2')
+    assert.equal(await redis.llen(`${NS}:queue:${Q}`), 0)
+    assert.equal(await redis.exists(`${NS}:worker:twins:${Q}`), 0)
+    assert.equal(await queue.failedCount(), 0)
+  }
+
+  for (const mode of ['reply', 'request']) {
+    it(`a cycle whose ${mode} is lost and that ioredis sends again is not applied twice`, async () => {
+      // The proxy cuts the first request naming the job's args: the acking cycle.
+      const proxy = await redisServer.cuttingProxy('twin-job', mode)
+      try {
+        await twins((jobs) => new Worker({ connection: { ...connection(), port: proxy.port }, queues: [Q], timeout: 100, name: 'twins', recovery: false }, jobs), () => {})
+        assert.equal(proxy.armed, false, 'the connection was cut')
+      } finally {
+        await proxy.close()
+      }
+    })
+
+    it(`a cycle whose ${mode} is lost and that the worker retries is not applied twice`, async () => {
+      // The acking cycle fails (as with ioredis' commandTimeout) after it ran
+      // ('reply') or before ('request'); the worker sends it again.
+      let lost = 0
+      await twins((jobs) => new Worker({ connection: connection(), queues: [Q], timeout: 100, name: 'twins', recovery: false }, jobs), (w) => {
+        const redisClient = w.connection.redis
+        const cycle = redisClient.rusqueCycle.bind(redisClient)
+        redisClient.rusqueCycle = async (...args) => {
+          if (lost === 0 && args.some((a) => String(a).includes('twin-job'))) {
+            lost++
+            if (mode === 'reply') await cycle(...args)
+            throw new Error(`${mode} lost`)
+          }
+          return cycle(...args)
+        }
+      })
+      assert.equal(lost, 1)
+    })
+  }
+
+  it('a stale copy of an older cycle arriving after a newer one changes nothing', async () => {
+    const { CYCLE } = require('../lib/resque/scripts')
+    const k = (...parts) => [NS, ...parts].join(':')
+    const wo = k('worker', 'late', Q)
+    const cycle = (id, acks, claims) => {
+      const keys = [k('stat', 'processed'), k('stat', 'failed'), k('failed'), k('rusque', 'cycle', 'late', Q)]
+      const argv = [acks.length, claims ? 1 : 0, claims ? 1 : 0, 'now', id]
+      for (const expected of acks) { keys.push(wo, k('stat', 'processed', 'late'), k('stat', 'failed', 'late')); argv.push(expected, 's', '') }
+      if (claims) { keys.push(k('queue', Q), wo, k('stat', 'failed', 'late')); argv.push('{"run_at":"now","queue":"q","payload":', Q, ',"worker":"late"}', 'late') }
+      return redis.eval(CYCLE, keys.length, ...keys, ...argv)
+    }
+    const entry = JSON.stringify({ class: 'twin', queue: Q, args: ['twin-job'] })
+    const record = '{"run_at":"now","queue":"q","payload":' + entry + ',"worker":"late"}'
+    await redis.rpush(k('queue', Q), entry, entry)
+    // Cycle 1 claims the first entry; cycle 2 acks it and claims the second
+    // (the same record). A late copy of cycle 2 neither acks nor claims.
+    assert.deepEqual((await cycle('tok:1', [], true))[1], [[1, entry]])
+    assert.deepEqual((await cycle('tok:2', [record], true))[1], [[1, entry]])
+    assert.deepEqual(await cycle('tok:1', [record], true), [[], [], []])
+    assert.deepEqual(await cycle('tok:2', [record], true), [[1], [[-1, record]], []], 'cycle 2 again: what the key holds')
+    assert.equal(await redis.get(wo), record)
+    assert.equal(await redis.get(k('stat', 'processed')), '1')
+    assert.equal(await redis.llen(k('queue', Q)), 0)
+    // Another worker instance under the same name (a new token) is not stale.
+    assert.deepEqual((await cycle('other:1', [record], false))[0], [1])
+    assert.equal(await redis.exists(wo), 0)
+  })
+
   it('end() returns while Redis is down, leaving the job for recovery', async () => {
     const w = new Worker({ connection: { ...connection(), options: { maxRetriesPerRequest: 1 } }, queues: [Q], timeout: 100, name: 'leaver' }, {
       slow: async (id, ms) => { await sleep(ms); return id }

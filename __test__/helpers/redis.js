@@ -71,6 +71,45 @@ class RedisServer {
     return c
   }
 
+  /**
+   * A proxy in front of this server that relays everything, except the first
+   * request naming `marker`: it cuts the connection there, either without
+   * relaying the request ('request': the command never runs) or after relaying
+   * it, in place of its reply ('reply': the command ran, the client never
+   * hears of it). Resolves to { port, armed, close() }.
+   */
+  async cuttingProxy (marker, mode) {
+    const state = { armed: true, sockets: new Set() }
+    const proxy = net.createServer((client) => {
+      const upstream = net.connect(this.port, '127.0.0.1')
+      for (const sock of [client, upstream]) {
+        state.sockets.add(sock)
+        sock.on('error', () => {})
+        sock.on('close', () => { state.sockets.delete(sock); client.destroy(); upstream.destroy() })
+      }
+      let cut = false
+      client.on('data', (d) => {
+        if (state.armed && d.includes(marker)) {
+          state.armed = false
+          if (mode === 'request') return client.destroy()
+          cut = true
+        }
+        upstream.write(d)
+      })
+      upstream.on('data', (d) => {
+        if (cut) client.destroy()
+        else client.write(d)
+      })
+    })
+    await new Promise((resolve) => proxy.listen(0, '127.0.0.1', resolve))
+    state.port = proxy.address().port
+    state.close = async () => {
+      for (const sock of state.sockets) sock.destroy()
+      await new Promise((resolve) => proxy.close(resolve))
+    }
+    return state
+  }
+
   /** Stops the server; with save, writes its data first so start() restores it. */
   async stop ({ save = false } = {}) {
     if (!this.proc) return

@@ -8,9 +8,19 @@ const path = require('node:path')
 
 // cycle: acknowledge finished jobs, then claim new ones, in one round trip.
 //
+// Each cycle carries an id (the worker's random token and a sequence number),
+// kept in a key of the worker's own. A cycle sent again after its reply was
+// lost (ioredis re-sends it on the new connection; the worker retries it
+// with the same acks) finds its id there and changes nothing: it returns
+// what the slots' working-on keys now hold, so a job the first run claimed
+// still runs. An older cycle of the same worker arriving late changes
+// nothing either. Comparing working-on values alone cannot tell a retried
+// ack from a new one when the next job's record is byte-identical (the same
+// entry claimed again in the same second): the retried ack would delete it.
+//
 // An ack only counts if the slot's working-on key still holds exactly what the
-// claim wrote: a retried ack (reply lost, ioredis re-sent the command) or an
-// ack for a job another worker already recovered changes nothing.
+// claim wrote: an ack for a job another worker already recovered changes
+// nothing.
 //
 // A claim pops a queue entry and writes the slot's working-on key in the same
 // step. A slot whose working-on key is already set (a reply we never saw, or a
@@ -18,11 +28,11 @@ const path = require('node:path')
 // instead of a new one. An entry that is not a JSON object with a string
 // `class` goes straight to the failed list and the slot tries the next entry.
 //
-// KEYS: statProcessed, statFailed, failedList,
+// KEYS: statProcessed, statFailed, failedList, cycle id key,
 //       per ack: workingOn, statProcessedName, statFailedName
 //       per queue: queueKey
 //       per claim: workingOn, statFailedName
-// ARGV: nAcks, nQueues, nClaims, failedAt,
+// ARGV: nAcks, nQueues, nClaims, failedAt, cycle id (token:sequence),
 //       per ack: expected working-on, outcome (s | f | n), failed entry or ''
 //       per queue: working-on prefix, queue name
 //       per claim: working-on suffix, worker name
@@ -61,8 +71,30 @@ local nAcks = tonumber(ARGV[1])
 local nQueues = tonumber(ARGV[2])
 local nClaims = tonumber(ARGV[3])
 local failedAt = ARGV[4]
-local k = 3
-local a = 4
+local id = ARGV[5]
+local last = redis.call('get', KEYS[4])
+if last == id then
+  -- Ran already: report the acks done and what the claiming slots hold.
+  local acked, claims = {}, {}
+  for i = 1, nAcks do acked[i] = 1 end
+  local k = 4 + 3 * nAcks + nQueues
+  for i = 1, nClaims do
+    local current = redis.call('get', KEYS[k + 1])
+    if current then claims[i] = { -1, current } else claims[i] = { 0 } end
+    k = k + 2
+  end
+  return { acked, claims, {} }
+end
+if last then
+  local token, seq = string.match(last, '^(.*):(%d+)$')
+  local myToken, mySeq = string.match(id, '^(.*):(%d+)$')
+  if token and token == myToken and tonumber(seq) > tonumber(mySeq) then
+    return { {}, {}, {} } -- a stale copy of an older cycle: its sender has moved on
+  end
+end
+redis.call('set', KEYS[4], id, 'EX', 86400)
+local k = 4
+local a = 5
 local acked = {}
 for i = 1, nAcks do
   local wkey = KEYS[k + 1]

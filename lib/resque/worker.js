@@ -20,6 +20,7 @@
 
 const { EventEmitter } = require('events')
 const os = require('os')
+const crypto = require('crypto')
 const { Connection } = require('./connection')
 const { Producer, exec } = require('./producer')
 const { workerKeys } = require('./keys')
@@ -113,6 +114,12 @@ class Worker extends EventEmitter {
     for (let i = 0; i < options.concurrency; i++) this.slots.push(this._makeSlot(i))
 
     this._acks = []
+    // Cycle ids (scripts.js CYCLE): a token of this Worker's and a sequence.
+    // A cycle that failed is sent again with its id and its acks (`_unsent`).
+    this._cycleToken = crypto.randomBytes(6).toString('hex')
+    this._cycleSeq = 0
+    this._cycleKey = this.connection.key('rusque', 'cycle') + ':' + this.slots[0].keys.entry
+    this._unsent = null
     this._busy = 0
     this._flushQueued = false
     this._flushing = null
@@ -272,8 +279,8 @@ class Worker extends EventEmitter {
         await new Promise((resolve) => this._idleWaiters.push(resolve))
         continue
       }
-      if (this._acks.length > 0 && !(await this._drainAcks())) break
-      if (this._flushing === null && this._busy === 0 && this._acks.length === 0) break
+      if (this._unacked() > 0 && !(await this._drainAcks())) break
+      if (this._flushing === null && this._busy === 0 && this._unacked() === 0) break
     }
     if (this._pinging) await this._pinging
     if (this.connection.redis !== null && this.connection.connected) {
@@ -291,7 +298,8 @@ class Worker extends EventEmitter {
 
   async _untrack () {
     const { redis, key } = this.connection
-    const unacked = new Set(this._acks.map((a) => a.slot))
+    const pending = this._unsent ? this._unsent.acks.concat(this._acks) : this._acks
+    const unacked = new Set(pending.map((a) => a.slot))
     const slots = this.slots.filter((s) => !unacked.has(s)) // unacked: leave for recovery
     if (slots.length === 0) return
     // Every slot is idle now, so a working-on value can only be a claim whose
@@ -305,6 +313,7 @@ class Worker extends EventEmitter {
       multi.srem(key('workers'), s.keys.entry)
         .del(s.keys.ping, s.keys.workingOn, s.keys.started, s.keys.failed, s.keys.processed)
     }
+    if (unacked.size === 0) multi.del(this._cycleKey)
     await exec(multi)
   }
 
@@ -362,16 +371,22 @@ class Worker extends EventEmitter {
     this._flushQueued = false
     if (this._flushing !== null) return this._flushing
     const claims = this._claimable()
-    if (this._acks.length === 0 && claims.length === 0) {
+    // A cycle that failed may have run: it goes again with the same id and
+    // the same acks (CYCLE then knows it if it did); acks finished since
+    // wait for the next cycle.
+    const unsent = this._unsent
+    const acks = unsent ? unsent.acks : this._acks
+    if (acks.length === 0 && claims.length === 0) {
       if (this.running && this.queues.length === 0 && this.pollTimer === null) {
         this._emitSafe('poll', null)
         this._pause()
       }
       return Promise.resolve()
     }
-    const acks = this._acks
-    this._acks = []
-    this._flushing = this._cycle(acks, claims).then(
+    const id = unsent ? unsent.id : this._cycleToken + ':' + (++this._cycleSeq)
+    if (!unsent) this._acks = []
+    this._unsent = null
+    this._flushing = this._cycle(id, acks, claims).then(
       () => {
         this._flushing = null
         this._retryDelay = 0
@@ -379,26 +394,30 @@ class Worker extends EventEmitter {
       },
       (err) => {
         this._flushing = null
-        this._acks = acks.concat(this._acks)
+        this._unsent = { id, acks }
         if (this._closed) return
         this._error(err, this.queue)
-        // Back off (Redis is likely away) and try again; the claims are safe
-        // to repeat: a slot whose claim did land gets that job back.
+        // Back off (Redis is likely away) and try again.
         this._retryDelay = Math.min(Math.max(this._retryDelay * 2, 100), Math.max(this.options.timeout, 1000))
         this._retryTimer = setTimeout(() => { this._retryTimer = null; this._schedule() }, this._retryDelay)
       })
     return this._flushing
   }
 
-  _reschedule () {
-    if (this._acks.length > 0 || this._claimable().length > 0) this._schedule()
+  /** Finished jobs whose ack has not landed yet. */
+  _unacked () {
+    return this._acks.length + (this._unsent ? this._unsent.acks.length : 0)
   }
 
-  async _cycle (acks, claims) {
+  _reschedule () {
+    if (this._unacked() > 0 || this._claimable().length > 0) this._schedule()
+  }
+
+  async _cycle (id, acks, claims) {
     const { redis, key } = this.connection
     const queues = claims.length > 0 ? this.queues : []
-    const keys = [key('stat', 'processed'), key('stat', 'failed'), key('failed')]
-    const argv = [acks.length, queues.length, claims.length, new Date().toString()]
+    const keys = [key('stat', 'processed'), key('stat', 'failed'), key('failed'), this._cycleKey]
+    const argv = [acks.length, queues.length, claims.length, new Date().toString(), id]
     for (const a of acks) {
       keys.push(a.slot.keys.workingOn, a.slot.keys.processed, a.slot.keys.failed)
       argv.push(a.expected, a.outcome, a.failedEntry)
@@ -575,14 +594,14 @@ class Worker extends EventEmitter {
     const deadline = Date.now() + Math.max(this.options.timeout, 5000)
     for (;;) {
       if (this._flushing !== null) await this._flushing
-      if (this._acks.length === 0) return true
+      if (this._unacked() === 0) return true
       if (this._retryTimer !== null) { clearTimeout(this._retryTimer); this._retryTimer = null }
       if (Date.now() > deadline) {
-        this._error(new Error(`end(): could not acknowledge ${this._acks.length} finished job(s); their working-on keys stay in Redis for recovery`))
+        this._error(new Error(`end(): could not acknowledge ${this._unacked()} finished job(s); their working-on keys stay in Redis for recovery`))
         return false
       }
       await this._flush()
-      if (this._acks.length > 0) await new Promise((resolve) => setTimeout(resolve, Math.max(this._retryDelay, 100)))
+      if (this._unacked() > 0) await new Promise((resolve) => setTimeout(resolve, Math.max(this._retryDelay, 100)))
     }
   }
 
