@@ -406,16 +406,21 @@ test('failed records can be found again by node-resque (whole numbers written as
   assert.equal(await redis.llen('resque:queue:img'), 1)
 })
 
-for (const mode of ['reply', 'request']) {
-  test(`the step acking a job loses its ${mode}: that job's success is sent once, and no job is lost`, async () => {
-    // The first job's ack rides on the step that claims the second: the one
-    // request that names the first job's output key.
+for (const twins of [false, true]) for (const mode of ['reply', 'request']) {
+  const what = twins ? ' (the next job\'s record is byte-identical)' : ''
+  test(`the step acking a job loses its ${mode}${what}: that job's success is sent once, and no job is lost`, async () => {
+    // The first job's ack rides on the step that claims the second: the
+    // first request that names the first job's output key. Twins are the
+    // same entry twice, claimed in the same second: only the step's id tells
+    // a step sent again from a new one.
     const proxy = await server.cuttingProxy('lost-reply:1', mode)
     try {
-      for (const i of [1, 2]) await queue.enqueue('img', 'digest', [{ input: { base64: 'YWJj' }, output: { key: `lost-reply:${i}` } }])
+      const outputs = twins ? ['lost-reply:1', 'lost-reply:1'] : ['lost-reply:1', 'lost-reply:2']
+      for (const key of outputs) await queue.enqueue('img', 'digest', [{ input: { base64: 'YWJj' }, output: { key } }])
       const em = new EventEmitter()
       const seen = collect(em)
       const loop = new NativeLoop({ connection: { host: '127.0.0.1', port: proxy.port }, queues: ['img'], slots: ['cut'], timeout: 50, jobs: JOBS }, em)
+      if (twins) await new Promise((resolve) => setTimeout(resolve, 1050 - (Date.now() % 1000)))
       loop.start()
       try {
         await until(() => seen.success.length >= 2)
@@ -426,15 +431,61 @@ for (const mode of ['reply', 'request']) {
       assert.equal(proxy.armed, false, 'the connection was cut')
       assert.ok(seen.error.length >= 1, 'the lost connection was reported')
       const keys = seen.success.map(([, job]) => job.args[0].output.key).sort()
-      assert.deepEqual(keys, ['lost-reply:1', 'lost-reply:2'])
+      assert.deepEqual(keys, outputs)
       assert.equal(await redis.get('resque:stat:processed'), '2')
-      for (const i of [1, 2]) assert.equal(await redis.get(`lost-reply:${i}`), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad')
+      for (const key of outputs) assert.equal(await redis.get(key), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad')
       assert.equal(await redis.exists('resque:worker:cut:img'), 0)
+      assert.equal(await redis.exists('resque:rusque:cycle:cut:img'), 0, 'the step id key goes with the slot')
     } finally {
       await proxy.close()
     }
   })
 }
+
+test('a copy of an acking step that Redis runs late, while the slot runs an identical job, changes nothing', async () => {
+  // Three identical jobs claimed in the same second share one working-on
+  // record. The step acking the first loses its reply; the slot sends it
+  // again. A copy of that step then reaches Redis while the second job runs
+  // (as a step sent on a connection that timed out can): by its record
+  // alone it would ack the second job and claim the third, whose record the
+  // slot's next ack would then delete.
+  await redis.set('big', Buffer.alloc(48 << 20, 7))
+  const proxy = await server.cuttingProxy('late-out', 'reply')
+  try {
+    for (let i = 0; i < 3; i++) await queue.enqueue('img', 'digest', [{ input: { key: 'big' }, output: { key: 'late-out' } }])
+    const em = new EventEmitter()
+    const seen = collect(em)
+    let sentLate = null
+    em.on('job', () => {
+      if (seen.job.length !== 2) return
+      sentLate = new Promise((resolve, reject) => {
+        const sock = require('node:net').connect(server.port, '127.0.0.1', () => sock.write(proxy.captured))
+        sock.on('data', (d) => { sock.destroy(); resolve(String(d)) })
+        sock.on('error', reject)
+      })
+    })
+    const loop = new NativeLoop({ connection: { host: '127.0.0.1', port: proxy.port }, queues: ['img'], slots: ['late'], timeout: 50, jobs: JOBS }, em)
+    await new Promise((resolve) => setTimeout(resolve, 1020 - (Date.now() % 1000)))
+    loop.start()
+    try {
+      await until(() => seen.success.length >= 3 && sentLate !== null)
+      // A reply naming the held record: the copy ran while a job was held.
+      assert.match(await sentLate, /^\*2\r\n:-1\r\n/)
+      await new Promise((resolve) => setTimeout(resolve, 300))
+    } finally {
+      await loop.end()
+    }
+    assert.equal(proxy.armed, false, 'the connection was cut')
+    assert.equal(seen.job.length, 3, 'each job ran once')
+    assert.equal(seen.success.length, 3)
+    assert.equal(await redis.get('resque:stat:processed'), '3')
+    assert.equal(await redis.llen('resque:queue:img'), 0)
+    assert.equal(await redis.exists('resque:worker:late:img'), 0)
+  } finally {
+    await proxy.close()
+    await redis.del('big')
+  }
+})
 
 test('a resume count lost with the connection is taken again on reconnect', async () => {
   const job = { class: 'digest', queue: 'img', args: [{ input: { base64: 'YWJj' }, output: { key: 'never-again' } }] }

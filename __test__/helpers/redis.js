@@ -76,7 +76,7 @@ class RedisServer {
    * request naming `marker`: it cuts the connection there, either without
    * relaying the request ('request': the command never runs) or after relaying
    * it, in place of its reply ('reply': the command ran, the client never
-   * hears of it). Resolves to { port, armed, close() }.
+   * hears of it). Resolves to { port, armed, captured (the request cut), close() }.
    */
   async cuttingProxy (marker, mode) {
     const state = { armed: true, sockets: new Set() }
@@ -91,6 +91,7 @@ class RedisServer {
       client.on('data', (d) => {
         if (state.armed && d.includes(marker)) {
           state.armed = false
+          state.captured = d // to send again later, as a copy Redis runs late
           if (mode === 'request') return client.destroy()
           cut = true
         }

@@ -42,6 +42,11 @@ impl Keys {
   pub fn failed(&self) -> String {
     self.key(&["failed"])
   }
+  /// rusque's own per-worker keys, beside node-resque's (which its tools read):
+  /// `<ns>:rusque:<what>:<name>:<queues>`.
+  pub fn own(&self, what: &str, name: &str, queues: &str) -> String {
+    self.key(&["rusque", what, name, queues])
+  }
 }
 
 #[cfg(test)]
@@ -57,5 +62,6 @@ mod tests {
     assert_eq!(k.ping("host:1"), "resque:worker:ping:host:1");
     assert_eq!(k.worker_stat("processed", "host:1"), "resque:stat:processed:host:1");
     assert_eq!(k.failed(), "resque:failed");
+    assert_eq!(k.own("cycle", "host:1", "a,b"), "resque:rusque:cycle:host:1:a,b");
   }
 }

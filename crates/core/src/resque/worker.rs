@@ -33,24 +33,43 @@ use crate::tasks::{Output, Task};
 /// the slot's working-on payload in the same atomic step. When the entry names
 /// its input by Redis key (`args[0].input.key`), that value comes back too.
 ///
-/// The ack clears and counts only while the key still holds the record of the
-/// job it acks, and a claim is made only into an empty key; otherwise the
-/// record there comes back to be run. So a step that ran late (sent on a
-/// connection that timed out, run by Redis after the slot reconnected) can
-/// never make the slot delete a job another step claimed. A record found is
+/// Each step carries an id (the slot's random token and a sequence), kept in
+/// the slot's `rusque:cycle` key, as the JS loop's cycles do: a step sent again
+/// after its reply was lost (with the same id and ack) changes nothing if it
+/// ran, and returns what the working-on key holds; an older step arriving late
+/// (sent on a connection that timed out, run by Redis after the slot
+/// reconnected) changes nothing at all.
+///
+/// Besides, the ack clears and counts only while the key still holds the
+/// record of the job it acks, and a claim is made only into an empty key;
+/// otherwise the record there comes back to be run. A record found is
 /// returned even when not claiming (a stopping slot runs it before it goes).
 ///
-/// KEYS: working-on, stat:processed, stat:processed:<worker>, queue lists...
+/// KEYS: working-on, stat:processed, stat:processed:<worker>, step id key,
+///       queue lists...
 /// ARGV: ack (0: none, 1: ack, 2: ack and write the output key), output key,
 ///       output bytes, output ttl ('' = none),
 ///       claim (0|1), run_at, worker name, largest input to return (bytes),
-///       the acked job's working-on record, queue names (as KEYS[4..])...
+///       the acked job's working-on record, step id (token:sequence),
+///       queue names (as KEYS[5..])...
 /// Returns nil; {-1, the record the key holds}; or {queue index (1-based),
 /// entry, input key | nil, input | nil, error reading the input (a key of
 /// another type) | nil, the record written}. A larger input is left for a
 /// plain GET: copying it through the script costs more than the round trip
 /// saved.
 const STEP: &str = r#"
+local last = redis.call('GET', KEYS[4])
+if last == ARGV[10] then
+  local held = redis.call('GET', KEYS[1])
+  if held then return {-1, held} end
+  return false
+end
+if last then
+  local token, seq = string.match(last, '^(.*):(%d+)$')
+  local mine, n = string.match(ARGV[10], '^(.*):(%d+)$')
+  if token and token == mine and tonumber(seq) > tonumber(n) then return false end
+end
+redis.call('SET', KEYS[4], ARGV[10], 'EX', 86400)
 local held = redis.call('GET', KEYS[1])
 if ARGV[1] ~= '0' then
   if ARGV[1] == '2' then
@@ -69,7 +88,7 @@ if ARGV[1] ~= '0' then
 end
 if held then return {-1, held} end
 if ARGV[5] ~= '1' then return false end
-for i = 4, #KEYS do
+for i = 5, #KEYS do
   local entry = redis.pcall('LPOP', KEYS[i])
   if type(entry) == 'table' then entry = false end -- not a list: no jobs there
   if entry then
@@ -92,7 +111,7 @@ for i = 4, #KEYS do
         key = false
       end
     end
-    return {i - 3, entry, key, input, err, record}
+    return {i - 4, entry, key, input, err, record}
   end
 end
 return false
@@ -112,6 +131,8 @@ struct Ack {
   duration_ms: u64,
   /// Whether JS listens for `success`.
   emit: bool,
+  /// The id of the step that first carried this ack: sent again, it keeps it.
+  step: Option<u64>,
 }
 
 /// What a slot carries from one connection to the next.
@@ -162,11 +183,11 @@ return 1
 /// Unregisters a slot, unless its working-on key holds a job (returns 0):
 /// that job must run (or stay for recovery) before the slot goes.
 /// KEYS: workers set, ping, working-on, started, stat:failed:<worker>,
-/// stat:processed:<worker>. ARGV: the slot's `name:queues` entry.
+/// stat:processed:<worker>, step id key. ARGV: the slot's `name:queues` entry.
 const UNTRACK: &str = r#"
 if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
 redis.call('SREM', KEYS[1], ARGV[1])
-redis.call('DEL', KEYS[2], KEYS[4], KEYS[5], KEYS[6])
+redis.call('DEL', KEYS[2], KEYS[4], KEYS[5], KEYS[6], KEYS[7])
 return 1
 "#;
 
@@ -255,6 +276,14 @@ fn now_nanos() -> u128 {
   SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
 }
 
+/// 64 random bits from the standard library's randomly seeded hasher.
+fn random_u64() -> u64 {
+  use std::hash::{BuildHasher, Hasher};
+  let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+  h.write_u128(now_nanos());
+  h.finish()
+}
+
 fn now_seconds() -> u64 {
   SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
@@ -270,7 +299,9 @@ pub fn start(config: Config, sink: Sink) -> Handle {
         .spawn(move || {
           let end = Arc::clone(&sink);
           // A panic in the loop must still end the slot, or end() would wait forever.
-          if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Slot { slot, config, sink, stop }.run())).is_err() {
+          let token = format!("{:016x}", random_u64());
+          let seq = std::cell::Cell::new(0);
+          if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Slot { slot, config, sink, stop, token, seq }.run())).is_err() {
             end(Event::Error { slot, message: "internal error: a worker slot stopped after a panic".into() });
             end(Event::End { slot });
           }
@@ -286,6 +317,9 @@ struct Slot {
   config: Arc<Config>,
   sink: Sink,
   stop: Arc<AtomicBool>,
+  /// Step ids (see STEP): a random token of this slot's and a sequence.
+  token: String,
+  seq: std::cell::Cell<u64>,
 }
 
 /// A Redis failure: reconnect and carry on.
@@ -422,6 +456,7 @@ impl Slot {
       .key(keys.started(name, &queues))
       .key(keys.worker_stat("failed", name))
       .key(keys.worker_stat("processed", name))
+      .key(keys.own("cycle", name, &queues))
       .arg(format!("{name}:{queues}"))
       .invoke(con)?;
     Ok(done == 1)
@@ -443,6 +478,7 @@ impl Slot {
       working: working.clone(),
       processed: keys.stat("processed"),
       processed_mine: keys.worker_stat("processed", self.name()),
+      cycle: keys.own("cycle", self.name(), &queues),
       queues: self.config.queues.iter().map(|q| keys.queue(q)).collect(),
     };
     let mut last_ping = Instant::now();
@@ -450,26 +486,25 @@ impl Slot {
     // there (Redis went away before its ack landed, or an earlier process of
     // this name died holding it) runs again before anything new is claimed.
     let ack = &mut carry.unacked;
-    let left = redis::cmd("GET").arg(&working).query::<Option<Vec<u8>>>(con)?;
     // The first look of this process: a job held now was left by an earlier
     // process of this name; after a reconnect it is this process's own. (The
     // look counts once the resume is counted: a connection lost before that
     // looks again.)
     let fresh = !carry.looked;
-    let left = left.map(|v| (leftover(&v), v));
-    // The connection failed during the step that acked `ack`. If the key now
-    // holds another record, the step ran: it claimed that job, and the ack
-    // and the output landed with it, so this job's `success` is due. If it
-    // still holds this job's record, the step did not run, and the job runs
-    // again below. An empty key does not tell (the step found the queues
-    // empty, or a survivor recovered the job meanwhile), nor does a next job
-    // with the very same record (the same entry claimed in the same second):
-    // no event then, rather than one for a job that may not be acked.
-    if let Some(unacked) = ack.take() {
-      if matches!(&left, Some((_, record)) if *record != unacked.record) {
-        self.succeeded(unacked);
+    let left = if ack.is_some() {
+      // The connection failed during the step that acked `ack`, which may or
+      // may not have run. Sent again with its id, it is applied once either
+      // way (see STEP), and its reply tells what the slot holds now.
+      let claimed = self.step(con, script, &step_keys, ack, !self.stopped())?;
+      *progressed = true;
+      if let Some(claimed) = claimed {
+        *ack = self.process(con, claimed)?;
       }
-    }
+      None
+    } else {
+      let left = redis::cmd("GET").arg(&working).query::<Option<Vec<u8>>>(con)?;
+      left.map(|v| (leftover(&v), v))
+    };
     if let Some((parsed, left)) = left {
       match parsed {
         Some(claimed) => {
@@ -478,7 +513,7 @@ impl Slot {
           // stable across restarts (a container's hostname and pid 1). The
           // count is per job (resume.lua, shared with the JS loop) and kept
           // outside node-resque's `worker:*` keys, which its tools read.
-          let resumes = format!("{}:rusque:resumes:{}:{}", self.config.namespace, self.name(), queues);
+          let resumes = keys.own("resumes", self.name(), &queues);
           let n: u64 = if fresh { redis::Script::new(RESUME).key(&working).key(&resumes).invoke(con)? } else { 0 };
           carry.looked = true;
           if n > MAX_RESUMES {
@@ -534,7 +569,7 @@ impl Slot {
   /// read again on reconnect, tells which (see serve).
   fn step(&self, con: &mut redis::Connection, script: &redis::Script, k: &StepKeys, ack: &mut Option<Ack>, claim: bool) -> Result<Option<Claimed>, Disconnected> {
     let mut call = script.key(&k.working);
-    call.key(&k.processed).key(&k.processed_mine);
+    call.key(&k.processed).key(&k.processed_mine).key(&k.cycle);
     for q in &k.queues {
       call.key(q);
     }
@@ -545,6 +580,18 @@ impl Slot {
     };
     call.arg(if claim { "1" } else { "0" }).arg(payload::js_date_string(now_seconds())).arg(self.name()).arg(PREFETCH_BYTES);
     call.arg(ack.as_ref().map_or(&[][..], |a| a.record.as_slice()));
+    let id = match ack.as_mut() {
+      Some(Ack { step: Some(id), .. }) => *id,
+      other => {
+        let id = self.seq.get() + 1;
+        self.seq.set(id);
+        if let Some(a) = other {
+          a.step = Some(id);
+        }
+        id
+      }
+    };
+    call.arg(format!("{}:{id}", self.token));
     for q in &self.config.queues {
       call.arg(q);
     }
@@ -628,7 +675,7 @@ impl Slot {
     let duration_ms = (started.elapsed().as_secs_f64() * 1000.0).round() as u64;
     match outcome {
       Ok((result, output)) => {
-        Ok(Some(Ack { output, record, queue, entry, result, duration_ms, emit: emit & EMIT_SUCCESS != 0 }))
+        Ok(Some(Ack { output, record, queue, entry, result, duration_ms, emit: emit & EMIT_SUCCESS != 0, step: None }))
       }
       Err((exception, error)) => {
         self.fail(con, &queue, entry, &record, exception, error, duration_ms)?;
@@ -775,6 +822,7 @@ struct StepKeys {
   working: String,
   processed: String,
   processed_mine: String,
+  cycle: String,
   queues: Vec<String>,
 }
 
