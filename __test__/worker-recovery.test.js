@@ -382,20 +382,22 @@ describe('Redis going away', () => {
       if (claims) { keys.push(k('queue', Q), wo, k('stat', 'failed', 'late')); argv.push('{"run_at":"now","queue":"q","payload":', Q, ',"worker":"late"}', 'late') }
       return redis.eval(CYCLE, keys.length, ...keys, ...argv)
     }
+    const id = (token, n) => token.padEnd(16, '0') + ':' + String(n).padStart(16, '0')
     const entry = JSON.stringify({ class: 'twin', queue: Q, args: ['twin-job'] })
     const record = '{"run_at":"now","queue":"q","payload":' + entry + ',"worker":"late"}'
     await redis.rpush(k('queue', Q), entry, entry)
-    // Cycle 1 claims the first entry; cycle 2 acks it and claims the second
-    // (the same record). A late copy of cycle 2 neither acks nor claims.
-    assert.deepEqual((await cycle('tok:1', [], true))[1], [[1, entry]])
-    assert.deepEqual((await cycle('tok:2', [record], true))[1], [[1, entry]])
-    assert.deepEqual(await cycle('tok:1', [record], true), [[], [], []])
-    assert.deepEqual(await cycle('tok:2', [record], true), [[1], [[-1, record]], []], 'cycle 2 again: what the key holds')
+    // Cycle 9 claims the first entry; cycle 10 acks it and claims the second
+    // (the same record). A late copy of cycle 9, here acking that record,
+    // changes nothing; cycle 10 sent again reports what the key holds.
+    assert.deepEqual((await cycle(id('a', 9), [], true))[1], [[1, entry]])
+    assert.deepEqual((await cycle(id('a', 10), [record], true))[1], [[1, entry]])
+    assert.deepEqual(await cycle(id('a', 9), [record], true), [[], [], []])
+    assert.deepEqual(await cycle(id('a', 10), [record], true), [[1], [[-1, record]], []], 'cycle 10 again: what the key holds')
     assert.equal(await redis.get(wo), record)
     assert.equal(await redis.get(k('stat', 'processed')), '1')
     assert.equal(await redis.llen(k('queue', Q)), 0)
     // Another worker instance under the same name (a new token) is not stale.
-    assert.deepEqual((await cycle('other:1', [record], false))[0], [1])
+    assert.deepEqual((await cycle(id('b', 1), [record], false))[0], [1])
     assert.equal(await redis.exists(wo), 0)
   })
 

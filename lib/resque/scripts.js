@@ -32,7 +32,7 @@ const path = require('node:path')
 //       per ack: workingOn, statProcessedName, statFailedName
 //       per queue: queueKey
 //       per claim: workingOn, statFailedName
-// ARGV: nAcks, nQueues, nClaims, failedAt, cycle id (token:sequence),
+// ARGV: nAcks, nQueues, nClaims, failedAt, cycle id (token:sequence, fixed-width),
 //       per ack: expected working-on, outcome (s | f | n), failed entry or ''
 //       per queue: working-on prefix, queue name
 //       per claim: working-on suffix, worker name
@@ -85,12 +85,10 @@ if last == id then
   end
   return { acked, claims, {} }
 end
-if last then
-  local token, seq = string.match(last, '^(.*):(%d+)$')
-  local myToken, mySeq = string.match(id, '^(.*):(%d+)$')
-  if token and token == myToken and tonumber(seq) > tonumber(mySeq) then
-    return { {}, {}, {} } -- a stale copy of an older cycle: its sender has moved on
-  end
+-- Ids are fixed-width (16 hex digits, ':', 16 decimal digits), so one
+-- sender's ids compare in order as strings.
+if last and last > id and #last == #id and string.sub(last, 1, 17) == string.sub(id, 1, 17) then
+  return { {}, {}, {} } -- a stale copy of an older cycle: its sender has moved on
 end
 redis.call('set', KEYS[4], id, 'EX', 86400)
 local k = 4

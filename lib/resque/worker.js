@@ -114,9 +114,10 @@ class Worker extends EventEmitter {
     for (let i = 0; i < options.concurrency; i++) this.slots.push(this._makeSlot(i))
 
     this._acks = []
-    // Cycle ids (scripts.js CYCLE): a token of this Worker's and a sequence.
-    // A cycle that failed is sent again with its id and its acks (`_unsent`).
-    this._cycleToken = crypto.randomBytes(6).toString('hex')
+    // Cycle ids (scripts.js CYCLE): a token of this Worker's (16 hex digits)
+    // and a sequence (16 decimal digits). A cycle that failed is sent again
+    // with its id and its acks (`_unsent`).
+    this._cycleToken = crypto.randomBytes(8).toString('hex')
     this._cycleSeq = 0
     this._cycleKey = this.connection.key('rusque', 'cycle') + ':' + this.slots[0].keys.entry
     this._unsent = null
@@ -383,7 +384,7 @@ class Worker extends EventEmitter {
       }
       return Promise.resolve()
     }
-    const id = unsent ? unsent.id : this._cycleToken + ':' + (++this._cycleSeq)
+    const id = unsent ? unsent.id : this._cycleToken + ':' + String(++this._cycleSeq).padStart(16, '0')
     if (!unsent) this._acks = []
     this._unsent = null
     this._flushing = this._cycle(id, acks, claims).then(

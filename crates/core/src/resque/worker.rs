@@ -50,7 +50,7 @@ use crate::tasks::{Output, Task};
 /// ARGV: ack (0: none, 1: ack, 2: ack and write the output key), output key,
 ///       output bytes, output ttl ('' = none),
 ///       claim (0|1), run_at, worker name, largest input to return (bytes),
-///       the acked job's working-on record, step id (token:sequence),
+///       the acked job's working-on record, step id (token:sequence, fixed-width),
 ///       queue names (as KEYS[5..])...
 /// Returns nil; {-1, the record the key holds}; or {queue index (1-based),
 /// entry, input key | nil, input | nil, error reading the input (a key of
@@ -64,12 +64,13 @@ if last == ARGV[10] then
   if held then return {-1, held} end
   return false
 end
-if last then
-  local token, seq = string.match(last, '^(.*):(%d+)$')
-  local mine, n = string.match(ARGV[10], '^(.*):(%d+)$')
-  if token and token == mine and tonumber(seq) > tonumber(n) then return false end
+-- Ids are fixed-width (16 hex digits, ':', 16 decimal digits), so one
+-- slot's ids compare in order as strings.
+local id = ARGV[10]
+if last and last > id and #last == #id and string.sub(last, 1, 17) == string.sub(id, 1, 17) then
+  return false -- a stale copy of an older step: the slot has moved on
 end
-redis.call('SET', KEYS[4], ARGV[10], 'EX', 86400)
+redis.call('SET', KEYS[4], id, 'EX', 86400)
 local held = redis.call('GET', KEYS[1])
 if ARGV[1] ~= '0' then
   if ARGV[1] == '2' then
@@ -591,7 +592,7 @@ impl Slot {
         id
       }
     };
-    call.arg(format!("{}:{id}", self.token));
+    call.arg(format!("{}:{id:016}", self.token));
     for q in &self.config.queues {
       call.arg(q);
     }
