@@ -445,40 +445,46 @@ for (const twins of [false, true]) for (const mode of ['reply', 'request']) {
 test('a copy of an acking step that Redis runs late, while the slot runs an identical job, changes nothing', async () => {
   // Three identical jobs claimed in the same second share one working-on
   // record. The step acking the first loses its reply; the slot sends it
-  // again. A copy of that step then reaches Redis while the second job runs
+  // again. A copy of that step then reaches Redis while the third job runs
   // (as a step sent on a connection that timed out can): by its record
-  // alone it would ack the second job and claim the third, whose record the
-  // slot's next ack would then delete.
-  await redis.set('big', Buffer.alloc(48 << 20, 7))
+  // alone it would ack the third job, which would then never be counted,
+  // and a fourth identical job's record would be deleted by the slot's ack.
+  await redis.set('big', Buffer.alloc(24 << 20, 7))
   const proxy = await server.cuttingProxy('late-out', 'reply')
   try {
-    for (let i = 0; i < 3; i++) await queue.enqueue('img', 'digest', [{ input: { key: 'big' }, output: { key: 'late-out' } }])
+    for (let i = 0; i < 4; i++) await queue.enqueue('img', 'digest', [{ input: { key: 'big' }, output: { key: 'late-out' } }])
     const em = new EventEmitter()
     const seen = collect(em)
     let sentLate = null
+    let heldThen = null
     em.on('job', () => {
-      if (seen.job.length !== 2) return
-      sentLate = new Promise((resolve, reject) => {
-        const sock = require('node:net').connect(server.port, '127.0.0.1', () => sock.write(proxy.captured))
-        sock.on('data', (d) => { sock.destroy(); resolve(String(d)) })
-        sock.on('error', reject)
-      })
+      if (seen.job.length !== 3) return
+      sentLate = (async () => {
+        heldThen = await redis.get('resque:worker:late:img')
+        return new Promise((resolve, reject) => {
+          const sock = require('node:net').connect(server.port, '127.0.0.1', () => sock.write(proxy.captured))
+          sock.on('data', (d) => { sock.destroy(); resolve(String(d)) })
+          sock.on('error', reject)
+        })
+      })()
     })
     const loop = new NativeLoop({ connection: { host: '127.0.0.1', port: proxy.port }, queues: ['img'], slots: ['late'], timeout: 50, jobs: JOBS }, em)
     await new Promise((resolve) => setTimeout(resolve, 1020 - (Date.now() % 1000)))
     loop.start()
     try {
-      await until(() => seen.success.length >= 3 && sentLate !== null)
-      // A reply naming the held record: the copy ran while a job was held.
-      assert.match(await sentLate, /^\*2\r\n:-1\r\n/)
+      await until(() => seen.success.length >= 4 && sentLate !== null)
+      // The copy, refused as stale (a nil reply), ran while the slot held a
+      // record byte-identical to the one it acks.
+      assert.equal(await sentLate, '$-1\r\n')
+      assert.ok(heldThen !== null && proxy.captured.includes(heldThen), 'the held record was the acked one, byte for byte')
       await new Promise((resolve) => setTimeout(resolve, 300))
     } finally {
       await loop.end()
     }
     assert.equal(proxy.armed, false, 'the connection was cut')
-    assert.equal(seen.job.length, 3, 'each job ran once')
-    assert.equal(seen.success.length, 3)
-    assert.equal(await redis.get('resque:stat:processed'), '3')
+    assert.equal(seen.job.length, 4, 'each job ran once')
+    assert.equal(seen.success.length, 4)
+    assert.equal(await redis.get('resque:stat:processed'), '4')
     assert.equal(await redis.llen('resque:queue:img'), 0)
     assert.equal(await redis.exists('resque:worker:late:img'), 0)
   } finally {

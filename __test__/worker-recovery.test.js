@@ -321,8 +321,9 @@ describe('Redis going away', () => {
   // (acking the first job) from a new one; the cycle's id does. The cycle at
   // stake acks the first job and claims the second.
   async function twins (makeWorker, lose) {
+    // Each run notes the working-on value it runs under.
     const runs = []
-    const w = makeWorker({ twin: async (tag) => { runs.push(tag); return tag } })
+    const w = makeWorker({ twin: async (tag) => { runs.push(await redis.get(`${NS}:worker:twins:${Q}`)); return tag } })
     w.on('error', () => {})
     const done = collect(w, 'success', 2, { ms: 15000 })
     for (let i = 0; i < 2; i++) await queue.enqueue(Q, 'twin', ['twin-job'])
@@ -332,7 +333,9 @@ describe('Redis going away', () => {
     await w.start()
     await done
     await w.end()
-    assert.deepEqual(runs, ['twin-job', 'twin-job'])
+    assert.equal(runs.length, 2)
+    assert.match(runs[0], /"args":\["twin-job"\]/)
+    assert.equal(runs[1], runs[0], 'the two records were byte-identical (the case at stake)')
     assert.equal(await redis.get(`${NS}:stat:processed`), '2')
     assert.equal(await redis.llen(`${NS}:queue:${Q}`), 0)
     assert.equal(await redis.exists(`${NS}:worker:twins:${Q}`), 0)
@@ -371,6 +374,40 @@ describe('Redis going away', () => {
     })
   }
 
+  it('while a failed cycle is sent again, a slot whose job finished meanwhile is not handed that job again', async () => {
+    // Concurrency 2: the cycle acking `quick` fails after it ran; `medium`
+    // finishes during the backoff. Its working-on key still holds it until
+    // its own ack, so the resent cycle must not claim for its slot.
+    const runs = []
+    const w = new Worker({ connection: connection(), queues: [Q], timeout: 100, concurrency: 2, name: 'pair', recovery: false }, {
+      quick: async () => { runs.push('quick') },
+      medium: async () => { runs.push('medium'); await sleep(40) }
+    })
+    w.on('error', () => {})
+    const done = collect(w, 'success', 2, { ms: 15000 })
+    await queue.enqueue(Q, 'quick', [])
+    await queue.enqueue(Q, 'medium', [])
+    await w.connect()
+    let lost = 0
+    const redisClient = w.connection.redis
+    const cycle = redisClient.rusqueCycle.bind(redisClient)
+    redisClient.rusqueCycle = async (...args) => {
+      if (lost === 0 && args.some((a) => String(a).includes('"class":"quick"'))) {
+        lost++
+        await cycle(...args)
+        throw new Error('reply lost')
+      }
+      return cycle(...args)
+    }
+    await w.start()
+    await done
+    await sleep(300) // no third run
+    await w.end()
+    assert.equal(lost, 1)
+    assert.deepEqual(runs, ['quick', 'medium'])
+    assert.equal(await redis.get(`${NS}:stat:processed`), '2')
+  })
+
   it('a stale copy of an older cycle arriving after a newer one changes nothing', async () => {
     const { CYCLE } = require('../lib/resque/scripts')
     const k = (...parts) => [NS, ...parts].join(':')
@@ -391,7 +428,7 @@ describe('Redis going away', () => {
     // changes nothing; cycle 10 sent again reports what the key holds.
     assert.deepEqual((await cycle(id('a', 9), [], true))[1], [[1, entry]])
     assert.deepEqual((await cycle(id('a', 10), [record], true))[1], [[1, entry]])
-    assert.deepEqual(await cycle(id('a', 9), [record], true), [[], [], []])
+    assert.deepEqual(await cycle(id('a', 9), [record], true), [[], [[0]], []])
     assert.deepEqual(await cycle(id('a', 10), [record], true), [[1], [[-1, record]], []], 'cycle 10 again: what the key holds')
     assert.equal(await redis.get(wo), record)
     assert.equal(await redis.get(k('stat', 'processed')), '1')

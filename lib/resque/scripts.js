@@ -39,7 +39,9 @@ const path = require('node:path')
 // Returns { ackFlags, claims, bad } where claims[i] = { queueIndex, raw }
 // (queueIndex 0: nothing, -1: resumed, raw is then the working-on value) and
 // bad = list of { queueIndex, raw, reason, claimIndex }.
-const CYCLE = `
+const STEP_ID = fs.readFileSync(path.join(__dirname, 'step-id.lua'), 'utf8')
+
+const CYCLE = STEP_ID + `
 -- Entries must be UTF-8: the worker reads them as JS strings, and an ack
 -- compares the working-on value byte for byte with what it was told.
 local function valid_utf8(s)
@@ -71,9 +73,14 @@ local nAcks = tonumber(ARGV[1])
 local nQueues = tonumber(ARGV[2])
 local nClaims = tonumber(ARGV[3])
 local failedAt = ARGV[4]
-local id = ARGV[5]
-local last = redis.call('get', KEYS[4])
-if last == id then
+local seen = step_seen(KEYS[4], ARGV[5])
+if seen == 'stale' then
+  -- Its sender has moved on (and does not read this reply).
+  local claims = {}
+  for i = 1, nClaims do claims[i] = { 0 } end
+  return { {}, claims, {} }
+end
+if seen == 'again' then
   -- Ran already: report the acks done and what the claiming slots hold.
   local acked, claims = {}, {}
   for i = 1, nAcks do acked[i] = 1 end
@@ -85,19 +92,16 @@ if last == id then
   end
   return { acked, claims, {} }
 end
--- Ids are fixed-width (16 hex digits, ':', 16 decimal digits), so one
--- sender's ids compare in order as strings.
-if last and last > id and #last == #id and string.sub(last, 1, 17) == string.sub(id, 1, 17) then
-  return { {}, {}, {} } -- a stale copy of an older cycle: its sender has moved on
-end
-redis.call('set', KEYS[4], id, 'EX', 86400)
 local k = 4
 local a = 5
 local acked = {}
+-- Working-on keys this cycle's acks emptied: a claim there need not look.
+local cleared = {}
 for i = 1, nAcks do
   local wkey = KEYS[k + 1]
   if redis.call('get', wkey) == ARGV[a + 1] then
     redis.call('del', wkey)
+    cleared[wkey] = true
     local outcome = ARGV[a + 2]
     if outcome == 's' then
       redis.call('incr', KEYS[1])
@@ -124,7 +128,8 @@ local q = 1
 local badLeft = 100
 for i = 1, nClaims do
   local wkey = KEYS[k + 1]
-  local current = redis.call('get', wkey)
+  local current = false
+  if not cleared[wkey] then current = redis.call('get', wkey) end
   if current and not valid_utf8(current) then
     -- Not ours to compare or parse: park it in failed and claim afresh.
     redis.call('rpush', KEYS[3], '{"worker":' .. cjson.encode(ARGV[a + 2]) ..
@@ -140,7 +145,8 @@ for i = 1, nClaims do
   else
     claims[i] = { 0 }
     while q <= nQueues and badLeft > 0 do
-      local raw = redis.call('lpop', KEYS[qk + q])
+      local raw = redis.pcall('lpop', KEYS[qk + q])
+      if type(raw) == 'table' then raw = false end -- not a list: no jobs there
       if raw then
         local utf8 = valid_utf8(raw)
         local ok, job = false, nil
@@ -178,6 +184,7 @@ for i = 1, nClaims do
   k = k + 2
   a = a + 2
 end
+step_done(KEYS[4], ARGV[5])
 return { acked, claims, bad }
 `
 

@@ -284,6 +284,9 @@ class Worker extends EventEmitter {
       if (this._flushing === null && this._busy === 0 && this._unacked() === 0) break
     }
     if (this._pinging) await this._pinging
+    // Acks end() gave up on stay for recovery: no retry may send them while
+    // (or after) the slots unregister.
+    if (this._retryTimer !== null) { clearTimeout(this._retryTimer); this._retryTimer = null }
     if (this.connection.redis !== null && this.connection.connected) {
       try {
         await this._untrack()
@@ -292,7 +295,6 @@ class Worker extends EventEmitter {
       }
     }
     this._closed = true
-    if (this._retryTimer !== null) { clearTimeout(this._retryTimer); this._retryTimer = null }
     this.connection.end()
     this.emit('end', new Date())
   }
@@ -371,12 +373,17 @@ class Worker extends EventEmitter {
   _flush () {
     this._flushQueued = false
     if (this._flushing !== null) return this._flushing
-    const claims = this._claimable()
-    // A cycle that failed may have run: it goes again with the same id and
-    // the same acks (CYCLE then knows it if it did); acks finished since
-    // wait for the next cycle.
+    // A cycle that failed with acks may have run: it goes again with the same
+    // id and the same acks (CYCLE then knows it if it did). Acks finished
+    // since wait for the next cycle, and so do their slots' claims: their
+    // working-on keys still hold the finished jobs.
     const unsent = this._unsent
     const acks = unsent ? unsent.acks : this._acks
+    let claims = this._claimable()
+    if (unsent && this._acks.length > 0) {
+      const waiting = new Set(this._acks.map((a) => a.slot))
+      claims = claims.filter((s) => !waiting.has(s))
+    }
     if (acks.length === 0 && claims.length === 0) {
       if (this.running && this.queues.length === 0 && this.pollTimer === null) {
         this._emitSafe('poll', null)
@@ -395,7 +402,9 @@ class Worker extends EventEmitter {
       },
       (err) => {
         this._flushing = null
-        this._unsent = { id, acks }
+        // Claims alone are safe to repeat under a new id (a claim lands only
+        // in an empty key; a held job comes back).
+        this._unsent = acks.length > 0 ? { id, acks } : null
         if (this._closed) return
         this._error(err, this.queue)
         // Back off (Redis is likely away) and try again.

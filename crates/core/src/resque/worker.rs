@@ -57,20 +57,16 @@ use crate::tasks::{Output, Task};
 /// another type) | nil, the record written}. A larger input is left for a
 /// plain GET: copying it through the script costs more than the round trip
 /// saved.
-const STEP: &str = r#"
-local last = redis.call('GET', KEYS[4])
-if last == ARGV[10] then
-  local held = redis.call('GET', KEYS[1])
+const STEP: &str = concat!(
+  include_str!("../../../../lib/resque/step-id.lua"),
+  r#"
+local seen = step_seen(KEYS[4], ARGV[10])
+if seen ~= 'new' then
+  -- Applied already, or overtaken: what the key holds, for a resent step.
+  local held = seen == 'again' and redis.call('GET', KEYS[1])
   if held then return {-1, held} end
   return false
 end
--- Ids are fixed-width (16 hex digits, ':', 16 decimal digits), so one
--- slot's ids compare in order as strings.
-local id = ARGV[10]
-if last and last > id and #last == #id and string.sub(last, 1, 17) == string.sub(id, 1, 17) then
-  return false -- a stale copy of an older step: the slot has moved on
-end
-redis.call('SET', KEYS[4], id, 'EX', 86400)
 local held = redis.call('GET', KEYS[1])
 if ARGV[1] ~= '0' then
   if ARGV[1] == '2' then
@@ -87,36 +83,39 @@ if ARGV[1] ~= '0' then
     held = false
   end
 end
+step_done(KEYS[4], ARGV[10])
 if held then return {-1, held} end
-if ARGV[5] ~= '1' then return false end
-for i = 5, #KEYS do
-  local entry = redis.pcall('LPOP', KEYS[i])
-  if type(entry) == 'table' then entry = false end -- not a list: no jobs there
-  if entry then
-    local ok, job = pcall(cjson.decode, entry)
-    local payload = entry
-    if not ok then payload = cjson.encode(entry) end
-    local record = '{"run_at":' .. cjson.encode(ARGV[6]) .. ',"queue":' .. cjson.encode(ARGV[6 + i]) ..
-      ',"worker":' .. cjson.encode(ARGV[7]) .. ',"payload":' .. payload .. '}'
-    redis.call('SET', KEYS[1], record)
-    local key, input, err = false, false, false
-    if ok and type(job) == 'table' and type(job.args) == 'table' and type(job.args[1]) == 'table'
-        and type(job.args[1].input) == 'table' and type(job.args[1].input.key) == 'string' then
-      key = job.args[1].input.key
-      local size = redis.pcall('STRLEN', key)
-      if type(size) == 'table' then
-        err = size.err or 'STRLEN failed'
-      elseif size <= tonumber(ARGV[8]) then
-        input = redis.call('GET', key)
-      else
-        key = false
+if ARGV[5] == '1' then
+  for i = 5, #KEYS do
+    local entry = redis.pcall('LPOP', KEYS[i])
+    if type(entry) == 'table' then entry = false end -- not a list: no jobs there
+    if entry then
+      local ok, job = pcall(cjson.decode, entry)
+      local payload = entry
+      if not ok then payload = cjson.encode(entry) end
+      local record = '{"run_at":' .. cjson.encode(ARGV[6]) .. ',"queue":' .. cjson.encode(ARGV[6 + i]) ..
+        ',"worker":' .. cjson.encode(ARGV[7]) .. ',"payload":' .. payload .. '}'
+      redis.call('SET', KEYS[1], record)
+      local key, input, err = false, false, false
+      if ok and type(job) == 'table' and type(job.args) == 'table' and type(job.args[1]) == 'table'
+          and type(job.args[1].input) == 'table' and type(job.args[1].input.key) == 'string' then
+        key = job.args[1].input.key
+        local size = redis.pcall('STRLEN', key)
+        if type(size) == 'table' then
+          err = size.err or 'STRLEN failed'
+        elseif size <= tonumber(ARGV[8]) then
+          input = redis.call('GET', key)
+        else
+          key = false
+        end
       end
+      return {i - 4, entry, key, input, err, record}
     end
-    return {i - 4, entry, key, input, err, record}
   end
 end
 return false
-"#;
+"#
+);
 
 /// A finished job whose acknowledgement rides on the slot's next step.
 /// Its `success` event is built from it once the ack has landed (or, if Redis

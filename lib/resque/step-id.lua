@@ -1,0 +1,24 @@
+-- Shared by the JS loop's CYCLE (scripts.js) and the Rust loop's STEP
+-- (crates/core/src/resque/worker.rs), which prepend it.
+--
+-- Each step (ack and claim) carries an id: 16 hex digits of its sender's
+-- random token, ':', 16 decimal digits of its sequence. Fixed-width, so one
+-- sender's ids compare in order as strings. The id is written once the
+-- step's work is done (step_done), so a step that failed partway is not
+-- taken for one that ran.
+--
+-- step_seen says what a step is: 'new'; 'again' (this very step ran
+-- already: its reply was lost and it was sent again); or 'stale' (an older
+-- step of the same sender, arriving late).
+local function step_seen(key, id)
+  local last = redis.call('GET', key)
+  if last == id then return 'again' end
+  if last and last > id and #last == #id and string.sub(last, 1, 17) == string.sub(id, 1, 17) then
+    return 'stale'
+  end
+  return 'new'
+end
+
+local function step_done(key, id)
+  redis.call('SET', key, id, 'EX', 86400)
+end
