@@ -438,6 +438,33 @@ describe('Redis going away', () => {
     assert.equal(await redis.exists(wo), 0)
   })
 
+  it('a cycle whose claims fail after its acks landed is, sent again, not applied twice', async () => {
+    const { CYCLE } = require('../lib/resque/scripts')
+    const k = (...parts) => [NS, ...parts].join(':')
+    const id = 'c'.repeat(16) + ':' + '1'.padStart(16, '0')
+    const wo = [k('worker', 'p1', Q), k('worker', 'p2', Q)]
+    const entry = JSON.stringify({ class: 'twin', queue: Q, args: ['twin-job'] })
+    const prefix = '{"run_at":"now","queue":"q","payload":'
+    const record = prefix + entry + ',"worker":"p1"}'
+    await redis.set(wo[0], record)
+    // Slot p1 acks its job and claims an identical one; slot p2 then pops an
+    // entry that is not JSON, and filing it fails (the failed list is a string).
+    await redis.rpush(k('queue', Q), entry, 'not json')
+    await redis.set(k('failed'), 'not a list')
+    const keys = [k('stat', 'processed'), k('stat', 'failed'), k('failed'), k('rusque', 'cycle', 'p1', Q),
+      wo[0], k('stat', 'processed', 'p1'), k('stat', 'failed', 'p1'), k('queue', Q),
+      wo[0], k('stat', 'failed', 'p1'), wo[1], k('stat', 'failed', 'p2')]
+    const argv = [1, 1, 2, 'now', id, record, 's', '', prefix, Q, ',"worker":"p1"}', 'p1', ',"worker":"p2"}', 'p2']
+    await assert.rejects(redis.eval(CYCLE, keys.length, ...keys, ...argv), /WRONGTYPE/)
+    assert.equal(await redis.get(wo[0]), record, 'p1 holds the identical job it claimed')
+    // Sent again: the acks are not applied twice, and p1 is told what it holds.
+    const [acked, claims] = await redis.eval(CYCLE, keys.length, ...keys, ...argv)
+    assert.deepEqual(acked, [1])
+    assert.deepEqual(claims, [[-1, record], [0]])
+    assert.equal(await redis.get(wo[0]), record)
+    assert.equal(await redis.get(k('stat', 'processed')), '1')
+  })
+
   it('end() returns while Redis is down, leaving the job for recovery', async () => {
     const w = new Worker({ connection: { ...connection(), options: { maxRetriesPerRequest: 1 } }, queues: [Q], timeout: 100, name: 'leaver' }, {
       slow: async (id, ms) => { await sleep(ms); return id }

@@ -118,6 +118,10 @@ for i = 1, nAcks do
   k = k + 3
   a = a + 3
 end
+-- The acks are in: from here on this cycle counts as run (its claims are
+-- safe to repeat: they land only in empty keys, and a resend reports what
+-- the keys hold), even if a claim below fails.
+step_done(KEYS[4], ARGV[5])
 local qk = k
 local qa = a
 k = k + nQueues
@@ -146,7 +150,11 @@ for i = 1, nClaims do
     claims[i] = { 0 }
     while q <= nQueues and badLeft > 0 do
       local raw = redis.pcall('lpop', KEYS[qk + q])
-      if type(raw) == 'table' then raw = false end -- not a list: no jobs there
+      if type(raw) == 'table' then
+        -- A key of another type holds no jobs; any other refusal (an ACL) is the caller's to see.
+        if string.sub(raw.err or '', 1, 9) ~= 'WRONGTYPE' then return redis.error_reply(raw.err) end
+        raw = false
+      end
       if raw then
         local utf8 = valid_utf8(raw)
         local ok, job = false, nil
@@ -184,7 +192,6 @@ for i = 1, nClaims do
   k = k + 2
   a = a + 2
 end
-step_done(KEYS[4], ARGV[5])
 return { acked, claims, bad }
 `
 

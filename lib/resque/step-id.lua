@@ -4,8 +4,8 @@
 -- Each step (ack and claim) carries an id: 16 hex digits of its sender's
 -- random token, ':', 16 decimal digits of its sequence. Fixed-width, so one
 -- sender's ids compare in order as strings. The id is written once the
--- step's work is done (step_done), so a step that failed partway is not
--- taken for one that ran.
+-- step's acks are applied (step_done), so a step that failed before that is
+-- not taken for one that ran; its claims are safe to repeat either way.
 --
 -- step_seen says what a step is: 'new'; 'again' (this very step ran
 -- already: its reply was lost and it was sent again); or 'stale' (an older

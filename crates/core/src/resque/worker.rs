@@ -601,6 +601,8 @@ impl Slot {
       Ok(reply) => reply,
       // Redis refused to store the output (an ACL, maxmemory...): that job
       // fails, as it does in the JS loop, instead of being re-run forever.
+      // The output's SET is the script's first write (before the ack and
+      // step_done), so the script did nothing else.
       Err(e) if e.code().is_some_and(|c| !transient(c)) && matches!(ack, Some(Ack { output: Some(_), .. })) => {
         let Some(Ack { output: Some((key, ..)), queue, entry, record, .. }) = ack.take() else { unreachable!() };
         let error = Error::invalid(format!("Redis refused to store the output at key {key:?}: {e}"));
