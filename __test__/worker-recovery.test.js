@@ -10,6 +10,7 @@ const { spawn } = require('child_process')
 const readline = require('readline')
 const NodeResque = require('node-resque')
 const { Worker } = require('..')
+const { CYCLE } = require('../lib/resque/scripts')
 const { startRedis } = require('./helpers/redis')
 const { nextEvent, collect, sleep, waitFor } = require('./helpers/events')
 
@@ -408,9 +409,11 @@ describe('Redis going away', () => {
     assert.equal(await redis.get(`${NS}:stat:processed`), '2')
   })
 
+  // Script-level tests of CYCLE: a key in the test namespace, and a cycle id.
+  const k = (...parts) => [NS, ...parts].join(':')
+  const stepId = (token, n) => token.padEnd(16, '0') + ':' + String(n).padStart(16, '0')
+
   it('a stale copy of an older cycle arriving after a newer one changes nothing', async () => {
-    const { CYCLE } = require('../lib/resque/scripts')
-    const k = (...parts) => [NS, ...parts].join(':')
     const wo = k('worker', 'late', Q)
     const cycle = (id, acks, claims) => {
       const keys = [k('stat', 'processed'), k('stat', 'failed'), k('failed'), k('rusque', 'cycle', 'late', Q)]
@@ -419,29 +422,26 @@ describe('Redis going away', () => {
       if (claims) { keys.push(k('queue', Q), wo, k('stat', 'failed', 'late')); argv.push('{"run_at":"now","queue":"q","payload":', Q, ',"worker":"late"}', 'late') }
       return redis.eval(CYCLE, keys.length, ...keys, ...argv)
     }
-    const id = (token, n) => token.padEnd(16, '0') + ':' + String(n).padStart(16, '0')
     const entry = JSON.stringify({ class: 'twin', queue: Q, args: ['twin-job'] })
     const record = '{"run_at":"now","queue":"q","payload":' + entry + ',"worker":"late"}'
     await redis.rpush(k('queue', Q), entry, entry)
     // Cycle 9 claims the first entry; cycle 10 acks it and claims the second
     // (the same record). A late copy of cycle 9, here acking that record,
     // changes nothing; cycle 10 sent again reports what the key holds.
-    assert.deepEqual((await cycle(id('a', 9), [], true))[1], [[1, entry]])
-    assert.deepEqual((await cycle(id('a', 10), [record], true))[1], [[1, entry]])
-    assert.deepEqual(await cycle(id('a', 9), [record], true), [[], [[0]], []])
-    assert.deepEqual(await cycle(id('a', 10), [record], true), [[1], [[-1, record]], []], 'cycle 10 again: what the key holds')
+    assert.deepEqual((await cycle(stepId('a', 9), [], true))[1], [[1, entry]])
+    assert.deepEqual((await cycle(stepId('a', 10), [record], true))[1], [[1, entry]])
+    assert.deepEqual(await cycle(stepId('a', 9), [record], true), [[], [[0]], []])
+    assert.deepEqual(await cycle(stepId('a', 10), [record], true), [[1], [[-1, record]], []], 'cycle 10 again: what the key holds')
     assert.equal(await redis.get(wo), record)
     assert.equal(await redis.get(k('stat', 'processed')), '1')
     assert.equal(await redis.llen(k('queue', Q)), 0)
     // Another worker instance under the same name (a new token) is not stale.
-    assert.deepEqual((await cycle(id('b', 1), [record], false))[0], [1])
+    assert.deepEqual((await cycle(stepId('b', 1), [record], false))[0], [1])
     assert.equal(await redis.exists(wo), 0)
   })
 
   it('a cycle whose claims fail after its acks landed is, sent again, not applied twice', async () => {
-    const { CYCLE } = require('../lib/resque/scripts')
-    const k = (...parts) => [NS, ...parts].join(':')
-    const id = 'c'.repeat(16) + ':' + '1'.padStart(16, '0')
+    const id = stepId('c', 1)
     const wo = [k('worker', 'p1', Q), k('worker', 'p2', Q)]
     const entry = JSON.stringify({ class: 'twin', queue: Q, args: ['twin-job'] })
     const prefix = '{"run_at":"now","queue":"q","payload":'

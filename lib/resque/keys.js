@@ -29,7 +29,11 @@ function workerKeys (key, name, queues) {
     started: key('worker', name, queues, 'started'),
     ping: key('worker', 'ping', name),
     processed: key('stat', 'processed', name),
-    failed: key('stat', 'failed', name)
+    failed: key('stat', 'failed', name),
+    // rusque's own, beside node-resque's (which its tools read); the Rust
+    // loop names them alike (Keys::own).
+    resumes: key('rusque', 'resumes', name, queues),
+    cycle: key('rusque', 'cycle', name, queues)
   }
 }
 

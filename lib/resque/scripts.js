@@ -74,19 +74,15 @@ local nQueues = tonumber(ARGV[2])
 local nClaims = tonumber(ARGV[3])
 local failedAt = ARGV[4]
 local seen = step_seen(KEYS[4], ARGV[5])
-if seen == 'stale' then
-  -- Its sender has moved on (and does not read this reply).
-  local claims = {}
-  for i = 1, nClaims do claims[i] = { 0 } end
-  return { {}, claims, {} }
-end
-if seen == 'again' then
-  -- Ran already: report the acks done and what the claiming slots hold.
+if seen ~= 'new' then
+  -- 'again': ran already; report the acks done and what the claiming slots
+  -- hold. 'stale': its sender has moved on (and does not read this reply).
+  local again = seen == 'again'
   local acked, claims = {}, {}
-  for i = 1, nAcks do acked[i] = 1 end
+  if again then for i = 1, nAcks do acked[i] = 1 end end
   local k = 4 + 3 * nAcks + nQueues
   for i = 1, nClaims do
-    local current = redis.call('get', KEYS[k + 1])
+    local current = again and redis.call('get', KEYS[k + 1])
     if current then claims[i] = { -1, current } else claims[i] = { 0 } end
     k = k + 2
   end

@@ -119,7 +119,7 @@ class Worker extends EventEmitter {
     // with its id and its acks (`_unsent`).
     this._cycleToken = crypto.randomBytes(8).toString('hex')
     this._cycleSeq = 0
-    this._cycleKey = this.connection.key('rusque', 'cycle') + ':' + this.slots[0].keys.entry
+    this._cycleKey = this.slots[0].keys.cycle
     this._unsent = null
     this._busy = 0
     this._flushQueued = false
@@ -530,7 +530,7 @@ class Worker extends EventEmitter {
    */
   async _performResumed (slot, queue, raw) {
     const { redis, key } = this.connection
-    const counter = key('rusque', 'resumes') + ':' + slot.keys.entry
+    const counter = slot.keys.resumes
     let runs = 0
     try {
       runs = await redis.rusqueCountResume(slot.keys.workingOn, counter)
