@@ -9,7 +9,7 @@ const os = require('node:os')
 const path = require('node:path')
 const { resize, metadata, hash, poolInfo, JobQueue } = require('..')
 
-const fixtures = process.env.RUSQUE_FIXTURES || path.resolve(__dirname, '..', '..', 'shared', 'fixtures', 'images')
+const fixtures = process.env.RUSQUE_FIXTURES || path.resolve(__dirname, '..', 'fixtures', 'images')
 const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rusque-demo-'))
 
 function ticker () {

@@ -4,8 +4,9 @@ const fs = require('node:fs')
 const path = require('node:path')
 const zlib = require('node:zlib')
 
-// The shared fixtures sit next to the checkout: ../shared/fixtures/images.
-const dir = process.env.RUSQUE_FIXTURES || path.resolve(__dirname, '..', '..', '..', 'shared', 'fixtures', 'images')
+// The images this repository carries (fixtures/README.md says where each comes
+// from); RUSQUE_FIXTURES may point at another folder holding the same names.
+const dir = process.env.RUSQUE_FIXTURES ? path.resolve(process.env.RUSQUE_FIXTURES) : path.resolve(__dirname, '..', '..', 'fixtures', 'images')
 
 function fixture (name) {
   return fs.readFileSync(path.join(dir, name))

@@ -1,12 +1,12 @@
 'use strict'
 
-// Test images live in the shared fixtures checkout next to this repository;
-// RUSQUE_FIXTURES points elsewhere (a CI cache, another checkout).
+// Benchmark images are the ones this repository carries (fixtures/images);
+// RUSQUE_FIXTURES points elsewhere (a larger set holding the same names).
 
 const fs = require('node:fs')
 const path = require('node:path')
 
-const DEFAULT_DIR = path.join(__dirname, '..', '..', '..', 'shared', 'fixtures', 'images')
+const DEFAULT_DIR = path.join(__dirname, '..', '..', 'fixtures', 'images')
 
 function fixturesDir () {
   return process.env.RUSQUE_FIXTURES ? path.resolve(process.env.RUSQUE_FIXTURES) : DEFAULT_DIR
@@ -17,7 +17,7 @@ function readFixture (name) {
   try {
     return fs.readFileSync(file)
   } catch (err) {
-    throw new Error(`cannot read fixture ${file} (${err.code}): check out the shared fixtures next to this repository or set RUSQUE_FIXTURES to the images directory`)
+    throw new Error(`cannot read fixture ${file} (${err.code}): set RUSQUE_FIXTURES to a folder holding it, or restore fixtures/images from git`)
   }
 }
 
