@@ -179,6 +179,11 @@ test('README and docs have runnable examples, each with a language tag', () => {
   assert.deepEqual(untagged.map((b) => `${b.file}:${b.line}`), [], 'code blocks without a language (use text, sh, js...)')
 })
 
+test('README stays the page a user reads: at most 400 lines, depth in docs/', () => {
+  const lines = fs.readFileSync(path.join(root, 'README.md'), 'utf8').split('\n').length
+  assert.ok(lines <= 400, `README.md has ${lines} lines: move depth to docs/`)
+})
+
 test('shell blocks only mention npm scripts that exist', () => {
   const scripts = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).scripts
   const missing = []
