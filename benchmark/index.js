@@ -1,6 +1,6 @@
 'use strict'
 
-// `npm run bench [-- <suite>... ] [--quick]`
+// `npm run bench [-- <suite>... ] [--quick] [--chart=FILE | --no-chart]`
 //
 // Runs every benchmark/suites/*.js (or only the ones named), one after the
 // other in this process, after printing the machine. A suite is a module:
@@ -15,7 +15,8 @@
 // rows are objects keyed by column (cells are strings or numbers); columns is
 // [{ key, title, align }] and defaults to the rows' keys; notes are lines
 // printed under the table; details is anything worth keeping. The runner
-// prints the table and writes everything to .bench-out/<suite>.json.
+// prints the table and writes everything to .bench-out/<suite>.json, then
+// draws the chart (lib/chart.js) into docs/bench.svg.
 
 const fs = require('node:fs')
 const path = require('node:path')
@@ -23,6 +24,7 @@ const { performance } = require('node:perf_hooks')
 
 const { describeMachine, formatMachine, REPO_ROOT } = require('./lib/machine')
 const { markdownTable, columnsFromRows } = require('./lib/table')
+const { chartPath, writeChart } = require('./lib/chart')
 
 const SUITES_DIR = path.join(__dirname, 'suites')
 const OUT_DIR = path.join(REPO_ROOT, '.bench-out')
@@ -90,6 +92,13 @@ async function main (argv) {
     console.log(markdownTable(result.columns, result.rows))
     if (result.notes.length) console.log('\n' + result.notes.map((n) => `- ${n}`).join('\n'))
     console.log(`\n(JSON: ${path.relative(process.cwd(), file)})`)
+  }
+
+  // The picture README shows: this run's suites, and earlier ones from the same machine.
+  const chart = printed.length ? chartPath(args, REPO_ROOT, OUT_DIR) : null
+  if (chart) {
+    writeChart(chart, OUT_DIR, { machine, quick: args.includes('--quick') })
+    console.log(`\n(chart: ${path.relative(process.cwd(), chart)})`)
   }
 }
 
