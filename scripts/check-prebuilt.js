@@ -23,7 +23,7 @@ const { spawnSync, execFileSync } = require('node:child_process')
 const { platformOf } = require('./check-elf')
 
 const root = path.resolve(__dirname, '..')
-const fixtures = process.env.RUSQUE_FIXTURES || path.resolve(root, '..', 'shared', 'fixtures', 'images')
+const fixtures = process.env.RUSQUE_FIXTURES || path.join(root, 'fixtures', 'images')
 const cacheDir = process.env.RUSQUE_CROSS_CACHE || path.join(process.env.CARGO_TARGET_DIR || '/tmp/rusque-cross', 'runtimes')
 const HOST = process.arch
 const QEMU = { arm64: 'qemu-aarch64' }
