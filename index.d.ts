@@ -73,6 +73,21 @@ export interface PoolInfo {
 export function configure(options: { threads?: number; nice?: number }): PoolInfo
 export function poolInfo(): PoolInfo
 
+export interface BuildInfo {
+  /** The Rust target triple the loaded binary was built for, e.g. 'x86_64-unknown-linux-gnu'. */
+  target: string
+  simd: {
+    /**
+     * Whether JPEG decoding and encoding run libjpeg-turbo's SIMD code on this machine
+     * (asked of libjpeg-turbo at run time). False means JPEG work is about 2x slower:
+     * on x86 a build from source without nasm (only with RUSQUE_ALLOW_NO_SIMD=1).
+     */
+    jpeg: boolean
+  }
+}
+/** What the loaded native binary is and whether its JPEG codec runs SIMD code. */
+export function buildInfo(): BuildInfo
+
 export type ErrorCode =
   | 'ERR_INVALID_ARG'
   | 'ERR_UNSUPPORTED_FORMAT'
