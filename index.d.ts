@@ -200,6 +200,8 @@ export declare class JobQueue extends EventEmitter {
   onIdle(): Promise<void>
   stats(): QueueStats
   close(options?: { drain?: boolean }): Promise<void>
+  /** `await using queue = new JobQueue()`: close() (draining) when the scope ends. */
+  [Symbol.asyncDispose](): Promise<void>
 }
 
 // ---------------------------------------------------------------------------
@@ -322,6 +324,8 @@ export declare class Worker extends EventEmitter {
   start (): Promise<void>
   /** Stops claiming, waits for running jobs, acknowledges them, unregisters. */
   end (): Promise<void>
+  /** `await using worker = new Worker(...)`: end() when the scope ends. */
+  [Symbol.asyncDispose] (): Promise<void>
   /** Runs a job without Redis (plugins run, nothing is recorded). Not on a started worker. */
   performInline (func: string, args?: any[] | any): Promise<any>
   /** For a '*' worker: reloads the queue list from Redis. */
@@ -374,6 +378,8 @@ export declare class MultiWorker extends EventEmitter {
   start (): void
   stop (): Promise<void>
   end (): Promise<void>
+  /** `await using multi = new MultiWorker(...)`: end() when the scope ends. */
+  [Symbol.asyncDispose] (): Promise<void>
 
   on (event: 'start' | 'end', cb: (workerId: number, time: Date) => void): this
   on (event: 'pause', cb: (workerId: number) => void): this

@@ -67,6 +67,15 @@ async function main (file: string): Promise<void> {
   await queue.close({ drain: true })
   console.log(`closed: ${queue.isClosed}`)
 
+  // `await using`: the queue is closed (drained) when the block ends.
+  let scoped: JobQueue
+  {
+    await using q = new JobQueue({ concurrency: 1 })
+    scoped = q
+    await q.add('hash', small, 'sha256')
+  }
+  console.log(`disposed: ${scoped.isClosed}`)
+
   // Workers on Redis: constructed here, started only where a Redis server runs.
   const jobs = {
     thumbnail: native('resize', { width: 320, format: 'webp' }),

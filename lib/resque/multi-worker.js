@@ -178,4 +178,9 @@ class MultiWorker extends EventEmitter {
   }
 }
 
+// `await using multi = new MultiWorker(...)`: leaving the scope ends it, as end() does.
+if (typeof Symbol.asyncDispose === 'symbol') {
+  MultiWorker.prototype[Symbol.asyncDispose] = function () { return this.end() }
+}
+
 module.exports = { MultiWorker }

@@ -667,4 +667,10 @@ class Worker extends EventEmitter {
   }
 }
 
+// `await using worker = new Worker(...)`: leaving the scope ends the worker
+// (running jobs finish and are acknowledged, its Redis connection closes).
+if (typeof Symbol.asyncDispose === 'symbol') {
+  Worker.prototype[Symbol.asyncDispose] = function () { return this.end() }
+}
+
 module.exports = { Worker, prepareJobs }
