@@ -2,12 +2,14 @@
 
 // Resource conventions: JobQueue, Worker and MultiWorker release what they hold
 // through Symbol.asyncDispose (`await using`; called directly here, as the
-// syntax needs a newer parser than Node 20's).
+// syntax needs a newer parser than Node 20's), and warnings go through
+// process.emitWarning with a code.
 
 const { describe, it, before, after } = require('node:test')
 const assert = require('node:assert/strict')
+const net = require('node:net')
 const { JobQueue, Worker, MultiWorker } = require('..')
-const { startRedis } = require('./helpers/redis')
+const { startRedis, RedisServer } = require('./helpers/redis')
 const { cleanup } = require('./helpers/cleanup')
 const { nextEvent, waitFor } = require('./helpers/events')
 
@@ -64,5 +66,30 @@ describe('Symbol.asyncDispose', () => {
     assert.equal(mw.workers.length, 0)
     assert.deepEqual(await redis.smembers(`${NS}:workers`), [])
     await waitFor(async () => (await otherClients()) === 0, { what: 'the workers\' connections to close' })
+  })
+})
+
+describe('warnings', () => {
+  it('an error with no listener becomes a process warning with code RUSQUE_UNHANDLED_ERROR', async () => {
+    // A port nothing listens on: start() retries, reporting each failed attempt.
+    const probe = net.createServer()
+    await new Promise((resolve) => probe.listen(0, '127.0.0.1', resolve))
+    const { port } = probe.address()
+    await new Promise((resolve) => probe.close(resolve))
+    const nowhere = new RedisServer()
+    nowhere.port = port
+
+    const w = new Worker({ connection: nowhere.connection(NS), queues: ['q'], timeout: 100 }, { add: (a, b) => a + b })
+    const warned = nextEvent(process, 'warning', { filter: (warning) => warning.name === 'RusqueWorkerWarning' })
+    const starting = w.start()
+    try {
+      const [warning] = await warned
+      assert.equal(warning.code, 'RUSQUE_UNHANDLED_ERROR')
+      assert.match(warning.message, new RegExp(`127\\.0\\.0\\.1:${port}`))
+      assert.match(warning.message, /add an 'error' listener/)
+    } finally {
+      await w.end()
+      await starting
+    }
   })
 })
