@@ -837,5 +837,6 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.NativeWorker = nativeBinding.NativeWorker
 module.exports.Runtime = nativeBinding.Runtime
+module.exports.buildInfo = nativeBinding.buildInfo
 module.exports.configure = nativeBinding.configure
 module.exports.poolInfo = nativeBinding.poolInfo

@@ -73,6 +73,21 @@ export interface PoolInfo {
 export function configure(options: { threads?: number; nice?: number }): PoolInfo
 export function poolInfo(): PoolInfo
 
+export interface BuildInfo {
+  /** The Rust target triple the loaded binary was built for, e.g. 'x86_64-unknown-linux-gnu'. */
+  target: string
+  simd: {
+    /**
+     * Whether JPEG decoding and encoding run libjpeg-turbo's SIMD code on this machine
+     * (asked of libjpeg-turbo at run time). False means JPEG work is about 2x slower:
+     * on x86 a build from source without nasm (only with RUSQUE_ALLOW_NO_SIMD=1).
+     */
+    jpeg: boolean
+  }
+}
+/** What the loaded native binary is and whether its JPEG codec runs SIMD code. */
+export function buildInfo(): BuildInfo
+
 export type ErrorCode =
   | 'ERR_INVALID_ARG'
   | 'ERR_UNSUPPORTED_FORMAT'
@@ -185,6 +200,8 @@ export declare class JobQueue extends EventEmitter {
   onIdle(): Promise<void>
   stats(): QueueStats
   close(options?: { drain?: boolean }): Promise<void>
+  /** `await using queue = new JobQueue()`: close() (draining) when the scope ends. */
+  [Symbol.asyncDispose](): Promise<void>
 }
 
 // ---------------------------------------------------------------------------
@@ -307,6 +324,8 @@ export declare class Worker extends EventEmitter {
   start (): Promise<void>
   /** Stops claiming, waits for running jobs, acknowledges them, unregisters. */
   end (): Promise<void>
+  /** `await using worker = new Worker(...)`: end() when the scope ends. */
+  [Symbol.asyncDispose] (): Promise<void>
   /** Runs a job without Redis (plugins run, nothing is recorded). Not on a started worker. */
   performInline (func: string, args?: any[] | any): Promise<any>
   /** For a '*' worker: reloads the queue list from Redis. */
@@ -359,6 +378,8 @@ export declare class MultiWorker extends EventEmitter {
   start (): void
   stop (): Promise<void>
   end (): Promise<void>
+  /** `await using multi = new MultiWorker(...)`: end() when the scope ends. */
+  [Symbol.asyncDispose] (): Promise<void>
 
   on (event: 'start' | 'end', cb: (workerId: number, time: Date) => void): this
   on (event: 'pause', cb: (workerId: number) => void): this

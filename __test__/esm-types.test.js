@@ -81,6 +81,8 @@ test('TypeScript: the compiled example runs and prints what the types promise', 
     assert.match(run.stdout, /^done resize small$/m)
     assert.match(run.stdout, /^64 32 2 true 0 0 2 100 \d+ [\d.]+$/m)
     assert.match(run.stdout, /^closed: true$/m)
+    assert.match(run.stdout, /^disposed: true$/m)
+    assert.match(run.stdout, /^build: \S+, JPEG SIMD (on|off)$/m)
   } finally {
     fs.rmSync(dir, { recursive: true, force: true })
   }

@@ -7,6 +7,7 @@ const assert = require('node:assert/strict')
 const NodeResque = require('node-resque')
 const { MultiWorker } = require('..')
 const { startRedis } = require('./helpers/redis')
+const { cleanup } = require('./helpers/cleanup')
 const { nextEvent, sleep, waitFor } = require('./helpers/events')
 
 const NS = 'resque-multi'
@@ -52,10 +53,10 @@ before(async () => {
   await queue.connect()
 })
 
-after(async () => {
-  await queue.end()
-  await redisServer.close()
-})
+after(() => cleanup(
+  () => queue?.end(),
+  () => redisServer?.close()
+))
 
 beforeEach(() => {
   multiWorker = new MultiWorker({
@@ -70,8 +71,12 @@ beforeEach(() => {
 })
 
 afterEach(async () => {
-  await multiWorker.end()
-  await queue.delQueue(Q)
+  const mw = multiWorker
+  multiWorker = undefined
+  await cleanup(
+    () => mw?.end(),
+    () => queue?.delQueue(Q)
+  )
 })
 
 describe('MultiWorker', () => {

@@ -14,6 +14,7 @@ const NR = require('node-resque')
 const { NativeLoop } = require('../lib/resque/native-loop')
 const { metadata } = require('..')
 const { RedisServer } = require('./helpers/redis')
+const { cleanup } = require('./helpers/cleanup')
 const { fixture } = require('./helpers/fixtures')
 
 const sha1 = (s) => require('node:crypto').createHash('sha1').update(s).digest('hex')
@@ -55,10 +56,10 @@ test.before(async () => {
   await queue.connect()
 })
 
-test.after(async () => {
-  await queue.end()
-  await server.close()
-})
+test.after(() => cleanup(
+  () => queue?.end(),
+  () => server?.close()
+))
 
 test.beforeEach(async () => { await redis.flushdb() })
 

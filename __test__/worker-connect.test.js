@@ -14,6 +14,7 @@ const Redis = require('ioredis')
 const NodeResque = require('node-resque')
 const { Worker, MultiWorker, native } = require('..')
 const { RedisServer } = require('./helpers/redis')
+const { cleanup } = require('./helpers/cleanup')
 const { nextEvent, sleep, waitFor } = require('./helpers/events')
 
 const NS = 'resque-connect'
@@ -21,9 +22,7 @@ const Q = 'q'
 const SHA256_ABC = 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad'
 
 const servers = []
-after(async () => {
-  for (const s of servers) await s.close()
-})
+after(() => cleanup(...servers.map((s) => () => s.close())))
 
 /** A RedisServer with a port reserved but nothing listening on it yet. */
 async function lateServer () {

@@ -15,6 +15,7 @@ const path = require('node:path')
 const zlib = require('node:zlib')
 const { Worker, native } = require('..')
 const { startRedis } = require('./helpers/redis')
+const { cleanup } = require('./helpers/cleanup')
 const { waitFor } = require('./helpers/events')
 const { png } = require('./helpers/fixtures')
 
@@ -53,10 +54,10 @@ before(async () => {
   fs.symlinkSync(path.join(outside, 'secret.txt'), path.join(root, 'link.txt'))
 })
 
-after(async () => {
-  await server.close()
-  fs.rmSync(tmp, { recursive: true, force: true })
-})
+after(() => cleanup(
+  () => server?.close(),
+  () => tmp && fs.rmSync(tmp, { recursive: true, force: true })
+))
 
 /**
  * Pushes the raw entries, then the sentinel job, runs a fresh worker until the

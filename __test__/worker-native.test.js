@@ -12,6 +12,7 @@ const crypto = require('crypto')
 const NodeResque = require('node-resque')
 const { Worker, native, metadata } = require('..')
 const { startRedis } = require('./helpers/redis')
+const { cleanup } = require('./helpers/cleanup')
 const { fixture } = require('./helpers/fixtures')
 const { nextEvent } = require('./helpers/events')
 
@@ -73,12 +74,12 @@ before(async () => {
   await worker.start()
 })
 
-after(async () => {
-  await worker.end()
-  await queue.end()
-  await redisServer.close()
-  fs.rmSync(tmp, { recursive: true, force: true })
-})
+after(() => cleanup(
+  () => worker?.end(),
+  () => queue?.end(),
+  () => redisServer?.close(),
+  () => tmp && fs.rmSync(tmp, { recursive: true, force: true })
+))
 
 beforeEach(async () => {
   await redis.del(`${NS}:failed`)

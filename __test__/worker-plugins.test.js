@@ -8,6 +8,7 @@ const assert = require('node:assert/strict')
 const NodeResque = require('node-resque')
 const { Worker } = require('..')
 const { startRedis } = require('./helpers/redis')
+const { cleanup } = require('./helpers/cleanup')
 const { nextEvent, collect, sleep, waitFor } = require('./helpers/events')
 
 const { Plugins, Plugin } = NodeResque
@@ -44,11 +45,11 @@ before(async () => {
   await scheduler.start()
 })
 
-after(async () => {
-  await scheduler.end()
-  await queue.end()
-  await redisServer.close()
-})
+after(() => cleanup(
+  () => scheduler?.end(),
+  () => queue?.end(),
+  () => redisServer?.close()
+))
 
 beforeEach(async () => {
   // A queue per test: a worker left running by a failed test cannot take another test's jobs.

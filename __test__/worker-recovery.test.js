@@ -12,6 +12,7 @@ const NodeResque = require('node-resque')
 const { Worker } = require('..')
 const { CYCLE } = require('../lib/resque/scripts')
 const { startRedis } = require('./helpers/redis')
+const { cleanup } = require('./helpers/cleanup')
 const { nextEvent, collect, sleep, waitFor } = require('./helpers/events')
 
 const sha1 = (s) => require('node:crypto').createHash('sha1').update(s).digest('hex')
@@ -72,11 +73,11 @@ before(async () => {
   await queue.connect()
 })
 
-after(async () => {
-  for (const c of children) c.kill('SIGKILL')
-  await queue.end()
-  await redisServer.close()
-})
+after(() => cleanup(
+  () => { for (const c of children) c.kill('SIGKILL') },
+  () => queue?.end(),
+  () => redisServer?.close()
+))
 
 beforeEach(async () => {
   Q = `q${++n}`

@@ -9,6 +9,7 @@ const os = require('os')
 const NodeResque = require('node-resque')
 const { Worker } = require('..')
 const { startRedis } = require('./helpers/redis')
+const { cleanup } = require('./helpers/cleanup')
 const { nextEvent, collect, sleep, waitFor } = require('./helpers/events')
 
 const NS = 'resque-test'
@@ -65,10 +66,10 @@ before(async () => {
   await queue.connect()
 })
 
-after(async () => {
-  await queue.end()
-  await redisServer.close()
-})
+after(() => cleanup(
+  () => queue?.end(),
+  () => redisServer?.close()
+))
 
 beforeEach(async () => {
   await redis.flushdb()
@@ -249,7 +250,8 @@ describe('Worker: working jobs', () => {
     await w.connect()
   })
   afterEach(async () => {
-    await w.end()
+    await w?.end()
+    w = undefined
   })
 
   it('marks a job as failed and stores node-resque\'s failure payload', async () => {

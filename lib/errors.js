@@ -32,4 +32,11 @@ function invalidArg (message) {
   return new RusqueError('ERR_INVALID_ARG', message)
 }
 
-module.exports = { RusqueError, AbortError, abortError, makeError, invalidArg }
+/**
+ * process.emitWarning() options for an 'error' a Worker or MultiWorker had no
+ * listener for (emitting it would crash the process). The code lets apps
+ * filter it: process.on('warning', (w) => w.code === 'RUSQUE_UNHANDLED_ERROR').
+ */
+const UNHANDLED_ERROR_WARNING = Object.freeze({ type: 'RusqueWorkerWarning', code: 'RUSQUE_UNHANDLED_ERROR' })
+
+module.exports = { RusqueError, AbortError, abortError, makeError, invalidArg, UNHANDLED_ERROR_WARNING }

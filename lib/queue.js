@@ -421,4 +421,10 @@ class JobQueue extends EventEmitter {
   }
 }
 
+// `await using queue = new JobQueue()`: leaving the scope closes the queue and
+// waits for its jobs, as close() does. (Symbol.asyncDispose: Node >= 20.4.)
+if (typeof Symbol.asyncDispose === 'symbol') {
+  JobQueue.prototype[Symbol.asyncDispose] = function () { return this.close() }
+}
+
 module.exports = { JobQueue }

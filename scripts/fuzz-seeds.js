@@ -9,14 +9,14 @@
 // less common paths. The variants come from sharp (a dev dependency); without
 // it, only the fixtures are copied.
 //
-//   node scripts/fuzz-seeds.js [out=fuzz/seeds] [fixtures=../shared/fixtures/images]
+//   node scripts/fuzz-seeds.js [out=fuzz/seeds] [fixtures=fixtures/images]
 
 const fs = require('node:fs')
 const path = require('node:path')
 
 const root = path.resolve(__dirname, '..')
 const out = path.resolve(process.argv[2] || path.join(root, 'fuzz', 'seeds'))
-const fixtures = path.resolve(process.argv[3] || process.env.RUSQUE_FIXTURES || path.join(root, '..', 'shared', 'fixtures', 'images'))
+const fixtures = path.resolve(process.argv[3] || process.env.RUSQUE_FIXTURES || path.join(root, 'fixtures', 'images'))
 // Larger fixtures would make every execution slow; the tiny variants stand in for them.
 const MAX_SEED_BYTES = 160 * 1024
 

@@ -8,7 +8,7 @@
 # Targets: metadata resize_jpeg resize_png resize_webp resize_gif resque_payload
 # (fuzz/fuzz_targets/); a dictionary in fuzz/dict/<target>.dict is used when present.
 # Seeds: regenerated each run into fuzz/seeds/<target>/ from the fixtures
-# (../shared/fixtures/images, or $RUSQUE_FIXTURES) by scripts/fuzz-seeds.js.
+# (fixtures/images, or $RUSQUE_FIXTURES) by scripts/fuzz-seeds.js.
 # The growing corpus stays in fuzz/corpus/<target>/, crashes land in
 # fuzz/artifacts/<target>/, libFuzzer's logs in fuzz/logs/, and a summary
 # (executions, cov, ft per target) in fuzz/logs/summary.txt.

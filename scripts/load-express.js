@@ -54,7 +54,7 @@ const TIMEOUT = flag('timeout', 30) * 1000
 const FIXED_THRESHOLDS = args.includes('--fixed-thresholds')
 const TUNABLES = 'glibc.malloc.mmap_threshold=131072:glibc.malloc.trim_threshold=131072'
 
-const fixtures = process.env.RUSQUE_FIXTURES || path.resolve(__dirname, '..', '..', 'shared', 'fixtures', 'images')
+const fixtures = process.env.RUSQUE_FIXTURES || path.resolve(__dirname, '..', 'fixtures', 'images')
 const read = (name) => fs.readFileSync(path.join(fixtures, name))
 const SERVER = path.join(__dirname, '..', 'examples', 'server', 'server.js')
 const MB = 1024 * 1024

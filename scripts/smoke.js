@@ -64,7 +64,7 @@ async function main (fixtures) {
 }
 
 main(process.argv[2]).then((checks) => {
-  console.log(JSON.stringify({ arch: process.arch, node: process.version, pool: rusque.poolInfo(), checks }))
+  console.log(JSON.stringify({ arch: process.arch, node: process.version, pool: rusque.poolInfo(), build: rusque.buildInfo(), checks }))
 }, (err) => {
   console.error(err)
   process.exitCode = 1

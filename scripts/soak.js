@@ -39,7 +39,7 @@ const INFLIGHT = flag('inflight', 32)
 const MAX_GROWTH = flag('max-growth', 10)
 const WARMUP = flag('warmup', Math.floor(N / 2))
 
-const fixtures = process.env.RUSQUE_FIXTURES || path.resolve(__dirname, '..', '..', 'shared', 'fixtures', 'images')
+const fixtures = process.env.RUSQUE_FIXTURES || path.resolve(__dirname, '..', 'fixtures', 'images')
 const read = (name) => fs.readFileSync(path.join(fixtures, name))
 
 // Small inputs so that 100,000 jobs take minutes, not hours: leaks are per

@@ -310,6 +310,25 @@ pub fn pool_info() -> PoolInfo {
   PoolInfo { threads: c.threads as u32, nice: c.nice }
 }
 
+#[napi(object)]
+pub struct SimdInfo {
+  pub jpeg: bool,
+}
+
+#[napi(object)]
+pub struct BuildInfo {
+  pub target: String,
+  pub simd: SimdInfo,
+}
+
+/// What this binary was built for and whether its JPEG codec runs SIMD code
+/// here (asked of libjpeg-turbo at run time; see crates/core/src/build_info.rs).
+#[napi]
+pub fn build_info() -> BuildInfo {
+  use rusque_core::build_info as b;
+  BuildInfo { target: b::TARGET.to_string(), simd: SimdInfo { jpeg: b::jpeg_simd() } }
+}
+
 // ---------------------------------------------------------------------------
 // The Rust resque loop for native jobs. Its events reach JS in batches, as a
 // JSON array string, through one threadsafe function.

@@ -2,6 +2,12 @@
 
 // Starts a private redis-server for one test file: a free port, a temp dir,
 // no persistence unless asked. Never the shared instance on 6379.
+//
+// A server must never outlive its test file, nor keep it running: the child
+// process is unref'd (an open server does not hold the file's process) and
+// killed when the process exits, also when the test runner stops the file
+// for running past its timeout (SIGTERM). A server that fails to start is
+// killed before start() rejects, so a failed `before` leaves nothing behind.
 
 const { spawn } = require('child_process')
 const fs = require('fs')
@@ -39,6 +45,26 @@ async function waitReady (port, deadlineMs = 10000) {
   }
 }
 
+const live = new Set()
+
+function killLive () {
+  for (const proc of live) proc.kill('SIGKILL')
+  live.clear()
+}
+
+let hooked = false
+function killOnExit () {
+  if (hooked) return
+  hooked = true
+  process.on('exit', killLive)
+  // The test runner sends SIGTERM to a file that ran past its timeout; the
+  // default action would skip 'exit' and leave the servers running.
+  process.once('SIGTERM', () => {
+    killLive()
+    process.exit(143)
+  })
+}
+
 class RedisServer {
   constructor () {
     this.port = 0
@@ -52,10 +78,28 @@ class RedisServer {
     if (!this.port) this.port = await freePort()
     const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir,
       '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning']
-    this.proc = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'inherit'] })
-    const exited = new Promise((resolve) => this.proc.once('exit', resolve))
-    this.exited = exited
-    await waitReady(this.port)
+    killOnExit()
+    const proc = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'inherit'] })
+    this.proc = proc
+    live.add(proc)
+    proc.unref()
+    let spawnError = null
+    this.exited = new Promise((resolve) => {
+      proc.once('exit', () => { live.delete(proc); resolve() })
+      proc.once('error', (err) => { // no redis-server binary: no 'exit' follows
+        spawnError = new Error(`cannot start redis-server (${err.message}): install it (apt-get install redis-server) or put it on PATH`)
+        live.delete(proc)
+        resolve()
+      })
+    })
+    try {
+      await Promise.race([waitReady(this.port), this.exited.then(() => {
+        throw spawnError || new Error(`redis-server on port ${this.port} exited during start`)
+      })])
+    } catch (err) {
+      await this.close()
+      throw err
+    }
     return this
   }
 
@@ -116,6 +160,7 @@ class RedisServer {
     if (!this.proc) return
     const proc = this.proc
     this.proc = null
+    proc.ref() // wait for its exit below even when nothing else keeps the process running
     if (save) {
       const c = new Redis({ host: '127.0.0.1', port: this.port, lazyConnect: true, retryStrategy: () => null })
       c.on('error', () => {})
@@ -128,12 +173,16 @@ class RedisServer {
     await this.exited
   }
 
+  /** Disconnects its clients, stops the server, removes its dir; safe to call twice or after a failed start. */
   async close () {
     for (const c of this.clients) c.disconnect()
     this.clients = []
-    await this.stop()
-    if (this.dir) fs.rmSync(this.dir, { recursive: true, force: true })
-    this.dir = null
+    try {
+      await this.stop()
+    } finally {
+      if (this.dir) fs.rmSync(this.dir, { recursive: true, force: true })
+      this.dir = null
+    }
   }
 }
 

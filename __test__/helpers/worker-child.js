@@ -26,3 +26,9 @@ worker.on('job', (q, job) => process.stdout.write(`job ${JSON.stringify(job.args
 worker.on('success', (q, job) => process.stdout.write(`success ${JSON.stringify(job.args)}\n`))
 worker.connect().then(() => worker.start()).then(() => process.stdout.write('started\n'))
 process.on('SIGTERM', () => worker.end().then(() => process.exit(0)))
+
+// Never outlive the test file that started this worker (killed by a timeout,
+// or crashed before its after() hook): an orphan would retry its Redis forever.
+const parent = process.ppid
+setInterval(() => { if (process.ppid !== parent) process.exit(1) }, 500).unref()
+process.stdout.on('error', () => process.exit(1))

@@ -3,9 +3,9 @@
 // The expect-error lines in mistakes() prove the types reject what the runtime rejects.
 import { readFile } from 'node:fs/promises'
 import {
-  resize, metadata, hash, configure, poolInfo, JobQueue, RusqueError, AbortError,
+  resize, metadata, hash, configure, poolInfo, buildInfo, JobQueue, RusqueError, AbortError,
   Worker, MultiWorker, native, type NativeJobArgs,
-  type Metadata, type PoolInfo, type ResizeOptions, type QueueStats, type JobInfo, type ErrorCode
+  type Metadata, type PoolInfo, type BuildInfo, type ResizeOptions, type QueueStats, type JobInfo, type ErrorCode
 } from 'rusque'
 
 async function main (file: string): Promise<void> {
@@ -14,6 +14,8 @@ async function main (file: string): Promise<void> {
   const pool: PoolInfo = configure({ threads: 2, nice: 10 })
   const same: PoolInfo = poolInfo()
   console.log(`pool: ${pool.threads} threads at nice ${same.nice}`)
+  const build: BuildInfo = buildInfo()
+  console.log(`build: ${build.target}, JPEG SIMD ${build.simd.jpeg ? 'on' : 'off'}`)
 
   const options: ResizeOptions = { width: 320, height: 240, fit: 'cover', position: 'north', format: 'webp', quality: 75, background: '#ffffff' }
   const thumb: Buffer = await resize(input, options)
@@ -64,6 +66,15 @@ async function main (file: string): Promise<void> {
   console.log(info.width, sum.length, bulk.length, paused, queue.size, queue.running, queue.concurrency, queue.maxQueued, stats.completed, stats.waitTime.p99)
   await queue.close({ drain: true })
   console.log(`closed: ${queue.isClosed}`)
+
+  // `await using`: the queue is closed (drained) when the block ends.
+  let scoped: JobQueue
+  {
+    await using q = new JobQueue({ concurrency: 1 })
+    scoped = q
+    await q.add('hash', small, 'sha256')
+  }
+  console.log(`disposed: ${scoped.isClosed}`)
 
   // Workers on Redis: constructed here, started only where a Redis server runs.
   const jobs = {

@@ -9,6 +9,7 @@
 const { EventEmitter } = require('events')
 const os = require('os')
 const { Worker } = require('./worker')
+const { UNHANDLED_ERROR_WARNING: WARNING } = require('../errors')
 
 const FORWARDED = ['start', 'end', 'cleaning_worker', 'poll', 'ping', 'job', 'reEnqueue', 'success', 'failure', 'pause', 'recover']
 
@@ -76,7 +77,7 @@ class MultiWorker extends EventEmitter {
     }
     worker.on('error', (error, queue, job) => {
       if (this.listenerCount('error') > 0) this.emit('error', error, worker.id, queue, job)
-      else process.emitWarning(`rusque MultiWorker ${this.name} worker ${worker.id}: ${error && error.message} (add an 'error' listener to handle this)`, 'RusqueWorkerWarning')
+      else process.emitWarning(`rusque MultiWorker ${this.name} worker ${worker.id}: ${error && error.message} (add an 'error' listener to handle this)`, WARNING)
     })
     this.workers.push(worker)
     try {
@@ -142,7 +143,7 @@ class MultiWorker extends EventEmitter {
       verb = await this._checkWorkers()
     } catch (err) {
       if (this.listenerCount('error') > 0) this.emit('error', err)
-      else process.emitWarning(`rusque MultiWorker ${this.name}: ${err && err.message} (add an 'error' listener to handle this)`, 'RusqueWorkerWarning')
+      else process.emitWarning(`rusque MultiWorker ${this.name}: ${err && err.message} (add an 'error' listener to handle this)`, WARNING)
       verb = 'x'
     }
     this._checking = false
@@ -176,6 +177,11 @@ class MultiWorker extends EventEmitter {
   async end () {
     return this.stop()
   }
+}
+
+// `await using multi = new MultiWorker(...)`: leaving the scope ends it, as end() does.
+if (typeof Symbol.asyncDispose === 'symbol') {
+  MultiWorker.prototype[Symbol.asyncDispose] = function () { return this.end() }
 }
 
 module.exports = { MultiWorker }

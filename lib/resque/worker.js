@@ -27,7 +27,7 @@ const { workerKeys } = require('./keys')
 const { performJob, performInline } = require('./perform')
 const { Recovery, normalizeRecovery } = require('./recovery')
 const { NativeLoop } = require('./native-loop')
-const { RusqueError } = require('../errors')
+const { RusqueError, UNHANDLED_ERROR_WARNING: WARNING } = require('../errors')
 
 // A job found in a slot's working-on key at start this many times in a row
 // (each process under that name died running it) is filed in failed instead.
@@ -662,9 +662,15 @@ class Worker extends EventEmitter {
     const now = Date.now()
     if (now - this._lastUnhandled > 1000) {
       this._lastUnhandled = now
-      process.emitWarning(`rusque Worker ${this.name}: ${err && err.message} (add an 'error' listener to handle this)`, 'RusqueWorkerWarning')
+      process.emitWarning(`rusque Worker ${this.name}: ${err && err.message} (add an 'error' listener to handle this)`, WARNING)
     }
   }
+}
+
+// `await using worker = new Worker(...)`: leaving the scope ends the worker
+// (running jobs finish and are acknowledged, its Redis connection closes).
+if (typeof Symbol.asyncDispose === 'symbol') {
+  Worker.prototype[Symbol.asyncDispose] = function () { return this.end() }
 }
 
 module.exports = { Worker, prepareJobs }
