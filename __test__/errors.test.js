@@ -185,3 +185,30 @@ test('a listener that throws during a completion: the promise settles, the queue
     process.off('warning', onWarning)
   }
 })
+
+test('configure() caps threads at 256: above is ERR_INVALID_ARG, the cap itself works', async () => {
+  const { poolInfo } = require('..')
+  const before = poolInfo()
+  for (const threads of [257, 1024, 2 ** 32, 2 ** 40]) {
+    assert.throws(() => configure({ threads }), (err) => {
+      assert.equal(err.name, 'RusqueError')
+      assert.equal(err.code, 'ERR_INVALID_ARG')
+      assert.match(err.message, /threads must be/)
+      return true
+    }, String(threads))
+  }
+  assert.equal(poolInfo().threads, before.threads, 'a refused configure changes nothing')
+  assert.throws(() => configure({ get threads () { throw new Error('boom') } }), { code: 'ERR_INVALID_ARG', message: /options could not be read/ })
+  assert.throws(() => configure({ nice: 20 }), { code: 'ERR_INVALID_ARG', message: /nice must be an integer from 0 to 19/ })
+  try {
+    assert.deepEqual(configure({ threads: 256 }), { threads: 256, nice: before.nice })
+    assert.equal(await hash(Buffer.from('abc'), 'md5'), '900150983cd24fb0d6963f7d28e17f72')
+  } finally {
+    configure({ threads: before.threads })
+  }
+  // RUSQUE_THREADS follows the same cap: a value above it is ignored.
+  const { spawnSync } = require('node:child_process')
+  const info = (value) => JSON.parse(spawnSync(process.execPath, ['-e', `console.log(JSON.stringify(require(${JSON.stringify(require.resolve('..'))}).poolInfo()))`], { env: { ...process.env, RUSQUE_THREADS: value }, encoding: 'utf8' }).stdout)
+  assert.equal(info('256').threads, 256)
+  assert.equal(info('257').threads, require('node:os').availableParallelism())
+})

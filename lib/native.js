@@ -246,16 +246,25 @@ function submitPanic () {
   })
 }
 
+/**
+ * Replaces the pool: { threads, nice }. The ranges (threads 1 to 256, nice 0
+ * to 19) are the core's (pool::MAX_THREADS); here only the types are checked,
+ * so that no value is truncated on its way to Rust.
+ */
 function configure (options = {}) {
   if (options === null || typeof options !== 'object') throw invalidArg('configure() takes an object: { threads, nice }')
-  const { threads, nice } = options
-  if (threads !== undefined && (!Number.isInteger(threads) || threads < 1 || threads > 1024)) {
-    throw invalidArg(`threads must be an integer from 1 to 1024, got ${opts.describe(threads)}`)
+  const { threads, nice } = opts.readArg('options', () => ({ threads: options.threads, nice: options.nice }))
+  if (threads !== undefined && (!Number.isInteger(threads) || threads < 1 || threads > 0xffffffff)) {
+    throw invalidArg(`threads must be a positive integer, got ${opts.describe(threads)}`)
   }
-  if (nice !== undefined && (!Number.isInteger(nice) || nice < 0 || nice > 19)) {
+  if (nice !== undefined && (!Number.isInteger(nice) || nice < 0 || nice > 0x7fffffff)) {
     throw invalidArg(`nice must be an integer from 0 to 19, got ${opts.describe(nice)}`)
   }
-  return binding.configure(threads, nice)
+  try {
+    return binding.configure(threads, nice)
+  } catch (err) {
+    throw err && err.code === 'InvalidArg' ? invalidArg(err.message) : makeError('ERR_INTERNAL', String(err && err.message))
+  }
 }
 
 function poolInfo () {
