@@ -215,6 +215,7 @@ mod tests {
   #[test]
   fn configure_rejects_out_of_range() {
     assert_eq!(configure(Some(0), None).unwrap_err().code, Code::InvalidArg);
+    assert_eq!(configure(Some(MAX_THREADS + 1), None).unwrap_err().code, Code::InvalidArg);
     assert_eq!(configure(None, Some(42)).unwrap_err().code, Code::InvalidArg);
   }
 }
