@@ -221,6 +221,18 @@ test('stress work is capped per request and across clients', async (t) => {
     assert.match(res.json.message, new RegExp(`count must be an integer from 1 to ${STRESS_PER_REQUEST}`))
   }
   assert.equal(queue.size, 0, 'nothing was queued for refused requests')
+  // Refused on its query alone, before its body is read: 20 MB declared, 1 KB sent.
+  const early = await new Promise((resolve, reject) => {
+    const req = http.request({ port, host: '127.0.0.1', method: 'POST', path: '/api/stress?count=2000', agent: false, headers: { 'content-length': 20 * 1024 * 1024 } }, (res) => {
+      const chunks = []
+      res.on('data', (c) => chunks.push(c))
+      res.on('end', () => { req.destroy(); resolve({ status: res.statusCode, json: JSON.parse(Buffer.concat(chunks)) }) })
+    })
+    req.on('error', reject)
+    req.write(Buffer.alloc(1024))
+  })
+  assert.equal(early.status, 400)
+  assert.equal(early.json.code, 'ERR_INVALID_ARG')
 
   // Requests up to STRESS_IN_FLIGHT in all are admitted; the next one is a 503 with Retry-After.
   queue.pause()

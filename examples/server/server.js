@@ -224,10 +224,21 @@ function createApp ({ maxQueued = STRESS_IN_FLIGHT + 2 * MAX_UPLOADS } = {}) {
 
   app.use(express.static(path.join(__dirname, 'public')))
 
-  app.post('/api/resize', raw, async (req, res) => {
+  // The query is checked before the body is read: a bad one costs no upload.
+  const query = (check) => (req, res, next) => {
+    try {
+      res.locals.query = check(req.query)
+    } catch (err) {
+      res.set('connection', 'close') // the unread body is not worth draining
+      return sendError(res, err)
+    }
+    next()
+  }
+
+  app.post('/api/resize', query(resizeOptions), raw, async (req, res) => {
     const started = performance.now()
     try {
-      const options = resizeOptions(req.query)
+      const options = res.locals.query
       const signal = clientGone(res)
       const out = await queue.add('resize', req.body, options, { priority: 1, signal })
       const meta = await metadata(out)
@@ -242,29 +253,33 @@ function createApp ({ maxQueued = STRESS_IN_FLIGHT + 2 * MAX_UPLOADS } = {}) {
   // stats stream shows them drain. All of a request's resizes are admitted
   // or none: a request that would take the server past STRESS_IN_FLIGHT is
   // refused with 503, so one client cannot fill the queue for everyone.
-  app.post('/api/stress', raw, async (req, res) => {
-    let count
+  const stressRoom = (count) => {
+    if (stressInFlight + count > STRESS_IN_FLIGHT) {
+      throw httpError('ERR_SERVER_BUSY', `${stressInFlight} stress resizes are in flight (at most ${STRESS_IN_FLIGHT}): retry when they drain`)
+    }
+    return count
+  }
+
+  app.post('/api/stress', query((q) => stressRoom(stressCount(q))), raw, async (req, res) => {
+    const count = res.locals.query
     try {
-      count = stressCount(req.query)
       const meta = await metadata(req.body) // reject a bad upload once, not `count` times
       if (meta.width * meta.height > STRESS_MAX_PIXELS) {
         throw httpError('ERR_LIMIT_EXCEEDED', `stress takes images up to ${STRESS_MAX_PIXELS / 1e6} megapixels; this one has ${(meta.width * meta.height / 1e6).toFixed(1)}`)
       }
+      // Checked again: other requests may have taken the room while this body arrived.
+      stressRoom(count)
     } catch (err) {
       return sendError(res, err)
-    }
-    if (stressInFlight + count > STRESS_IN_FLIGHT) {
-      return sendError(res, httpError('ERR_SERVER_BUSY', `${stressInFlight} stress resizes are in flight (at most ${STRESS_IN_FLIGHT}): retry when they drain`))
     }
     stressInFlight += count
     const widths = [160, 320, 480, 640, 800]
     let refused = 0
-    const jobs = []
     for (let i = 0; i < count; i++) {
       const options = { width: widths[i % widths.length], format: 'webp', limitInputPixels: MAX_INPUT_PIXELS }
-      jobs.push(queue.add('resize', req.body, options).catch((err) => {
-        if (err.code === 'ERR_QUEUE_FULL') refused++
-      }).finally(() => { stressInFlight-- }))
+      queue.add('resize', req.body, options)
+        .catch((err) => { if (err.code === 'ERR_QUEUE_FULL') refused++ })
+        .finally(() => { stressInFlight-- })
     }
     // Admission (or ERR_QUEUE_FULL) is decided within the tick of add().
     await new Promise((resolve) => setImmediate(resolve))
