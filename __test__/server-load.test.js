@@ -330,3 +330,11 @@ test('the server sets header, request and keep-alive timeouts; a client that sta
   })
   assert.match(answer, /^HTTP\/1\.1 408/)
 })
+
+test('a browser asking for /favicon.ico gets 204, not 404', async (t) => {
+  const { port } = await listening(t)
+  const status = await new Promise((resolve, reject) => {
+    http.get({ port, host: '127.0.0.1', path: '/favicon.ico', agent: false }, (res) => { res.resume(); resolve(res.statusCode) }).on('error', reject)
+  })
+  assert.equal(status, 204)
+})
