@@ -64,12 +64,17 @@ export function metadata(input: Input, options?: { signal?: AbortSignal }): Prom
 export function hash(input: Input, algorithm?: HashAlgorithm | { algorithm?: HashAlgorithm; signal?: AbortSignal }): Promise<string>
 
 export interface PoolInfo {
-  /** Threads in the pool (default: available parallelism, or RUSQUE_THREADS). */
+  /** Threads in the pool (default: available parallelism, or RUSQUE_THREADS, 1 to 256). */
   threads: number
   /** Niceness of the pool's threads on Linux (default 10, or RUSQUE_NICE). */
   nice: number
 }
-/** Replaces the shared pool; jobs already queued finish on the old threads. */
+/**
+ * Replaces the shared pool; jobs already queued finish on the old threads.
+ * `threads`: 1 to 256 (more add no throughput for CPU-bound tasks; the
+ * threads start on the calling thread, about 10 ms for 256). `nice`: 0 to 19.
+ * Out of range: throws RusqueError ERR_INVALID_ARG.
+ */
 export function configure(options: { threads?: number; nice?: number }): PoolInfo
 export function poolInfo(): PoolInfo
 

@@ -2,7 +2,8 @@
 
 // The `npm start` demo in headless Chromium (Debian's, driven by
 // playwright-core): upload a fixture, get the resized image at the requested
-// size, press stress and watch the live panel while the queue drains.
+// size, see a failed request clear the old result, press stress and watch
+// the live panel while the queue drains back to 0.
 
 const test = require('node:test')
 const assert = require('node:assert/strict')
@@ -46,6 +47,9 @@ test('the demo page resizes an uploaded image and stays responsive under stress'
   const page = context.pages()[0] || await context.newPage()
   const pageErrors = []
   page.on('pageerror', (e) => pageErrors.push(e.message))
+  // Every request the page makes succeeds (no favicon 404).
+  const failedRequests = []
+  page.on('response', (r) => { if (r.status() >= 400 && !r.url().includes('/api/resize')) failedRequests.push(`${r.status()} ${r.url()}`) })
 
   await page.goto(url)
   await page.waitForFunction(() => document.getElementById('threads').textContent !== '–')
@@ -72,13 +76,32 @@ test('the demo page resizes an uploaded image and stays responsive under stress'
   await page.waitForFunction(() => document.getElementById('result').dataset.ready === '1' && document.getElementById('result').naturalHeight === 120)
   assert.equal(await page.evaluate(() => document.getElementById('result').naturalWidth), 160)
 
-  // Stress: 300 resizes of the big fixture; read the live panel as they drain.
+  // A failed upload (a width over the server's cap) clears the previous
+  // result: the error is not shown beside an image it does not belong to.
+  await page.fill('#height', '')
+  await page.fill('#width', '5000')
+  await page.click('#resize')
+  await page.waitForFunction(() => /^error 400: ERR_INVALID_ARG width must be an integer from 1 to 4096/.test(document.getElementById('result-info').textContent))
+  const afterError = await page.evaluate(() => {
+    const r = document.getElementById('result')
+    return { src: r.getAttribute('src'), ready: r.dataset.ready, visible: r.getBoundingClientRect().height > 0 }
+  })
+  assert.deepEqual(afterError, { src: null, ready: undefined, visible: false })
+  await page.fill('#width', '480')
+
+  // Stress: two requests of 50 resizes of the big fixture (50 is the
+  // per-request cap); read the live panel as they drain.
   await page.setInputFiles('#file', path.join(fixturesDir, '2569067123_aca715a2ee_o.jpg'))
   await page.waitForSelector('#result[data-ready="1"]')
   const before = Number(await page.textContent('#completed'))
-  await page.fill('#count', '300')
-  await page.click('#stress')
-  await page.waitForFunction(() => /^300 queued/.test(document.getElementById('stress-info').textContent))
+  assert.equal(await page.inputValue('#count'), '50')
+  for (let i = 0; i < 2; i++) {
+    const answer = page.waitForResponse((r) => r.url().includes('/api/stress'))
+    await page.click('#stress')
+    const res = await answer
+    assert.equal(res.status(), 200)
+  }
+  await page.waitForFunction(() => /^\d+ queued$/.test(document.getElementById('stress-info').textContent))
   const samples = []
   let shot = false
   const deadline = Date.now() + 90000
@@ -92,7 +115,7 @@ test('the demo page resizes an uploaded image and stays responsive under stress'
       await page.screenshot({ path: path.join(artifacts, 'demo-stress.png'), fullPage: true })
       shot = true
     }
-    if (s.completed >= before + 300 && s.waiting === 0 && s.running === 0) break
+    if (s.completed >= before + 100 && s.waiting === 0 && s.running === 0) break
     assert.ok(Date.now() < deadline, `stress did not drain: ${JSON.stringify(s)}`)
     await new Promise((resolve) => setTimeout(resolve, 250))
   }
@@ -114,5 +137,8 @@ test('the demo page resizes an uploaded image and stays responsive under stress'
   assert.ok(medianP99 < 30, `median event-loop lag p99 shown while busy: ${medianP99} ms`)
   assert.ok(peakLag < 300, `worst event-loop lag shown while busy: ${peakLag.toFixed(1)} ms`)
   assert.ok(fs.statSync(path.join(artifacts, 'demo-stress.png')).size > 10000)
+  // Once the run has drained, the page says so instead of keeping "50 queued".
+  await page.waitForFunction(() => document.getElementById('stress-info').textContent === '0 queued')
   assert.deepEqual(pageErrors, [])
+  assert.deepEqual(failedRequests, [])
 })

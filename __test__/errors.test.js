@@ -68,3 +68,147 @@ test('after every bad input the process still works', async () => {
   const m = await metadata(await resize(small, { width: 32 }))
   assert.deepEqual([m.width, m.height], [32, 24])
 })
+
+const { JobQueue } = require('..')
+
+/** Detaches `buf`'s ArrayBuffer (as a transfer to a worker would) and returns `buf`. */
+function detach (buf) {
+  structuredClone(buf.buffer, { transfer: [buf.buffer] })
+  return buf
+}
+
+test('a signal that is not a real AbortSignal is ERR_INVALID_ARG naming signal; the process lives on', () => {
+  // In a child: before, this object was accepted, and the missing
+  // removeEventListener threw on a later tick at completion (exit 1, the
+  // promise never settled).
+  const script = `
+    const { resize, metadata, hash, JobQueue } = require(${JSON.stringify(require.resolve('..'))})
+    const fake = { aborted: false, addEventListener () {} }
+    const img = require('fs').readFileSync(${JSON.stringify(require('./helpers/fixtures').dir + '/320x240.jpg')})
+    const q = new JobQueue()
+    const calls = [
+      resize(img, { width: 10, signal: fake }),
+      metadata(img, { signal: fake }),
+      hash(img, { signal: fake }),
+      q.add('resize', img, { width: 10, signal: fake }),
+      q.add('hash', img, 'sha256', { signal: fake }),
+      q.add('hash', img, 'sha256', { signal: Object.create(AbortSignal.prototype) })
+    ]
+    Promise.allSettled(calls).then((r) => console.log(JSON.stringify(r.map((x) => [x.status, x.reason && x.reason.code, x.reason && x.reason.message]))))
+  `
+  const { execFileSync } = require('node:child_process')
+  const out = JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' }))
+  assert.equal(out.length, 6)
+  for (const [status, code, message] of out) {
+    assert.equal(status, 'rejected')
+    assert.equal(code, 'ERR_INVALID_ARG')
+    assert.match(message, /signal must be an AbortSignal/)
+  }
+})
+
+test('Proxies, detached buffers and throwing getters reject with ERR_INVALID_ARG naming the argument', async () => {
+  const revocable = Proxy.revocable(Buffer.from(small), {})
+  revocable.revoke()
+  const inputs = [
+    ['a Proxy of a Buffer', () => new Proxy(Buffer.from(small), {}), /input must be .*got a Proxy/],
+    ['a revoked Proxy', () => revocable.proxy, /input must be .*got a Proxy/],
+    ['a detached Buffer', () => detach(Buffer.from(small)), /input's ArrayBuffer is detached/],
+    ['a detached ArrayBuffer', () => detach(new Uint8Array(small)).buffer, /input's ArrayBuffer is detached/],
+    ['a DataView on a detached ArrayBuffer', () => { const u = new Uint8Array(small); const d = new DataView(u.buffer); detach(u); return d }, /input's ArrayBuffer is detached/],
+    ['an object claiming Uint8Array', () => Object.create(Uint8Array.prototype), /input must be/]
+  ]
+  for (const [what, make, pattern] of inputs) {
+    await rejectsWith(resize(make(), { width: 10 }), 'ERR_INVALID_ARG', pattern).catch((e) => { e.message = `resize(${what}): ${e.message}`; throw e })
+    await rejectsWith(metadata(make()), 'ERR_INVALID_ARG', pattern).catch((e) => { e.message = `metadata(${what}): ${e.message}`; throw e })
+    await rejectsWith(hash(make()), 'ERR_INVALID_ARG', pattern).catch((e) => { e.message = `hash(${what}): ${e.message}`; throw e })
+  }
+  // hash() of an empty (not detached) buffer is still the empty digest.
+  assert.equal(await hash(new Uint8Array(0)), 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855')
+
+  const boom = () => { throw new TypeError('boom') }
+  const throwing = [
+    ['resize', () => resize(small, { get width () { return boom() } }), /options could not be read \(reading it threw TypeError: boom\)/],
+    ['resize with a Proxy', () => resize(small, new Proxy({}, { get: boom })), /options could not be read/],
+    ['resize with a revoked Proxy', () => resize(small, revocable.proxy), /options could not be read|options must be/],
+    ['hash', () => hash(small, { get algorithm () { return boom() } }), /options could not be read/],
+    ['metadata', () => metadata(small, { get signal () { return boom() } }), /options could not be read/],
+    ['JobQueue#add job options', () => new JobQueue().add('hash', small, 'md5', { get priority () { return boom() } }), /job options could not be read/],
+    ['a throw of a non-Error', () => resize(small, { get width () { throw 42 } }), /options could not be read \(reading it threw number 42\)/] // eslint-disable-line no-throw-literal
+  ]
+  for (const [what, call, pattern] of throwing) {
+    await assert.rejects(call(), (err) => {
+      assert.equal(err.code, 'ERR_INVALID_ARG', `${what}: ${err.message}`)
+      assert.equal(err.name, 'RusqueError', what)
+      assert.match(err.message, pattern, what)
+      return true
+    })
+  }
+})
+
+test('a job whose buffer is detached while it waits rejects with ERR_INVALID_ARG, and the queue goes on', async () => {
+  const q = new JobQueue({ concurrency: 1 })
+  q.pause()
+  const resized = new Uint8Array(small)
+  const hashed = new Uint8Array([97, 98, 99]) // not from Buffer's shared pool
+  const a = q.add('resize', resized, { width: 10 })
+  const b = q.add('hash', hashed) // an uncancellable hash: the grouped path
+  const c = q.add('hash', Buffer.from('abc'))
+  detach(resized)
+  detach(hashed)
+  q.resume()
+  await rejectsWith(a, 'ERR_INVALID_ARG', /detached/)
+  await rejectsWith(b, 'ERR_INVALID_ARG', /detached/)
+  assert.equal(await c, 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad')
+  await q.onIdle()
+})
+
+test('a listener that throws during a completion: the promise settles, the queue goes on, a warning says so', async () => {
+  const warnings = []
+  const onWarning = (w) => warnings.push(w)
+  process.on('warning', onWarning)
+  try {
+    const q = new JobQueue({ concurrency: 1 })
+    q.on('completed', () => { throw new Error('listener bug') })
+    q.on('failed', () => { throw new Error('failed listener bug') })
+    const results = await Promise.allSettled([q.add('hash', Buffer.from('abc')), q.add('resize', Buffer.from('nope'), { width: 5 }), q.add('hash', Buffer.from('abc'), 'md5')])
+    assert.equal(results[0].value, 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad')
+    assert.equal(results[1].reason.code, 'ERR_UNSUPPORTED_FORMAT')
+    assert.equal(results[2].value, '900150983cd24fb0d6963f7d28e17f72')
+    await q.onIdle()
+    await new Promise((resolve) => setImmediate(resolve))
+    assert.deepEqual(warnings.map((w) => [w.name, w.code, w.cause.message]).sort(), [
+      ['RusqueWarning', 'RUSQUE_CALLBACK_THREW', 'failed listener bug'],
+      ['RusqueWarning', 'RUSQUE_CALLBACK_THREW', 'listener bug'],
+      ['RusqueWarning', 'RUSQUE_CALLBACK_THREW', 'listener bug']
+    ])
+  } finally {
+    process.off('warning', onWarning)
+  }
+})
+
+test('configure() caps threads at 256: above is ERR_INVALID_ARG, the cap itself works', async () => {
+  const { poolInfo } = require('..')
+  const before = poolInfo()
+  for (const threads of [257, 1024, 2 ** 32, 2 ** 40]) {
+    assert.throws(() => configure({ threads }), (err) => {
+      assert.equal(err.name, 'RusqueError')
+      assert.equal(err.code, 'ERR_INVALID_ARG')
+      assert.match(err.message, /threads must be/)
+      return true
+    }, String(threads))
+  }
+  assert.equal(poolInfo().threads, before.threads, 'a refused configure changes nothing')
+  assert.throws(() => configure({ get threads () { throw new Error('boom') } }), { code: 'ERR_INVALID_ARG', message: /options could not be read/ })
+  assert.throws(() => configure({ nice: 20 }), { code: 'ERR_INVALID_ARG', message: /nice must be an integer from 0 to 19/ })
+  try {
+    assert.deepEqual(configure({ threads: 256 }), { threads: 256, nice: before.nice })
+    assert.equal(await hash(Buffer.from('abc'), 'md5'), '900150983cd24fb0d6963f7d28e17f72')
+  } finally {
+    configure({ threads: before.threads })
+  }
+  // RUSQUE_THREADS follows the same cap: a value above it is ignored.
+  const { spawnSync } = require('node:child_process')
+  const info = (value) => JSON.parse(spawnSync(process.execPath, ['-e', `console.log(JSON.stringify(require(${JSON.stringify(require.resolve('..'))}).poolInfo()))`], { env: { ...process.env, RUSQUE_THREADS: value }, encoding: 'utf8' }).stdout)
+  assert.equal(info('256').threads, 256)
+  assert.equal(info('257').threads, require('node:os').availableParallelism())
+})

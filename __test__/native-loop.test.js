@@ -617,3 +617,42 @@ test('a slot keeps its ping fresh while a long job runs on the pool', async () =
     await redis.config('SET', 'notify-keyspace-events', '')
   }
 })
+
+test('a success listener added just before a job is pushed gets its event, however soon the job is claimed', async () => {
+  const { execFileSync } = require('node:child_process')
+  const em = new EventEmitter()
+  const loop = new NativeLoop({ connection: server.connection(), queues: ['img'], slots: ['eager'], timeout: 10, jobs: JOBS }, em)
+  loop.start()
+  await until(async () => (await redis.sismember('resque:workers', 'eager:img')) === 1)
+  const successes = []
+  em.on('success', (q, job, result) => successes.push(result))
+  // The job reaches Redis in this same tick, and this thread then stays busy
+  // (a synchronous redis-cli poll, no timer) until the Rust loop has claimed,
+  // run and acked it: the event mask must already say `success` by then.
+  redis.rpush('resque:queue:img', JSON.stringify({ class: 'digest', queue: 'img', args: [{ input: { base64: 'YWJj' } }] }))
+  const cli = ['-p', String(server.port), 'GET', 'resque:stat:processed']
+  for (let i = 0; execFileSync('redis-cli', cli, { encoding: 'utf8' }).trim() !== '1'; i++) assert.ok(i < 2000, 'the job was never acked')
+  await until(() => successes.length === 1, 3000)
+  assert.equal(successes[0], 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad')
+  await loop.end()
+})
+
+test('a success listener added while the job runs gets its event (the mask is read when the success is sent)', async () => {
+  await redis.set('in:big', fixture('2569067123_aca715a2ee_o.jpg'))
+  const em = new EventEmitter()
+  // Full size to PNG: the encode keeps the job running for a while.
+  const jobs = { slow: { task: 'resize', defaults: { width: 2725, format: 'png' } } }
+  const loop = new NativeLoop({ connection: server.connection(), queues: ['img'], slots: ['slow'], timeout: 10, jobs }, em)
+  loop.start()
+  await queue.enqueue('img', 'slow', [{ input: { key: 'in:big' }, output: { key: 'out:big' } }])
+  await until(async () => (await redis.exists('resque:worker:slow:img')) === 1)
+  assert.equal(await redis.exists('out:big'), 0, 'the job is still running when the listener is added')
+  const got = []
+  em.on('success', (...args) => got.push(args))
+  await until(() => got.length === 1, 20000)
+  const [, job, result] = got[0]
+  assert.equal(job.class, 'slow')
+  assert.equal(result.key, 'out:big')
+  assert.equal(result.size, (await redis.getBuffer('out:big')).length)
+  await loop.end()
+})

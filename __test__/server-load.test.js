@@ -10,7 +10,7 @@ const path = require('node:path')
 const http = require('node:http')
 const crypto = require('node:crypto')
 const { spawn } = require('node:child_process')
-const { metadata } = require('..')
+const { metadata, resize } = require('..')
 const { fixture, MAGIC } = require('./helpers/fixtures')
 
 const SERVER = path.resolve(__dirname, '..', 'examples', 'server', 'server.js')
@@ -72,7 +72,7 @@ test('the Express example under concurrent valid, broken and abandoned uploads',
         ['Landscape_1.jpg', 300, 'png', 225],
         ['Landscape_6.jpg', 225, 'webp', 169], // stored 450x600 with EXIF orientation 6: upright 600x450
         ['swiss.png', 100, 'webp', null],
-        ['5_webp_a.webp', 90, 'png', null]
+        ['4.webp', 90, 'png', null]
       ][i % 5])
     }
     const results = await Promise.all(cases.map(async ([file, width, format, height]) => {
@@ -181,4 +181,160 @@ test('a full queue answers 503 with Retry-After and ERR_QUEUE_FULL', async (t) =
   const res = await first
   assert.equal(res.status, 200)
   assert.equal((await metadata(res.body)).width, 100)
+})
+
+/** POSTs `body` to `path` on an in-process server; resolves with status, headers and parsed JSON. */
+function postTo (port, urlPath, body) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ port, host: '127.0.0.1', method: 'POST', path: urlPath, agent: false, headers: { 'content-length': body.length } }, (res) => {
+      const chunks = []
+      res.on('data', (c) => chunks.push(c))
+      res.on('end', () => {
+        const buf = Buffer.concat(chunks)
+        resolve({ status: res.statusCode, headers: res.headers, json: /json/.test(res.headers['content-type'] || '') ? JSON.parse(buf) : null })
+      })
+    })
+    req.on('error', reject)
+    req.end(body)
+  })
+}
+
+async function listening (t, options) {
+  const { createServer } = require('../examples/server/server.js')
+  const demo = createServer(options)
+  demo.server.listen(0, '127.0.0.1')
+  await new Promise((resolve) => demo.server.once('listening', resolve))
+  t.after(() => new Promise((resolve) => { demo.server.closeAllConnections(); demo.server.close(resolve) }))
+  return { ...demo, port: demo.server.address().port }
+}
+
+test('stress work is capped per request and across clients', async (t) => {
+  const { STRESS_PER_REQUEST, STRESS_IN_FLIGHT } = require('../examples/server/server.js')
+  const { port, queue, stats } = await listening(t)
+  const src = fixture('320x240.jpg')
+
+  // One request asks for at most STRESS_PER_REQUEST resizes: more is a 400, not a clamp.
+  for (const count of [String(STRESS_PER_REQUEST + 1), '2000', '0', '-5', '1e3', 'many']) {
+    const res = await postTo(port, `/api/stress?count=${count}`, src)
+    assert.equal(res.status, 400, `count=${count}`)
+    assert.equal(res.json.code, 'ERR_INVALID_ARG')
+    assert.match(res.json.message, new RegExp(`count must be an integer from 1 to ${STRESS_PER_REQUEST}`))
+  }
+  assert.equal(queue.size, 0, 'nothing was queued for refused requests')
+  // Refused on its query alone, before its body is read: 20 MB declared, 1 KB sent.
+  const early = await new Promise((resolve, reject) => {
+    const req = http.request({ port, host: '127.0.0.1', method: 'POST', path: '/api/stress?count=2000', agent: false, headers: { 'content-length': 20 * 1024 * 1024 } }, (res) => {
+      const chunks = []
+      res.on('data', (c) => chunks.push(c))
+      res.on('end', () => { req.destroy(); resolve({ status: res.statusCode, json: JSON.parse(Buffer.concat(chunks)) }) })
+    })
+    req.on('error', reject)
+    req.write(Buffer.alloc(1024))
+  })
+  assert.equal(early.status, 400)
+  assert.equal(early.json.code, 'ERR_INVALID_ARG')
+
+  // Requests up to STRESS_IN_FLIGHT in all are admitted; the next one is a 503 with Retry-After.
+  queue.pause()
+  const full = STRESS_IN_FLIGHT / STRESS_PER_REQUEST
+  for (let i = 0; i < full; i++) {
+    const res = await postTo(port, `/api/stress?count=${STRESS_PER_REQUEST}`, src)
+    assert.equal(res.status, 200)
+    assert.deepEqual(res.json, { queued: STRESS_PER_REQUEST, refused: 0 })
+  }
+  assert.equal(stats().stress, STRESS_IN_FLIGHT)
+  const busy = await postTo(port, '/api/stress?count=1', src)
+  assert.equal(busy.status, 503)
+  assert.equal(busy.headers['retry-after'], '1')
+  assert.equal(busy.json.code, 'ERR_SERVER_BUSY')
+  assert.equal(queue.size, STRESS_IN_FLIGHT, 'the refused request queued nothing')
+  // An interactive resize still gets through while stress fills its share.
+  const interactive = postTo(port, '/api/resize?width=100&format=jpeg', src)
+  queue.resume()
+  assert.equal((await interactive).status, 200)
+  await queue.onIdle()
+  await new Promise((resolve) => setImmediate(resolve))
+  assert.equal(stats().stress, 0, 'the in-flight count drains back to 0')
+  const again = await postTo(port, '/api/stress?count=5', src)
+  assert.equal(again.status, 200)
+  await queue.onIdle()
+})
+
+test('query dimensions are checked by the server: a clean 400, never a huge output', async (t) => {
+  const { MAX_DIMENSION } = require('../examples/server/server.js')
+  const { port, queue } = await listening(t)
+  const src = fixture('320x240.jpg')
+  for (const q of ['width=65535', 'height=65535', `width=${MAX_DIMENSION + 1}`, 'width=1.5', 'width=0x10', 'width=10&width=20', 'format=gif']) {
+    const res = await postTo(port, `/api/resize?${q}`, src)
+    assert.equal(res.status, 400, q)
+    assert.equal(res.json.code, 'ERR_INVALID_ARG', q)
+  }
+  assert.equal(queue.size + queue.running, 0)
+  // A side left open is bounded too: a 4x400 strip asked for the largest
+  // width fits the MAX_DIMENSION box instead of coming out 409,600 high.
+  const strip = await resize(Buffer.from(fixture('320x240.jpg')), { width: 4, height: 400, fit: 'fill', format: 'png' })
+  const tall = await postTo(port, `/api/resize?width=${MAX_DIMENSION}&format=png`, strip)
+  assert.equal(tall.status, 200)
+  assert.equal(Number(tall.headers['x-height']), MAX_DIMENSION)
+  assert.equal(Number(tall.headers['x-width']), Math.round(4 * MAX_DIMENSION / 400))
+})
+
+test('concurrent uploads beyond the cap get 503 before their bodies are read', async (t) => {
+  const { port } = await listening(t)
+  const held = []
+  t.after(() => { for (const r of held) r.destroy() })
+  // 64 uploads that send their headers and a few bytes, then wait.
+  const started = []
+  for (let i = 0; i < 64; i++) {
+    const req = http.request({ port, host: '127.0.0.1', method: 'POST', path: '/api/resize?width=10', agent: false, headers: { 'content-length': 1000 } })
+    req.on('error', () => {})
+    held.push(req)
+    started.push(new Promise((resolve) => req.write(Buffer.alloc(10), resolve)))
+  }
+  await Promise.all(started)
+  // Let the server see all of them.
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  const refused = await postTo(port, '/api/resize?width=10', fixture('320x240.jpg'))
+  assert.equal(refused.status, 503)
+  assert.equal(refused.json.code, 'ERR_SERVER_BUSY')
+  assert.equal(refused.headers['retry-after'], '1')
+  // Uploads that leave free their places.
+  for (const r of held) r.destroy()
+  held.length = 0
+  let res
+  for (let i = 0; i < 100; i++) {
+    res = await postTo(port, '/api/resize?width=10&format=png', fixture('320x240.jpg'))
+    if (res.status === 200) break
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  assert.equal(res.status, 200)
+})
+
+test('the server sets header, request and keep-alive timeouts; a client that stalls its headers is cut off', async (t) => {
+  const { createServer, TIMEOUTS } = require('../examples/server/server.js')
+  const defaults = createServer()
+  t.after(() => defaults.close())
+  assert.equal(defaults.server.headersTimeout, TIMEOUTS.headersTimeout)
+  assert.equal(defaults.server.requestTimeout, TIMEOUTS.requestTimeout)
+  assert.equal(defaults.server.keepAliveTimeout, TIMEOUTS.keepAliveTimeout)
+  assert.ok(TIMEOUTS.headersTimeout <= 10000 && TIMEOUTS.requestTimeout <= 60000 && TIMEOUTS.keepAliveTimeout <= 10000)
+
+  const { port } = await listening(t, { timeouts: { headersTimeout: 200, requestTimeout: 400 } })
+  const net = require('node:net')
+  const answer = await new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1', () => socket.write('POST /api/resize HTTP/1.1\r\nHost: x\r\n'))
+    let got = ''
+    socket.on('data', (d) => { got += d })
+    socket.on('error', () => {})
+    socket.on('close', () => resolve(got))
+  })
+  assert.match(answer, /^HTTP\/1\.1 408/)
+})
+
+test('a browser asking for /favicon.ico gets 204, not 404', async (t) => {
+  const { port } = await listening(t)
+  const status = await new Promise((resolve, reject) => {
+    http.get({ port, host: '127.0.0.1', path: '/favicon.ico', agent: false }, (res) => { res.resume(); resolve(res.statusCode) }).on('error', reject)
+  })
+  assert.equal(status, 204)
 })

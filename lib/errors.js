@@ -28,8 +28,8 @@ function makeError (code, message) {
   return new RusqueError(code, message)
 }
 
-function invalidArg (message) {
-  return new RusqueError('ERR_INVALID_ARG', message)
+function invalidArg (message, options) {
+  return new RusqueError('ERR_INVALID_ARG', message, options)
 }
 
 /**

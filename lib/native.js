@@ -6,7 +6,7 @@
 // JobQueue share one path with no extra promise per job.
 
 const binding = require('./load').load()
-const { makeError, invalidArg, abortError } = require('./errors')
+const { RusqueError, makeError, invalidArg, abortError } = require('./errors')
 const opts = require('./options')
 
 const KIND_RESIZE = 0
@@ -37,6 +37,39 @@ function updateActive () {
 function hold () { holds++; updateActive() }
 function release () { holds--; updateActive() }
 
+/**
+ * Hands one completion to its owner. Nothing thrown here may escape: it would
+ * end the batch (and with it other jobs' completions) or, thrown again on a
+ * later tick, the process. Owners settle their promise before anything that
+ * may throw (a listener of theirs); what still throws is reported by
+ * `reportError`, never rethrown.
+ */
+function deliver (done, err, value) {
+  try {
+    // `done` is a callback, or an object with complete() (JobQueue's jobs).
+    if (typeof done === 'function') done(err, value)
+    else done.complete(err, value)
+  } catch (thrown) {
+    reportError(thrown)
+  }
+}
+
+/**
+ * A listener's or callback's exception during a completion, reported as a
+ * process warning (code RUSQUE_CALLBACK_THREW, the exception as its cause),
+ * never thrown.
+ */
+function reportError (err) {
+  try {
+    let what
+    try { what = err instanceof Error ? `${err.name}: ${err.message}` : String(err) } catch { what = 'a value' }
+    const warning = new Error(`a callback or listener threw during a rusque completion (the job itself settled): ${what}`, { cause: err })
+    warning.name = 'RusqueWarning'
+    warning.code = 'RUSQUE_CALLBACK_THREW'
+    process.emitWarning(warning)
+  } catch {}
+}
+
 function onBatch (batch) {
   for (let i = 0; i < batch.length; i += 3) {
     const id = batch[i]
@@ -47,14 +80,7 @@ function onBatch (batch) {
     const code = batch[i + 1]
     const err = code === null ? null : makeError(code, batch[i + 2])
     const value = code === null ? batch[i + 2] : undefined
-    try {
-      // `done` is a callback, or an object with complete() (JobQueue's jobs).
-      if (typeof done === 'function') done(err, value)
-      else done.complete(err, value)
-    } catch (err) {
-      // A throwing callback must not drop the rest of the batch.
-      process.nextTick(() => { throw err })
-    }
+    deliver(done, err, value)
   }
   updateActive()
 }
@@ -64,25 +90,25 @@ function onBatch (batch) {
  * Throws ERR_INVALID_ARG.
  */
 function prepare (task, input, taskOptions) {
-  const kind = TASKS[task]
+  const kind = typeof task === 'string' && Object.hasOwn(TASKS, task) ? TASKS[task] : undefined
   if (kind === undefined) {
     throw invalidArg(`unknown task ${opts.describe(task)}: use one of ${Object.keys(TASKS).join(', ')}`)
   }
   if (kind === KIND_RESIZE) {
-    const { native, signal } = opts.resizeOptions(taskOptions)
-    return { kind, bytes: opts.imageBytes(input), arg: native, signal }
+    const { native, signal } = opts.readArg('options', () => opts.resizeOptions(taskOptions))
+    return { kind, bytes: opts.readArg('input', () => opts.imageBytes(input)), arg: native, signal }
   }
   if (kind === KIND_METADATA) {
-    const signal = taskOptions && typeof taskOptions === 'object' ? opts.checkSignal(taskOptions.signal) : undefined
-    return { kind, bytes: opts.imageBytes(input), arg: undefined, signal }
+    const signal = opts.readArg('options', () => taskOptions && typeof taskOptions === 'object' ? opts.checkSignal(taskOptions.signal) : undefined)
+    return { kind, bytes: opts.readArg('input', () => opts.imageBytes(input)), arg: undefined, signal }
   }
-  let algorithm = taskOptions
-  let signal
-  if (taskOptions && typeof taskOptions === 'object') {
-    algorithm = taskOptions.algorithm
-    signal = opts.checkSignal(taskOptions.signal)
-  }
-  return { kind, bytes: opts.toBytes(input), arg: opts.hashAlgorithm(algorithm), signal }
+  const { algorithm, signal } = opts.readArg('options', () => {
+    if (taskOptions && typeof taskOptions === 'object') {
+      return { algorithm: opts.hashAlgorithm(taskOptions.algorithm), signal: opts.checkSignal(taskOptions.signal) }
+    }
+    return { algorithm: opts.hashAlgorithm(taskOptions), signal: undefined }
+  })
+  return { kind, bytes: opts.readArg('input', () => opts.toBytes(input)), arg: algorithm, signal }
 }
 
 function nextJobId () {
@@ -96,14 +122,42 @@ function track (id, done) {
   holds++
 }
 
-/** Sends a prepared job to the pool; returns its id. `done` is (err, value) => void or { complete(err, value) }. */
+/**
+ * The error for a prepared job whose bytes can no longer be read (its
+ * ArrayBuffer was detached while it waited in a queue), else null.
+ */
+function unreadable (job) {
+  return job.bytes.byteLength === 0 && opts.isDetached(job.bytes.buffer)
+    ? invalidArg("input's ArrayBuffer was detached (transferred) after the job was added: pass bytes this thread keeps until the job settles")
+    : null
+}
+
+/** napi's own errors (an argument it could not convert) as ERR_INVALID_ARG. */
+function fromNative (err) {
+  if (err instanceof RusqueError) return err
+  return invalidArg(`the native call refused an argument: ${err && err.message}`, { cause: err })
+}
+
+/**
+ * Sends a prepared job to the pool; returns its id. `done` is (err, value) => void
+ * or { complete(err, value) }. Never throws: a job that cannot be sent
+ * completes with its error on a later microtask, like any other failure.
+ */
 function submit (job, cancellable, done) {
   const rt = getRuntime()
   const id = nextJobId()
-  if (job.kind === KIND_RESIZE) rt.submitResize(id, job.bytes, job.arg, cancellable)
-  else if (job.kind === KIND_HASH) rt.submitHash(id, job.bytes, job.arg, cancellable)
-  else rt.submitMetadata(id, job.bytes, cancellable)
+  let err = unreadable(job)
+  if (err === null) {
+    try {
+      if (job.kind === KIND_RESIZE) rt.submitResize(id, job.bytes, job.arg, cancellable)
+      else if (job.kind === KIND_HASH) rt.submitHash(id, job.bytes, job.arg, cancellable)
+      else rt.submitMetadata(id, job.bytes, cancellable)
+    } catch (thrown) {
+      err = fromNative(thrown)
+    }
+  }
   track(id, done)
+  if (err !== null) queueMicrotask(() => onBatch([id, err.code, err.message]))
   updateActive()
   return id
 }
@@ -112,13 +166,27 @@ function submit (job, cancellable, done) {
 function submitHashMany (jobs, algorithm, dones) {
   const rt = getRuntime()
   const ids = new Array(jobs.length)
-  const inputs = new Array(jobs.length)
+  const inputs = []
+  const sent = []
+  const refused = []
   for (let i = 0; i < jobs.length; i++) {
     ids[i] = nextJobId()
-    inputs[i] = jobs[i].bytes
+    const err = unreadable(jobs[i])
+    if (err === null) {
+      sent.push(ids[i])
+      inputs.push(jobs[i].bytes)
+    } else {
+      refused.push(ids[i], err.code, err.message)
+    }
   }
-  rt.submitHashMany(ids, inputs, algorithm)
+  try {
+    if (sent.length > 0) rt.submitHashMany(sent, inputs, algorithm)
+  } catch (thrown) {
+    const err = fromNative(thrown)
+    for (const id of sent) refused.push(id, err.code, err.message)
+  }
   for (let i = 0; i < jobs.length; i++) track(ids[i], dones[i])
+  if (refused.length > 0) queueMicrotask(() => onBatch(refused))
   updateActive()
   return ids
 }
@@ -139,11 +207,13 @@ function run (job) {
     let settled = false
     let onAbort
     const id = submit(job, signal !== undefined, (err, value) => {
+      // Settle first: nothing after this may keep the promise pending.
+      if (!settled) {
+        settled = true
+        if (err) reject(err)
+        else resolve(value)
+      }
       if (signal) signal.removeEventListener('abort', onAbort)
-      if (settled) return
-      settled = true
-      if (err) reject(err)
-      else resolve(value)
     })
     if (signal) {
       onAbort = () => {
@@ -176,16 +246,25 @@ function submitPanic () {
   })
 }
 
+/**
+ * Replaces the pool: { threads, nice }. The ranges (threads 1 to 256, nice 0
+ * to 19) are the core's (pool::MAX_THREADS); here only the types are checked,
+ * so that no value is truncated on its way to Rust.
+ */
 function configure (options = {}) {
   if (options === null || typeof options !== 'object') throw invalidArg('configure() takes an object: { threads, nice }')
-  const { threads, nice } = options
-  if (threads !== undefined && (!Number.isInteger(threads) || threads < 1 || threads > 1024)) {
-    throw invalidArg(`threads must be an integer from 1 to 1024, got ${opts.describe(threads)}`)
+  const { threads, nice } = opts.readArg('options', () => ({ threads: options.threads, nice: options.nice }))
+  if (threads !== undefined && (!Number.isInteger(threads) || threads < 1 || threads > 0xffffffff)) {
+    throw invalidArg(`threads must be a positive integer, got ${opts.describe(threads)}`)
   }
-  if (nice !== undefined && (!Number.isInteger(nice) || nice < 0 || nice > 19)) {
+  if (nice !== undefined && (!Number.isInteger(nice) || nice < 0 || nice > 0x7fffffff)) {
     throw invalidArg(`nice must be an integer from 0 to 19, got ${opts.describe(nice)}`)
   }
-  return binding.configure(threads, nice)
+  try {
+    return binding.configure(threads, nice)
+  } catch (err) {
+    throw err && err.code === 'InvalidArg' ? invalidArg(err.message) : makeError('ERR_INTERNAL', String(err && err.message))
+  }
 }
 
 function poolInfo () {
@@ -193,6 +272,6 @@ function poolInfo () {
 }
 
 module.exports = {
-  prepare, submit, submitHashMany, cancel, run, call, hold, release, configure, poolInfo, submitPanic,
+  prepare, submit, submitHashMany, cancel, run, call, hold, release, configure, poolInfo, submitPanic, reportError,
   KIND_HASH, KIND_RESIZE, KIND_METADATA
 }

@@ -3,7 +3,8 @@
 // Argument validation on the JS side: fail fast with a message naming the
 // option, before anything is copied or queued. Rust validates again.
 
-const { invalidArg } = require('./errors')
+const { types } = require('node:util')
+const { RusqueError, invalidArg } = require('./errors')
 
 const FITS = new Set(['cover', 'contain', 'fill', 'inside', 'outside'])
 const KERNELS = new Set(['nearest', 'linear', 'cubic', 'mitchell', 'lanczos3'])
@@ -39,11 +40,65 @@ const NAMED_COLOURS = {
   transparent: [0, 0, 0, 0]
 }
 
+/**
+ * True if `ab` (an ArrayBuffer) was detached: transferred to a worker or by
+ * structuredClone(..., { transfer }). Its views then read as empty.
+ */
+function isDetached (ab) {
+  if (typeof ab.detached === 'boolean') return ab.detached // Node 22+
+  if (ab.byteLength !== 0 || !types.isArrayBuffer(ab)) return false
+  try {
+    new Uint8Array(ab) // eslint-disable-line no-new
+    return false
+  } catch {
+    return true
+  }
+}
+
+function detachedError (name) {
+  return invalidArg(`${name}'s ArrayBuffer is detached (transferred to a worker, or by structuredClone with transfer): pass bytes this thread still owns`)
+}
+
+/**
+ * The bytes of a Buffer, typed array, DataView or ArrayBuffer as a
+ * Uint8Array, checked by brand (util.types), not by prototype: a Proxy or an
+ * object that only claims Uint8Array's prototype is refused here rather than
+ * failing inside the native call.
+ */
 function toBytes (input, name = 'input') {
-  if (input instanceof Uint8Array) return input
-  if (input instanceof ArrayBuffer) return new Uint8Array(input)
-  if (ArrayBuffer.isView(input)) return new Uint8Array(input.buffer, input.byteOffset, input.byteLength)
-  throw invalidArg(`${name} must be a Buffer, Uint8Array or ArrayBuffer, got ${describe(input)}`)
+  if (types.isProxy(input)) {
+    throw invalidArg(`${name} must be a Buffer, Uint8Array or ArrayBuffer, got a Proxy: pass the buffer itself`)
+  }
+  let bytes
+  if (types.isUint8Array(input)) bytes = input
+  else if (types.isArrayBuffer(input)) {
+    if (isDetached(input)) throw detachedError(name)
+    bytes = new Uint8Array(input)
+  } else if (ArrayBuffer.isView(input)) {
+    if (isDetached(input.buffer)) throw detachedError(name)
+    bytes = new Uint8Array(input.buffer, input.byteOffset, input.byteLength)
+  } else {
+    throw invalidArg(`${name} must be a Buffer, Uint8Array or ArrayBuffer, got ${describe(input)}`)
+  }
+  if (bytes.byteLength === 0 && isDetached(bytes.buffer)) throw detachedError(name)
+  return bytes
+}
+
+/**
+ * Runs `read` (which validates one argument), turning anything it throws
+ * that is not a RusqueError (a getter or Proxy trap of the caller's that
+ * throws) into ERR_INVALID_ARG naming the argument, with the original as
+ * its cause.
+ */
+function readArg (name, read) {
+  try {
+    return read()
+  } catch (err) {
+    if (err instanceof RusqueError) throw err
+    let what
+    try { what = types.isNativeError(err) ? `${err.name}: ${err.message}` : describe(err) } catch { what = 'an error' }
+    throw invalidArg(`${name} could not be read (reading it threw ${what}): pass a plain object`, { cause: err })
+  }
 }
 
 function imageBytes (input) {
@@ -54,8 +109,13 @@ function imageBytes (input) {
 
 function describe (v) {
   if (v === null) return 'null'
+  if (types.isProxy(v)) return 'a Proxy'
   if (Array.isArray(v)) return 'an array'
-  if (typeof v === 'object') return `an instance of ${(v.constructor && v.constructor.name) || 'Object'}`
+  if (typeof v === 'object') {
+    let name
+    try { name = v.constructor && v.constructor.name } catch {} // a getter that throws
+    return `an instance of ${(typeof name === 'string' && name) || 'Object'}`
+  }
   if (typeof v === 'string') return `a string (${JSON.stringify(v.slice(0, 40))})`
   return `${typeof v} ${String(v)}`
 }
@@ -96,10 +156,18 @@ function colour (v) {
   throw invalidArg(`background must be a colour such as '#ff0000', 'white' or { r, g, b, alpha }, got ${describe(v)}`)
 }
 
-function checkSignal (signal) {
+// AbortSignal's own `aborted` getter: it throws for anything that is not an
+// AbortSignal (a brand check), where `instanceof` or duck typing would let
+// through an object that lacks removeEventListener or never fires.
+const abortedOf = Object.getOwnPropertyDescriptor(AbortSignal.prototype, 'aborted').get
+
+/** `signal` if it is a real AbortSignal, undefined if absent; else ERR_INVALID_ARG. */
+function checkSignal (signal, name = 'signal') {
   if (signal === undefined || signal === null) return undefined
-  if (typeof signal !== 'object' || typeof signal.aborted !== 'boolean' || typeof signal.addEventListener !== 'function') {
-    throw invalidArg(`signal must be an AbortSignal, got ${describe(signal)}`)
+  try {
+    abortedOf.call(signal)
+  } catch {
+    throw invalidArg(`${name} must be an AbortSignal (from an AbortController or AbortSignal.timeout()), got ${describe(signal)}`)
   }
   return signal
 }
@@ -161,4 +229,4 @@ function hashAlgorithm (algorithm) {
   return algorithm.toLowerCase()
 }
 
-module.exports = { toBytes, imageBytes, resizeOptions, hashAlgorithm, checkSignal, describe, DEFAULT_LIMIT_INPUT_PIXELS }
+module.exports = { toBytes, imageBytes, resizeOptions, hashAlgorithm, checkSignal, readArg, isDetached, describe, DEFAULT_LIMIT_INPUT_PIXELS }

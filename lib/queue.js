@@ -8,7 +8,7 @@
 const { EventEmitter } = require('node:events')
 const native = require('./native')
 const { RusqueError, invalidArg, abortError } = require('./errors')
-const { describe } = require('./options')
+const { describe, checkSignal, readArg } = require('./options')
 
 const SAMPLE_LIMIT = 10000 // latency samples kept for percentiles (a ring)
 
@@ -123,17 +123,17 @@ class Job {
 function jobOptions (o) {
   if (o === undefined || o === null) return { priority: 0, signal: undefined, timeout: undefined, id: undefined }
   if (typeof o !== 'object') throw invalidArg(`job options must be an object, got ${describe(o)}`)
-  const priority = o.priority === undefined ? 0 : o.priority
-  if (!Number.isInteger(priority)) throw invalidArg(`priority must be an integer, got ${describe(priority)}`)
-  if (o.timeout !== undefined && !(typeof o.timeout === 'number' && o.timeout > 0 && Number.isFinite(o.timeout))) {
-    throw invalidArg(`timeout must be a positive number of milliseconds, got ${describe(o.timeout)}`)
-  }
-  if (o.id !== undefined && typeof o.id !== 'string') throw invalidArg(`id must be a string, got ${describe(o.id)}`)
-  const signal = o.signal
-  if (signal !== undefined && (signal === null || typeof signal !== 'object' || typeof signal.addEventListener !== 'function')) {
-    throw invalidArg(`signal must be an AbortSignal, got ${describe(signal)}`)
-  }
-  return { priority, signal, timeout: o.timeout, id: o.id }
+  return readArg('job options', () => {
+    const priority = o.priority === undefined ? 0 : o.priority
+    if (!Number.isInteger(priority)) throw invalidArg(`priority must be an integer, got ${describe(priority)}`)
+    const timeout = o.timeout
+    if (timeout !== undefined && !(typeof timeout === 'number' && timeout > 0 && Number.isFinite(timeout))) {
+      throw invalidArg(`timeout must be a positive number of milliseconds, got ${describe(timeout)}`)
+    }
+    const id = o.id
+    if (id !== undefined && typeof id !== 'string') throw invalidArg(`id must be a string, got ${describe(id)}`)
+    return { priority, signal: checkSignal(o.signal), timeout, id }
+  })
 }
 
 class JobQueue extends EventEmitter {
@@ -298,7 +298,7 @@ class JobQueue extends EventEmitter {
       } else {
         job.nativeId = native.submit(p, job.signal !== undefined || job.timeout !== undefined, job)
       }
-      if (this.listenerCount('active') > 0) this.emit('active', this._info(job))
+      if (this.listenerCount('active') > 0) this._emitSafely('active', this._info(job))
     }
     if (hashBatch !== null) {
       for (const [algorithm, group] of hashBatch) {
@@ -308,7 +308,7 @@ class JobQueue extends EventEmitter {
     }
     if (this._waiting === 0 && this._heap.length > 0) this._heap = new PriorityQueue() // drop aborted leftovers
     this._updateHold()
-    if (hadWaiting && this._waiting === 0) this.emit('drain')
+    if (hadWaiting && this._waiting === 0) this._emitSafely('drain')
   }
 
   // Cancel (abort signal or timeout). A waiting job never runs; a running one
@@ -321,7 +321,7 @@ class JobQueue extends EventEmitter {
       this._waiting--
       this._settle(job, err, undefined, counter)
       this._updateHold()
-      if (this._waiting === 0) this.emit('drain')
+      if (this._waiting === 0) this._emitSafely('drain')
       this._checkIdle()
     } else if (job.state === 'running') {
       native.cancel(job.nativeId)
@@ -338,18 +338,33 @@ class JobQueue extends EventEmitter {
     this._checkIdle()
   }
 
+  // Settles the job's promise first: a listener that throws afterwards (or
+  // anything else here) cannot leave it pending, nor stop the queue.
   _settle (job, err, value, counter) {
     job.settled = true
     this._counts[counter]++
     if (job.timer !== null) { clearTimeout(job.timer); job.timer = null }
-    if (job.onAbort !== null) { job.signal.removeEventListener('abort', job.onAbort); job.onAbort = null }
+    if (err) job.reject(err)
+    else job.resolve(value)
+    if (job.onAbort !== null) {
+      const onAbort = job.onAbort
+      job.onAbort = null
+      job.signal.removeEventListener('abort', onAbort)
+    }
     const info = this._info(job)
     if (err) {
-      job.reject(err)
-      if (this.listenerCount('failed') > 0) this.emit('failed', info, err)
-    } else {
-      job.resolve(value)
-      if (this.listenerCount('completed') > 0) this.emit('completed', info, value)
+      if (this.listenerCount('failed') > 0) this._emitSafely('failed', info, err)
+    } else if (this.listenerCount('completed') > 0) this._emitSafely('completed', info, value)
+  }
+
+  // Events emitted while completions are delivered: a listener's exception
+  // becomes a process warning (RUSQUE_CALLBACK_THREW) instead of ending the
+  // batch or the process.
+  _emitSafely (event, ...args) {
+    try {
+      this.emit(event, ...args)
+    } catch (err) {
+      native.reportError(err)
     }
   }
 
@@ -357,8 +372,8 @@ class JobQueue extends EventEmitter {
     if (this._waiting === 0 && this._running === 0) {
       const waiters = this._idleWaiters
       this._idleWaiters = []
-      this.emit('idle')
       for (const w of waiters) w()
+      this._emitSafely('idle')
     }
   }
 

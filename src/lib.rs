@@ -300,7 +300,12 @@ pub struct PoolInfo {
 /// Resizes the shared CPU pool. Queued jobs finish on the old threads.
 #[napi]
 pub fn configure(threads: Option<u32>, nice: Option<i32>) -> Result<PoolInfo> {
-  let c = pool::configure(threads.map(|t| t as usize), nice).map_err(|e| invalid(e.message))?;
+  // The core checks the ranges (pool::MAX_THREADS); JS turns InvalidArg into
+  // ERR_INVALID_ARG and anything else (no thread could start) into ERR_INTERNAL.
+  let c = pool::configure(threads.map(|t| t as usize), nice).map_err(|e| {
+    let status = if e.code == rusque_core::Code::InvalidArg { Status::InvalidArg } else { Status::GenericFailure };
+    Error::new(status, e.message)
+  })?;
   Ok(PoolInfo { threads: c.threads as u32, nice: c.nice })
 }
 

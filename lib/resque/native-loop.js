@@ -46,6 +46,9 @@ function failureError (exception, code, message) {
   return new RusqueError(code, message)
 }
 
+// Bits of the per-job events mask (EMIT_JOB, EMIT_SUCCESS in the Rust loop).
+const EVENT_BITS = new Map([['job', 1], ['success', 2]])
+
 /** The per-job events someone listens for: bit 1 `job`, bit 2 `success`. */
 function eventMask (emitter) {
   return (emitter.listenerCount('job') > 0 ? 1 : 0) | (emitter.listenerCount('success') > 0 ? 2 : 0)
@@ -81,17 +84,26 @@ class NativeLoop {
     }
     this.native = new binding.NativeWorker(JSON.stringify(config), (batch) => this._onEvents(batch))
     // job/success events cost the JS thread a little each: Rust sends each
-    // kind only while someone listens for it.
+    // kind only while someone listens for it. The mask follows listeners
+    // synchronously: a listener added just before a job is enqueued must be
+    // in the mask before that job can be claimed (a mask updated on a later
+    // tick let a slot claim and run the job unseen). `newListener` fires
+    // before the listener is in the list, so its bit is added here;
+    // `removeListener` fires after it is gone, so the count is exact.
     this._events = config.events
-    this._onListeners = () => {
-      const want = eventMask(emitter)
+    const setMask = (want) => {
       if (want !== this._events) {
         this._events = want
         this.native.setEvents(want)
       }
     }
-    emitter.on('newListener', (event) => { if (event === 'job' || event === 'success') process.nextTick(this._onListeners) })
-    emitter.on('removeListener', (event) => { if (event === 'job' || event === 'success') process.nextTick(this._onListeners) })
+    emitter.on('newListener', (event) => {
+      const bit = EVENT_BITS.get(event)
+      if (bit !== undefined) setMask(eventMask(emitter) | bit)
+    })
+    emitter.on('removeListener', (event) => {
+      if (EVENT_BITS.has(event)) setMask(eventMask(emitter))
+    })
   }
 
   start () {

@@ -20,35 +20,70 @@ function choose (file) {
   doResize()
 }
 
+// The result shown is always the answer to the latest request: a failed
+// request clears the previous image, so an error never sits beside it.
+function clearResult () {
+  const result = $('result')
+  delete result.dataset.ready
+  result.onload = null
+  if (result.src) URL.revokeObjectURL(result.src)
+  result.removeAttribute('src')
+}
+
+let resizeSeq = 0
 async function doResize () {
   if (!image) return
+  const seq = ++resizeSeq
   const q = new URLSearchParams({ format: $('format').value })
   if ($('width').value) q.set('width', $('width').value)
   if ($('height').value) q.set('height', $('height').value)
+  clearResult()
   $('result-info').textContent = 'resizing…'
-  const res = await fetch(`/api/resize?${q}`, { method: 'POST', body: image })
+  let res
+  try {
+    res = await fetch(`/api/resize?${q}`, { method: 'POST', body: image })
+  } catch (err) {
+    if (seq === resizeSeq) $('result-info').textContent = `error: ${err.message}`
+    return
+  }
+  if (seq !== resizeSeq) return // a newer request owns the result now
   if (!res.ok) {
     const err = await res.json().catch(() => ({}))
+    if (seq !== resizeSeq) return
     $('result-info').textContent = `error ${res.status}: ${err.code || ''} ${err.message || ''}`
     return
   }
   const blob = await res.blob()
+  if (seq !== resizeSeq) return
   const result = $('result')
   result.onload = () => {
     $('result-info').textContent = `resized: ${result.naturalWidth}×${result.naturalHeight} ${$('format').value}, ${kb(blob.size)} in ${res.headers.get('x-ms')} ms`
     result.dataset.ready = '1'
   }
-  delete result.dataset.ready
   result.src = URL.createObjectURL(blob)
 }
 
+// After a stress request, the server's count of stress resizes still in
+// flight (from the event stream) replaces the request's answer, down to 0.
+let stressStarted = false
 async function stress () {
   if (!image) return
-  const count = Number($('count').value) || 300
+  const count = Number($('count').value) || 50
   $('stress-info').textContent = `queueing ${count}…`
-  const res = await fetch(`/api/stress?count=${count}`, { method: 'POST', body: image })
-  const body = await res.json()
-  $('stress-info').textContent = res.ok ? `${body.queued} queued${body.refused ? `, ${body.refused} refused` : ''}` : `error: ${body.message}`
+  let res, body
+  try {
+    res = await fetch(`/api/stress?count=${count}`, { method: 'POST', body: image })
+    body = await res.json()
+  } catch (err) {
+    $('stress-info').textContent = `error: ${err.message}`
+    return
+  }
+  if (res.ok) {
+    stressStarted = true
+    $('stress-info').textContent = `${body.queued} queued${body.refused ? `, ${body.refused} refused` : ''}`
+  } else {
+    $('stress-info').textContent = `error ${res.status}: ${body.message}`
+  }
 }
 
 // Live panel from the server's event stream.
@@ -84,6 +119,7 @@ events.onmessage = (e) => {
   $('throughput').textContent = s.throughput.toFixed(0)
   $('completed').textContent = s.completed
   $('threads').textContent = s.pool.threads
+  if (stressStarted) $('stress-info').textContent = `${s.stress} queued`
   history.push(s)
   if (history.length > 240) history.shift()
   draw()

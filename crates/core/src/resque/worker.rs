@@ -129,8 +129,6 @@ struct Ack {
   result: Value,
   /// Whole milliseconds, as node-resque reports a job's duration.
   duration_ms: u64,
-  /// Whether JS listens for `success`.
-  emit: bool,
   /// The id of the step that first carried this ack: sent again, it keeps it.
   step: Option<u64>,
 }
@@ -640,9 +638,12 @@ impl Slot {
     Ok(Some(Claimed { queue: queue.clone(), entry, input, record }))
   }
 
-  /// The `success` event of a job whose ack has landed (if JS listens).
+  /// The `success` event of a job whose ack has landed, if JS listens now:
+  /// the mask is read here, not when the job started, so a listener added
+  /// while the job ran still gets its event.
   fn succeeded(&self, done: Ack) {
-    if let Ack { queue, entry, result, duration_ms, emit: true, .. } = done {
+    if self.config.events.load(Ordering::Relaxed) & EMIT_SUCCESS != 0 {
+      let Ack { queue, entry, result, duration_ms, .. } = done;
       (self.sink)(Event::Success { slot: self.slot, queue, payload: entry, result, duration_ms });
     }
   }
@@ -677,7 +678,7 @@ impl Slot {
     let duration_ms = (started.elapsed().as_secs_f64() * 1000.0).round() as u64;
     match outcome {
       Ok((result, output)) => {
-        Ok(Some(Ack { output, record, queue, entry, result, duration_ms, emit: emit & EMIT_SUCCESS != 0, step: None }))
+        Ok(Some(Ack { output, record, queue, entry, result, duration_ms, step: None }))
       }
       Err((exception, error)) => {
         self.fail(con, &queue, entry, &record, exception, error, duration_ms)?;
