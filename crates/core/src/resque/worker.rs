@@ -77,8 +77,9 @@ if ARGV[1] ~= '0' then
   end
   if held == ARGV[9] then
     redis.call('DEL', KEYS[1])
-    redis.call('INCR', KEYS[2])
-    redis.call('INCR', KEYS[3])
+    -- pcall: a counter someone set to a non-number must not undo the ack.
+    redis.pcall('INCR', KEYS[2])
+    redis.pcall('INCR', KEYS[3])
     held = false
   end
 end
@@ -166,16 +167,20 @@ type Prefetched = (String, Result<Option<Vec<u8>>, String>);
 /// at start before it is filed in `failed` instead.
 const MAX_RESUMES: u64 = 5;
 
-/// Files a failed job: clears the working-on key, counts and records the
-/// failure, only while the key holds the job's record (as STEP's ack).
+/// Files a failed job: records the failure, clears the working-on key and
+/// counts it, only while the key holds the job's record (as STEP's ack).
+/// The record goes first and the counters last, with pcall: a counter that
+/// holds something INCR refuses (a job could write there before keys were
+/// checked, or anyone can) must not cost the record. If the failed list
+/// itself is not a list, the RPUSH fails before anything changed.
 /// KEYS: working-on, stat:failed, stat:failed:<worker>, failed list.
 /// ARGV: the job's working-on record, the failure record.
 const FAIL: &str = r#"
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1])
-redis.call('INCR', KEYS[2])
-redis.call('INCR', KEYS[3])
 redis.call('RPUSH', KEYS[4], ARGV[2])
+redis.call('DEL', KEYS[1])
+redis.pcall('INCR', KEYS[2])
+redis.pcall('INCR', KEYS[3])
 return 1
 "#;
 
