@@ -90,7 +90,7 @@ const ALLOWED = new Set(['ERR_PATH_OUTSIDE_ROOTS', 'ERR_INPUT_NOT_FOUND', 'ERR_O
 
 describe('symlink swaps inside a root while jobs run', () => {
   for (const loop of LOOPS) {
-    it(`${loop.kind}: no read or write outside the root in ${JOBS_PER_LOOP} jobs`, async () => {
+    it(`${loop.kind}: no read or write outside the root in ${JOBS_PER_LOOP} jobs`, async (t) => {
       const ns = `race-${loop.rust ? 'rust' : 'js'}`
       const before = snapshot(outside)
       const entries = []
@@ -126,6 +126,8 @@ describe('symlink swaps inside a root while jobs run', () => {
         await exited
       }
       assert.ok(Number(swaps) > 0, 'the swapper ran')
+      const count = (code) => failures.filter((e) => e.code === code).length
+      t.diagnostic(`${Number(swaps)} swaps; ${results.length} jobs read inside; refused: ${count('ERR_PATH_OUTSIDE_ROOTS')} outside, ${count('ERR_INPUT_NOT_FOUND') + count('ERR_OUTPUT_NOT_FOUND')} not found`)
 
       // Zero reads outside: every result is the hash of an inside file.
       const inside = new Set([sha256('inside'), sha256('inside-d')])
