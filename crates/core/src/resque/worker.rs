@@ -121,7 +121,7 @@ return false
 /// Its `success` event is built from it once the ack has landed (or, if Redis
 /// refuses the output, its `failed` record).
 struct Ack {
-  output: Option<(String, Vec<u8>, Option<u64>)>,
+  output: Option<KeyOutput>,
   /// The working-on record of the job (the ack applies only while the key holds it).
   record: Vec<u8>,
   queue: String,
@@ -658,7 +658,7 @@ impl Slot {
     // Failures carry node-resque's `exception`: InvalidPayload for entries that
     // are not jobs, Error for an unknown class, else rusque's error code.
     let parsed = if utf8 { payload::parse(&entry) } else { Err(payload::PayloadError("queue entry is not valid UTF-8".into())) };
-    let outcome: Result<(Value, Option<(String, Vec<u8>, Option<u64>)>), (&str, Error)> = match parsed {
+    let outcome: Result<(Value, Option<KeyOutput>), (&str, Error)> = match parsed {
       Err(e) => Err(("InvalidPayload", Error::invalid(e.0))),
       Ok(p) => match self.config.jobs.get(&p.class) {
         None => Err(("Error", Error::invalid(format!("No job defined for class \"{}\"", p.class)))),
