@@ -17,6 +17,8 @@ use rusque_core::tasks::hash::Algorithm;
 use rusque_core::tasks::image::{Fit, Format, Kernel, Metadata, ResizeOptions};
 use rusque_core::{pool, Cancel, Output, Task};
 
+mod jobs;
+
 struct Completion {
   id: u32,
   result: rusque_core::Result<Output>,
@@ -386,22 +388,25 @@ fn worker_config(json: &str) -> Result<rusque_core::resque::worker::Config> {
       .ok_or_else(|| invalid(format!("worker config: {k} must be an array of strings")))
   };
   let ms = |k: &str, d: u64| std::time::Duration::from_millis(v.get(k).and_then(Value::as_u64).unwrap_or(d));
+  let namespace = v.get("namespace").and_then(Value::as_str).unwrap_or("resque").to_string();
   let mut jobs = HashMap::new();
   if let Some(map) = v.get("jobs").and_then(Value::as_object) {
     for (class, def) in map {
       let kind = Kind::parse(def.get("task").and_then(Value::as_str).unwrap_or("")).map_err(|e| invalid(e.message))?;
       let defaults = def.get("defaults").and_then(Value::as_object).cloned().unwrap_or_default();
-      jobs.insert(class.clone(), NativeJob::new(kind, defaults));
+      // The Worker's keys option rides on each job (lib/resque/worker.js).
+      let keys = jobs::key_policy(&namespace, def.get("keys"))?;
+      jobs.insert(class.clone(), NativeJob::new(kind, defaults).with_keys(keys));
     }
   }
   Ok(rusque_core::resque::worker::Config {
     url: v.get("url").and_then(Value::as_str).ok_or_else(|| invalid("worker config: url".into()))?.to_string(),
-    namespace: v.get("namespace").and_then(Value::as_str).unwrap_or("resque").to_string(),
+    namespace,
     queues: strings("queues")?,
     slots: strings("slots")?,
     poll: ms("pollMs", 5000),
     ping: ms("pingMs", 5000),
-    roots: strings("roots").unwrap_or_default().into_iter().map(std::path::PathBuf::from).collect(),
+    roots: Arc::new(jobs::open_roots(&strings("roots").unwrap_or_default())?),
     jobs,
     events: Arc::new(std::sync::atomic::AtomicU8::new(v.get("events").and_then(Value::as_u64).map_or(u8::MAX, |m| m as u8))),
   })

@@ -10,6 +10,8 @@ const { EventEmitter } = require('events')
 const os = require('os')
 const { Worker } = require('./worker')
 const { UNHANDLED_ERROR_WARNING: WARNING } = require('../errors')
+const { NativeJobs } = require('./native-job')
+const { keyMaker } = require('./keys')
 
 const FORWARDED = ['start', 'end', 'cleaning_worker', 'poll', 'ping', 'job', 'reEnqueue', 'success', 'failure', 'pause', 'recover']
 
@@ -27,6 +29,13 @@ class MultiWorker extends EventEmitter {
     if (shared && typeof shared.setMaxListeners === 'function') {
       shared.setMaxListeners(shared.getMaxListeners() + options.maxTaskProcessors)
     }
+
+    if (options.roots !== undefined && !Array.isArray(options.roots)) {
+      throw new TypeError('roots must be an array of directories that native jobs may read and write')
+    }
+    // Its Workers come later; a bad root or keys option fails here, by the Worker's rule.
+    // eslint-disable-next-line no-new
+    new NativeJobs({ roots: options.roots, namespace: keyMaker((options.connection && options.connection.namespace) ?? 'resque')(), keys: options.keys })
 
     this.options = options
     this.jobs = jobs
@@ -69,6 +78,7 @@ class MultiWorker extends EventEmitter {
       name: this.options.name + ':' + process.pid + '+' + id,
       concurrency: this.options.concurrency,
       roots: this.options.roots,
+      keys: this.options.keys,
       recovery: this.options.recovery
     }, this.jobs)
     worker.id = id

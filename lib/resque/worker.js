@@ -27,6 +27,7 @@ const { workerKeys } = require('./keys')
 const { performJob, performInline } = require('./perform')
 const { Recovery, normalizeRecovery } = require('./recovery')
 const { NativeLoop } = require('./native-loop')
+const { NativeJobs } = require('./native-job')
 const { RusqueError, UNHANDLED_ERROR_WARNING: WARNING } = require('../errors')
 
 // A job found in a slot's working-on key at start this many times in a row
@@ -106,6 +107,12 @@ class Worker extends EventEmitter {
     this.endTimer = null
 
     this.connection = new Connection(options.connection || {})
+    // Roots are checked and opened here, once (absolute paths to existing
+    // directories; ERR_INVALID_ARG names a bad one), and the keys option with
+    // them: a misconfigured Worker fails at construction, not job by job.
+    // The JS loop's native jobs run through this; the Rust loop opens the
+    // same roots by the same rule when it starts.
+    this._nativeJobs = new NativeJobs({ roots: options.roots, namespace: this.connection.key(), keys: options.keys })
     this.queueObject = new Producer(this.connection, this.jobs)
     this.connection.on('error', (err) => this._error(err))
     this.recovery = normalizeRecovery(options.recovery, options.timeout)
@@ -217,7 +224,8 @@ class Worker extends EventEmitter {
   _startNative () {
     this.running = true
     const jobs = {}
-    for (const [name, def] of Object.entries(this.jobs)) jobs[name] = { task: def.native.task, defaults: def.native.defaults }
+    // The keys option rides on each job (src/lib.rs worker_config reads it there).
+    for (const [name, def] of Object.entries(this.jobs)) jobs[name] = { task: def.native.task, defaults: def.native.defaults, keys: this.options.keys }
     this._native = new NativeLoop({
       connection: this.connection.options,
       queues: this.queues,

@@ -10,22 +10,21 @@
 //! job whose input and output are Redis keys costs one round trip.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use base64::Engine;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use super::job::{resolve_in_roots, InputRef, NativeJob, OutputRef, Spec};
+use super::files::Roots;
+use super::job::{input_too_large, InputRef, KeyOutput, NativeJob, Spec};
 use super::keys::Keys;
 use super::payload;
 use crate::error::{Code, Error};
 use crate::pool::{self, Cancel};
-use crate::tasks::{Output, Task};
+use crate::tasks::Task;
 
 /// One round trip per job: acknowledges the slot's previous job (writes its
 /// output key, clears the working-on key, counts it as processed), then claims
@@ -78,8 +77,9 @@ if ARGV[1] ~= '0' then
   end
   if held == ARGV[9] then
     redis.call('DEL', KEYS[1])
-    redis.call('INCR', KEYS[2])
-    redis.call('INCR', KEYS[3])
+    -- pcall: a counter someone set to a non-number must not undo the ack.
+    redis.pcall('INCR', KEYS[2])
+    redis.pcall('INCR', KEYS[3])
     held = false
   end
 end
@@ -121,7 +121,7 @@ return false
 /// Its `success` event is built from it once the ack has landed (or, if Redis
 /// refuses the output, its `failed` record).
 struct Ack {
-  output: Option<(String, Vec<u8>, Option<u64>)>,
+  output: Option<KeyOutput>,
   /// The working-on record of the job (the ack applies only while the key holds it).
   record: Vec<u8>,
   queue: String,
@@ -165,16 +165,20 @@ type Prefetched = (String, Result<Option<Vec<u8>>, String>);
 /// at start before it is filed in `failed` instead.
 const MAX_RESUMES: u64 = 5;
 
-/// Files a failed job: clears the working-on key, counts and records the
-/// failure, only while the key holds the job's record (as STEP's ack).
+/// Files a failed job: records the failure, clears the working-on key and
+/// counts it, only while the key holds the job's record (as STEP's ack).
+/// The record goes first and the counters last, with pcall: a counter that
+/// holds something INCR refuses (a job could write there before keys were
+/// checked, or anyone can) must not cost the record. If the failed list
+/// itself is not a list, the RPUSH fails before anything changed.
 /// KEYS: working-on, stat:failed, stat:failed:<worker>, failed list.
 /// ARGV: the job's working-on record, the failure record.
 const FAIL: &str = r#"
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1])
-redis.call('INCR', KEYS[2])
-redis.call('INCR', KEYS[3])
 redis.call('RPUSH', KEYS[4], ARGV[2])
+redis.call('DEL', KEYS[1])
+redis.pcall('INCR', KEYS[2])
+redis.pcall('INCR', KEYS[3])
 return 1
 "#;
 
@@ -217,7 +221,8 @@ pub struct Config {
   /// How long to sleep when every queue is empty (node-resque's `timeout`).
   pub poll: Duration,
   pub ping: Duration,
-  pub roots: Vec<PathBuf>,
+  /// The directories path inputs and outputs must stay in, opened once.
+  pub roots: Arc<Roots>,
   pub jobs: HashMap<String, NativeJob>,
   /// Which of the per-job events to emit ([`EMIT_JOB`], [`EMIT_SUCCESS`]);
   /// failures and errors are always emitted. Shared so the JS side can switch
@@ -256,18 +261,6 @@ impl Handle {
       let _ = t.join();
     }
   }
-}
-
-/// Writes beside the target and renames over it: a symlink planted at the
-/// target is replaced, never followed out of the roots.
-fn write_replacing(path: &std::path::Path, bytes: &[u8]) -> Result<(), Error> {
-  let tmp = path.with_extension(format!("{}.{}.tmp", std::process::id(), now_nanos()));
-  let io = |e: std::io::Error| Error::invalid(format!("cannot write output path {}: {e}", path.display()));
-  std::fs::write(&tmp, bytes).map_err(io)?;
-  std::fs::rename(&tmp, path).map_err(|e| {
-    let _ = std::fs::remove_file(&tmp);
-    io(e)
-  })
 }
 
 fn now_nanos() -> u128 {
@@ -603,8 +596,9 @@ impl Slot {
       // step_done), so the script did nothing else.
       Err(e) if e.code().is_some_and(|c| !transient(c)) && matches!(ack, Some(Ack { output: Some(_), .. })) => {
         let Some(Ack { output: Some((key, ..)), queue, entry, record, .. }) = ack.take() else { unreachable!() };
-        let error = Error::invalid(format!("Redis refused to store the output at key {key:?}: {e}"));
-        self.fail(con, &queue, entry, &record, Code::InvalidArg.as_str(), error, 0)?;
+        // Out of memory, an ACL...: the server's fault, not the job's.
+        let error = Error::new(Code::RedisRejected, format!("Redis refused to store the output at key {key:?}: {e}"));
+        self.fail(con, &queue, entry, &record, Code::RedisRejected.as_str(), error, 0)?;
         // The script did not run; claim now (no ack this time, so this recurses once at most).
         return self.step(con, script, k, ack, claim);
       }
@@ -665,7 +659,7 @@ impl Slot {
     // Failures carry node-resque's `exception`: InvalidPayload for entries that
     // are not jobs, Error for an unknown class, else rusque's error code.
     let parsed = if utf8 { payload::parse(&entry) } else { Err(payload::PayloadError("queue entry is not valid UTF-8".into())) };
-    let outcome: Result<(Value, Option<(String, Vec<u8>, Option<u64>)>), (&str, Error)> = match parsed {
+    let outcome: Result<(Value, Option<KeyOutput>), (&str, Error)> = match parsed {
       Err(e) => Err(("InvalidPayload", Error::invalid(e.0))),
       Ok(p) => match self.config.jobs.get(&p.class) {
         None => Err(("Error", Error::invalid(format!("No job defined for class \"{}\"", p.class)))),
@@ -727,38 +721,32 @@ impl Slot {
 
   /// Reads the input, runs the task and writes a path output. A key output is
   /// returned for the next step to write together with the ack.
-  #[allow(clippy::type_complexity)]
-  fn execute(
-    &self,
-    con: &mut redis::Connection,
-    spec: Spec,
-    prefetched: Option<Prefetched>,
-  ) -> Result<Result<(Value, Option<(String, Vec<u8>, Option<u64>)>), Error>, Disconnected> {
+  fn execute(&self, con: &mut redis::Connection, spec: Spec, prefetched: Option<Prefetched>) -> Result<Result<(Value, Option<KeyOutput>), Error>, Disconnected> {
     let input = match &spec.input {
       InputRef::Key(k) => {
         let value = match prefetched {
           Some((key, value)) if &key == k => value,
-          _ => match redis::cmd("GET").arg(k).query::<Option<Vec<u8>>>(con) {
-            Ok(v) => Ok(v),
-            Err(e) if e.kind() == redis::ErrorKind::TypeError || e.code().is_some() => Err(e.to_string()),
-            Err(e) => return Err(e.into()),
+          _ => match self.read_key(con, k, spec.max_input_bytes)? {
+            KeyRead::Value(v) => Ok(v),
+            KeyRead::Refused(e) => Err(e),
+            KeyRead::TooLarge(n) => return Ok(Err(input_too_large(&format!("Redis key {k:?}"), n, spec.max_input_bytes))),
           },
         };
-        match value {
-          Ok(Some(bytes)) => bytes,
-          Ok(None) => return Ok(Err(Error::new(Code::InputNotFound, format!("no value at Redis key {k:?}")))),
-          Err(e) => return Ok(Err(Error::invalid(format!("cannot read input from Redis key {k:?}: {e}")))),
+        let value = match value {
+          Ok(v) => v,
+          // A key of another type: the job named the wrong key.
+          Err(e) if e.starts_with("WRONGTYPE") => return Ok(Err(Error::invalid(format!("cannot read input from Redis key {k:?}: {e}")))),
+          Err(e) => return Ok(Err(Error::new(Code::RedisRejected, format!("Redis refused to read input key {k:?}: {e}")))),
+        };
+        match spec.key_input(k, value) {
+          Ok(bytes) => bytes,
+          Err(e) => return Ok(Err(e)),
         }
       }
-      InputRef::Base64(b) => match base64::engine::general_purpose::STANDARD.decode(b) {
-        Ok(bytes) => bytes,
-        Err(e) => return Ok(Err(Error::invalid(format!("input.base64 is not valid base64: {e}")))),
-      },
-      InputRef::Path(p) => match resolve_in_roots(p, &self.config.roots, false).and_then(|path| {
-        std::fs::read(&path).map_err(|e| Error::invalid(format!("cannot read input path {p:?}: {e}")))
-      }) {
-        Ok(bytes) => bytes,
-        Err(e) => return Ok(Err(e)),
+      _ => match spec.local_input(&self.config.roots) {
+        Some(Ok(bytes)) => bytes,
+        Some(Err(e)) => return Ok(Err(e)),
+        None => return Ok(Err(Error::internal("no input"))),
       },
     };
     let inline = match &spec.task {
@@ -787,37 +775,37 @@ impl Slot {
         }
       }
     };
-    let output = match ran {
-      Ok(output) => output,
-      Err(e) => return Ok(Err(e)),
-    };
-    let (bytes, mut result): (Vec<u8>, Value) = match output {
-      Output::Bytes(b) => {
-        let n = b.len();
-        (b, json!({ "size": n }))
-      }
-      Output::Text(t) => (t.clone().into_bytes(), Value::String(t)),
-      Output::Metadata(m) => {
-        let v = json!({
-          "format": m.format.name(), "width": m.width, "height": m.height, "channels": m.channels,
-          "hasAlpha": m.has_alpha, "orientation": m.orientation, "size": m.size,
-        });
-        (v.to_string().into_bytes(), v)
-      }
-    };
-    let (wrote, deferred) = match spec.output {
-      OutputRef::None => (None, None),
-      OutputRef::Key { key, ttl } => (Some(("key", Value::String(key.clone()))), Some((key, bytes, ttl))),
-      OutputRef::Path(p) => match resolve_in_roots(&p, &self.config.roots, true).and_then(|path| write_replacing(&path, &bytes).map(|()| path)) {
-        Ok(path) => (Some(("path", Value::String(path.display().to_string()))), None),
-        Err(e) => return Ok(Err(e)),
-      },
-    };
-    if let (Some((k, v)), Some(obj)) = (wrote, result.as_object_mut()) {
-      obj.insert(k.to_string(), v);
-    }
-    Ok(Ok((result, deferred)))
+    Ok(ran.and_then(|output| spec.finish(output, &self.config.roots)))
   }
+
+  /// A key input too large for the step's prefetch: its size first, and the
+  /// value only if it is within `max` bytes. (Two plain commands: a script
+  /// returning the value would copy large inputs twice more inside Redis. A
+  /// value that grows in between is caught by Spec::key_input.)
+  fn read_key(&self, con: &mut redis::Connection, key: &str, max: u64) -> Result<KeyRead, Disconnected> {
+    let refused = |e: redis::RedisError| if e.code().is_some() { Ok(KeyRead::Refused(e.to_string())) } else { Err(Disconnected::from(e)) };
+    let size: u64 = match redis::cmd("STRLEN").arg(key).query(con) {
+      Ok(n) => n,
+      Err(e) => return refused(e),
+    };
+    if size > max {
+      return Ok(KeyRead::TooLarge(size));
+    }
+    match redis::cmd("GET").arg(key).query::<Option<Vec<u8>>>(con) {
+      Ok(v) => Ok(KeyRead::Value(v)),
+      Err(e) => refused(e),
+    }
+  }
+}
+
+/// What reading a key input found.
+enum KeyRead {
+  /// The value, or None: no such key.
+  Value(Option<Vec<u8>>),
+  /// Redis refused (WRONGTYPE: a key of another type).
+  Refused(String),
+  /// Its size, over the job's maxInputBytes: not read.
+  TooLarge(u64),
 }
 
 /// The keys one slot's step touches, built once.
@@ -839,7 +827,7 @@ fn transient(code: &str) -> bool {
 /// The job recorded in a working-on value (`{run_at, queue, payload, worker}`),
 /// as the entry it was claimed from.
 fn leftover(value: &[u8]) -> Option<Claimed> {
-  let v: Value = serde_json::from_slice(value).ok()?;
+  let v: Value = payload::parse_json(std::str::from_utf8(value).ok()?).ok()?;
   let queue = v.get("queue")?.as_str()?.to_string();
   let entry = match v.get("payload")? {
     Value::String(s) => s.clone(),
