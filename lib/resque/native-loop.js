@@ -7,6 +7,7 @@
 
 const binding = require('../load').load()
 const { RusqueError } = require('../errors')
+const { keyMaker } = require('./keys')
 
 function redisUrl (o) {
   const auth = o.password ? `${encodeURIComponent(o.username || '')}:${encodeURIComponent(o.password)}@` : ''
@@ -73,7 +74,9 @@ class NativeLoop {
     this._liveSlots = 0
     const config = {
       url: redisUrl(connectionTarget(o.connection)),
-      namespace: (o.connection && o.connection.namespace) || 'resque',
+      // node-resque takes a namespace as a string or an array of parts;
+      // the Rust loop takes the joined prefix, as keyMaker builds it.
+      namespace: keyMaker((o.connection && o.connection.namespace) || 'resque')(),
       queues: o.queues,
       slots: o.slots,
       pollMs: o.timeout,
