@@ -469,11 +469,14 @@ class Worker extends EventEmitter {
       keys.push(s.keys.workingOn, s.keys.failed)
       argv.push(s.suffix, s.name)
     }
-    for (const q of queues) this._emitSafe('poll', q)
+    // node-resque polls once it has reported the job it finished: in a cycle
+    // that acks, the poll events follow the acked jobs' success/failure.
+    if (acks.length === 0) for (const q of queues) this._emitSafe('poll', q)
 
     const [, claimed, bad] = await redis.rusqueCycle(keys.length, ...keys, ...argv)
 
     for (const a of acks) this._afterAck(a)
+    if (acks.length > 0) for (const q of queues) this._emitSafe('poll', q)
 
     for (const [qIndex, raw, reason] of bad) {
       const q = queues[qIndex - 1]
