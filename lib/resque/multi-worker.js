@@ -79,7 +79,9 @@ class MultiWorker extends EventEmitter {
     }, this.jobs)
     worker.id = id
     for (const event of FORWARDED) {
-      worker.on(event, (...args) => this.emit(event, worker.id, ...args))
+      // node-resque forwards start and end with the worker id alone.
+      if (event === 'start' || event === 'end') worker.on(event, () => this.emit(event, worker.id))
+      else worker.on(event, (...args) => this.emit(event, worker.id, ...args))
     }
     worker.on('error', (error, queue, job) => {
       if (this.listenerCount('error') > 0) this.emit('error', error, worker.id, queue, job)
