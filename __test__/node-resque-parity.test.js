@@ -383,7 +383,9 @@ describe('Worker members marked "same"', () => {
     const seen = {}
     const jobsFor = () => ({
       add: {
-        plugins: [Recorder],
+        plugins: [Recorder, class ReadsResult extends NodeResque.Plugin {
+          async afterPerform () { this.worker.seenResult = this.worker.result.sum; return true }
+        }],
         pluginOptions: { Recorder: { calls: [] } },
         perform: function (a, b) {
           return { sum: a + b, name: this.name, queue: this.queue, job: this.job, working: this.working }
@@ -409,7 +411,7 @@ describe('Worker members marked "same"', () => {
       }
       await w.connect()
       await w.start()
-      const timers = { ping: w.pingTimer._idleTimeout }
+      const timers = { ping: w.pingTimer._idleTimeout, started: w.started }
       await nextEvent(w, 'pause')
       timers.poll = w.pollTimer && w.pollTimer._idleTimeout
       await w.end()
@@ -421,7 +423,7 @@ describe('Worker members marked "same"', () => {
         const { backtrace, failed_at: at, ...rest } = JSON.parse(f)
         return { ...rest, backtrace: Array.isArray(backtrace), failedAt: typeof at }
       })
-      seen[impl] = { sequence, pings: pings.map((p) => typeof p[1]), timers, failed, seenError: w.seenError, ignored: await redis.keys('top-level-is-ignored*'), redis: await snapshot(ns) }
+      seen[impl] = { sequence, pings: pings.map((p) => typeof p[1]), timers, failed, seenError: w.seenError, seenResult: w.seenResult, ignored: await redis.keys('top-level-is-ignored*'), redis: await snapshot(ns) }
       await queue.end()
     }
     if (process.env.PARITY_DEBUG) console.error(JSON.stringify(seen, null, 1))
@@ -443,7 +445,8 @@ describe('Worker members marked "same"', () => {
       ['end', 'Date']
     ])
     assert.ok(s.pings.length >= 1 && s.pings.every((t) => t === 'number'))
-    assert.deepEqual(s.timers, { ping: TIMEOUT, poll: TIMEOUT })
+    assert.deepEqual(s.timers, { ping: TIMEOUT, started: true, poll: TIMEOUT })
+    assert.equal(s.seenResult, 3)
     assert.deepEqual(s.failed, [
       { worker: 'parity-host:5', queue: Q, payload: job('boom', []), exception: 'Error', error: 'Blue Smoke', backtrace: true, failedAt: 'string' },
       { worker: 'parity-host:5', queue: Q, payload: job('nope', []), exception: 'Error', error: 'No job defined for class "nope"', backtrace: true, failedAt: 'string' }
@@ -534,9 +537,10 @@ describe('MultiWorker members marked "same"', () => {
         jobs: defaults.jobs === jobs
       }
       const mw = new M({ connection: redisServer.connection(ns), name: 'parity-mw', queues: [Q], timeout: TIMEOUT, checkTimeout: 20, minTaskProcessors: 1, maxTaskProcessors: 1 }, jobs)
-      mw.on('error', (err) => assert.fail(err))
+      const errors = []
+      mw.on('error', (...a) => errors.push(a))
       const events = []
-      for (const e of ['start', 'end', 'job', 'success', 'failure', 'pause', 'poll']) {
+      for (const e of ['start', 'end', 'job', 'success', 'failure', 'pause', 'poll', 'cleaning_worker']) {
         mw.on(e, (...a) => events.push(e === 'success' || e === 'failure'
           ? [e, a[0], a[1], a[2], a[3] instanceof Error ? a[3].message : a[3], typeof a[4], a.length]
           : [e, ...a]))
@@ -547,6 +551,18 @@ describe('MultiWorker members marked "same"', () => {
       mw.start()
       s.running = mw.running
       await nextEvent(mw, 'pause')
+      // What the worker emits reaches the MultiWorker with the worker id
+      // (error: second); reEnqueue, ping and error are emitted here by hand.
+      const forwarded = []
+      for (const e of ['reEnqueue', 'ping', 'poll', 'pause']) mw.on(e, (...a) => forwarded.push([e, ...a]))
+      const w1 = mw.workers[0]
+      w1.emit('reEnqueue', Q, { args: [1] }, { delay: 5, remainingAttempts: 1, err: 'e' })
+      w1.emit('ping', 123)
+      w1.emit('poll', Q)
+      w1.emit('pause')
+      w1.emit('error', new Error('by hand'), Q, { class: 'x' })
+      s.forwarded = forwarded.slice()
+      s.errors = errors.map(([err, ...rest]) => [err.message, ...rest])
       await queue.enqueue(Q, 'add', [1, 2])
       await queue.enqueue(Q, 'boom', [])
       await failed
@@ -573,6 +589,13 @@ describe('MultiWorker members marked "same"', () => {
     ])
     // The event loop counts as blocked until its first probe, checkTimeout after start().
     assert.deepEqual(s.actions, [['x', 'number'], true])
+    assert.deepEqual(s.forwarded, [
+      ['reEnqueue', 1, Q, { args: [1] }, { delay: 5, remainingAttempts: 1, err: 'e' }],
+      ['ping', 1, 123],
+      ['poll', 1, Q],
+      ['pause', 1]
+    ])
+    assert.deepEqual(s.errors, [['by hand', 1, Q, { class: 'x' }]])
     assert.deepEqual(s.afterStop, {
       running: false,
       workers: 0,
