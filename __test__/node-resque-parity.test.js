@@ -11,7 +11,7 @@ const assert = require('node:assert/strict')
 const NodeResque = require('node-resque')
 const { Worker, MultiWorker, native } = require('..')
 const { startRedis } = require('./helpers/redis')
-const { nextEvent, sleep } = require('./helpers/events')
+const { nextEvent, sleep, waitFor } = require('./helpers/events')
 
 const Q = 'parity_q'
 const TIMEOUT = 100
@@ -227,6 +227,23 @@ describe('start() then end() at once, with a job queued: the job runs, as in nod
     assert.equal(await redis.get(`${ns}:stat:processed`), '1')
     assert.equal((await redis.get(`${ns}:out`)).length, 64)
     await queue.end()
+  })
+
+  it('rusque: a Rust slot that never reaches Redis holds start() until end(), which unregisters what init() registered', async () => {
+    const client = redisServer.client()
+    const w = new Worker({ connection: { redis: client, namespace: 'silent' }, name: 'silent-host', queues: [Q], timeout: TIMEOUT }, { digest: native('hash') })
+    await w.connect()
+    // The Rust loop connects on its own, to the address the shared client names: make that a dead one.
+    client.options.port = 1
+    const errors = []
+    w.on('error', (err) => errors.push(err.code))
+    const starting = w.start()
+    await waitFor(() => errors.length > 0)
+    assert.deepEqual(await redis.smembers('silent:workers'), [`silent-host:${Q}`], 'init() registered it')
+    await w.end()
+    await starting
+    assert.equal(errors[0], 'ERR_REDIS_UNREACHABLE')
+    assert.deepEqual(await redis.keys('silent:worker*'), [])
   })
 
   it('with the queues empty, start() resolves and end() ends, in both loops', async () => {
