@@ -104,7 +104,7 @@ class Worker extends EventEmitter {
     this.pollTimer = null
     this.pingTimer = null
     this.endTimer = null
-    this._looping = false // start() went past its connect: one loop per Worker
+    this._startedLoop = false // start() got past its connect: one fetch loop per Worker
 
     this.connection = new Connection(options.connection || {})
     this.queueObject = new Producer(this.connection, this.jobs)
@@ -211,10 +211,10 @@ class Worker extends EventEmitter {
    * once, and end() waits for it.
    */
   async start () {
-    if (!this.ready || this._looping || this._closed || this._connectWait !== null) return
+    if (!this.ready || this._startedLoop || this._closed || this._connectWait !== null) return
     if (this.connection.redis === null && !(await this._connectRetrying())) return
-    if (this._ending || this._looping) return
-    this._looping = true
+    if (this._ending || this._startedLoop) return
+    this._startedLoop = true
     this.started = true
     this.emit('start', new Date())
     await this.init()
