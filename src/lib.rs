@@ -374,6 +374,7 @@ fn event_json(e: rusque_core::resque::worker::Event) -> String {
     E::End { slot } => json!([4, slot]).to_string(),
     E::Pause { slot } => json!([5, slot]).to_string(),
     E::Error { slot, message } => json!([6, slot, message]).to_string(),
+    E::Ready { slot } => json!([7, slot]).to_string(),
   }
 }
 
@@ -496,6 +497,15 @@ impl NativeWorker {
   pub fn stop(&self) {
     if let Some(h) = &self.handle {
       h.stop();
+    }
+  }
+
+  /// Lets the slots go on past their first poll (they wait there after the
+  /// `ready` event, so that JS's start() returns before the first job's events).
+  #[napi]
+  pub fn release(&self) {
+    if let Some(h) = &self.handle {
+      h.release();
     }
   }
 

@@ -31,6 +31,7 @@ const FAILURE = 3
 const END = 4
 const PAUSE = 5
 const ERROR = 6
+const READY = 7
 
 /**
  * The error a `failure` event carries, as the JS loop builds it: InvalidPayload
@@ -109,11 +110,28 @@ class NativeLoop {
     })
   }
 
+  /**
+   * Starts the slots; resolves once each has done its first poll (or ended),
+   * as node-resque's start() returns with its first poll under way. The slots
+   * wait after that poll until the tick after this resolves, so listeners
+   * added right after `await worker.start()` see the first job's events.
+   */
   start () {
     this._liveSlots = this.slots.length
+    this.polled = this.slots.map(() => false)
+    this._unsettled = new Set(this.slots.keys())
     this.ended = new Promise((resolve) => { this._endResolve = resolve })
+    const firstPoll = new Promise((resolve) => { this._firstPoll = resolve })
     this.native.setActive(true)
     this.native.start()
+    return firstPoll
+  }
+
+  /** A slot has polled once, or ended: start() resolves when all have. */
+  _settled (slot) {
+    if (!this._unsettled.delete(slot) || this._unsettled.size > 0) return
+    this._firstPoll()
+    setImmediate(() => this.native.release())
   }
 
   /** Stops claiming; resolves when every slot has finished its job and unregistered. */
@@ -156,7 +174,12 @@ class NativeLoop {
       case PAUSE:
         em.emit('pause')
         break
+      case READY: // [7, slot]: its first poll is done; it waits for release()
+        this.polled[e[1]] = true
+        this._settled(e[1])
+        break
       case END:
+        this._settled(e[1])
         if (--this._liveSlots === 0) {
           this.native.setActive(false)
           this._endResolve()

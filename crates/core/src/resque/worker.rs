@@ -242,19 +242,52 @@ pub enum Event {
   Failure { slot: usize, queue: String, payload: String, exception: String, error: Error, duration_ms: u64 },
   Error { slot: usize, message: String },
   Pause { slot: usize },
+  /// The slot's first poll is done: it claimed a job (or found one held in
+  /// its working-on key), or the queues were empty. The slot then waits for
+  /// [`Handle::release`] (or a stop) before it runs that job.
+  Ready { slot: usize },
 }
 
 pub type Sink = Arc<dyn Fn(Event) + Send + Sync>;
 
 pub struct Handle {
   stop: Arc<AtomicBool>,
+  gate: Arc<Gate>,
   threads: Vec<JoinHandle<()>>,
+}
+
+/// Holds every slot after its first poll until opened, so that the caller
+/// (node-resque's `start()`, which returns once its first poll is under way)
+/// can return first and its caller attach listeners before the first job's
+/// events.
+#[derive(Default)]
+struct Gate {
+  open: std::sync::Mutex<bool>,
+  opened: std::sync::Condvar,
+}
+
+impl Gate {
+  fn open(&self) {
+    *self.open.lock().unwrap_or_else(|p| p.into_inner()) = true;
+    self.opened.notify_all();
+  }
+  fn wait(&self) {
+    let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+    while !*open {
+      open = self.opened.wait(open).unwrap_or_else(|p| p.into_inner());
+    }
+  }
 }
 
 impl Handle {
   /// Asks every slot to stop after its current job; returns at once.
   pub fn stop(&self) {
     self.stop.store(true, Ordering::Release);
+    self.gate.open();
+  }
+  /// Lets the slots go on past their first poll (see [`Event::Ready`]).
+  pub fn release(&self) {
+    self.gate.open();
   }
   pub fn join(self) {
     for t in self.threads {
@@ -279,12 +312,15 @@ fn now_seconds() -> u64 {
   SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
+/// Starts one thread per slot. Each slot reports [`Event::Ready`] after its
+/// first poll and waits there until [`Handle::release`] or [`Handle::stop`].
 pub fn start(config: Config, sink: Sink) -> Handle {
   let stop = Arc::new(AtomicBool::new(false));
+  let gate = Arc::new(Gate::default());
   let config = Arc::new(config);
   let threads = (0..config.slots.len())
     .map(|slot| {
-      let (config, sink, stop) = (Arc::clone(&config), Arc::clone(&sink), Arc::clone(&stop));
+      let (config, sink, stop, gate) = (Arc::clone(&config), Arc::clone(&sink), Arc::clone(&stop), Arc::clone(&gate));
       std::thread::Builder::new()
         .name(format!("rusque-resque-{slot}"))
         .spawn(move || {
@@ -292,7 +328,7 @@ pub fn start(config: Config, sink: Sink) -> Handle {
           // A panic in the loop must still end the slot, or end() would wait forever.
           let token = format!("{:016x}", random_u64());
           let seq = std::cell::Cell::new(0);
-          if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Slot { slot, config, sink, stop, token, seq }.run())).is_err() {
+          if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Slot { slot, config, sink, stop, token, seq, gate, polled: Default::default() }.run())).is_err() {
             end(Event::Error { slot, message: "internal error: a worker slot stopped after a panic".into() });
             end(Event::End { slot });
           }
@@ -300,7 +336,7 @@ pub fn start(config: Config, sink: Sink) -> Handle {
         .expect("rusque: could not start a worker thread")
     })
     .collect();
-  Handle { stop, threads }
+  Handle { stop, gate, threads }
 }
 
 struct Slot {
@@ -311,6 +347,9 @@ struct Slot {
   /// Step ids (see STEP): a random token of this slot's and a sequence.
   token: String,
   seq: std::cell::Cell<u64>,
+  gate: Arc<Gate>,
+  /// The first poll has been reported (Event::Ready).
+  polled: std::cell::Cell<bool>,
 }
 
 /// A Redis failure: reconnect and carry on.
@@ -331,6 +370,14 @@ impl Slot {
   }
   fn stopped(&self) -> bool {
     self.stop.load(Ordering::Acquire)
+  }
+
+  /// Reports the slot's first poll once, then waits at the gate.
+  fn first_poll_done(&self) {
+    if !self.polled.replace(true) {
+      (self.sink)(Event::Ready { slot: self.slot });
+      self.gate.wait();
+    }
   }
 
   fn sleep(&self, d: Duration) {
@@ -497,6 +544,7 @@ impl Slot {
       left.map(|v| (leftover(&v), v))
     };
     if let Some((parsed, left)) = left {
+      self.first_poll_done();
       match parsed {
         Some(claimed) => {
           // Count the re-runs at start: a job that kills its worker (out of
@@ -543,6 +591,7 @@ impl Slot {
       }
       let claimed = self.step(con, script, &step_keys, ack, !stopping)?;
       *progressed = true;
+      self.first_poll_done();
       match claimed {
         None if stopping => return Ok(()),
         None => {
