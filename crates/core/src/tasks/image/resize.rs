@@ -153,6 +153,20 @@ pub fn resample(src: Pixels, plan: &Plan, kernel: Kernel) -> Result<Pixels> {
   if plan.crop == (0.0, 0.0, f64::from(src.width), f64::from(src.height)) && plan.scaled == (src.width, src.height) {
     return Ok(src);
   }
+  let (left, top, width, height) = plan.crop;
+  let (w, h) = plan.scaled;
+  // With both axes to resample, fast_image_resize runs the vertical pass first
+  // into a temporary image of (source columns) x (output rows) that it
+  // allocates infallibly. When the rows grow while the columns shrink (`fill`
+  // of a wide strip), that image outgrows source and output together (a
+  // 100000x10 strip filled to 1000x20000 held 100000x20000, 6 GB), so the
+  // passes run here one at a time, columns first, each straight into a buffer
+  // of its own. Aspect-keeping fits never get here.
+  if f64::from(h) > height && f64::from(w) < width {
+    let rows = src.height;
+    let narrowed = resample_region(src, (left, 0.0, width, f64::from(rows)), (w, rows), kernel)?;
+    return resample_region(narrowed, (0.0, top, f64::from(w), height), (w, h), kernel);
+  }
   resample_region(src, plan.crop, plan.scaled, kernel)
 }
 
@@ -266,6 +280,22 @@ mod tests {
     let small = Pixels { data: vec![1, 2, 3], width: 1, height: 1, channels: 3 };
     let p = Plan { crop: (0.0, 0.0, 1.0, 1.0), scaled: (1, 1), canvas: (3, 1), offset: (1, 0) };
     assert_eq!(embed(small, &p, [9, 9, 9, 255]).unwrap().data, vec![9, 9, 9, 1, 2, 3, 9, 9, 9]);
+  }
+
+  #[test]
+  fn columns_shrinking_while_rows_grow_resample_in_two_passes() {
+    // A horizontal gradient, 64x4, to 8x32 with fill: the two-pass path. It
+    // must match one fast_image_resize call (which would hold a 64x32 temporary)
+    // up to the rounding of the intermediate.
+    let data: Vec<u8> = (0..4).flat_map(|_| (0..64u8).flat_map(|x| [x * 4, 255 - x * 4, 128])).collect();
+    let src = Pixels { data, width: 64, height: 4, channels: 3 };
+    let p = plan(64, 4, Some(8), Some(32), Fit::Fill, C, false).unwrap();
+    assert_eq!(p.scaled, (8, 32));
+    let two = resample(src.clone(), &p, Kernel::Lanczos3).unwrap();
+    let one = resample_region(src, p.crop, p.scaled, Kernel::Lanczos3).unwrap();
+    assert_eq!((two.width, two.height, two.data.len()), (8, 32, 8 * 32 * 3));
+    let worst = two.data.iter().zip(&one.data).map(|(a, b)| a.abs_diff(*b)).max().unwrap();
+    assert!(worst <= 1, "two passes differ from one by {worst}");
   }
 
   #[test]
