@@ -37,6 +37,13 @@ export interface ResizeOptions {
   autoOrient?: boolean
   /** Reject inputs with more pixels than this (read from the header). false or 0 disables. Default 268402689. */
   limitInputPixels?: number | boolean
+  /**
+   * Reject resizes whose output has more pixels than this (width x height of the result, and of
+   * the resized image inside a 'contain' canvas), checked before the input is decoded. false or 0
+   * disables. Default: the same as limitInputPixels (so false there disables this too, unless set).
+   * Each format's own size limit applies whatever this is: JPEG 65500 and WebP 16383 pixels a side.
+   */
+  limitOutputPixels?: number | boolean
   /** Cancels the call: it rejects with an AbortError (code 'ABORT_ERR'). */
   signal?: AbortSignal
 }

@@ -146,6 +146,8 @@ pub struct NativeResizeOptions {
   pub quality: u32,
   pub auto_orient: bool,
   pub limit_input_pixels: f64,
+  /// Absent: follow limitInputPixels.
+  pub limit_output_pixels: Option<f64>,
 }
 
 fn invalid(message: String) -> Error {
@@ -186,6 +188,8 @@ fn convert_resize_options(o: NativeResizeOptions) -> Result<ResizeOptions> {
     quality: o.quality.min(255) as u8,
     auto_orient: o.auto_orient,
     limit_input_pixels: if o.limit_input_pixels.is_finite() && o.limit_input_pixels > 0.0 { o.limit_input_pixels as u64 } else { 0 },
+    // lib/options.js has checked it is a non-negative integer; `as` saturates past u64.
+    limit_output_pixels: o.limit_output_pixels.map(|l| if l > 0.0 { l as u64 } else { 0 }),
   })
 }
 

@@ -229,11 +229,76 @@ pub fn resize_options(m: &Map<String, Value>) -> Result<ResizeOptions> {
       .filter(|q| (1..=100).contains(q))
       .ok_or_else(|| Error::invalid(format!("quality must be an integer from 1 to 100, got {q}")))? as u8;
   }
-  match m.get("limitInputPixels") {
-    None | Some(Value::Null) | Some(Value::Bool(true)) => {}
-    Some(Value::Bool(false)) => o.limit_input_pixels = 0,
-    Some(v) => o.limit_input_pixels = whole(v).ok_or_else(|| Error::invalid(format!("limitInputPixels must be a non-negative integer, got {v}")))?,
+  // The pixel limits take what lib/options.js takes (any non-negative whole
+  // number, true for the default, false for none) and refuse the rest with
+  // its message, so a job fails alike in the JS loop and in this one.
+  fn pixel_limit(m: &Map<String, Value>, k: &str) -> Result<Option<u64>> {
+    match m.get(k) {
+      None | Some(Value::Null) | Some(Value::Bool(true)) => Ok(None),
+      Some(Value::Bool(false)) => Ok(Some(0)),
+      // Past u64 (only a float can be) saturates, as the JS path's number does.
+      Some(v) => v
+        .as_u64()
+        .or_else(|| v.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64))
+        .map(Some)
+        .ok_or_else(|| Error::invalid(format!("{k} must be a non-negative integer, true or false; got {}", describe(v)))),
+    }
   }
+  // lib/options.js's describe() of the same value, as JSON.parse gives it to JS.
+  fn describe(v: &Value) -> String {
+    match v {
+      Value::Null => "null".into(),
+      Value::Array(_) => "an array".into(),
+      Value::Object(_) => "an instance of Object".into(),
+      Value::Bool(b) => format!("boolean {b}"),
+      Value::Number(n) => format!("number {}", js_number(n.as_f64().unwrap_or(f64::NAN))),
+      Value::String(s) => {
+        // JSON.stringify(s.slice(0, 40)): 40 UTF-16 units, a split pair's
+        // lone half written as an escape.
+        let units: Vec<u16> = s.encode_utf16().take(40).collect();
+        let (whole, lone) = match units.last() {
+          Some(&u) if (0xd800..0xdc00).contains(&u) && String::from_utf16(&units).is_err() => (&units[..units.len() - 1], Some(u)),
+          _ => (&units[..], None),
+        };
+        let mut json = serde_json::to_string(&String::from_utf16_lossy(whole)).unwrap_or_default();
+        if let Some(u) = lone {
+          json.insert_str(json.len() - 1, &format!("\\u{u:04x}"));
+        }
+        format!("a string ({json})")
+      }
+    }
+  }
+  // JavaScript's Number#toString for a finite number: the shortest digits,
+  // in plain notation from 1e-6 up to 1e21 and exponent notation outside.
+  fn js_number(f: f64) -> String {
+    // JSON carries neither NaN nor the infinities.
+    if f == 0.0 || !f.is_finite() {
+      return "0".into();
+    }
+    if f < 0.0 {
+      return format!("-{}", js_number(-f));
+    }
+    let sci = format!("{f:e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let digits: String = mantissa.chars().filter(|c| c.is_ascii_digit()).collect();
+    let k = digits.len() as i64;
+    let n = exp.parse::<i64>().unwrap_or(0) + 1;
+    if k <= n && n <= 21 {
+      format!("{digits}{}", "0".repeat((n - k) as usize))
+    } else if 0 < n && n <= 21 {
+      format!("{}.{}", &digits[..n as usize], &digits[n as usize..])
+    } else if -6 < n && n <= 0 {
+      format!("0.{}{digits}", "0".repeat((-n) as usize))
+    } else {
+      let sign = if n - 1 < 0 { '-' } else { '+' };
+      let rest = if k > 1 { format!(".{}", &digits[1..]) } else { String::new() };
+      format!("{}{rest}e{sign}{}", &digits[..1], (n - 1).abs())
+    }
+  }
+  if let Some(limit) = pixel_limit(m, "limitInputPixels")? {
+    o.limit_input_pixels = limit;
+  }
+  o.limit_output_pixels = pixel_limit(m, "limitOutputPixels")?;
   Ok(o)
 }
 
