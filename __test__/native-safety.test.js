@@ -139,13 +139,19 @@ for (const loop of LOOPS) {
           job('thumb', { input: large, output: { key: 'thumb:2' }, limitInputPixels: 2e6 }, 2),
           job('thumb', { input: large, output: { key: 'thumb:3' } }, 3),
           job('thumb', { input: small, output: { key: 'thumb:4' }, limitInputPixels: 1000 }, 4),
-          job('thumb', { input: small, output: { key: 'thumb:5', ttl: null }, width: null, format: null, quality: null, limitInputPixels: null }, 5)
+          job('thumb', { input: small, output: { key: 'thumb:5', ttl: null }, width: null, format: null, quality: null, limitInputPixels: null }, 5),
+          // Past 2^53 a whole number is a float in JSON (1e+300 from JS): the parser saturates it, and the ceiling sees that.
+          job('thumb', { input: large, output: { key: 'thumb:6' }, limitInputPixels: 1e300 }, 6),
+          // The output limit follows the input limit, so the definition caps it too.
+          job('thumb', { input: small, output: { key: 'thumb:7' }, limitOutputPixels: false }, 7)
         ]
       })
-      for (const i of [0, 1, 2]) {
+      for (const i of [0, 1, 2, 6]) {
         assert.equal(outcomes[i].code, 'ERR_INVALID_ARG', `${i}: ${outcomes[i].error}`)
-        assert.match(outcomes[i].error, /^limitInputPixels .* is over the ceiling of 1000000 set by this job class's native\(\) definition/)
+        assert.match(outcomes[i].error, /^limitInputPixels in force would be .*, over the ceiling of 1000000 set by this job class's native\(\) definition/)
       }
+      assert.equal(outcomes[7].code, 'ERR_INVALID_ARG', outcomes[7].error)
+      assert.match(outcomes[7].error, /^limitOutputPixels in force would be unlimited, over the ceiling of 1000000/)
       assert.equal(outcomes[3].code, 'ERR_LIMIT_EXCEEDED')
       assert.equal(outcomes[4].code, 'ERR_LIMIT_EXCEEDED', 'a job may lower the limit')
       assert.equal(await redis.exists('thumb:0'), 0)

@@ -302,32 +302,23 @@ pub fn resize_options(m: &Map<String, Value>) -> Result<ResizeOptions> {
   Ok(o)
 }
 
-/// Options that guard resources. When a native() definition sets one, a job
-/// may lower it, never raise it (`false` or `0`, "unlimited", counts as
-/// raising; `true` stands for the built-in default). `maxInputBytes` is a
-/// ceiling even when the definition does not set it: its default then is.
-const CEILINGS: [&str; 3] = ["limitInputPixels", "limitOutputPixels", "maxInputBytes"];
+/// Options that guard resources. When a native() definition sets a pixel
+/// limit, a job may lower the limits in force, never raise them (`false` or
+/// `0`, "unlimited", counts as raising; `true` stands for the built-in
+/// default). `maxInputBytes` is a ceiling even when the definition does not
+/// set it: its default then is. Both sides are read by the parsers the task
+/// itself uses, so a value that reaches the task is the value compared.
+const PIXEL_LIMITS: [&str; 2] = ["limitInputPixels", "limitOutputPixels"];
 
-/// A limit option's value: `Some(None)` is unlimited; `None`, not a value
-/// such an option takes (its own parser then says why).
-fn limit_of(key: &str, v: &Value) -> Option<Option<u64>> {
-  let bytes = key == "maxInputBytes";
-  match v {
-    Value::Bool(false) if !bytes => Some(None),
-    Value::Bool(true) => Some(Some(match key {
-      "limitInputPixels" => ResizeOptions::default().limit_input_pixels,
-      "maxInputBytes" => DEFAULT_MAX_INPUT_BYTES,
-      _ => u64::MAX,
-    })),
-    _ => whole(v).map(|n| if n == 0 && !bytes { None } else { Some(n) }),
-  }
+/// (input, output) pixel limits in force, with "unlimited" as u64::MAX so
+/// that a larger number is always the looser limit.
+fn pixel_limits_in_force(o: &ResizeOptions) -> (u64, u64) {
+  let open = |n: u64| if n == 0 { u64::MAX } else { n };
+  (open(o.limit_input_pixels), open(o.effective_limit_output_pixels()))
 }
 
-fn describe_limit(v: Option<u64>, raw: &Value) -> String {
-  match v {
-    None => format!("{raw} (unlimited)"),
-    Some(_) => raw.to_string(),
-  }
+fn describe_limit(n: u64) -> String {
+  if n == u64::MAX { "unlimited".into() } else { n.to_string() }
 }
 
 fn max_input_bytes(m: &Map<String, Value>) -> Result<u64> {
@@ -357,57 +348,65 @@ impl NativeJob {
   }
 
   /// The job's options over the defaults: a `null` is "not given" (the
-  /// default stays), and a resource limit may only be lowered (CEILINGS).
-  fn merge(&self, args: &Map<String, Value>) -> Result<Map<String, Value>> {
+  /// default stays).
+  fn merge(&self, args: &Map<String, Value>) -> Map<String, Value> {
     let mut merged = self.defaults.clone();
     for (k, v) in args {
-      if v.is_null() {
-        continue;
+      if !v.is_null() {
+        merged.insert(k.clone(), v.clone());
       }
-      if CEILINGS.contains(&k.as_str()) {
-        let builtin = Value::from(DEFAULT_MAX_INPUT_BYTES);
-        let ceiling = self.defaults.get(k).filter(|c| !c.is_null()).or((k == "maxInputBytes").then_some(&builtin));
-        if let Some(c) = ceiling {
-          if let (Some(cl), Some(jl)) = (limit_of(k, c), limit_of(k, v)) {
-            let raises = match (jl, cl) {
-              (_, None) => false,
-              (None, Some(_)) => true,
-              (Some(j), Some(c)) => j > c,
-            };
-            if raises {
-              let whose = if self.defaults.contains_key(k) { "this job class's native() definition" } else { "the default" };
-              return Err(Error::invalid(format!(
-                "{k} {} is over the ceiling of {} set by {whose}: a job may lower {k}, never raise it",
-                describe_limit(jl, v),
-                describe_limit(cl, c)
-              )));
-            }
-          }
-        }
-      }
-      merged.insert(k.clone(), v.clone());
     }
-    Ok(merged)
+    merged
+  }
+
+  /// Refuses a job that raises a limit its definition sets (see PIXEL_LIMITS).
+  fn check_ceilings(&self, job: &ResizeOptions) -> Result<()> {
+    if !PIXEL_LIMITS.iter().any(|k| self.defaults.get(*k).is_some_and(|v| !v.is_null())) {
+      return Ok(());
+    }
+    let ceiling = pixel_limits_in_force(&resize_options(&self.defaults)?);
+    let asked = pixel_limits_in_force(job);
+    for (name, asked, ceiling) in [("limitInputPixels", asked.0, ceiling.0), ("limitOutputPixels", asked.1, ceiling.1)] {
+      if asked > ceiling {
+        return Err(Error::invalid(format!(
+          "{name} in force would be {}, over the ceiling of {} set by this job class's native() definition: a job may lower {name}, never raise it",
+          describe_limit(asked),
+          describe_limit(ceiling)
+        )));
+      }
+    }
+    Ok(())
   }
 
   /// Builds the task from the job's first argument merged over the defaults.
   pub fn spec(&self, args: &[Value]) -> Result<Spec> {
     let merged = match args.first() {
       None | Some(Value::Null) => self.defaults.clone(),
-      Some(Value::Object(a)) => self.merge(a)?,
+      Some(Value::Object(a)) => self.merge(a),
       Some(_) => return Err(Error::invalid("native job args must be [{ input, output, ...options }]")),
     };
     let input = input_ref(merged.get("input"))?;
     let output = output_ref(merged.get("output"))?;
     let task = match self.kind {
-      Kind::Resize => Task::Resize(resize_options(&merged)?),
+      Kind::Resize => {
+        let o = resize_options(&merged)?;
+        self.check_ceilings(&o)?;
+        Task::Resize(o)
+      }
       Kind::Metadata => Task::Metadata,
       Kind::Hash => Task::Hash(Algorithm::parse(string(&merged, "algorithm")?.as_deref().unwrap_or("sha256"))?),
     };
     if self.kind == Kind::Resize && output == OutputRef::None {
       return Err(Error::invalid("a native resize job needs output: { path } or { key, ttl }"));
     }
+    let ceiling = max_input_bytes(&self.defaults)?;
     let max_input_bytes = max_input_bytes(&merged)?;
+    if max_input_bytes > ceiling {
+      let whose = if self.defaults.contains_key("maxInputBytes") { "this job class's native() definition" } else { "the default" };
+      return Err(Error::invalid(format!(
+        "maxInputBytes {max_input_bytes} is over the ceiling of {ceiling} set by {whose}: a job may lower maxInputBytes, never raise it"
+      )));
+    }
     if let InputRef::Key(k) = &input {
       self.keys.check(k, "input")?;
     }
@@ -576,6 +575,11 @@ mod tests {
       json!({ "limitOutputPixels": false }),
       json!({ "limitOutputPixels": 501 }),
       json!({ "maxInputBytes": 1001 }),
+      // Whole numbers written as floats past 2^53 (or past u64) saturate in
+      // the parser; the ceiling compares what the parser made of them.
+      json!({ "limitInputPixels": 1e16 }),
+      json!({ "limitInputPixels": 1e300 }),
+      json!({ "limitOutputPixels": 1e300 }),
     ] {
       let e = with(raise.clone()).unwrap_err();
       assert_eq!(e.code, Code::InvalidArg, "{raise}");
@@ -585,6 +589,23 @@ mod tests {
       Spec { task: Task::Resize(o), max_input_bytes, .. } => assert_eq!((o.limit_input_pixels, max_input_bytes), (10, 10)),
       other => panic!("{other:?}"),
     }
+    // The output limit follows the input limit: a definition that caps input
+    // caps output too, and `true` (the default) is no way around either.
+    let input_only = job(Kind::Resize, json!({ "limitInputPixels": 1_000_000 }));
+    let args = |extra: Value| {
+      let mut a = json!({ "input": { "key": "in" }, "output": { "key": "o" } });
+      a.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+      a
+    };
+    for raise in [json!({ "limitOutputPixels": false }), json!({ "limitOutputPixels": 1_000_001 }), json!({ "limitOutputPixels": true, "limitInputPixels": 2_000_000 })] {
+      assert_eq!(input_only.spec(&[args(raise.clone())]).unwrap_err().code, Code::InvalidArg, "{raise}");
+    }
+    assert!(input_only.spec(&[args(json!({ "limitOutputPixels": 999_999 }))]).is_ok());
+    let output_true = job(Kind::Resize, json!({ "limitOutputPixels": true, "limitInputPixels": 100 }));
+    assert_eq!(output_true.spec(&[args(json!({ "limitOutputPixels": 1_000_000_000_000_000_000u64 }))]).unwrap_err().code, Code::InvalidArg);
+    // A ceiling the parser cannot read fails the job with the parser's own message.
+    let garbled = job(Kind::Resize, json!({ "limitInputPixels": "1e6" }));
+    assert!(garbled.spec(&[args(json!({ "limitInputPixels": 5 }))]).unwrap_err().message.contains("limitInputPixels must be"));
     // Without a ceiling in the definition, pixel limits are the job's; maxInputBytes has its default ceiling.
     let open = job(Kind::Hash, json!({}));
     let spec = |a: Value| open.spec(&[a]);
