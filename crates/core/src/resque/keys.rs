@@ -70,13 +70,27 @@ impl KeyPolicy {
     KeyPolicy { own, prefixes }
   }
 
+  /// Whether `key` is one of the queue's own: under `<namespace>:`, or, with
+  /// an empty namespace (the layout then starts at the top), one of the
+  /// layout's names (resque's, node-resque's plugins', rusque's).
+  fn is_own(&self, key: &str) -> bool {
+    if !self.own.is_empty() {
+      return key.starts_with(&self.own);
+    }
+    const NAMES: [&str; 6] = ["queues", "failed", "workers", "stat", "delayed_queue_schedule", "rusque"];
+    const PREFIXES: [&str; 11] = ["queue:", "stat:", "worker:", "delayed:", "timestamps:", "lock:", "workerslock:", "rusque:", "failed:", "resque-retry:", "failure-resque-retry:"];
+    NAMES.contains(&key) || PREFIXES.iter().any(|p| key.starts_with(p))
+  }
+
   /// Ok if a job may use `key` as its `role` ("input" or "output") key.
   pub fn check(&self, key: &str, role: &str) -> Result<()> {
-    if !self.own.is_empty() && key.starts_with(&self.own) {
-      return Err(Error::new(
-        Code::KeyRefused,
-        format!("{role} key {key:?} refused: keys starting with {:?} are the queue's own (queues, stats, failed jobs, workers); use a key outside the namespace", self.own),
-      ));
+    if self.is_own(key) {
+      let why = if self.own.is_empty() {
+        "with an empty namespace it is one of the queue's own names (queues, stats, failed jobs, workers, locks); use a key outside resque's layout, or a keys prefix".to_string()
+      } else {
+        format!("keys starting with {:?} are the queue's own (queues, stats, failed jobs, workers); use a key outside the namespace", self.own)
+      };
+      return Err(Error::new(Code::KeyRefused, format!("{role} key {key:?} refused: {why}")));
     }
     if !self.prefixes.is_empty() && !self.prefixes.iter().any(|p| key.starts_with(p.as_str())) {
       let allowed: Vec<String> = self.prefixes.iter().map(|p| format!("{p:?}")).collect();
@@ -107,7 +121,13 @@ mod tests {
     assert!(confined.check("thumb:9", "input").is_ok());
     assert_eq!(confined.check("other:9", "input").unwrap_err().code, Code::KeyRefused);
     assert_eq!(confined.check("a:b:queue:x", "input").unwrap_err().code, Code::KeyRefused);
-    assert!(KeyPolicy::new("", vec![]).check("queue:x", "input").is_ok());
+    // With an empty namespace the layout starts at the top: its names are refused, others pass.
+    let top = KeyPolicy::new("", vec![]);
+    for k in ["queue:x", "queues", "failed", "stat:processed", "workers", "worker:ping:w", "rusque:cycle:w:q", "delayed:1", "lock:j"] {
+      assert_eq!(top.check(k, "output").unwrap_err().code, Code::KeyRefused, "{k}");
+    }
+    assert!(top.check("img:1", "output").is_ok());
+    assert!(top.check("queued-thumbs", "output").is_ok());
   }
 
   #[test]
