@@ -66,10 +66,9 @@ function detachedError (name) {
  * failing inside the native call.
  */
 function toBytes (input, name = 'input') {
-  if (types.isProxy(input)) {
-    throw invalidArg(`${name} must be a Buffer, Uint8Array or ArrayBuffer, got a Proxy: pass the buffer itself`)
-  }
   let bytes
+  // A Proxy fails every brand check below; isProxy (a native call) is asked
+  // only on the refusal path, off the per-call hot path.
   if (types.isUint8Array(input)) bytes = input
   else if (types.isArrayBuffer(input)) {
     if (isDetached(input)) throw detachedError(name)
@@ -77,6 +76,8 @@ function toBytes (input, name = 'input') {
   } else if (ArrayBuffer.isView(input)) {
     if (isDetached(input.buffer)) throw detachedError(name)
     bytes = new Uint8Array(input.buffer, input.byteOffset, input.byteLength)
+  } else if (types.isProxy(input)) {
+    throw invalidArg(`${name} must be a Buffer, Uint8Array or ArrayBuffer, got a Proxy: pass the buffer itself`)
   } else {
     throw invalidArg(`${name} must be a Buffer, Uint8Array or ArrayBuffer, got ${describe(input)}`)
   }

@@ -34,7 +34,9 @@ struct Pool {
 static POOL: OnceLock<RwLock<Pool>> = OnceLock::new();
 
 fn default_config() -> PoolConfig {
-  let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+  // One thread per core, within the cap configure() enforces (a machine with
+  // more cores than MAX_THREADS gets MAX_THREADS).
+  let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(MAX_THREADS);
   let threads = std::env::var("RUSQUE_THREADS")
     .ok()
     .and_then(|v| v.trim().parse::<usize>().ok())
