@@ -532,7 +532,7 @@ test('an ack never deletes a job that a late step claimed into the slot\'s key: 
   try {
     await until(() => seen.job.length === 1)
     assert.equal(await claimLate('cas', late), true, 'the first job was still running')
-    await until(() => seen.success.length === 2)
+    await until(() => seen.success.length === 2, 60000)
   } finally {
     await loop.end()
   }
@@ -558,7 +558,7 @@ test('a failing job\'s record is not deleted either when a late step claimed ano
   try {
     await until(() => seen.job.length === 1)
     assert.equal(await claimLate('cas-f', late), true, 'the first job was still running')
-    await until(() => seen.failure.length === 1 && seen.success.length === 1)
+    await until(() => seen.failure.length === 1 && seen.success.length === 1, 60000)
   } finally {
     await loop.end()
     fs.rmSync(root, { recursive: true, force: true })
@@ -605,7 +605,7 @@ test('a slot keeps its ping fresh while a long job runs on the pool', async () =
     em.on('success', () => { doneAt = Date.now() })
     const loop = new NativeLoop({ connection: server.connection(), queues: ['img'], slots: ['pinger'], timeout: 50, jobs: JOBS }, em)
     loop.start()
-    await until(() => seen.success.length === 1)
+    await until(() => seen.success.length === 1, 60000)
     await loop.end()
     const [[, , , duration]] = seen.success
     // The success event comes after the ack, up to a few ms after the job ended.
@@ -623,7 +623,11 @@ test('a success listener added just before a job is pushed gets its event, howev
   const { execFileSync } = require('node:child_process')
   const em = new EventEmitter()
   const loop = new NativeLoop({ connection: server.connection(), queues: ['img'], slots: ['eager'], timeout: 10, jobs: JOBS }, em)
-  loop.start()
+  // start() resolves after the slot's first poll; the slot goes on once the
+  // JS thread has had a turn (setImmediate), which the synchronous poll below
+  // would never give it: let that turn pass first.
+  await loop.start()
+  await new Promise((resolve) => setImmediate(resolve))
   await until(async () => (await redis.sismember('resque:workers', 'eager:img')) === 1)
   const successes = []
   em.on('success', (q, job, result) => successes.push(result))
