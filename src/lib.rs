@@ -15,7 +15,7 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 use rusque_core::tasks::hash::Algorithm;
 use rusque_core::tasks::image::{Fit, Format, Kernel, Metadata, ResizeOptions};
-use rusque_core::{pool, Cancel, Output, Task};
+use rusque_core::{budget, metrics, pool, Cancel, Output, Task};
 
 struct Completion {
   id: u32,
@@ -217,11 +217,7 @@ impl Runtime {
       Cancel::never()
     };
     let shared = Arc::clone(&self.shared);
-    pool::spawn(move || {
-      let result = pool::run_guarded(|| task.run(&input, &cancel));
-      drop(input);
-      shared.complete(id, result, cancellable);
-    });
+    pool::submit(task, input, cancel, move |result| shared.complete(id, result, cancellable));
   }
 
   #[napi]
@@ -259,12 +255,20 @@ impl Runtime {
       let rest = jobs.split_off(per_group.min(jobs.len()));
       let group = std::mem::replace(&mut jobs, rest);
       let shared = Arc::clone(&self.shared);
+      // Each hash is counted on its own (metrics), its wait being the group's.
+      let queued_at: Vec<u64> = group.iter().map(|_| metrics::queued(metrics::Kind::Hash)).collect();
       pool::spawn(move || {
         let task = Task::Hash(alg);
         let never = Cancel::never();
         let done: Vec<Completion> = group
           .into_iter()
-          .map(|(id, input)| Completion { id, result: pool::run_guarded(|| task.run(&input, &never)) })
+          .zip(queued_at)
+          .map(|((id, input), queued_at)| {
+            let started_at = metrics::started(metrics::Kind::Hash, queued_at);
+            let result = pool::run_guarded(|| task.run(&input, &never));
+            metrics::finished(metrics::Kind::Hash, started_at, metrics::Outcome::of(&result));
+            Completion { id, result }
+          })
           .collect();
         shared.deliver(done.into_iter());
       });
@@ -313,6 +317,98 @@ pub fn configure(threads: Option<u32>, nice: Option<i32>) -> Result<PoolInfo> {
 pub fn pool_info() -> PoolInfo {
   let c = pool::config();
   PoolInfo { threads: c.threads as u32, nice: c.nice }
+}
+
+#[napi(object)]
+pub struct JsHistogram {
+  /// Per bucket, in the order of `PoolStats::bounds` plus one overflow bucket.
+  pub counts: Vec<f64>,
+  pub sum_ms: f64,
+  pub max_ms: f64,
+}
+
+#[napi(object)]
+pub struct JsTaskStats {
+  pub task: String,
+  pub queued: f64,
+  pub running: f64,
+  pub completed: f64,
+  pub failed: f64,
+  pub cancelled: f64,
+  pub run: JsHistogram,
+  pub wait: JsHistogram,
+}
+
+#[napi(object)]
+pub struct JsMemoryStats {
+  pub budget: f64,
+  pub reserved: f64,
+  pub waiting: f64,
+  pub peak_shared: f64,
+}
+
+/// One reading of the pool's counters (rusque_core::metrics and ::budget);
+/// lib/metrics.js builds poolInfo() and prometheus() from it.
+#[napi(object)]
+pub struct PoolStats {
+  pub threads: u32,
+  pub nice: i32,
+  pub at_ms: f64,
+  pub busy_ms: f64,
+  /// Histogram bucket upper bounds in ms.
+  pub bounds: Vec<f64>,
+  pub tasks: Vec<JsTaskStats>,
+  pub memory: JsMemoryStats,
+}
+
+fn ms(ns: u64) -> f64 {
+  ns as f64 / 1e6
+}
+
+#[napi]
+pub fn pool_stats() -> PoolStats {
+  let c = pool::config();
+  let s = metrics::snapshot();
+  let m = budget::snapshot();
+  let hist = |h: metrics::HistogramSnapshot| JsHistogram {
+    counts: h.counts.into_iter().map(|c| c as f64).collect(),
+    sum_ms: ms(h.sum_ns),
+    max_ms: ms(h.max_ns),
+  };
+  PoolStats {
+    threads: c.threads as u32,
+    nice: c.nice,
+    at_ms: ms(s.at_ns),
+    busy_ms: ms(s.busy_ns),
+    bounds: (0..metrics::BOUNDS).map(|i| metrics::bound_ns(i) / 1e6).collect(),
+    tasks: s
+      .kinds
+      .into_iter()
+      .zip(metrics::KINDS)
+      .map(|(k, name)| JsTaskStats {
+        task: name.to_string(),
+        queued: k.queued as f64,
+        running: k.running as f64,
+        completed: k.completed as f64,
+        failed: k.failed as f64,
+        cancelled: k.cancelled as f64,
+        run: hist(k.run),
+        wait: hist(k.wait),
+      })
+      .collect(),
+    memory: JsMemoryStats {
+      budget: m.budget as f64,
+      reserved: m.reserved as f64,
+      waiting: m.waiting as f64,
+      peak_shared: m.peak_shared as f64,
+    },
+  }
+}
+
+/// Sets the pool's memory budget in bytes (0: none). JS checks the type.
+#[napi]
+pub fn set_memory_budget(bytes: f64) {
+  budget::set_budget(if bytes.is_finite() && bytes > 0.0 { bytes as u64 } else { 0 });
 }
 
 #[napi(object)]

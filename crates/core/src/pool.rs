@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 
 use crate::error::{Code, Error, Result};
+use crate::tasks::{Output, Task};
+use crate::{budget, metrics};
 
 /// Niceness given to pool threads by default. A positive value lets the
 /// kernel run the JS thread first when every core is busy, which keeps the
@@ -130,6 +132,28 @@ pub fn spawn(job: impl FnOnce() + Send + 'static) {
     Arc::clone(&guard.pool)
   };
   pool.spawn_fifo(job);
+}
+
+/// Runs `task` on `input` on the pool, counted in `metrics` and admitted by
+/// the memory `budget`; `done` gets the result on the pool thread. Every task
+/// the package runs goes through here (or `run_counted`).
+pub fn submit(task: Task, input: Vec<u8>, cancel: Cancel, done: impl FnOnce(Result<Output>) + Send + 'static) {
+  let kind = metrics::Kind::of(&task);
+  let cost = if budget::limit() == 0 { 0 } else { budget::estimate(&task, &input) };
+  let queued_at = metrics::queued(kind);
+  budget::admit(cost, move || {
+    let started_at = metrics::started(kind, queued_at);
+    let result = run_guarded(|| task.run(&input, &cancel));
+    metrics::finished(kind, started_at, metrics::Outcome::of(&result));
+    drop(input);
+    done(result);
+  });
+}
+
+/// Runs `task` on the calling thread (work too small to hand over), counted
+/// in `metrics` with no wait and outside the budget.
+pub fn run_counted(task: &Task, input: &[u8], cancel: &Cancel) -> Result<Output> {
+  metrics::run_now(metrics::Kind::of(task), || run_guarded(|| task.run(input, cancel)))
 }
 
 /// Runs `f`, turning a panic into an `ERR_INTERNAL` error.
