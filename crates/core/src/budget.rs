@@ -24,7 +24,7 @@ use crate::tasks::Task;
 /// How many times per pool thread the oldest waiting task may be passed.
 pub const BYPASS_PER_THREAD: usize = 4;
 
-type Job = Box<dyn FnOnce() + Send + 'static>;
+type Job = Box<dyn FnOnce(Permit) + Send + 'static>;
 
 struct Waiter {
   cost: u64,
@@ -122,11 +122,15 @@ impl Gate {
   }
 }
 
-/// Gives a task's reservation back when its job ends, even by a panic.
-struct Reservation(u64);
+/// A task's reservation: given back when dropped (the job drops it once its
+/// working memory is freed, or it drops with the job, even by a panic).
+pub struct Permit(u64);
 
-impl Drop for Reservation {
+impl Drop for Permit {
   fn drop(&mut self) {
+    if self.0 == 0 {
+      return;
+    }
     let admitted = {
       let mut g = gate();
       g.reserved = g.reserved.saturating_sub(self.0);
@@ -141,22 +145,20 @@ impl Drop for Reservation {
 
 fn start(w: Waiter) {
   let Waiter { cost, job } = w;
-  pool::spawn(move || {
-    let _reservation = Reservation(cost);
-    job();
-  });
+  pool::spawn(move || job(Permit(cost)));
 }
 
-/// Runs `job` on the pool now if `cost` fits in the budget, else once it does.
-pub fn admit(cost: u64, job: impl FnOnce() + Send + 'static) {
+/// Runs `job` on the pool now if `cost` fits in the budget, else once it
+/// does. The job gets its `Permit` and drops it when its memory is freed.
+pub fn admit(cost: u64, job: impl FnOnce(Permit) + Send + 'static) {
   if cost == 0 {
-    pool::spawn(job);
+    pool::spawn(move || job(Permit(0)));
     return;
   }
   let mut g = gate();
   if g.budget == 0 {
     drop(g);
-    pool::spawn(job);
+    pool::spawn(move || job(Permit(0)));
     return;
   }
   let starved = !g.waiting.is_empty() && g.bypassed >= Gate::bypass_limit();
@@ -183,7 +185,8 @@ pub fn set_budget(bytes: u64) {
       g.bypassed = 0;
       drop(g);
       for w in all {
-        pool::spawn(w.job);
+        let job = w.job;
+        pool::spawn(move || job(Permit(0)));
       }
       return;
     }
@@ -255,6 +258,46 @@ fn resize_cost(data: &[u8], o: &image::ResizeOptions) -> Option<u64> {
 #[cfg(test)]
 mod tests {
   use super::*;
+
+  fn gate_with(budget: u64, costs: &[u64]) -> Gate {
+    let mut g = Gate { budget, reserved: 0, holders: 0, waiting: VecDeque::new(), bypassed: 0, peak_shared: 0 };
+    for &cost in costs {
+      g.waiting.push_back(Waiter { cost, job: Box::new(|_| {}) });
+    }
+    g
+  }
+
+  #[test]
+  fn small_tasks_pass_a_waiting_large_one() {
+    let mut g = gate_with(100, &[80, 30, 10]);
+    g.reserve(50);
+    let admitted: Vec<u64> = g.admit_waiting().iter().map(|w| w.cost).collect();
+    assert_eq!(admitted, vec![30, 10]);
+    assert_eq!((g.reserved, g.holders, g.waiting.len()), (90, 3, 1));
+    assert_eq!(g.peak_shared, 90);
+  }
+
+  #[test]
+  fn a_task_over_the_budget_runs_alone() {
+    let mut g = gate_with(100, &[500, 10]);
+    let admitted: Vec<u64> = g.admit_waiting().iter().map(|w| w.cost).collect();
+    // Nothing held: the large one starts, and nothing reserved joins it.
+    assert_eq!(admitted, vec![500]);
+    assert_eq!(g.waiting.len(), 1);
+    assert_eq!(g.peak_shared, 0);
+  }
+
+  #[test]
+  fn passing_the_oldest_is_bounded() {
+    let limit = Gate::bypass_limit();
+    let mut g = gate_with(100, &[80]);
+    g.reserve(50);
+    g.bypassed = limit;
+    for _ in 0..3 {
+      g.waiting.push_back(Waiter { cost: 1, job: Box::new(|_| {}) });
+    }
+    assert!(g.admit_waiting().is_empty(), "nothing passes a starved head");
+  }
 
   #[test]
   fn estimates_follow_the_header() {

@@ -141,11 +141,14 @@ pub fn submit(task: Task, input: Vec<u8>, cancel: Cancel, done: impl FnOnce(Resu
   let kind = metrics::Kind::of(&task);
   let cost = if budget::limit() == 0 { 0 } else { budget::estimate(&task, &input) };
   let queued_at = metrics::queued(kind);
-  budget::admit(cost, move || {
+  budget::admit(cost, move |permit| {
     let started_at = metrics::started(kind, queued_at);
     let result = run_guarded(|| task.run(&input, &cancel));
     metrics::finished(kind, started_at, metrics::Outcome::of(&result));
     drop(input);
+    // Given back before the result is delivered, so whoever sees the result
+    // also sees the budget free (the output's bytes are the caller's now).
+    drop(permit);
     done(result);
   });
 }
