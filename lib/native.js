@@ -25,6 +25,9 @@ const TASKS = { resize: KIND_RESIZE, metadata: KIND_METADATA, hash: KIND_HASH }
 
 let runtime = null
 const pending = new Map()
+// Resizes the memory budget parked (their input not copied yet): id -> { job, cancellable, cancelled }.
+const parked = new Map()
+const ADMITTED = 'RUSQUE_ADMITTED' // a batch entry's code for "the budget admitted a parked job"
 let nextId = 0
 let holds = 0 // pending native jobs plus outside holders (queues with waiting work)
 let active = false
@@ -118,9 +121,42 @@ function reportError (err) {
   } catch {}
 }
 
+/**
+ * A parked job the budget admitted: its input goes to the pool now, unless
+ * it was cancelled or its bytes became unreadable while it waited. Returns a
+ * completion ([id, code, message]) for a job that will not run, else null.
+ */
+function admit (id) {
+  const p = parked.get(id)
+  parked.delete(id)
+  if (p === undefined) return null
+  if (p.cancelled) {
+    runtime.dropAdmitted(id, true)
+    const err = abortError()
+    return [id, 'ABORT_ERR', err.message]
+  }
+  let err = unreadable(p.job)
+  if (err === null) {
+    try {
+      runtime.runAdmitted(id, p.job.bytes, p.job.arg, p.cancellable)
+      return null
+    } catch (thrown) {
+      err = fromNative(thrown)
+    }
+  }
+  runtime.dropAdmitted(id, false)
+  return [id, err.code, err.message]
+}
+
 function onBatch (batch) {
+  let refused = null
   for (let i = 0; i < batch.length; i += 3) {
     const id = batch[i]
+    if (batch[i + 1] === ADMITTED) {
+      const entry = admit(id)
+      if (entry !== null) (refused ??= []).push(...entry)
+      continue
+    }
     const done = pending.get(id)
     if (done === undefined) continue
     pending.delete(id)
@@ -130,7 +166,8 @@ function onBatch (batch) {
     const value = code === null ? batch[i + 2] : undefined
     deliver(done, err, value)
   }
-  updateActive()
+  if (refused !== null) onBatch(refused)
+  else updateActive()
 }
 
 /**
@@ -208,8 +245,9 @@ function send (job, cancellable, done) {
   let err = unreadable(job)
   if (err === null) {
     try {
-      if (job.kind === KIND_RESIZE) rt.submitResize(id, job.bytes, job.arg, cancellable)
-      else if (job.kind === KIND_HASH) rt.submitHash(id, job.bytes, job.arg, cancellable)
+      if (job.kind === KIND_RESIZE) {
+        if (!rt.submitResize(id, job.bytes, job.arg, cancellable)) parked.set(id, { job, cancellable, cancelled: false })
+      } else if (job.kind === KIND_HASH) rt.submitHash(id, job.bytes, job.arg, cancellable)
       else rt.submitMetadata(id, job.bytes, cancellable)
     } catch (thrown) {
       err = fromNative(thrown)
@@ -264,7 +302,9 @@ function sendHashMany (jobs, algorithm, dones) {
 
 /** Asks the pool to stop a job at its next checkpoint. Its completion still arrives. */
 function cancel (id) {
-  if (runtime !== null) runtime.cancel(id)
+  const p = parked.get(id)
+  if (p !== undefined) p.cancelled = true
+  else if (runtime !== null) runtime.cancel(id)
 }
 
 /** Runs one prepared job and returns a promise, honouring its AbortSignal. */

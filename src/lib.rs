@@ -20,7 +20,13 @@ use rusque_core::{budget, metrics, pool, Cancel, Output, Task};
 struct Completion {
   id: u32,
   result: rusque_core::Result<Output>,
+  /// Not a result: the memory budget admitted this parked job (JS now sends
+  /// its input with `runAdmitted`). Delivered as `[id, ADMITTED, null]`.
+  admitted: bool,
 }
+
+/// The code of an admission in a batch (lib/native.js reads it).
+const ADMITTED: &str = "RUSQUE_ADMITTED";
 
 /// A batch of completions, handed to JS as a flat array of
 /// `[id, errorCode | null, value | errorMessage, ...]`.
@@ -62,6 +68,11 @@ impl ToNapiValue for Batch {
     for (i, c) in val.0.into_iter().enumerate() {
       let base = (i * 3) as u32;
       set_element(env, arr, base, u32::to_napi_value(env, c.id)?)?;
+      if c.admitted {
+        set_element(env, arr, base + 1, <&str>::to_napi_value(env, ADMITTED)?)?;
+        set_element(env, arr, base + 2, Null::to_napi_value(env, Null)?)?;
+        continue;
+      }
       match c.result {
         Ok(out) => {
           set_element(env, arr, base + 1, Null::to_napi_value(env, Null)?)?;
@@ -98,6 +109,8 @@ type CompletionFn = ThreadsafeFunction<(), Unknown<'static>, Batch, Status, fals
 struct Shared {
   queue: Arc<Mutex<Vec<Completion>>>,
   cancels: Mutex<HashMap<u32, Cancel>>,
+  /// Admitted jobs whose input JS has not sent yet: their permit and queue time.
+  parked: Mutex<HashMap<u32, (budget::Permit, u64)>>,
   tsfn: CompletionFn,
 }
 
@@ -106,7 +119,13 @@ impl Shared {
     if cancellable {
       self.cancels.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
     }
-    self.deliver(std::iter::once(Completion { id, result }));
+    self.deliver(std::iter::once(Completion { id, result, admitted: false }));
+  }
+
+  /// The budget admitted parked job `id`: keep its permit until JS sends the input.
+  fn admitted(&self, id: u32, permit: budget::Permit, queued_at: u64) {
+    self.parked.lock().unwrap_or_else(|p| p.into_inner()).insert(id, (permit, queued_at));
+    self.deliver(std::iter::once(Completion { id, result: Ok(Output::Text(String::new())), admitted: true }));
   }
 
   fn deliver(&self, completions: impl Iterator<Item = Completion>) {
@@ -199,7 +218,7 @@ impl Runtime {
       .build_callback(move |_ctx| Ok(Batch(std::mem::take(&mut *drain.lock().unwrap_or_else(|p| p.into_inner())))))?;
     // Idle runtimes must not keep the process alive; JS refs it while jobs are pending.
     check_status!(unsafe { sys::napi_unref_threadsafe_function(env.raw(), tsfn.raw()) })?;
-    Ok(Runtime { shared: Arc::new(Shared { queue, cancels: Mutex::new(HashMap::new()), tsfn }) })
+    Ok(Runtime { shared: Arc::new(Shared { queue, cancels: Mutex::new(HashMap::new()), parked: Mutex::new(HashMap::new()), tsfn }) })
   }
 
   /// Keeps the event loop alive (true) while jobs are pending, or lets it exit (false).
@@ -208,7 +227,24 @@ impl Runtime {
     keep_alive(&env, self.shared.tsfn.raw(), active)
   }
 
-  fn spawn(&self, id: u32, task: Task, input: Vec<u8>, cancellable: bool) {
+  /// Sends a task to the pool, or, when the memory budget has no room for
+  /// it, parks it without copying its input and returns false: the runtime
+  /// then delivers an admission and JS calls `run_admitted` with the input.
+  fn spawn(&self, id: u32, task: Task, input: &[u8], cancellable: bool) -> bool {
+    let cost = pool::cost(&task, input);
+    let queued_at = metrics::queued(metrics::Kind::of(&task));
+    let shared = Arc::clone(&self.shared);
+    let park = move || -> budget::Job { Box::new(move |permit| shared.admitted(id, permit, queued_at)) };
+    match budget::reserve_or_park(cost, park) {
+      Some(permit) => {
+        self.run(id, permit, queued_at, task, input.to_vec(), cancellable);
+        true
+      }
+      None => false,
+    }
+  }
+
+  fn run(&self, id: u32, permit: budget::Permit, queued_at: u64, task: Task, input: Vec<u8>, cancellable: bool) {
     let cancel = if cancellable {
       let c = Cancel::new();
       self.shared.cancels.lock().unwrap_or_else(|p| p.into_inner()).insert(id, c.clone());
@@ -217,25 +253,53 @@ impl Runtime {
       Cancel::never()
     };
     let shared = Arc::clone(&self.shared);
-    pool::submit(task, input, cancel, move |result| shared.complete(id, result, cancellable));
+    pool::spawn(move || {
+      pool::run_admitted(permit, queued_at, task, input, cancel, move |result| shared.complete(id, result, cancellable))
+    });
   }
 
+  /// Returns false when the job was parked by the memory budget (see `spawn`).
   #[napi]
-  pub fn submit_resize(&self, id: u32, input: &[u8], options: NativeResizeOptions, cancellable: bool) -> Result<()> {
+  pub fn submit_resize(&self, id: u32, input: &[u8], options: NativeResizeOptions, cancellable: bool) -> Result<bool> {
     let opts = convert_resize_options(options)?;
-    self.spawn(id, Task::Resize(opts), input.to_vec(), cancellable);
+    Ok(self.spawn(id, Task::Resize(opts), input, cancellable))
+  }
+
+  /// Runs a parked resize the budget has admitted, with its input.
+  #[napi]
+  pub fn run_admitted(&self, id: u32, input: &[u8], options: NativeResizeOptions, cancellable: bool) -> Result<()> {
+    let parked = self.shared.parked.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+    let (permit, queued_at) = parked.ok_or_else(|| invalid(format!("job {id} was not admitted")))?;
+    let opts = convert_resize_options(options).inspect_err(|_| {
+      let started_at = metrics::started(metrics::Kind::Resize, queued_at);
+      metrics::finished(metrics::Kind::Resize, started_at, metrics::Outcome::Failed);
+    })?;
+    self.run(id, permit, queued_at, Task::Resize(opts), input.to_vec(), cancellable);
     Ok(())
+  }
+
+  /// Gives back an admitted job's permit when it will not run (cancelled or
+  /// its input became unreadable while parked); counted as such.
+  #[napi]
+  pub fn drop_admitted(&self, id: u32, cancelled: bool) {
+    let parked = self.shared.parked.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+    if let Some((permit, queued_at)) = parked {
+      drop(permit);
+      let started_at = metrics::started(metrics::Kind::Resize, queued_at);
+      let outcome = if cancelled { metrics::Outcome::Cancelled } else { metrics::Outcome::Failed };
+      metrics::finished(metrics::Kind::Resize, started_at, outcome);
+    }
   }
 
   #[napi]
   pub fn submit_metadata(&self, id: u32, input: &[u8], cancellable: bool) {
-    self.spawn(id, Task::Metadata, input.to_vec(), cancellable);
+    self.spawn(id, Task::Metadata, input, cancellable);
   }
 
   #[napi]
   pub fn submit_hash(&self, id: u32, input: &[u8], algorithm: String, cancellable: bool) -> Result<()> {
     let alg = Algorithm::parse(&algorithm).map_err(|e| invalid(e.message))?;
-    self.spawn(id, Task::Hash(alg), input.to_vec(), cancellable);
+    self.spawn(id, Task::Hash(alg), input, cancellable);
     Ok(())
   }
 
@@ -267,7 +331,7 @@ impl Runtime {
             let started_at = metrics::started(metrics::Kind::Hash, queued_at);
             let result = pool::run_guarded(|| task.run(&input, &never));
             metrics::finished(metrics::Kind::Hash, started_at, metrics::Outcome::of(&result));
-            Completion { id, result }
+            Completion { id, result, admitted: false }
           })
           .collect();
         shared.deliver(done.into_iter());

@@ -24,7 +24,7 @@ use crate::tasks::Task;
 /// How many times per pool thread the oldest waiting task may be passed.
 pub const BYPASS_PER_THREAD: usize = 4;
 
-type Job = Box<dyn FnOnce(Permit) + Send + 'static>;
+pub type Job = Box<dyn FnOnce(Permit) + Send + 'static>;
 
 struct Waiter {
   cost: u64,
@@ -148,18 +148,17 @@ fn start(w: Waiter) {
   pool::spawn(move || job(Permit(cost)));
 }
 
-/// Runs `job` on the pool now if `cost` fits in the budget, else once it
-/// does. The job gets its `Permit` and drops it when its memory is freed.
-pub fn admit(cost: u64, job: impl FnOnce(Permit) + Send + 'static) {
+/// Reserves `cost` now if it fits (returning the permit), or queues the job
+/// `park()` makes, which gets its permit once the budget has room (on a pool
+/// thread). One decision under one lock, so a release cannot slip between the
+/// check and the queueing. A cost of 0, or no budget, always fits.
+pub fn reserve_or_park(cost: u64, park: impl FnOnce() -> Job) -> Option<Permit> {
   if cost == 0 {
-    pool::spawn(move || job(Permit(0)));
-    return;
+    return Some(Permit(0));
   }
   let mut g = gate();
   if g.budget == 0 {
-    drop(g);
-    pool::spawn(move || job(Permit(0)));
-    return;
+    return Some(Permit(0));
   }
   let starved = !g.waiting.is_empty() && g.bypassed >= Gate::bypass_limit();
   if !starved && g.fits(cost) {
@@ -167,10 +166,29 @@ pub fn admit(cost: u64, job: impl FnOnce(Permit) + Send + 'static) {
     if !g.waiting.is_empty() {
       g.bypassed += 1;
     }
-    drop(g);
-    start(Waiter { cost, job: Box::new(job) });
+    Some(Permit(cost))
   } else {
-    g.waiting.push_back(Waiter { cost, job: Box::new(job) });
+    g.waiting.push_back(Waiter { cost, job: park() });
+    None
+  }
+}
+
+/// Runs `job` on the pool now if `cost` fits in the budget, else once it
+/// does. The job gets its `Permit` and drops it when its memory is freed.
+pub fn admit(cost: u64, job: impl FnOnce(Permit) + Send + 'static) {
+  let mut job = Some(job);
+  let park = || -> Job {
+    let job = job.take();
+    Box::new(move |permit| {
+      if let Some(job) = job {
+        job(permit)
+      }
+    })
+  };
+  if let Some(permit) = reserve_or_park(cost, park) {
+    if let Some(job) = job.take() {
+      pool::spawn(move || job(permit));
+    }
   }
 }
 

@@ -136,21 +136,41 @@ pub fn spawn(job: impl FnOnce() + Send + 'static) {
 
 /// Runs `task` on `input` on the pool, counted in `metrics` and admitted by
 /// the memory `budget`; `done` gets the result on the pool thread. Every task
-/// the package runs goes through here (or `run_counted`).
+/// the package runs goes through here, `run_admitted` or `run_counted`.
 pub fn submit(task: Task, input: Vec<u8>, cancel: Cancel, done: impl FnOnce(Result<Output>) + Send + 'static) {
+  let cost = cost(&task, &input);
+  let queued_at = metrics::queued(metrics::Kind::of(&task));
+  budget::admit(cost, move |permit| run_admitted(permit, queued_at, task, input, cancel, done));
+}
+
+/// The budget cost of `task` on `input` (0 while there is no budget).
+pub fn cost(task: &Task, input: &[u8]) -> u64 {
+  if budget::limit() == 0 {
+    0
+  } else {
+    budget::estimate(task, input)
+  }
+}
+
+/// Runs an admitted task (its `permit` held, queued at `queued_at` on the
+/// metrics clock) on the calling pool thread.
+pub fn run_admitted(
+  permit: budget::Permit,
+  queued_at: u64,
+  task: Task,
+  input: Vec<u8>,
+  cancel: Cancel,
+  done: impl FnOnce(Result<Output>),
+) {
   let kind = metrics::Kind::of(&task);
-  let cost = if budget::limit() == 0 { 0 } else { budget::estimate(&task, &input) };
-  let queued_at = metrics::queued(kind);
-  budget::admit(cost, move |permit| {
-    let started_at = metrics::started(kind, queued_at);
-    let result = run_guarded(|| task.run(&input, &cancel));
-    metrics::finished(kind, started_at, metrics::Outcome::of(&result));
-    drop(input);
-    // Given back before the result is delivered, so whoever sees the result
-    // also sees the budget free (the output's bytes are the caller's now).
-    drop(permit);
-    done(result);
-  });
+  let started_at = metrics::started(kind, queued_at);
+  let result = run_guarded(|| task.run(&input, &cancel));
+  metrics::finished(kind, started_at, metrics::Outcome::of(&result));
+  drop(input);
+  // Given back before the result is delivered, so whoever sees the result
+  // also sees the budget free (the output's bytes are the caller's now).
+  drop(permit);
+  done(result);
 }
 
 /// Runs `task` on the calling thread (work too small to hand over), counted
