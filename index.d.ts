@@ -130,9 +130,9 @@ export function configure(options: {
 export function poolInfo(): PoolInfo
 /**
  * The pool's counters in the Prometheus text format (0.0.4), plus series for
- * the queues and workers passed, labelled with their keys.
+ * the queues passed, labelled with their keys.
  */
-export function prometheus(options?: { queues?: Record<string, JobQueue>; workers?: Record<string, { stats(): { completed: number; failed: number; running: number } }> }): string
+export function prometheus(options?: { queues?: Record<string, JobQueue> }): string
 
 export interface BuildInfo {
   /** The Rust target triple the loaded binary was built for, e.g. 'x86_64-unknown-linux-gnu'. */

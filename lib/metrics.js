@@ -161,15 +161,15 @@ class Exposition {
 
 function statsOf (thing, kind) {
   if (thing === null || typeof thing !== 'object' || typeof thing.stats !== 'function') {
-    throw new TypeError(`prometheus(): every entry of ${kind} must have a stats() method`)
+    throw new TypeError(`prometheus(): every entry of ${kind} must be a JobQueue`)
   }
   return thing.stats()
 }
 
 /**
- * The pool's counters (and those of the queues and workers passed, keyed by
- * the label to give them) in the Prometheus text format.
- * @param {{ queues?: Record<string, JobQueue>, workers?: Record<string, Worker|MultiWorker> }} [options]
+ * The pool's counters (and those of the queues passed, keyed by the label
+ * to give them) in the Prometheus text format.
+ * @param {{ queues?: Record<string, JobQueue> }} [options]
  */
 function prometheus (options = {}) {
   const s = binding.poolStats()
@@ -211,16 +211,6 @@ function prometheus (options = {}) {
     for (const [queue, , q] of queues) {
       if (q._run instanceof Histogram) out.histogram('rusque_queue_job_duration_seconds', { queue }, q._run.counts, q._run.sum)
     }
-  }
-  const workers = Object.entries(options.workers || {}).map(([name, w]) => [name, statsOf(w, 'workers')])
-  if (workers.length > 0) {
-    out.family('rusque_worker_jobs_total', 'counter', 'Resque jobs a worker finished, by outcome.')
-    for (const [worker, st] of workers) {
-      out.sample('rusque_worker_jobs_total', { worker, outcome: 'completed' }, st.completed)
-      out.sample('rusque_worker_jobs_total', { worker, outcome: 'failed' }, st.failed)
-    }
-    out.family('rusque_worker_running', 'gauge', 'Resque jobs a worker is running now.')
-    for (const [worker, st] of workers) out.sample('rusque_worker_running', { worker }, st.running)
   }
   return out.text()
 }
