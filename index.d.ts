@@ -130,9 +130,23 @@ export function configure(options: {
 export function poolInfo(): PoolInfo
 /**
  * The pool's counters in the Prometheus text format (0.0.4), plus series for
- * the queues passed, labelled with their keys.
+ * the queues and workers passed, labelled with their keys.
  */
-export function prometheus(options?: { queues?: Record<string, JobQueue> }): string
+export function prometheus(options?: { queues?: Record<string, JobQueue>; workers?: Record<string, Worker | MultiWorker> }): string
+/** Resque jobs a Worker finished (acked) since it was made; runTime in ms. */
+export interface WorkerJobCounts {
+  completed: number
+  failed: number
+  runTime: TimeSummary
+}
+export interface WorkerStats extends WorkerJobCounts {
+  /** Per slot (concurrency), by the slot's registered worker name. */
+  slots: Array<WorkerJobCounts & { name: string }>
+}
+export interface MultiWorkerStats extends WorkerJobCounts {
+  /** The stats of the workers running now. */
+  workers: WorkerStats[]
+}
 
 export interface BuildInfo {
   /** The Rust target triple the loaded binary was built for, e.g. 'x86_64-unknown-linux-gnu'. */
@@ -355,6 +369,8 @@ export interface ReEnqueueInfo {
 /** A drop-in for node-resque 9.x's Worker. */
 export declare class Worker extends EventEmitter {
   constructor (options: WorkerOptions, jobs?: Jobs)
+  /** Jobs finished per slot and in total, in either loop. */
+  stats (): WorkerStats
   options: WorkerOptions
   jobs: Record<string, JobDefinition<any>>
   name: string
@@ -431,6 +447,8 @@ export interface MultiWorkerOptions {
 /** A drop-in for node-resque 9.x's MultiWorker; events carry the worker id first (error: second). */
 export declare class MultiWorker extends EventEmitter {
   constructor (options: MultiWorkerOptions, jobs: Jobs)
+  /** Its workers' stats() summed. */
+  stats (): MultiWorkerStats
   options: MultiWorkerOptions
   workers: Worker[]
   name: string

@@ -71,6 +71,75 @@ function merge (hists) {
   return { counts, sumMs, maxMs }
 }
 
+// ---------------------------------------------------------------------------
+// Worker and MultiWorker stats: per slot, jobs acked as completed or failed
+// and their run times; the Rust loop's slots count in Rust (NativeWorker).
+
+class SlotStats {
+  constructor () {
+    this.completed = 0
+    this.failed = 0
+    this.run = new Histogram()
+  }
+
+  /** A job of the JS loop acked: outcome 's' or 'f', duration in ms. */
+  count (outcome, ms) {
+    if (outcome === 's') this.completed++
+    else if (outcome === 'f') this.failed++
+    else return
+    this.run.record(ms)
+  }
+
+  /** Adds a native slot's counts ({ completed, failed, run }). */
+  add (n) {
+    this.completed += n.completed
+    this.failed += n.failed
+    for (let i = 0; i < this.run.counts.length; i++) this.run.counts[i] += n.run.counts[i]
+    this.run.sum += n.run.sumMs
+    if (n.run.maxMs > this.run.max) this.run.max = n.run.maxMs
+  }
+}
+
+const RAW = Symbol('rusque.rawRunTime')
+
+function toRaw (h) { return { counts: Array.from(h.counts), sumMs: h.sum, maxMs: h.max } }
+
+function totals (parts) {
+  const run = merge(parts.map((p) => p[RAW]))
+  const out = {
+    completed: parts.reduce((n, p) => n + p.completed, 0),
+    failed: parts.reduce((n, p) => n + p.failed, 0),
+    runTime: summary(run.counts, run.maxMs)
+  }
+  Object.defineProperty(out, RAW, { value: run })
+  return out
+}
+
+/** Worker#stats() from [{ name, stats: SlotStats, live: native slot stats | null }]. */
+function workerStats (slots) {
+  const parts = slots.map(({ name, stats, live }) => {
+    const raw = live ? merge([toRaw(stats.run), live.run]) : toRaw(stats.run)
+    const part = {
+      name,
+      completed: stats.completed + (live ? live.completed : 0),
+      failed: stats.failed + (live ? live.failed : 0),
+      runTime: summary(raw.counts, raw.maxMs)
+    }
+    Object.defineProperty(part, RAW, { value: raw })
+    return part
+  })
+  return { ...totals(parts), slots: parts }
+}
+
+/** MultiWorker#stats() from its workers' stats(). */
+function multiWorkerStats (workers) {
+  const parts = workers.map((w) => {
+    const t = totals(w.slots)
+    return { ...w, [RAW]: t[RAW] }
+  })
+  return { ...totals(parts), workers }
+}
+
 // The reading poolInfo() last returned: its utilization covers the time since.
 let lastReading = null
 
@@ -161,15 +230,15 @@ class Exposition {
 
 function statsOf (thing, kind) {
   if (thing === null || typeof thing !== 'object' || typeof thing.stats !== 'function') {
-    throw new TypeError(`prometheus(): every entry of ${kind} must be a JobQueue`)
+    throw new TypeError(`prometheus(): every entry of ${kind} must have a stats() method (a ${kind === 'queues' ? 'JobQueue' : 'Worker or MultiWorker'})`)
   }
   return thing.stats()
 }
 
 /**
- * The pool's counters (and those of the queues passed, keyed by the label
- * to give them) in the Prometheus text format.
- * @param {{ queues?: Record<string, JobQueue> }} [options]
+ * The pool's counters (and those of the queues and workers passed, keyed by
+ * the label to give them) in the Prometheus text format.
+ * @param {{ queues?: Record<string, JobQueue>, workers?: Record<string, Worker|MultiWorker> }} [options]
  */
 function prometheus (options = {}) {
   const s = binding.poolStats()
@@ -212,7 +281,15 @@ function prometheus (options = {}) {
       if (q._run instanceof Histogram) out.histogram('rusque_queue_job_duration_seconds', { queue }, q._run.counts, q._run.sum)
     }
   }
+  const workers = Object.entries(options.workers || {}).map(([name, w]) => [name, statsOf(w, 'workers')])
+  if (workers.length > 0) {
+    out.family('rusque_worker_jobs_total', 'counter', 'Resque jobs a Worker or MultiWorker finished (acked), by outcome.')
+    for (const [worker, st] of workers) {
+      out.sample('rusque_worker_jobs_total', { worker, outcome: 'completed' }, st.completed)
+      out.sample('rusque_worker_jobs_total', { worker, outcome: 'failed' }, st.failed)
+    }
+  }
   return out.text()
 }
 
-module.exports = { Histogram, summary, poolInfo, prometheus, getBounds }
+module.exports = { Histogram, summary, poolInfo, prometheus, getBounds, SlotStats, workerStats, multiWorkerStats }

@@ -567,11 +567,30 @@ fn worker_config(json: &str) -> Result<rusque_core::resque::worker::Config> {
   })
 }
 
+/// Per-slot counts of the Rust loop's jobs, for `Worker#stats()`.
+#[derive(Default)]
+struct SlotStats {
+  completed: std::sync::atomic::AtomicU64,
+  failed: std::sync::atomic::AtomicU64,
+  run: metrics::Histogram,
+}
+
+#[napi(object)]
+pub struct JsSlotStats {
+  pub completed: f64,
+  pub failed: f64,
+  pub run: JsHistogram,
+}
+
 /// A running set of Rust resque worker slots (see rusque_core::resque::worker).
 #[napi]
 pub struct NativeWorker {
   config: Option<rusque_core::resque::worker::Config>,
+  /// The core's event mask: JS's, plus `success` always (counted in `stats`).
   emit: Arc<std::sync::atomic::AtomicU8>,
+  /// The per-job events JS listens for (`set_events`).
+  js_events: Arc<std::sync::atomic::AtomicU8>,
+  stats: Arc<Vec<SlotStats>>,
   handle: Option<rusque_core::resque::worker::Handle>,
   /// The pending batch as a JSON array under construction (`[e1,e2`), built by the slot threads.
   events: Arc<Mutex<String>>,
@@ -589,7 +608,13 @@ impl NativeWorker {
       callback.build_threadsafe_function::<String>().callee_handled::<false>().build_callback(|ctx| Ok(ctx.value))?;
     check_status!(unsafe { sys::napi_unref_threadsafe_function(env.raw(), tsfn.raw()) })?;
     let emit = Arc::clone(&config.events);
-    Ok(NativeWorker { config: Some(config), emit, handle: None, events, tsfn: Arc::new(tsfn) })
+    // The core always reports successes so that every slot's count is
+    // exact; the sink passes them to JS only while JS listens.
+    let js = emit.load(std::sync::atomic::Ordering::Relaxed);
+    emit.store(js | rusque_core::resque::worker::EMIT_SUCCESS, std::sync::atomic::Ordering::Relaxed);
+    let js_events = Arc::new(std::sync::atomic::AtomicU8::new(js));
+    let stats = Arc::new((0..config.slots.len()).map(|_| SlotStats::default()).collect());
+    Ok(NativeWorker { config: Some(config), emit, js_events, stats, handle: None, events, tsfn: Arc::new(tsfn) })
   }
 
   #[napi]
@@ -622,7 +647,23 @@ impl NativeWorker {
         }
       })
       .map_err(|e| invalid(format!("could not start the event thread: {e}")))?;
+    let stats = Arc::clone(&self.stats);
+    let js_events = Arc::clone(&self.js_events);
     let sink: rusque_core::resque::worker::Sink = Arc::new(move |e| {
+      use rusque_core::resque::worker::{Event as E, EMIT_SUCCESS};
+      use std::sync::atomic::Ordering::Relaxed;
+      match &e {
+        E::Success { slot, duration_ms, .. } | E::Failure { slot, duration_ms, .. } => {
+          if let Some(s) = stats.get(*slot) {
+            if matches!(e, E::Success { .. }) { &s.completed } else { &s.failed }.fetch_add(1, Relaxed);
+            s.run.record(duration_ms.saturating_mul(1_000_000));
+          }
+          if matches!(e, E::Success { .. }) && js_events.load(Relaxed) & EMIT_SUCCESS == 0 {
+            return;
+          }
+        }
+        _ => {}
+      }
       let json = event_json(e);
       let was_empty = {
         let mut q = pushed.lock().unwrap_or_else(|p| p.into_inner());
@@ -643,7 +684,26 @@ impl NativeWorker {
   /// bits of the events it has listeners for).
   #[napi]
   pub fn set_events(&self, mask: u32) {
-    self.emit.store(mask as u8, std::sync::atomic::Ordering::Relaxed);
+    self.js_events.store(mask as u8, std::sync::atomic::Ordering::Relaxed);
+    self.emit.store(mask as u8 | rusque_core::resque::worker::EMIT_SUCCESS, std::sync::atomic::Ordering::Relaxed);
+  }
+
+  /// Jobs each slot finished (acked) and their run times, in slot order.
+  #[napi]
+  pub fn stats(&self) -> Vec<JsSlotStats> {
+    use std::sync::atomic::Ordering::Relaxed;
+    self
+      .stats
+      .iter()
+      .map(|s| {
+        let h = s.run.snapshot();
+        JsSlotStats {
+          completed: s.completed.load(Relaxed) as f64,
+          failed: s.failed.load(Relaxed) as f64,
+          run: JsHistogram { counts: h.counts.into_iter().map(|c| c as f64).collect(), sum_ms: ms(h.sum_ns), max_ms: ms(h.max_ns) },
+        }
+      })
+      .collect()
   }
 
   /// Each slot stops after its current job; `end` events follow.

@@ -6,6 +6,7 @@
 // and re-emits them with node-resque's argument lists.
 
 const binding = require('../load').load()
+const debug = require('../debug')
 const { RusqueError } = require('../errors')
 
 function redisUrl (o) {
@@ -107,10 +108,16 @@ class NativeLoop {
   }
 
   start () {
+    debug('native loop: starting %d slots (%s)', this.slots.length, this.slots.join(', '))
     this._liveSlots = this.slots.length
     this.ended = new Promise((resolve) => { this._endResolve = resolve })
     this.native.setActive(true)
     this.native.start()
+  }
+
+  /** Per slot, in slot order: { completed, failed, run } (run: a native histogram, lib/metrics.js). */
+  stats () {
+    return this.native.stats()
   }
 
   /** Stops claiming; resolves when every slot has finished its job and unregistered. */
@@ -154,6 +161,7 @@ class NativeLoop {
         em.emit('pause')
         break
       case END:
+        debug('native loop: slot %s ended', this.slots[e[1]])
         if (--this._liveSlots === 0) {
           this.native.setActive(false)
           this._endResolve()

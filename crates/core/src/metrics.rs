@@ -98,8 +98,14 @@ impl HistogramSnapshot {
   }
 }
 
+impl Default for Histogram {
+  fn default() -> Self {
+    Histogram::new()
+  }
+}
+
 impl Histogram {
-  const fn new() -> Self {
+  pub const fn new() -> Self {
     Histogram { counts: [const { AtomicU64::new(0) }; BUCKETS], sum_ns: AtomicU64::new(0), max_ns: AtomicU64::new(0) }
   }
   pub fn record(&self, ns: u64) {
@@ -107,7 +113,7 @@ impl Histogram {
     self.sum_ns.fetch_add(ns, Relaxed);
     self.max_ns.fetch_max(ns, Relaxed);
   }
-  fn snapshot(&self) -> HistogramSnapshot {
+  pub fn snapshot(&self) -> HistogramSnapshot {
     HistogramSnapshot {
       counts: self.counts.iter().map(|c| c.load(Relaxed)).collect(),
       sum_ns: self.sum_ns.load(Relaxed),
