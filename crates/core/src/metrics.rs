@@ -154,6 +154,8 @@ struct Metrics {
   /// gives the running tasks' time so far without tracking each one.
   running_starts_ns: AtomicU64,
   running: AtomicU64,
+  /// Tasks ever started (tells the idle trimmer whether work came and went).
+  started: AtomicU64,
 }
 
 static METRICS: Metrics = Metrics {
@@ -161,6 +163,7 @@ static METRICS: Metrics = Metrics {
   busy_done_ns: AtomicU64::new(0),
   running_starts_ns: AtomicU64::new(0),
   running: AtomicU64::new(0),
+  started: AtomicU64::new(0),
 };
 
 static EPOCH: OnceLock<Instant> = OnceLock::new();
@@ -185,6 +188,7 @@ pub fn started(kind: Kind, queued_at: u64) -> u64 {
   k.wait.record(now.saturating_sub(queued_at));
   METRICS.running_starts_ns.fetch_add(now, Relaxed);
   METRICS.running.fetch_add(1, Relaxed);
+  METRICS.started.fetch_add(1, Relaxed);
   now
 }
 
@@ -203,7 +207,19 @@ pub fn finished(kind: Kind, started_at: u64, outcome: Outcome) {
   k.running.fetch_sub(1, Relaxed);
   METRICS.busy_done_ns.fetch_add(ran, Relaxed);
   METRICS.running_starts_ns.fetch_sub(started_at, Relaxed);
-  METRICS.running.fetch_sub(1, Relaxed);
+  if METRICS.running.fetch_sub(1, Relaxed) == 1 {
+    crate::pool::went_idle();
+  }
+}
+
+/// Tasks running now, over all kinds.
+pub fn running() -> u64 {
+  METRICS.running.load(Relaxed)
+}
+
+/// Tasks started since the process began.
+pub fn started_total() -> u64 {
+  METRICS.started.load(Relaxed)
 }
 
 /// A task that ran on the calling thread (no queue): counted with no wait.
