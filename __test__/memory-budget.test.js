@@ -107,3 +107,21 @@ test('a task larger than the whole budget runs alone and never deadlocks', () =>
   assert.equal(outs.length, 3)
   assert.equal(poolInfo().memory.waiting, 0)
 }))
+
+test('a worker thread that ends with parked resizes gives their budget back', () => withBudget(100e6, async () => {
+  const { Worker: Thread } = require('node:worker_threads')
+  const code = `
+    const { parentPort } = require('node:worker_threads')
+    const { resize, poolInfo } = require(${JSON.stringify(require.resolve('..'))})
+    const fs = require('node:fs')
+    const big = fs.readFileSync(${JSON.stringify(require.resolve('../fixtures/images/2569067123_aca715a2ee_o.jpg'))})
+    for (let i = 0; i < 4; i++) resize(big, { width: 2000 }).catch(() => {})
+    parentPort.postMessage(poolInfo().memory.waiting)`
+  const thread = new Thread(code, { eval: true })
+  const waiting = await new Promise((resolve, reject) => { thread.once('message', resolve); thread.once('error', reject) })
+  assert.ok(waiting >= 1, `resizes were parked (${waiting})`)
+  await thread.terminate()
+  for (let i = 0; i < 500 && (poolInfo().memory.waiting > 0 || poolInfo().memory.reserved > 0); i++) await new Promise((resolve) => setTimeout(resolve, 20))
+  assert.deepEqual([poolInfo().memory.waiting, poolInfo().memory.reserved], [0, 0], 'nothing stays reserved for the ended thread')
+  assert.equal(poolInfo().queued, 0)
+}))

@@ -124,6 +124,13 @@ impl Shared {
 
   /// The budget admitted parked job `id`: keep its permit until JS sends the input.
   fn admitted(&self, id: u32, permit: budget::Permit, queued_at: u64) {
+    if self.tsfn.aborted() {
+      // The JS environment is gone (a worker thread ended): nobody will send
+      // the input, so give the budget back now (counted as cancelled).
+      drop(permit);
+      metrics::finished(metrics::Kind::Resize, metrics::started(metrics::Kind::Resize, queued_at), metrics::Outcome::Cancelled);
+      return;
+    }
     self.parked.lock().unwrap_or_else(|p| p.into_inner()).insert(id, (permit, queued_at));
     self.deliver(std::iter::once(Completion { id, result: Ok(Output::Text(String::new())), admitted: true }));
   }
