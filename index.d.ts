@@ -37,6 +37,13 @@ export interface ResizeOptions {
   autoOrient?: boolean
   /** Reject inputs with more pixels than this (read from the header). false or 0 disables. Default 268402689. */
   limitInputPixels?: number | boolean
+  /**
+   * Reject resizes whose output has more pixels than this (width x height of the result, and of
+   * the resized image inside a 'contain' canvas), checked before the input is decoded. false or 0
+   * disables. Default: the same as limitInputPixels (so false there disables this too, unless set).
+   * Each format's own size limit applies whatever this is: JPEG 65500 and WebP 16383 pixels a side.
+   */
+  limitOutputPixels?: number | boolean
   /** Cancels the call: it rejects with an AbortError (code 'ABORT_ERR'). */
   signal?: AbortSignal
 }
@@ -175,6 +182,8 @@ export type ErrorCode =
   | 'ERR_PATH_OUTSIDE_ROOTS'
   | 'ERR_INPUT_NOT_FOUND'
   | 'ERR_OUTPUT_NOT_FOUND'
+  | 'ERR_KEY_REFUSED'
+  | 'ERR_IO'
   | 'ERR_REDIS_UNREACHABLE'
   | 'ERR_REDIS_REJECTED'
 
@@ -342,8 +351,15 @@ export interface WorkerOptions {
   id?: number
   /** Jobs in flight at once. Default 1 (node-resque's behaviour). */
   concurrency?: number
-  /** Directories native jobs may read and write; paths must resolve inside them after symlinks. */
+  /**
+   * Directories native jobs may read and write: absolute paths to existing directories, checked and
+   * opened once at construction (ERR_INVALID_ARG otherwise). Paths must stay inside them after
+   * symlinks, which the kernel checks at each open (openat2 on Linux 5.6+; elsewhere no symlink
+   * inside a root is followed).
+   */
   roots?: string[]
+  /** Which Redis keys native jobs may read and write (never the namespace's own keys, `<namespace>:*`). */
+  keys?: NativeKeysOptions
   /** Recovery of dead workers' in-flight jobs; false to leave it to node-resque's Scheduler. */
   recovery?: RecoveryOptions | false
   /** false: run native-only job sets in the JS loop instead of the Rust one. Default true. */
@@ -440,7 +456,10 @@ export interface MultiWorkerOptions {
   maxEventLoopDelay?: number
   /** Passed to each Worker. */
   concurrency?: number
+  /** Passed to each Worker; checked at construction. */
   roots?: string[]
+  /** Passed to each Worker; checked at construction. */
+  keys?: NativeKeysOptions
   recovery?: RecoveryOptions | false
 }
 
@@ -476,6 +495,15 @@ export declare class MultiWorker extends EventEmitter {
   once (event: string, cb: (...args: any[]) => void): this
 }
 
+/**
+ * Confines native jobs' `input.key` and `output.key`. Keys under the Worker's namespace
+ * (`<namespace>:*`: queues, stats, failed jobs) are always refused; with `prefix`, a key must also
+ * start with it (or with one of them). A refused key fails the job with ERR_KEY_REFUSED.
+ */
+export interface NativeKeysOptions {
+  prefix?: string | string[]
+}
+
 /** Where a native job reads its bytes: a file inside `roots`, a Redis key, or inline base64. */
 export type NativeInput = { path: string } | { key: string } | { base64: string }
 /** Where a native job writes its result: a file inside `roots` (written atomically), or a Redis key (ttl in seconds). */
@@ -498,7 +526,15 @@ export interface NativeJobDefinition extends JobDefinition<any> {
  *   the job's result is { size, key } or { size, path }.
  * - metadata: the result is the metadata object (written as JSON when output is given).
  * - hash: defaults { algorithm } (or the algorithm as a string); the result is the hex digest.
- * Failures carry `code`: ERR_PATH_OUTSIDE_ROOTS, ERR_INPUT_NOT_FOUND, ERR_OUTPUT_NOT_FOUND, ERR_INVALID_ARG, or the task's own.
+ * With an output, an object result also says where it went ({ key } or { path }).
+ * Every task takes `maxInputBytes` (default 256 MiB): a larger file, key value or base64 input
+ * fails with ERR_LIMIT_EXCEEDED before it is read.
+ * A job's options override the defaults, except: `null` means "not given" (the default stays); and
+ * resource limits set here (`limitInputPixels`, `limitOutputPixels`, `maxInputBytes`, which has its
+ * default as a ceiling even when not set) are ceilings a job may lower but never raise
+ * (`false`/0, unlimited, counts as raising): such a job fails with ERR_INVALID_ARG.
+ * Failures carry `code`: ERR_PATH_OUTSIDE_ROOTS, ERR_INPUT_NOT_FOUND, ERR_OUTPUT_NOT_FOUND, ERR_KEY_REFUSED,
+ * ERR_LIMIT_EXCEEDED, ERR_INVALID_ARG (the job is wrong), ERR_IO, ERR_REDIS_REJECTED (the server is), or the task's own.
  */
 export declare function native (task: 'resize', defaults?: Record<string, unknown>, extra?: { plugins?: PluginReference[], pluginOptions?: Record<string, Record<string, any>> }): NativeJobDefinition
 export declare function native (task: 'metadata', defaults?: Record<string, unknown>, extra?: { plugins?: PluginReference[], pluginOptions?: Record<string, Record<string, any>> }): NativeJobDefinition

@@ -350,10 +350,10 @@ test('a listener that throws becomes an error event; end() still resolves', asyn
 })
 
 test('Redis refusing the output (an ACL) fails that job; the slot goes on', async () => {
-  await redis.call('ACL', 'SETUSER', 'limited', 'on', '>pw', '~resque:*', '+@all')
+  await redis.call('ACL', 'SETUSER', 'limited', 'on', '>pw', '~resque:*', '~mine:*', '+@all')
   try {
     await queue.enqueue('img', 'digest', [{ input: { base64: 'YWJj' }, output: { key: 'elsewhere:1' } }])
-    await queue.enqueue('img', 'digest', [{ input: { base64: 'YWJj' }, output: { key: 'resque:mine' } }])
+    await queue.enqueue('img', 'digest', [{ input: { base64: 'YWJj' }, output: { key: 'mine:1' } }])
     const em = new EventEmitter()
     const seen = collect(em)
     const loop = new NativeLoop({ connection: { ...server.connection(), username: 'limited', password: 'pw' }, queues: ['img'], slots: ['acl'], timeout: 100, jobs: JOBS }, em)
@@ -361,11 +361,12 @@ test('Redis refusing the output (an ACL) fails that job; the slot goes on', asyn
     await until(() => seen.success.length + seen.failure.length === 2)
     await loop.end()
     assert.equal(seen.job.length, 2, 'each job ran once')
-    assert.equal(seen.failure[0][2].code, 'ERR_INVALID_ARG')
+    // The server's fault, not the job's.
+    assert.equal(seen.failure[0][2].code, 'ERR_REDIS_REJECTED')
     assert.match(seen.failure[0][2].message, /Redis refused to store the output at key "elsewhere:1": .*can't access/)
     const [failed] = (await redis.lrange('resque:failed', 0, -1)).map((s) => JSON.parse(s))
     assert.equal(failed.payload.args[0].output.key, 'elsewhere:1')
-    assert.equal(await redis.get('resque:mine'), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad')
+    assert.equal(await redis.get('mine:1'), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad')
     assert.equal(await redis.get('resque:stat:processed'), '1')
     assert.equal(await redis.get('resque:stat:failed'), '1')
   } finally {

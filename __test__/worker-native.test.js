@@ -209,6 +209,27 @@ describe('native metadata and hash', () => {
     assert.equal(md5.result, crypto.createHash('md5').update(data).digest('hex'))
   })
 
+  it('an array namespace reaches the Rust loop joined, as node-resque joins it', async () => {
+    const connection = { ...redisServer.connection(), namespace: ['tenant', 'img'] }
+    const w = new Worker({ connection, queues: ['parts'], timeout: 50 }, { digest: jobs.digest })
+    const q = new NodeResque.Queue({ connection })
+    try {
+      await q.connect()
+      await w.connect()
+      await w.start()
+      assert.equal(w.nativeLoop, true)
+      const ok = nextEvent(w, 'success')
+      await q.enqueue('parts', 'digest', [{ input: { base64: 'YWJj' } }])
+      const [, , result] = await ok
+      assert.equal(result, crypto.createHash('sha256').update('abc').digest('hex'))
+      assert.equal(await redis.get('tenant:img:stat:processed'), '1')
+      assert.equal(await redis.exists('resque:stat:processed'), 0)
+    } finally {
+      await w.end()
+      await q.end()
+    }
+  })
+
   it('native() rejects unknown tasks at definition time', () => {
     assert.throws(() => native('sharpen'), { code: 'ERR_INVALID_ARG' })
   })

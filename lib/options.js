@@ -128,6 +128,16 @@ function dimension (name, v) {
   return v
 }
 
+// A pixel limit: a non-negative integer, false (or 0) for none, true or
+// absent for the default (undefined here). The Rust loop's job parser
+// (crates/core/src/resque/job.rs) takes the same values with the same message.
+function pixelLimit (name, v) {
+  if (v === undefined || v === null || v === true) return undefined
+  if (v === false) return 0
+  if (!Number.isInteger(v) || v < 0) throw invalidArg(`${name} must be a non-negative integer, true or false; got ${describe(v)}`)
+  return v
+}
+
 function bool (name, v, dflt) {
   if (v === undefined) return dflt
   if (typeof v !== 'boolean') throw invalidArg(`${name} must be a boolean, got ${describe(v)}`)
@@ -196,12 +206,9 @@ function resizeOptions (options) {
   if (!Number.isInteger(quality) || quality < 1 || quality > 100) {
     throw invalidArg(`quality must be an integer from 1 to 100, got ${describe(quality)}`)
   }
-  let limit = options.limitInputPixels
-  if (limit === undefined || limit === true) limit = DEFAULT_LIMIT_INPUT_PIXELS
-  else if (limit === false) limit = 0
-  else if (!Number.isInteger(limit) || limit < 0) {
-    throw invalidArg(`limitInputPixels must be a non-negative integer, true or false; got ${describe(limit)}`)
-  }
+  const limit = pixelLimit('limitInputPixels', options.limitInputPixels) ?? DEFAULT_LIMIT_INPUT_PIXELS
+  // Undefined follows limitInputPixels (in Rust, where the default is defined).
+  const limitOutput = pixelLimit('limitOutputPixels', options.limitOutputPixels)
   return {
     native: {
       width,
@@ -215,7 +222,8 @@ function resizeOptions (options) {
       format,
       quality,
       autoOrient: bool('autoOrient', options.autoOrient, true),
-      limitInputPixels: limit
+      limitInputPixels: limit,
+      limitOutputPixels: limitOutput
     },
     signal: checkSignal(options.signal)
   }

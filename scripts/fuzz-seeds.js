@@ -27,10 +27,30 @@ const TARGETS = {
   resize_webp: ['webp'],
   resize_gif: ['gif'],
   metadata: ['jpeg', 'png', 'webp', 'gif'],
+  resize_options: ['options'],
   resque_payload: ['resque']
 }
 
-const seeds = { jpeg: [], png: [], webp: [], gif: [], resque: [] }
+const seeds = { jpeg: [], png: [], webp: [], gif: [], resque: [], options: [] }
+
+// Byte strings for the resize_options target (layout in fuzz/src/lib.rs,
+// check_resize_options): issue #12's cases and an ordinary resize.
+function optionsSeeds () {
+  // [format+alpha, width side, height side, flags, width (2), height (2), fit, kernel, format, quality, position, out limit, in limit, pixels...]
+  const cases = {
+    // 1x16383 PNG to width 65535 (0 reads as 65535): 211 TB.
+    'tall-strip-to-65535': [0, 0, 0xf3, 0b10001, 0, 0, 0, 0, 0, 4, 0, 79, 4, 0, 0, 7, 200, 31],
+    // 1x2 PNG, fit outside 65535x65535: 25 GB.
+    'outside-65535': [0, 0, 1, 0b10011, 0, 0, 0, 0, 4, 4, 0, 79, 4, 0, 0, 90],
+    // 16x16 to 20000x20000 WebP: over the encoder's 16383.
+    'webp-20000': [0x80, 15, 15, 0b10011, 0x4e, 0x20, 0x4e, 0x20, 2, 4, 3, 79, 4, 3, 0, 1, 2, 3, 4],
+    // 32x24 JPEG to 16 wide, within every limit.
+    'ordinary': [1, 31, 23, 0b10001, 0, 16, 0, 0, 0, 4, 1, 80, 4, 3, 0, 10, 200, 30, 250],
+    // 16x16 RGBA contained in 300x200 with a transparent background, output PNG.
+    'contain-transparent': [0x80, 15, 15, 0b10111, 0x01, 0x2c, 0, 200, 1, 3, 2, 80, 0, 3, 0, 9, 99]
+  }
+  for (const [name, bytes] of Object.entries(cases)) add('options', `${name}.bin`, Buffer.from(bytes))
+}
 
 // Queue entries as node-resque writes them, for the resque payload target.
 function resqueSeeds () {
@@ -143,6 +163,7 @@ async function main () {
   }
   await variants()
   resqueSeeds()
+  optionsSeeds()
   for (const [target, formats] of Object.entries(TARGETS)) {
     const dir = path.join(out, target)
     fs.mkdirSync(dir, { recursive: true })

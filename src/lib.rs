@@ -17,6 +17,8 @@ use rusque_core::tasks::hash::Algorithm;
 use rusque_core::tasks::image::{Fit, Format, Kernel, Metadata, ResizeOptions};
 use rusque_core::{budget, metrics, pool, Cancel, Output, Task};
 
+mod jobs;
+
 struct Completion {
   id: u32,
   result: rusque_core::Result<Output>,
@@ -170,6 +172,8 @@ pub struct NativeResizeOptions {
   pub quality: u32,
   pub auto_orient: bool,
   pub limit_input_pixels: f64,
+  /// Absent: follow limitInputPixels.
+  pub limit_output_pixels: Option<f64>,
 }
 
 fn invalid(message: String) -> Error {
@@ -210,6 +214,8 @@ fn convert_resize_options(o: NativeResizeOptions) -> Result<ResizeOptions> {
     quality: o.quality.min(255) as u8,
     auto_orient: o.auto_orient,
     limit_input_pixels: if o.limit_input_pixels.is_finite() && o.limit_input_pixels > 0.0 { o.limit_input_pixels as u64 } else { 0 },
+    // lib/options.js has checked it is a non-negative integer; `as` saturates past u64.
+    limit_output_pixels: o.limit_output_pixels.map(|l| if l > 0.0 { l as u64 } else { 0 }),
   })
 }
 
@@ -539,6 +545,7 @@ fn event_json(e: rusque_core::resque::worker::Event) -> String {
     E::End { slot } => json!([4, slot]).to_string(),
     E::Pause { slot } => json!([5, slot]).to_string(),
     E::Error { slot, message } => json!([6, slot, message]).to_string(),
+    E::Ready { slot } => json!([7, slot]).to_string(),
   }
 }
 
@@ -553,22 +560,25 @@ fn worker_config(json: &str) -> Result<rusque_core::resque::worker::Config> {
       .ok_or_else(|| invalid(format!("worker config: {k} must be an array of strings")))
   };
   let ms = |k: &str, d: u64| std::time::Duration::from_millis(v.get(k).and_then(Value::as_u64).unwrap_or(d));
+  let namespace = v.get("namespace").and_then(Value::as_str).unwrap_or("resque").to_string();
   let mut jobs = HashMap::new();
   if let Some(map) = v.get("jobs").and_then(Value::as_object) {
     for (class, def) in map {
       let kind = Kind::parse(def.get("task").and_then(Value::as_str).unwrap_or("")).map_err(|e| invalid(e.message))?;
       let defaults = def.get("defaults").and_then(Value::as_object).cloned().unwrap_or_default();
-      jobs.insert(class.clone(), NativeJob::new(kind, defaults));
+      // The Worker's keys option rides on each job (lib/resque/worker.js).
+      let keys = jobs::key_policy(&namespace, def.get("keys"))?;
+      jobs.insert(class.clone(), NativeJob::new(kind, defaults).with_keys(keys));
     }
   }
   Ok(rusque_core::resque::worker::Config {
     url: v.get("url").and_then(Value::as_str).ok_or_else(|| invalid("worker config: url".into()))?.to_string(),
-    namespace: v.get("namespace").and_then(Value::as_str).unwrap_or("resque").to_string(),
+    namespace,
     queues: strings("queues")?,
     slots: strings("slots")?,
     poll: ms("pollMs", 5000),
     ping: ms("pingMs", 5000),
-    roots: strings("roots").unwrap_or_default().into_iter().map(std::path::PathBuf::from).collect(),
+    roots: Arc::new(jobs::open_roots(&strings("roots").unwrap_or_default())?),
     jobs,
     events: Arc::new(std::sync::atomic::AtomicU8::new(v.get("events").and_then(Value::as_u64).map_or(u8::MAX, |m| m as u8))),
   })
@@ -718,6 +728,15 @@ impl NativeWorker {
   pub fn stop(&self) {
     if let Some(h) = &self.handle {
       h.stop();
+    }
+  }
+
+  /// Lets the slots go on past their first poll (they wait there after the
+  /// `ready` event, so that JS's start() returns before the first job's events).
+  #[napi]
+  pub fn release(&self) {
+    if let Some(h) = &self.handle {
+      h.release();
     }
   }
 

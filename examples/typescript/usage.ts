@@ -2,6 +2,7 @@
 // `tsc --noEmit -p examples/typescript` checks index.d.ts against real code.
 // The expect-error lines in mistakes() prove the types reject what the runtime rejects.
 import { readFile } from 'node:fs/promises'
+import { dirname, resolve } from 'node:path'
 import {
   resize, metadata, hash, configure, poolInfo, prometheus, buildInfo, JobQueue, RusqueError, AbortError,
   Worker, MultiWorker, native, type NativeJobArgs,
@@ -84,7 +85,14 @@ async function main (file: string): Promise<void> {
     checksum: native('hash', 'sha256'),
     hello: async (who: string) => `hello ${who}`
   }
-  const worker = new Worker({ connection: { host: '127.0.0.1', port: 6379, namespace: 'resque' }, queues: ['images'], concurrency: 4, roots: ['/srv/uploads'] }, jobs)
+  // Roots must exist (checked here, at construction): the image's directory.
+  const worker = new Worker({
+    connection: { host: '127.0.0.1', port: 6379, namespace: 'resque' },
+    queues: ['images'],
+    concurrency: 4,
+    roots: [dirname(resolve(file))],
+    keys: { prefix: ['uploads:', 'thumbs:'] }
+  }, jobs)
   worker.on('success', (q: string, job, result: unknown, duration: number) => { console.log(q, job.class, result, duration) })
   worker.on('failure', (q, job, failure) => { console.log(q, failure.code) })
   const multi = new MultiWorker({ connection: { host: '127.0.0.1' }, queues: ['images'], maxTaskProcessors: 4 }, jobs)

@@ -75,3 +75,74 @@ pub fn check_resque_entry(entry: &str) {
   let back: Value = serde_json::from_str(&failure).expect("failure record is JSON");
   assert!(back.get("payload").is_some(), "failure record lost its payload");
 }
+
+/// Most output pixels the options target allows, so that a successful
+/// execution stays cheap; every larger request must come back refused.
+pub const OPTIONS_MAX_OUTPUT_PIXELS: u64 = 1 << 18;
+
+/// Tiny images with extreme options: a small input (up to 65536 pixels, but as
+/// thin as 1x16383) built from the fuzz bytes and encoded with rusque's own
+/// encoders, resized with sizes up to 65535 a side, every fit, kernel and
+/// output format, and pixel limits. The result must be an image of the plan's
+/// size within the limits, or ERR_LIMIT_EXCEEDED; never a panic or an abort.
+///
+/// Layout: `[format+alpha, width side, height side, flags, width u16 (2),
+/// height u16 (2), fit, kernel, output format, quality, position,
+/// output limit, input limit, pixel bytes...]`.
+pub fn check_resize_options(data: &[u8]) -> Corpus {
+  use rusque_core::tasks::image::decode::Pixels;
+  use rusque_core::tasks::image::{encode, resize::plan, Fit, Kernel};
+
+  let Some((head, fill)) = data.split_first_chunk::<15>() else { return Corpus::Reject };
+  // Mostly small sides, sometimes a long one, so that thin strips come up.
+  let side = |b: u8| -> u32 {
+    match b {
+      0..=239 => 1 + u32::from(b % 32),
+      _ => [255, 1024, 4096, 16383][usize::from(b % 4)],
+    }
+  };
+  let in_format = [Format::Png, Format::Jpeg, Format::Webp][usize::from(head[0] % 3)];
+  let channels: u8 = if in_format != Format::Jpeg && head[0] & 0x80 != 0 { 4 } else { 3 };
+  let iw = side(head[1]);
+  let ih = side(head[2]).min((1 << 16) / iw).max(1);
+  let len = (iw * ih) as usize * usize::from(channels);
+  let bytes: Vec<u8> = if fill.is_empty() { vec![128; len] } else { fill.iter().copied().cycle().take(len).collect() };
+  let Ok(input) = encode::encode(&Pixels { data: bytes, width: iw, height: ih, channels }, in_format, 90) else {
+    return Corpus::Reject;
+  };
+
+  let flags = head[3];
+  // 0 reads as 65535, the largest size, which the fuzzer would rarely hit otherwise.
+  let size = |hi: u8, lo: u8| match u16::from_be_bytes([hi, lo]) {
+    0 => 65_535,
+    n => u32::from(n),
+  };
+  let opts = ResizeOptions {
+    width: (flags & 1 != 0).then(|| size(head[4], head[5])),
+    height: (flags & 2 != 0).then(|| size(head[6], head[7])),
+    fit: [Fit::Cover, Fit::Contain, Fit::Fill, Fit::Inside, Fit::Outside][usize::from(head[8] % 5)],
+    position: (f64::from(head[12] % 3) / 2.0, f64::from(head[12] / 3 % 3) / 2.0),
+    background: if flags & 4 != 0 { [0, 0, 0, 0] } else { [255, 255, 255, 255] },
+    without_enlargement: flags & 8 != 0,
+    kernel: [Kernel::Nearest, Kernel::Linear, Kernel::Cubic, Kernel::Mitchell, Kernel::Lanczos3][usize::from(head[9] % 5)],
+    format: [None, Some(Format::Jpeg), Some(Format::Png), Some(Format::Webp)][usize::from(head[10] % 4)],
+    quality: 1 + head[11] % 100,
+    auto_orient: flags & 16 != 0,
+    limit_output_pixels: [None, Some(1), Some(4096), Some(OPTIONS_MAX_OUTPUT_PIXELS)][usize::from(head[13] % 4)],
+    limit_input_pixels: [OPTIONS_MAX_OUTPUT_PIXELS, 64, 1 << 16][usize::from(head[14] % 3)],
+  };
+  let limit = opts.effective_limit_output_pixels();
+  assert!(limit > 0 && limit <= OPTIONS_MAX_OUTPUT_PIXELS);
+
+  match image::resize(&input, &opts, &Cancel::never()) {
+    Ok(out) => {
+      let expected = plan(iw, ih, opts.width, opts.height, opts.fit, opts.position, opts.without_enlargement)
+        .unwrap_or_else(|e| panic!("resize succeeded where the plan fails: {e}"));
+      let m = image::metadata(&out).unwrap_or_else(|e| panic!("resize produced unreadable output: {e}"));
+      assert_eq!((m.format, m.width, m.height), (opts.format.unwrap_or(in_format), expected.canvas.0, expected.canvas.1), "{opts:?}");
+      assert!(u64::from(m.width) * u64::from(m.height) <= limit, "output over the limit: {m:?} {opts:?}");
+    }
+    Err(e) => assert_eq!(e.code, Code::LimitExceeded, "{opts:?} on {iw}x{ih} {in_format:?}: {e}"),
+  }
+  Corpus::Keep
+}

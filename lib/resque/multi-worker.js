@@ -11,8 +11,12 @@ const { multiWorkerStats } = require('../metrics')
 const os = require('os')
 const { Worker } = require('./worker')
 const { UNHANDLED_ERROR_WARNING: WARNING } = require('../errors')
+const { NativeJobs } = require('./native-job')
+const { keyMaker } = require('./keys')
 
 const FORWARDED = ['start', 'end', 'cleaning_worker', 'poll', 'ping', 'job', 'reEnqueue', 'success', 'failure', 'pause', 'recover']
+// What cleanupWorker() removes: node-resque's list, and rusque's `recover`.
+const CLEANED = FORWARDED.concat(['error', 'multiWorkerAction'])
 
 class MultiWorker extends EventEmitter {
   constructor (options = {}, jobs = {}) {
@@ -28,6 +32,13 @@ class MultiWorker extends EventEmitter {
     if (shared && typeof shared.setMaxListeners === 'function') {
       shared.setMaxListeners(shared.getMaxListeners() + options.maxTaskProcessors)
     }
+
+    if (options.roots !== undefined && !Array.isArray(options.roots)) {
+      throw new TypeError('roots must be an array of directories that native jobs may read and write')
+    }
+    // Its Workers come later; a bad root or keys option fails here, by the Worker's rule.
+    // eslint-disable-next-line no-new
+    new NativeJobs({ roots: options.roots, namespace: keyMaker((options.connection && options.connection.namespace) ?? 'resque')(), keys: options.keys })
 
     this.options = options
     this.jobs = jobs
@@ -61,7 +72,12 @@ class MultiWorker extends EventEmitter {
     this._loopTimer.unref()
   }
 
-  async _startWorker () {
+  /**
+   * node-resque's startWorker(): adds a worker (id: the number of workers + 1,
+   * name `name:pid+id`) whose events this MultiWorker forwards, connects and
+   * starts it. The check timer calls it; so may you.
+   */
+  async startWorker () {
     const id = this.workers.length + 1
     const worker = new Worker({
       connection: this.options.connection,
@@ -70,11 +86,14 @@ class MultiWorker extends EventEmitter {
       name: this.options.name + ':' + process.pid + '+' + id,
       concurrency: this.options.concurrency,
       roots: this.options.roots,
+      keys: this.options.keys,
       recovery: this.options.recovery
     }, this.jobs)
     worker.id = id
     for (const event of FORWARDED) {
-      worker.on(event, (...args) => this.emit(event, worker.id, ...args))
+      // node-resque forwards start and end with the worker id alone.
+      if (event === 'start' || event === 'end') worker.on(event, () => this.emit(event, worker.id))
+      else worker.on(event, (...args) => this.emit(event, worker.id, ...args))
     }
     worker.on('error', (error, queue, job) => {
       if (this.listenerCount('error') > 0) this.emit('error', error, worker.id, queue, job)
@@ -86,7 +105,7 @@ class MultiWorker extends EventEmitter {
     } catch (err) {
       // Not counted as a worker: the next check tries again, after a backoff.
       this.workers.splice(this.workers.indexOf(worker), 1)
-      worker.removeAllListeners()
+      await this.cleanupWorker(worker)
       this._connectFailures++
       this._retryAt = Date.now() + Math.min(this.options.checkTimeout * 2 ** this._connectFailures, Math.max(this.options.timeout, 1000))
       throw err
@@ -111,27 +130,38 @@ class MultiWorker extends EventEmitter {
     return 'x'
   }
 
-  async _checkWorkers () {
+  /**
+   * node-resque's checkWorkers(): from the workers' state and the event loop,
+   * starts a worker ('+'), ends the last one ('-'), ends all once stopped
+   * ('--') or does nothing ('x'); resolves to { verb, eventLoopDelay }. The
+   * check timer calls it every checkTimeout ms and emits multiWorkerAction.
+   */
+  async checkWorkers () {
     const verb = this._decide()
     if (verb === '+') {
-      await this._startWorker()
+      await this.startWorker()
     } else if (verb === '-') {
       const worker = this.workers.pop()
       if (worker) {
         await worker.end()
-        worker.removeAllListeners()
+        await this.cleanupWorker(worker)
       }
     } else if (verb === '--') {
       this.stopInProcess = true
       const workers = this.workers
       await Promise.all(workers.map(async (w) => {
         await w.end()
-        w.removeAllListeners()
+        await this.cleanupWorker(w)
       }))
       this.workers = []
       this.stopInProcess = false
     }
-    return verb
+    return { verb, eventLoopDelay: this.eventLoopDelay }
+  }
+
+  /** node-resque's cleanupWorker(worker): removes the listeners of the events startWorker() forwards. */
+  async cleanupWorker (worker) {
+    for (const event of CLEANED) worker.removeAllListeners(event)
   }
 
   async _check () {
@@ -141,7 +171,7 @@ class MultiWorker extends EventEmitter {
     this._checking = true
     let verb
     try {
-      verb = await this._checkWorkers()
+      verb = (await this.checkWorkers()).verb
     } catch (err) {
       if (this.listenerCount('error') > 0) this.emit('error', err)
       else process.emitWarning(`rusque MultiWorker ${this.name}: ${err && err.message} (add an 'error' listener to handle this)`, WARNING)

@@ -8,6 +8,7 @@
 const binding = require('../load').load()
 const debug = require('../debug')
 const { RusqueError } = require('../errors')
+const { keyMaker } = require('./keys')
 
 function redisUrl (o) {
   const auth = o.password ? `${encodeURIComponent(o.username || '')}:${encodeURIComponent(o.password)}@` : ''
@@ -31,6 +32,7 @@ const FAILURE = 3
 const END = 4
 const PAUSE = 5
 const ERROR = 6
+const READY = 7
 
 /**
  * The error a `failure` event carries, as the JS loop builds it: InvalidPayload
@@ -74,7 +76,9 @@ class NativeLoop {
     this._liveSlots = 0
     const config = {
       url: redisUrl(connectionTarget(o.connection)),
-      namespace: (o.connection && o.connection.namespace) || 'resque',
+      // node-resque takes a namespace as a string or an array of parts;
+      // the Rust loop takes the joined prefix, as keyMaker builds it.
+      namespace: keyMaker((o.connection && o.connection.namespace) || 'resque')(),
       queues: o.queues,
       slots: o.slots,
       pollMs: o.timeout,
@@ -107,12 +111,29 @@ class NativeLoop {
     })
   }
 
+  /**
+   * Starts the slots; resolves once each has done its first poll (or ended),
+   * as node-resque's start() returns with its first poll under way. The slots
+   * wait after that poll until the tick after this resolves, so listeners
+   * added right after `await worker.start()` see the first job's events.
+   */
   start () {
     debug('native loop: starting %d slots (%s)', this.slots.length, this.slots.join(', '))
     this._liveSlots = this.slots.length
+    this.polled = this.slots.map(() => false)
+    this._unsettled = new Set(this.slots.keys())
     this.ended = new Promise((resolve) => { this._endResolve = resolve })
+    const firstPoll = new Promise((resolve) => { this._firstPoll = resolve })
     this.native.setActive(true)
     this.native.start()
+    return firstPoll
+  }
+
+  /** A slot has polled once, or ended: start() resolves when all have. */
+  _settled (slot) {
+    if (!this._unsettled.delete(slot) || this._unsettled.size > 0) return
+    this._firstPoll()
+    setImmediate(() => this.native.release())
   }
 
   /** Per slot, in slot order: { completed, failed, run } (run: a native histogram, lib/metrics.js). */
@@ -160,8 +181,13 @@ class NativeLoop {
       case PAUSE:
         em.emit('pause')
         break
+      case READY: // [7, slot]: its first poll is done; it waits for release()
+        this.polled[e[1]] = true
+        this._settled(e[1])
+        break
       case END:
         debug('native loop: slot %s ended', this.slots[e[1]])
+        this._settled(e[1])
         if (--this._liveSlots === 0) {
           this.native.setActive(false)
           this._endResolve()

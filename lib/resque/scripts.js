@@ -96,16 +96,19 @@ local cleared = {}
 for i = 1, nAcks do
   local wkey = KEYS[k + 1]
   if redis.call('get', wkey) == ARGV[a + 1] then
+    local outcome = ARGV[a + 2]
+    -- The failure record first: if the failed list is not a list, this
+    -- fails before the job's key is cleared.
+    if outcome == 'f' then redis.call('rpush', KEYS[3], ARGV[a + 3]) end
     redis.call('del', wkey)
     cleared[wkey] = true
-    local outcome = ARGV[a + 2]
+    -- pcall: a counter holding something INCR refuses must not undo the ack.
     if outcome == 's' then
-      redis.call('incr', KEYS[1])
-      redis.call('incr', KEYS[k + 2])
+      redis.pcall('incr', KEYS[1])
+      redis.pcall('incr', KEYS[k + 2])
     elseif outcome == 'f' then
-      redis.call('incr', KEYS[2])
-      redis.call('incr', KEYS[k + 3])
-      redis.call('rpush', KEYS[3], ARGV[a + 3])
+      redis.pcall('incr', KEYS[2])
+      redis.pcall('incr', KEYS[k + 3])
     end
     acked[i] = 1
   else
@@ -135,8 +138,8 @@ for i = 1, nClaims do
     redis.call('rpush', KEYS[3], '{"worker":' .. cjson.encode(ARGV[a + 2]) ..
       ',"queue":null,"payload":"(not UTF-8; ' .. #current .. ' bytes)","exception":"InvalidPayload",' ..
       '"error":"working-on value is not valid UTF-8","backtrace":[],"failed_at":' .. cjson.encode(failedAt) .. '}')
-    redis.call('incr', KEYS[2])
-    redis.call('incr', KEYS[k + 2])
+    redis.pcall('incr', KEYS[2])
+    redis.pcall('incr', KEYS[k + 2])
     redis.call('del', wkey)
     current = false
   end
@@ -176,8 +179,8 @@ for i = 1, nClaims do
           ',"exception":"InvalidPayload","error":' .. cjson.encode(reason) ..
           ',"backtrace":[],"failed_at":' .. cjson.encode(failedAt) .. '}'
         redis.call('rpush', KEYS[3], entry)
-        redis.call('incr', KEYS[2])
-        redis.call('incr', KEYS[k + 2])
+        redis.pcall('incr', KEYS[2])
+        redis.pcall('incr', KEYS[k + 2])
         bad[#bad + 1] = { q, raw, reason, i }
         badLeft = badLeft - 1
       else
@@ -209,7 +212,7 @@ else
     redis.call('lpush', KEYS[7], ARGV[5])
   else
     redis.call('rpush', KEYS[7], ARGV[5])
-    redis.call('incr', KEYS[8])
+    redis.pcall('incr', KEYS[8])
   end
 end
 redis.call('srem', KEYS[2], ARGV[3])

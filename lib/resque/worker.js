@@ -29,6 +29,7 @@ const { Recovery, normalizeRecovery } = require('./recovery')
 const { NativeLoop } = require('./native-loop')
 const { SlotStats, workerStats } = require('../metrics')
 const debug = require('../debug')
+const { NativeJobs } = require('./native-job')
 const { RusqueError, UNHANDLED_ERROR_WARNING: WARNING } = require('../errors')
 
 // A job found in a slot's working-on key at start this many times in a row
@@ -106,8 +107,15 @@ class Worker extends EventEmitter {
     this.pollTimer = null
     this.pingTimer = null
     this.endTimer = null
+    this._startedLoop = false // start() got past its connect: one fetch loop per Worker
 
     this.connection = new Connection(options.connection || {})
+    // Roots are checked and opened here, once (absolute paths to existing
+    // directories; ERR_INVALID_ARG names a bad one), and the keys option with
+    // them: a misconfigured Worker fails at construction, not job by job.
+    // The JS loop's native jobs run through this; the Rust loop opens the
+    // same roots by the same rule when it starts.
+    this._nativeJobs = new NativeJobs({ roots: options.roots, namespace: this.connection.key(), keys: options.keys })
     this.queueObject = new Producer(this.connection, this.jobs)
     this.connection.on('error', (err) => this._error(err))
     this.recovery = normalizeRecovery(options.recovery, options.timeout)
@@ -206,22 +214,36 @@ class Worker extends EventEmitter {
       names.every((n) => this.jobs[n].native && !(this.jobs[n].plugins && this.jobs[n].plugins.length))
   }
 
+  /**
+   * Connects first if needed (retrying, see _connectRetrying), registers
+   * (init()), and begins the first poll before it returns, as node-resque's
+   * start() does: a job already queued is claimed even if end() follows at
+   * once, and end() waits for it.
+   */
   async start () {
-    if (!this.ready || this.running || this._closed || this._connectWait !== null) return
+    if (!this.ready || this._startedLoop || this._closed || this._connectWait !== null) return
     if (this.connection.redis === null && !(await this._connectRetrying())) return
-    if (this._ending || this.running) return
+    if (this._ending || this._startedLoop) return
+    this._startedLoop = true
     this.started = true
     this.emit('start', new Date())
     debug('worker %s started: %d slots, %s loop', this.name, this.slots.length, this.nativeLoop ? 'Rust' : 'JS')
+    await this.init()
+    if (!this.running) return // end() was called while we were starting
+    if (this.recovery) {
+      this._recoverer = new Recovery(this, this.recovery)
+      this._recoverer.start()
+    }
     if (this.nativeLoop) return this._startNative()
-    await this._init()
-    this._schedule()
+    this._flush() // sends the first cycle (ack-free claims) now, not on a later tick
   }
 
-  _startNative () {
-    this.running = true
+  async _startNative () {
+    // The Rust slots ping (and re-register) from here on.
+    if (this.pingTimer) { clearInterval(this.pingTimer); this.pingTimer = null }
     const jobs = {}
-    for (const [name, def] of Object.entries(this.jobs)) jobs[name] = { task: def.native.task, defaults: def.native.defaults }
+    // The keys option rides on each job (src/lib.rs worker_config reads it there).
+    for (const [name, def] of Object.entries(this.jobs)) jobs[name] = { task: def.native.task, defaults: def.native.defaults, keys: this.options.keys }
     this._native = new NativeLoop({
       connection: this.connection.options,
       queues: this.queues,
@@ -230,14 +252,21 @@ class Worker extends EventEmitter {
       roots: this.options.roots,
       jobs
     }, this)
-    this._native.start()
-    if (this.recovery) {
-      this._recoverer = new Recovery(this, this.recovery)
-      this._recoverer.start()
-    }
+    await this._native.start()
   }
 
-  async _init () {
+  /**
+   * Registers the worker in Redis as node-resque's init() does: each slot in
+   * the `workers` set, its `worker:<name>:<queues>:started` key and a ping;
+   * then pings every `timeout` ms. start() calls it. Called alone on a
+   * connected worker, it makes the worker visible to node-resque's
+   * queue.workers(), allWorkingOn() and forceCleanWorker() without working
+   * any job; end() unregisters it.
+   */
+  async init () {
+    if (this.connection.redis === null) {
+      throw new RusqueError('ERR_NOT_CONNECTED', `Worker ${this.name}: init() needs a connected worker; call connect() first`)
+    }
     this.running = true
     const { redis, key } = this.connection
     const now = Math.round(Date.now() / 1000)
@@ -245,12 +274,8 @@ class Worker extends EventEmitter {
     for (const s of this.slots) multi.set(s.keys.started, now)
     await exec(multi)
     await this._ping()
-    if (!this.running) return // end() was called while we were starting
+    if (!this.running || this.pingTimer !== null) return // ended meanwhile, or init() ran before
     this.pingTimer = setInterval(() => { this._ping() }, this.options.timeout)
-    if (this.recovery) {
-      this._recoverer = new Recovery(this, this.recovery)
-      this._recoverer.start()
-    }
   }
 
   /** Stops claiming, waits for running jobs, acknowledges them, unregisters. */
@@ -265,10 +290,18 @@ class Worker extends EventEmitter {
     }
     if (this._native) {
       this.running = false
+      if (this.pingTimer) { clearInterval(this.pingTimer); this.pingTimer = null }
+      if (this._pinging) await this._pinging
       if (this._recoverer) { this._recoverer.stop(); await this._recoverer.idle(); this._recoverer = null }
       await this._native.end()
+      // init() registered every slot; a slot whose Rust loop never got as far
+      // as its first poll (Redis unreachable from it) did not unregister.
+      const silent = this.slots.filter((s, i) => !this._native.polled[i])
       this._native.stats().forEach((n, i) => this._slotStats[i].add(n)) // keep the Rust loop's counts
       this._native = null
+      if (silent.length > 0 && this.connection.connected) {
+        try { await this._untrack(silent) } catch (err) { this._error(err) }
+      }
       this._closed = true
       this.connection.end()
       debug('worker %s ended', this.name)
@@ -306,11 +339,11 @@ class Worker extends EventEmitter {
     this.emit('end', new Date())
   }
 
-  async _untrack () {
+  async _untrack (among = this.slots) {
     const { redis, key } = this.connection
     const pending = this._unsent ? this._unsent.acks.concat(this._acks) : this._acks
     const unacked = new Set(pending.map((a) => a.slot))
-    const slots = this.slots.filter((s) => !unacked.has(s)) // unacked: leave for recovery
+    const slots = among.filter((s) => !unacked.has(s)) // unacked: leave for recovery
     if (slots.length === 0) return
     // Every slot is idle now, so a working-on value can only be a claim whose
     // reply never reached us (Redis dropped mid-cycle): give that job back.
@@ -323,7 +356,7 @@ class Worker extends EventEmitter {
       multi.srem(key('workers'), s.keys.entry)
         .del(s.keys.ping, s.keys.workingOn, s.keys.started, s.keys.failed, s.keys.processed)
     }
-    if (unacked.size === 0) multi.del(this._cycleKey)
+    if (unacked.size === 0 && slots.includes(this.slots[0])) multi.del(this._cycleKey)
     await exec(multi)
   }
 
@@ -451,11 +484,14 @@ class Worker extends EventEmitter {
       keys.push(s.keys.workingOn, s.keys.failed)
       argv.push(s.suffix, s.name)
     }
-    for (const q of queues) this._emitSafe('poll', q)
+    // node-resque polls once it has reported the job it finished: in a cycle
+    // that acks, the poll events follow the acked jobs' success/failure.
+    if (acks.length === 0) for (const q of queues) this._emitSafe('poll', q)
 
     const [, claimed, bad] = await redis.rusqueCycle(keys.length, ...keys, ...argv)
 
     for (const a of acks) this._afterAck(a)
+    if (acks.length > 0) for (const q of queues) this._emitSafe('poll', q)
 
     for (const [qIndex, raw, reason] of bad) {
       const q = queues[qIndex - 1]

@@ -256,7 +256,8 @@ fn resize_cost(data: &[u8], o: &image::ResizeOptions) -> Option<u64> {
   }
   let orientation = if o.auto_orient { h.orientation } else { 1 };
   let (iw, ih) = if orientation >= 5 { (h.height, h.width) } else { (h.width, h.height) };
-  let plan = resize::plan(iw, ih, o.width, o.height, o.fit, o.position, o.without_enlargement);
+  // A plan the output limits refuse fails before any allocation: nothing to reserve.
+  let plan = resize::plan(iw, ih, o.width, o.height, o.fit, o.position, o.without_enlargement).ok()?;
   let (dw, dh) = if h.format == Format::Jpeg {
     let num = u64::from(decode::jpeg_scale_numerator(h.width, h.height, Some(image::decode_target(&plan, iw, ih, orientation))));
     ((u64::from(h.width) * num).div_ceil(8), (u64::from(h.height) * num).div_ceil(8))

@@ -25,6 +25,16 @@ pub enum Code {
   InputNotFound,
   /// A native job's output directory does not exist.
   OutputNotFound,
+  /// A native job named a Redis key it may not use: one of the queue's own
+  /// (`<namespace>:*`) or one outside the Worker's `keys.prefix`.
+  KeyRefused,
+  /// The server could not do file I/O it should have been able to do
+  /// (permissions, a read-only or full disk, an I/O error): the operator's to
+  /// fix, not the job's.
+  Io,
+  /// Redis answered a native job's command with an error (out of memory, an
+  /// ACL): the operator's to fix, not the job's.
+  RedisRejected,
 }
 
 impl Code {
@@ -40,6 +50,9 @@ impl Code {
       Code::PathOutsideRoots => "ERR_PATH_OUTSIDE_ROOTS",
       Code::InputNotFound => "ERR_INPUT_NOT_FOUND",
       Code::OutputNotFound => "ERR_OUTPUT_NOT_FOUND",
+      Code::KeyRefused => "ERR_KEY_REFUSED",
+      Code::Io => "ERR_IO",
+      Code::RedisRejected => "ERR_REDIS_REJECTED",
     }
   }
 }

@@ -2,16 +2,19 @@
 //! bytes it reads and where its result goes.
 //!
 //! Args: `{ input: { path } | { key } | { base64 }, output?: { path } | { key, ttl }, ...taskOptions }`.
-//! Task options are the same as the JS functions' (sharp-style for resize).
+//! Task options are the same as the JS functions' (sharp-style for resize),
+//! plus `maxInputBytes`. Both loops build their jobs here: the Rust loop
+//! directly, the JS loop through the napi glue.
 
-use std::path::{Path, PathBuf};
+use base64::Engine;
+use serde_json::{json, Map, Value};
 
-use serde_json::{Map, Value};
-
+use super::files::{Roots, DEFAULT_MAX_INPUT_BYTES};
+use super::keys::KeyPolicy;
 use crate::error::{Code, Error, Result};
 use crate::tasks::hash::Algorithm;
 use crate::tasks::image::{Fit, Format, Kernel, ResizeOptions};
-use crate::tasks::Task;
+use crate::tasks::{Output, Task};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -36,6 +39,8 @@ impl Kind {
 pub struct NativeJob {
   pub kind: Kind,
   pub defaults: Map<String, Value>,
+  /// Which Redis keys its input and output may name.
+  pub keys: KeyPolicy,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -57,6 +62,8 @@ pub struct Spec {
   pub task: Task,
   pub input: InputRef,
   pub output: OutputRef,
+  /// The most input bytes the job may read (file, key or base64).
+  pub max_input_bytes: u64,
 }
 
 fn obj<'a>(v: &'a Value, what: &str) -> Result<&'a Map<String, Value>> {
@@ -222,27 +229,174 @@ pub fn resize_options(m: &Map<String, Value>) -> Result<ResizeOptions> {
       .filter(|q| (1..=100).contains(q))
       .ok_or_else(|| Error::invalid(format!("quality must be an integer from 1 to 100, got {q}")))? as u8;
   }
-  match m.get("limitInputPixels") {
-    None | Some(Value::Null) | Some(Value::Bool(true)) => {}
-    Some(Value::Bool(false)) => o.limit_input_pixels = 0,
-    Some(v) => o.limit_input_pixels = whole(v).ok_or_else(|| Error::invalid(format!("limitInputPixels must be a non-negative integer, got {v}")))?,
+  // The pixel limits take what lib/options.js takes (any non-negative whole
+  // number, true for the default, false for none) and refuse the rest with
+  // its message, so a job fails alike in the JS loop and in this one.
+  fn pixel_limit(m: &Map<String, Value>, k: &str) -> Result<Option<u64>> {
+    match m.get(k) {
+      None | Some(Value::Null) | Some(Value::Bool(true)) => Ok(None),
+      Some(Value::Bool(false)) => Ok(Some(0)),
+      // Past u64 (only a float can be) saturates, as the JS path's number does.
+      Some(v) => v
+        .as_u64()
+        .or_else(|| v.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64))
+        .map(Some)
+        .ok_or_else(|| Error::invalid(format!("{k} must be a non-negative integer, true or false; got {}", describe(v)))),
+    }
   }
+  // lib/options.js's describe() of the same value, as JSON.parse gives it to JS.
+  fn describe(v: &Value) -> String {
+    match v {
+      Value::Null => "null".into(),
+      Value::Array(_) => "an array".into(),
+      Value::Object(_) => "an instance of Object".into(),
+      Value::Bool(b) => format!("boolean {b}"),
+      Value::Number(n) => format!("number {}", js_number(n.as_f64().unwrap_or(f64::NAN))),
+      Value::String(s) => {
+        // JSON.stringify(s.slice(0, 40)): 40 UTF-16 units, a split pair's
+        // lone half written as an escape.
+        let units: Vec<u16> = s.encode_utf16().take(40).collect();
+        let (whole, lone) = match units.last() {
+          Some(&u) if (0xd800..0xdc00).contains(&u) && String::from_utf16(&units).is_err() => (&units[..units.len() - 1], Some(u)),
+          _ => (&units[..], None),
+        };
+        let mut json = serde_json::to_string(&String::from_utf16_lossy(whole)).unwrap_or_default();
+        if let Some(u) = lone {
+          json.insert_str(json.len() - 1, &format!("\\u{u:04x}"));
+        }
+        format!("a string ({json})")
+      }
+    }
+  }
+  // JavaScript's Number#toString for a finite number: the shortest digits,
+  // in plain notation from 1e-6 up to 1e21 and exponent notation outside.
+  fn js_number(f: f64) -> String {
+    // JSON carries neither NaN nor the infinities.
+    if f == 0.0 || !f.is_finite() {
+      return "0".into();
+    }
+    if f < 0.0 {
+      return format!("-{}", js_number(-f));
+    }
+    let sci = format!("{f:e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let digits: String = mantissa.chars().filter(|c| c.is_ascii_digit()).collect();
+    let k = digits.len() as i64;
+    let n = exp.parse::<i64>().unwrap_or(0) + 1;
+    if k <= n && n <= 21 {
+      format!("{digits}{}", "0".repeat((n - k) as usize))
+    } else if 0 < n && n <= 21 {
+      format!("{}.{}", &digits[..n as usize], &digits[n as usize..])
+    } else if -6 < n && n <= 0 {
+      format!("0.{}{digits}", "0".repeat((-n) as usize))
+    } else {
+      let sign = if n - 1 < 0 { '-' } else { '+' };
+      let rest = if k > 1 { format!(".{}", &digits[1..]) } else { String::new() };
+      format!("{}{rest}e{sign}{}", &digits[..1], (n - 1).abs())
+    }
+  }
+  if let Some(limit) = pixel_limit(m, "limitInputPixels")? {
+    o.limit_input_pixels = limit;
+  }
+  o.limit_output_pixels = pixel_limit(m, "limitOutputPixels")?;
   Ok(o)
+}
+
+/// Options that guard resources. When a native() definition sets one, a job
+/// may lower it, never raise it (`false` or `0`, "unlimited", counts as
+/// raising; `true` stands for the built-in default). `maxInputBytes` is a
+/// ceiling even when the definition does not set it: its default then is.
+const CEILINGS: [&str; 3] = ["limitInputPixels", "limitOutputPixels", "maxInputBytes"];
+
+/// A limit option's value: `Some(None)` is unlimited; `None`, not a value
+/// such an option takes (its own parser then says why).
+fn limit_of(key: &str, v: &Value) -> Option<Option<u64>> {
+  let bytes = key == "maxInputBytes";
+  match v {
+    Value::Bool(false) if !bytes => Some(None),
+    Value::Bool(true) => Some(Some(match key {
+      "limitInputPixels" => ResizeOptions::default().limit_input_pixels,
+      "maxInputBytes" => DEFAULT_MAX_INPUT_BYTES,
+      _ => u64::MAX,
+    })),
+    _ => whole(v).map(|n| if n == 0 && !bytes { None } else { Some(n) }),
+  }
+}
+
+fn describe_limit(v: Option<u64>, raw: &Value) -> String {
+  match v {
+    None => format!("{raw} (unlimited)"),
+    Some(_) => raw.to_string(),
+  }
+}
+
+fn max_input_bytes(m: &Map<String, Value>) -> Result<u64> {
+  match m.get("maxInputBytes") {
+    None | Some(Value::Null) => Ok(DEFAULT_MAX_INPUT_BYTES),
+    Some(v) => whole(v).filter(|&n| n >= 1).ok_or_else(|| Error::invalid(format!("maxInputBytes must be a positive integer of bytes, got {v}"))),
+  }
+}
+
+/// The error for an input over the job's `maxInputBytes`.
+pub fn input_too_large(what: &str, size: u64, max: u64) -> Error {
+  Error::new(
+    Code::LimitExceeded,
+    format!("{what} holds {size} bytes, over this job's maxInputBytes ({max}); raise maxInputBytes in native() if such inputs are expected"),
+  )
 }
 
 impl NativeJob {
   pub fn new(kind: Kind, defaults: Map<String, Value>) -> Self {
-    NativeJob { kind, defaults }
+    NativeJob { kind, defaults, keys: KeyPolicy::default() }
+  }
+
+  /// The same job, with the Worker's rule for which Redis keys it may use.
+  pub fn with_keys(mut self, keys: KeyPolicy) -> Self {
+    self.keys = keys;
+    self
+  }
+
+  /// The job's options over the defaults: a `null` is "not given" (the
+  /// default stays), and a resource limit may only be lowered (CEILINGS).
+  fn merge(&self, args: &Map<String, Value>) -> Result<Map<String, Value>> {
+    let mut merged = self.defaults.clone();
+    for (k, v) in args {
+      if v.is_null() {
+        continue;
+      }
+      if CEILINGS.contains(&k.as_str()) {
+        let builtin = Value::from(DEFAULT_MAX_INPUT_BYTES);
+        let ceiling = self.defaults.get(k).filter(|c| !c.is_null()).or((k == "maxInputBytes").then_some(&builtin));
+        if let Some(c) = ceiling {
+          if let (Some(cl), Some(jl)) = (limit_of(k, c), limit_of(k, v)) {
+            let raises = match (jl, cl) {
+              (_, None) => false,
+              (None, Some(_)) => true,
+              (Some(j), Some(c)) => j > c,
+            };
+            if raises {
+              let whose = if self.defaults.contains_key(k) { "this job class's native() definition" } else { "the default" };
+              return Err(Error::invalid(format!(
+                "{k} {} is over the ceiling of {} set by {whose}: a job may lower {k}, never raise it",
+                describe_limit(jl, v),
+                describe_limit(cl, c)
+              )));
+            }
+          }
+        }
+      }
+      merged.insert(k.clone(), v.clone());
+    }
+    Ok(merged)
   }
 
   /// Builds the task from the job's first argument merged over the defaults.
   pub fn spec(&self, args: &[Value]) -> Result<Spec> {
-    let mut merged = self.defaults.clone();
-    match args.first() {
-      None | Some(Value::Null) => {}
-      Some(Value::Object(a)) => merged.extend(a.iter().map(|(k, v)| (k.clone(), v.clone()))),
+    let merged = match args.first() {
+      None | Some(Value::Null) => self.defaults.clone(),
+      Some(Value::Object(a)) => self.merge(a)?,
       Some(_) => return Err(Error::invalid("native job args must be [{ input, output, ...options }]")),
-    }
+    };
     let input = input_ref(merged.get("input"))?;
     let output = output_ref(merged.get("output"))?;
     let task = match self.kind {
@@ -253,71 +407,78 @@ impl NativeJob {
     if self.kind == Kind::Resize && output == OutputRef::None {
       return Err(Error::invalid("a native resize job needs output: { path } or { key, ttl }"));
     }
-    Ok(Spec { task, input, output })
+    let max_input_bytes = max_input_bytes(&merged)?;
+    if let InputRef::Key(k) = &input {
+      self.keys.check(k, "input")?;
+    }
+    if let OutputRef::Key { key, .. } = &output {
+      self.keys.check(key, "output")?;
+    }
+    Ok(Spec { task, input, output, max_input_bytes })
   }
 }
 
-/// Resolves `path` (after symlinks) and checks it lies inside one of `roots`.
-/// For writes, the parent directory is resolved and the file may not exist yet.
-pub fn resolve_in_roots(path: &str, roots: &[PathBuf], for_write: bool) -> Result<PathBuf> {
-  if roots.is_empty() {
-    return Err(Error::new(Code::PathOutsideRoots, format!("path {path:?} refused: this Worker has no roots option, so native jobs may not read or write files (use {{ key }} or {{ base64 }}, or set roots)")));
-  }
-  let p = Path::new(path);
-  let canonical_roots: Vec<PathBuf> = roots.iter().filter_map(|r| r.canonicalize().ok()).collect();
-  let outside = |resolved: &Path| {
-    Error::new(Code::PathOutsideRoots, format!("path {path:?} resolves to {}, outside the Worker's roots", resolved.display()))
-  };
-  // The path as written must already name a place inside (no `..` escapes),
-  // and so must the place it resolves to after symlinks.
-  let lexical = lexical_absolute(p);
-  if !canonical_roots.iter().any(|r| lexical.starts_with(r)) && !roots.iter().any(|r| lexical.starts_with(lexical_absolute(r))) {
-    return Err(outside(&lexical));
-  }
-  let resolved = if for_write {
-    let name = p.file_name().ok_or_else(|| Error::invalid(format!("output path {path:?} has no file name")))?;
-    let parent = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let dir = parent.canonicalize().map_err(|e| {
-      if e.kind() == std::io::ErrorKind::NotFound {
-        Error::new(Code::OutputNotFound, format!("output directory of {path:?} does not exist"))
-      } else {
-        Error::invalid(format!("output directory of {path:?}: {e}"))
-      }
-    })?;
-    // A symlink already at the target is not followed: the writer renames a
-    // new file over it, replacing the link itself.
-    dir.join(name)
-  } else {
-    p.canonicalize().map_err(|e| {
-      if e.kind() == std::io::ErrorKind::NotFound {
-        Error::new(Code::InputNotFound, format!("input path {path:?} does not exist"))
-      } else {
-        Error::invalid(format!("input path {path:?}: {e}"))
-      }
-    })?
-  };
-  if canonical_roots.iter().any(|r| resolved.starts_with(r)) {
-    Ok(resolved)
-  } else {
-    Err(outside(&resolved))
-  }
-}
+/// A key output for the caller to store in Redis: key, bytes, ttl.
+pub type KeyOutput = (String, Vec<u8>, Option<u64>);
 
-/// `path` made absolute and with `.`/`..` folded, without touching the disk.
-fn lexical_absolute(path: &Path) -> PathBuf {
-  use std::path::Component;
-  let base = if path.is_absolute() { PathBuf::new() } else { std::env::current_dir().unwrap_or_default() };
-  let mut out = PathBuf::new();
-  for c in base.components().chain(path.components()) {
-    match c {
-      Component::ParentDir => {
-        out.pop();
-      }
-      Component::CurDir => {}
-      other => out.push(other.as_os_str()),
+impl Spec {
+  /// The input bytes when they are not in Redis: a file (through `roots`) or
+  /// base64. None for a key input (the caller reads it).
+  pub fn local_input(&self, roots: &Roots) -> Option<Result<Vec<u8>>> {
+    match &self.input {
+      InputRef::Key(_) => None,
+      InputRef::Path(p) => Some(roots.read(p, self.max_input_bytes)),
+      InputRef::Base64(b) => Some(decode_base64(b, self.max_input_bytes)),
     }
   }
-  out
+
+  /// A key input's bytes as Redis returned them (None: no such key), checked
+  /// against the job's maxInputBytes.
+  pub fn key_input(&self, key: &str, value: Option<Vec<u8>>) -> Result<Vec<u8>> {
+    match value {
+      None => Err(Error::new(Code::InputNotFound, format!("no value at Redis key {key:?}"))),
+      Some(v) if v.len() as u64 > self.max_input_bytes => Err(input_too_large(&format!("Redis key {key:?}"), v.len() as u64, self.max_input_bytes)),
+      Some(v) => Ok(v),
+    }
+  }
+
+  /// The job's result from the task's output, after writing a path output
+  /// (through `roots`); a key output comes back for the caller to store.
+  pub fn finish(self, output: Output, roots: &Roots) -> Result<(Value, Option<KeyOutput>)> {
+    let (bytes, mut result): (Vec<u8>, Value) = match output {
+      Output::Bytes(b) => {
+        let n = b.len();
+        (b, json!({ "size": n }))
+      }
+      Output::Text(t) => (t.clone().into_bytes(), Value::String(t)),
+      Output::Metadata(m) => {
+        let v = json!({
+          "format": m.format.name(), "width": m.width, "height": m.height, "channels": m.channels,
+          "hasAlpha": m.has_alpha, "orientation": m.orientation, "size": m.size,
+        });
+        (v.to_string().into_bytes(), v)
+      }
+    };
+    let (wrote, deferred) = match self.output {
+      OutputRef::None => (None, None),
+      OutputRef::Key { key, ttl } => (Some(("key", Value::String(key.clone()))), Some((key, bytes, ttl))),
+      OutputRef::Path(p) => (Some(("path", Value::String(roots.write(&p, &bytes)?.display().to_string()))), None),
+    };
+    if let (Some((k, v)), Some(obj)) = (wrote, result.as_object_mut()) {
+      obj.insert(k.to_string(), v);
+    }
+    Ok((result, deferred))
+  }
+}
+
+/// Decodes a job's `input.base64` (standard alphabet, padded, canonical),
+/// refusing more than `max` decoded bytes before decoding.
+pub fn decode_base64(b: &str, max: u64) -> Result<Vec<u8>> {
+  let decoded = (b.len() as u64 / 4 * 3).saturating_sub(b.bytes().rev().take(2).filter(|&c| c == b'=').count() as u64);
+  if decoded > max {
+    return Err(input_too_large("input.base64", decoded, max));
+  }
+  base64::engine::general_purpose::STANDARD.decode(b).map_err(|e| Error::invalid(format!("input.base64 is not valid base64: {e}")))
 }
 
 #[cfg(test)]
@@ -387,27 +548,72 @@ mod tests {
   }
 
   #[test]
-  fn roots_are_enforced() {
-    let dir = std::env::temp_dir().join(format!("rusque-roots-{}", std::process::id()));
-    let inside = dir.join("in");
-    let outside = dir.join("out");
-    std::fs::create_dir_all(&inside).unwrap();
-    std::fs::create_dir_all(&outside).unwrap();
-    std::fs::write(inside.join("a.jpg"), b"x").unwrap();
-    std::fs::write(outside.join("b.jpg"), b"x").unwrap();
-    let roots = vec![inside.clone()];
-    assert!(resolve_in_roots(inside.join("a.jpg").to_str().unwrap(), &roots, false).is_ok());
-    let escape = inside.join("..").join("out").join("b.jpg");
-    assert_eq!(resolve_in_roots(escape.to_str().unwrap(), &roots, false).unwrap_err().code, Code::PathOutsideRoots);
-    #[cfg(unix)]
-    {
-      std::os::unix::fs::symlink(outside.join("b.jpg"), inside.join("link.jpg")).unwrap();
-      assert_eq!(resolve_in_roots(inside.join("link.jpg").to_str().unwrap(), &roots, false).unwrap_err().code, Code::PathOutsideRoots);
-      // Writing to it replaces the link (rename), so the write stays inside.
-      assert!(resolve_in_roots(inside.join("link.jpg").to_str().unwrap(), &roots, true).is_ok());
+  fn null_is_not_given_and_keeps_the_default() {
+    let j = job(Kind::Resize, json!({ "width": 100, "format": "webp", "output": { "key": "o" } }));
+    let s = j.spec(&[json!({ "input": { "key": "in" }, "width": null, "format": null, "output": null, "quality": null })]).unwrap();
+    match s.task {
+      Task::Resize(o) => assert_eq!((o.width, o.format, o.quality), (Some(100), Some(Format::Webp), 80)),
+      other => panic!("{other:?}"),
     }
-    assert!(resolve_in_roots(inside.join("new.webp").to_str().unwrap(), &roots, true).is_ok());
-    assert_eq!(resolve_in_roots("/etc/passwd", &[], false).unwrap_err().code, Code::PathOutsideRoots);
-    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(s.output, OutputRef::Key { key: "o".into(), ttl: None });
+    let s = j.spec(&[json!({ "input": { "key": "in" }, "output": { "key": "o", "ttl": null } })]).unwrap();
+    assert_eq!(s.output, OutputRef::Key { key: "o".into(), ttl: None });
+  }
+
+  #[test]
+  fn resource_limits_in_the_defaults_are_ceilings() {
+    let j = job(Kind::Resize, json!({ "limitInputPixels": 1_000_000, "limitOutputPixels": 500, "maxInputBytes": 1000 }));
+    let with = |extra: Value| {
+      let mut a = json!({ "input": { "key": "in" }, "output": { "key": "o" } });
+      a.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+      j.spec(&[a])
+    };
+    for raise in [
+      json!({ "limitInputPixels": false }),
+      json!({ "limitInputPixels": 0 }),
+      json!({ "limitInputPixels": true }),
+      json!({ "limitInputPixels": 1_000_001 }),
+      json!({ "limitOutputPixels": false }),
+      json!({ "limitOutputPixels": 501 }),
+      json!({ "maxInputBytes": 1001 }),
+    ] {
+      let e = with(raise.clone()).unwrap_err();
+      assert_eq!(e.code, Code::InvalidArg, "{raise}");
+      assert!(e.message.contains("ceiling") && e.message.contains("never raise"), "{}", e.message);
+    }
+    match with(json!({ "limitInputPixels": 10, "maxInputBytes": 10 })).unwrap() {
+      Spec { task: Task::Resize(o), max_input_bytes, .. } => assert_eq!((o.limit_input_pixels, max_input_bytes), (10, 10)),
+      other => panic!("{other:?}"),
+    }
+    // Without a ceiling in the definition, pixel limits are the job's; maxInputBytes has its default ceiling.
+    let open = job(Kind::Hash, json!({}));
+    let spec = |a: Value| open.spec(&[a]);
+    assert_eq!(spec(json!({ "input": { "key": "in" } })).unwrap().max_input_bytes, DEFAULT_MAX_INPUT_BYTES);
+    assert_eq!(spec(json!({ "input": { "key": "in" }, "maxInputBytes": DEFAULT_MAX_INPUT_BYTES + 1 })).unwrap_err().code, Code::InvalidArg);
+    assert_eq!(spec(json!({ "input": { "key": "in" }, "maxInputBytes": 0 })).unwrap_err().code, Code::InvalidArg);
+    let r = job(Kind::Resize, json!({}));
+    assert!(r.spec(&[json!({ "input": { "key": "in" }, "output": { "key": "o" }, "limitInputPixels": false })]).is_ok());
+    assert_eq!(r.spec(&[json!({ "input": { "key": "in" }, "output": { "key": "o" }, "limitInputPixels": 1e308 })]).unwrap_err().code, Code::InvalidArg);
+  }
+
+  #[test]
+  fn keys_follow_the_workers_policy() {
+    let j = job(Kind::Hash, json!({})).with_keys(KeyPolicy::new("ns", vec!["img:".into()]));
+    assert!(j.spec(&[json!({ "input": { "key": "img:1" }, "output": { "key": "img:2" } })]).is_ok());
+    for args in [
+      json!({ "input": { "key": "ns:stat:failed" } }),
+      json!({ "input": { "key": "img:1" }, "output": { "key": "ns:queue:q" } }),
+      json!({ "input": { "key": "other" } }),
+    ] {
+      assert_eq!(j.spec(&[args.clone()]).unwrap_err().code, Code::KeyRefused, "{args}");
+    }
+  }
+
+  #[test]
+  fn base64_over_the_cap_is_refused_before_decoding() {
+    assert_eq!(decode_base64("YWJj", 3).unwrap(), b"abc");
+    assert_eq!(decode_base64("YWI=", 2).unwrap(), b"ab");
+    assert_eq!(decode_base64("YWJj", 2).unwrap_err().code, Code::LimitExceeded);
+    assert_eq!(decode_base64("!!!!", 10).unwrap_err().code, Code::InvalidArg);
   }
 }

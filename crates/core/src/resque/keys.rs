@@ -1,4 +1,7 @@
-//! Redis key names, byte-compatible with node-resque and resque.
+//! Redis key names, byte-compatible with node-resque and resque, and which
+//! keys a native job may name for its input and output.
+
+use crate::error::{Code, Error, Result};
 
 #[derive(Debug, Clone)]
 pub struct Keys {
@@ -49,9 +52,63 @@ impl Keys {
   }
 }
 
+/// Which Redis keys native jobs may read (`input.key`) and write
+/// (`output.key`). Never the queue's own (`<namespace>:*`: queues, stats,
+/// the failed list, workers): a job writing there could destroy other jobs or
+/// hide failures. An operator may confine them further to some prefixes (the
+/// Worker's `keys: { prefix }` option).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyPolicy {
+  /// `<namespace>:`, or empty for an empty namespace.
+  own: String,
+  prefixes: Vec<String>,
+}
+
+impl KeyPolicy {
+  pub fn new(namespace: &str, prefixes: Vec<String>) -> Self {
+    let own = if namespace.is_empty() { String::new() } else { format!("{namespace}:") };
+    KeyPolicy { own, prefixes }
+  }
+
+  /// Ok if a job may use `key` as its `role` ("input" or "output") key.
+  pub fn check(&self, key: &str, role: &str) -> Result<()> {
+    if !self.own.is_empty() && key.starts_with(&self.own) {
+      return Err(Error::new(
+        Code::KeyRefused,
+        format!("{role} key {key:?} refused: keys starting with {:?} are the queue's own (queues, stats, failed jobs, workers); use a key outside the namespace", self.own),
+      ));
+    }
+    if !self.prefixes.is_empty() && !self.prefixes.iter().any(|p| key.starts_with(p.as_str())) {
+      let allowed: Vec<String> = self.prefixes.iter().map(|p| format!("{p:?}")).collect();
+      return Err(Error::new(
+        Code::KeyRefused,
+        format!("{role} key {key:?} refused: this Worker's keys option allows only keys starting with {}", allowed.join(" or ")),
+      ));
+    }
+    Ok(())
+  }
+}
+
 #[cfg(test)]
 mod tests {
   use super::*;
+
+  #[test]
+  fn jobs_may_not_name_the_namespaces_keys_and_stay_under_the_prefixes() {
+    let open = KeyPolicy::new("resque", vec![]);
+    assert!(open.check("img:1", "output").is_ok());
+    assert!(open.check("resquex:1", "output").is_ok());
+    for k in ["resque:queue:q", "resque:stat:failed", "resque:failed", "resque:"] {
+      let e = open.check(k, "output").unwrap_err();
+      assert_eq!(e.code, Code::KeyRefused);
+      assert!(e.message.contains("output key") && e.message.contains("queue's own"), "{}", e.message);
+    }
+    let confined = KeyPolicy::new("a:b", vec!["img:".into(), "thumb:".into()]);
+    assert!(confined.check("thumb:9", "input").is_ok());
+    assert_eq!(confined.check("other:9", "input").unwrap_err().code, Code::KeyRefused);
+    assert_eq!(confined.check("a:b:queue:x", "input").unwrap_err().code, Code::KeyRefused);
+    assert!(KeyPolicy::new("", vec![]).check("queue:x", "input").is_ok());
+  }
 
   #[test]
   fn node_resque_layout() {

@@ -15,8 +15,59 @@ pub struct Payload {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PayloadError(pub String);
 
+/// How deeply JSON may nest. The JS loop's claim script decodes entries with
+/// Redis's cjson, which refuses deeper nesting (its default limit), so both
+/// loops draw the line at the same depth: an entry nested deeper is not
+/// valid JSON to either.
+pub const MAX_JSON_DEPTH: usize = 1000;
+
+/// Parses JSON nested up to [`MAX_JSON_DEPTH`] levels (serde_json alone stops
+/// at 128, where JavaScript's JSON.parse has no limit).
+pub fn parse_json(text: &str) -> Result<Value, String> {
+  if depth(text.as_bytes()) > MAX_JSON_DEPTH {
+    return Err(format!("nesting deeper than {MAX_JSON_DEPTH} levels"));
+  }
+  let mut de = serde_json::Deserializer::from_str(text);
+  de.disable_recursion_limit();
+  let mut values = de.into_iter::<Value>();
+  match values.next() {
+    None => Err("EOF while parsing a value".into()),
+    Some(Err(e)) => Err(e.to_string()),
+    Some(Ok(v)) => match values.next() {
+      None => Ok(v),
+      Some(_) => Err(format!("trailing characters at byte {}", values.byte_offset())),
+    },
+  }
+}
+
+/// The deepest nesting of arrays and objects in `text` (strings skipped).
+fn depth(text: &[u8]) -> usize {
+  let (mut depth, mut max, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+  for &b in text {
+    if in_string {
+      match b {
+        _ if escaped => escaped = false,
+        b'\\' => escaped = true,
+        b'"' => in_string = false,
+        _ => {}
+      }
+      continue;
+    }
+    match b {
+      b'"' => in_string = true,
+      b'[' | b'{' => {
+        depth += 1;
+        max = max.max(depth);
+      }
+      b']' | b'}' => depth = depth.saturating_sub(1),
+      _ => {}
+    }
+  }
+  max
+}
+
 pub fn parse(entry: &str) -> Result<Payload, PayloadError> {
-  let raw: Value = serde_json::from_str(entry).map_err(|e| PayloadError(format!("queue entry is not valid JSON: {e}")))?;
+  let raw: Value = parse_json(entry).map_err(|e| PayloadError(format!("queue entry is not valid JSON: {e}")))?;
   let obj = raw.as_object().ok_or_else(|| PayloadError("queue entry is not a JSON object".into()))?;
   // The JS loop's claim script files such entries with these same words.
   let class = match obj.get("class") {
@@ -132,6 +183,21 @@ mod tests {
     assert!(parse(r#"{"class":""}"#).unwrap_err().0.contains("no \"class\" string"));
     // args that are not an array are one argument, as the JS loop passes them.
     assert_eq!(parse(r#"{"class":"c","args":"x"}"#).unwrap().args, vec![json!("x")]);
+  }
+
+  #[test]
+  fn nesting_up_to_cjsons_limit_parses() {
+    let nested = |n: usize| format!("{{\"class\":\"c\",\"args\":[{}1{}]}}", "[".repeat(n), "]".repeat(n));
+    // The entry's own object and args array are two levels.
+    // On a thread with the default 2 MiB stack, as the slot threads have.
+    let deep = std::thread::Builder::new().stack_size(2 << 20).spawn(move || parse(&nested(998)).map(|p| p.class)).unwrap().join().unwrap();
+    assert_eq!(deep.unwrap(), "c");
+    let e = parse(&nested(999)).unwrap_err();
+    assert!(e.0.contains("not valid JSON") && e.0.contains("1000 levels"), "{}", e.0);
+    assert_eq!(depth(br#"{"a":"[[[[\"{{"}"#), 1);
+    assert!(parse_json("{} x").is_err());
+    assert!(parse_json("").is_err());
+    assert_eq!(parse_json(" [1] ").unwrap(), json!([1]));
   }
 
   #[test]

@@ -10,22 +10,21 @@
 //! job whose input and output are Redis keys costs one round trip.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use base64::Engine;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use super::job::{resolve_in_roots, InputRef, NativeJob, OutputRef, Spec};
+use super::files::Roots;
+use super::job::{input_too_large, InputRef, KeyOutput, NativeJob, Spec};
 use super::keys::Keys;
 use super::payload;
 use crate::error::{Code, Error};
 use crate::pool::{self, Cancel};
-use crate::tasks::{Output, Task};
+use crate::tasks::Task;
 
 /// One round trip per job: acknowledges the slot's previous job (writes its
 /// output key, clears the working-on key, counts it as processed), then claims
@@ -78,8 +77,9 @@ if ARGV[1] ~= '0' then
   end
   if held == ARGV[9] then
     redis.call('DEL', KEYS[1])
-    redis.call('INCR', KEYS[2])
-    redis.call('INCR', KEYS[3])
+    -- pcall: a counter someone set to a non-number must not undo the ack.
+    redis.pcall('INCR', KEYS[2])
+    redis.pcall('INCR', KEYS[3])
     held = false
   end
 end
@@ -121,7 +121,7 @@ return false
 /// Its `success` event is built from it once the ack has landed (or, if Redis
 /// refuses the output, its `failed` record).
 struct Ack {
-  output: Option<(String, Vec<u8>, Option<u64>)>,
+  output: Option<KeyOutput>,
   /// The working-on record of the job (the ack applies only while the key holds it).
   record: Vec<u8>,
   queue: String,
@@ -165,16 +165,20 @@ type Prefetched = (String, Result<Option<Vec<u8>>, String>);
 /// at start before it is filed in `failed` instead.
 const MAX_RESUMES: u64 = 5;
 
-/// Files a failed job: clears the working-on key, counts and records the
-/// failure, only while the key holds the job's record (as STEP's ack).
+/// Files a failed job: records the failure, clears the working-on key and
+/// counts it, only while the key holds the job's record (as STEP's ack).
+/// The record goes first and the counters last, with pcall: a counter that
+/// holds something INCR refuses (a job could write there before keys were
+/// checked, or anyone can) must not cost the record. If the failed list
+/// itself is not a list, the RPUSH fails before anything changed.
 /// KEYS: working-on, stat:failed, stat:failed:<worker>, failed list.
 /// ARGV: the job's working-on record, the failure record.
 const FAIL: &str = r#"
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1])
-redis.call('INCR', KEYS[2])
-redis.call('INCR', KEYS[3])
 redis.call('RPUSH', KEYS[4], ARGV[2])
+redis.call('DEL', KEYS[1])
+redis.pcall('INCR', KEYS[2])
+redis.pcall('INCR', KEYS[3])
 return 1
 "#;
 
@@ -217,7 +221,8 @@ pub struct Config {
   /// How long to sleep when every queue is empty (node-resque's `timeout`).
   pub poll: Duration,
   pub ping: Duration,
-  pub roots: Vec<PathBuf>,
+  /// The directories path inputs and outputs must stay in, opened once.
+  pub roots: Arc<Roots>,
   pub jobs: HashMap<String, NativeJob>,
   /// Which of the per-job events to emit ([`EMIT_JOB`], [`EMIT_SUCCESS`]);
   /// failures and errors are always emitted. Shared so the JS side can switch
@@ -237,37 +242,58 @@ pub enum Event {
   Failure { slot: usize, queue: String, payload: String, exception: String, error: Error, duration_ms: u64 },
   Error { slot: usize, message: String },
   Pause { slot: usize },
+  /// The slot's first poll is done: it claimed a job (or found one held in
+  /// its working-on key), or the queues were empty. The slot then waits for
+  /// [`Handle::release`] (or a stop) before it runs that job.
+  Ready { slot: usize },
 }
 
 pub type Sink = Arc<dyn Fn(Event) + Send + Sync>;
 
 pub struct Handle {
   stop: Arc<AtomicBool>,
+  gate: Arc<Gate>,
   threads: Vec<JoinHandle<()>>,
+}
+
+/// Holds every slot after its first poll until opened, so that the caller
+/// (node-resque's `start()`, which returns once its first poll is under way)
+/// can return first and its caller attach listeners before the first job's
+/// events.
+#[derive(Default)]
+struct Gate {
+  open: std::sync::Mutex<bool>,
+  opened: std::sync::Condvar,
+}
+
+impl Gate {
+  fn open(&self) {
+    *self.open.lock().unwrap_or_else(|p| p.into_inner()) = true;
+    self.opened.notify_all();
+  }
+  fn wait(&self) {
+    let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+    while !*open {
+      open = self.opened.wait(open).unwrap_or_else(|p| p.into_inner());
+    }
+  }
 }
 
 impl Handle {
   /// Asks every slot to stop after its current job; returns at once.
   pub fn stop(&self) {
     self.stop.store(true, Ordering::Release);
+    self.gate.open();
+  }
+  /// Lets the slots go on past their first poll (see [`Event::Ready`]).
+  pub fn release(&self) {
+    self.gate.open();
   }
   pub fn join(self) {
     for t in self.threads {
       let _ = t.join();
     }
   }
-}
-
-/// Writes beside the target and renames over it: a symlink planted at the
-/// target is replaced, never followed out of the roots.
-fn write_replacing(path: &std::path::Path, bytes: &[u8]) -> Result<(), Error> {
-  let tmp = path.with_extension(format!("{}.{}.tmp", std::process::id(), now_nanos()));
-  let io = |e: std::io::Error| Error::invalid(format!("cannot write output path {}: {e}", path.display()));
-  std::fs::write(&tmp, bytes).map_err(io)?;
-  std::fs::rename(&tmp, path).map_err(|e| {
-    let _ = std::fs::remove_file(&tmp);
-    io(e)
-  })
 }
 
 fn now_nanos() -> u128 {
@@ -286,12 +312,15 @@ fn now_seconds() -> u64 {
   SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
+/// Starts one thread per slot. Each slot reports [`Event::Ready`] after its
+/// first poll and waits there until [`Handle::release`] or [`Handle::stop`].
 pub fn start(config: Config, sink: Sink) -> Handle {
   let stop = Arc::new(AtomicBool::new(false));
+  let gate = Arc::new(Gate::default());
   let config = Arc::new(config);
   let threads = (0..config.slots.len())
     .map(|slot| {
-      let (config, sink, stop) = (Arc::clone(&config), Arc::clone(&sink), Arc::clone(&stop));
+      let (config, sink, stop, gate) = (Arc::clone(&config), Arc::clone(&sink), Arc::clone(&stop), Arc::clone(&gate));
       std::thread::Builder::new()
         .name(format!("rusque-resque-{slot}"))
         .spawn(move || {
@@ -299,7 +328,7 @@ pub fn start(config: Config, sink: Sink) -> Handle {
           // A panic in the loop must still end the slot, or end() would wait forever.
           let token = format!("{:016x}", random_u64());
           let seq = std::cell::Cell::new(0);
-          if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Slot { slot, config, sink, stop, token, seq }.run())).is_err() {
+          if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Slot { slot, config, sink, stop, token, seq, gate, polled: Default::default() }.run())).is_err() {
             end(Event::Error { slot, message: "internal error: a worker slot stopped after a panic".into() });
             end(Event::End { slot });
           }
@@ -307,7 +336,7 @@ pub fn start(config: Config, sink: Sink) -> Handle {
         .expect("rusque: could not start a worker thread")
     })
     .collect();
-  Handle { stop, threads }
+  Handle { stop, gate, threads }
 }
 
 struct Slot {
@@ -318,6 +347,9 @@ struct Slot {
   /// Step ids (see STEP): a random token of this slot's and a sequence.
   token: String,
   seq: std::cell::Cell<u64>,
+  gate: Arc<Gate>,
+  /// The first poll has been reported (Event::Ready).
+  polled: std::cell::Cell<bool>,
 }
 
 /// A Redis failure: reconnect and carry on.
@@ -338,6 +370,14 @@ impl Slot {
   }
   fn stopped(&self) -> bool {
     self.stop.load(Ordering::Acquire)
+  }
+
+  /// Reports the slot's first poll once, then waits at the gate.
+  fn first_poll_done(&self) {
+    if !self.polled.replace(true) {
+      (self.sink)(Event::Ready { slot: self.slot });
+      self.gate.wait();
+    }
   }
 
   fn sleep(&self, d: Duration) {
@@ -504,6 +544,7 @@ impl Slot {
       left.map(|v| (leftover(&v), v))
     };
     if let Some((parsed, left)) = left {
+      self.first_poll_done();
       match parsed {
         Some(claimed) => {
           // Count the re-runs at start: a job that kills its worker (out of
@@ -550,6 +591,7 @@ impl Slot {
       }
       let claimed = self.step(con, script, &step_keys, ack, !stopping)?;
       *progressed = true;
+      self.first_poll_done();
       match claimed {
         None if stopping => return Ok(()),
         None => {
@@ -603,8 +645,9 @@ impl Slot {
       // step_done), so the script did nothing else.
       Err(e) if e.code().is_some_and(|c| !transient(c)) && matches!(ack, Some(Ack { output: Some(_), .. })) => {
         let Some(Ack { output: Some((key, ..)), queue, entry, record, .. }) = ack.take() else { unreachable!() };
-        let error = Error::invalid(format!("Redis refused to store the output at key {key:?}: {e}"));
-        self.fail(con, &queue, entry, &record, Code::InvalidArg.as_str(), error, 0)?;
+        // Out of memory, an ACL...: the server's fault, not the job's.
+        let error = Error::new(Code::RedisRejected, format!("Redis refused to store the output at key {key:?}: {e}"));
+        self.fail(con, &queue, entry, &record, Code::RedisRejected.as_str(), error, 0)?;
         // The script did not run; claim now (no ack this time, so this recurses once at most).
         return self.step(con, script, k, ack, claim);
       }
@@ -665,7 +708,7 @@ impl Slot {
     // Failures carry node-resque's `exception`: InvalidPayload for entries that
     // are not jobs, Error for an unknown class, else rusque's error code.
     let parsed = if utf8 { payload::parse(&entry) } else { Err(payload::PayloadError("queue entry is not valid UTF-8".into())) };
-    let outcome: Result<(Value, Option<(String, Vec<u8>, Option<u64>)>), (&str, Error)> = match parsed {
+    let outcome: Result<(Value, Option<KeyOutput>), (&str, Error)> = match parsed {
       Err(e) => Err(("InvalidPayload", Error::invalid(e.0))),
       Ok(p) => match self.config.jobs.get(&p.class) {
         None => Err(("Error", Error::invalid(format!("No job defined for class \"{}\"", p.class)))),
@@ -727,38 +770,32 @@ impl Slot {
 
   /// Reads the input, runs the task and writes a path output. A key output is
   /// returned for the next step to write together with the ack.
-  #[allow(clippy::type_complexity)]
-  fn execute(
-    &self,
-    con: &mut redis::Connection,
-    spec: Spec,
-    prefetched: Option<Prefetched>,
-  ) -> Result<Result<(Value, Option<(String, Vec<u8>, Option<u64>)>), Error>, Disconnected> {
+  fn execute(&self, con: &mut redis::Connection, spec: Spec, prefetched: Option<Prefetched>) -> Result<Result<(Value, Option<KeyOutput>), Error>, Disconnected> {
     let input = match &spec.input {
       InputRef::Key(k) => {
         let value = match prefetched {
           Some((key, value)) if &key == k => value,
-          _ => match redis::cmd("GET").arg(k).query::<Option<Vec<u8>>>(con) {
-            Ok(v) => Ok(v),
-            Err(e) if e.kind() == redis::ErrorKind::TypeError || e.code().is_some() => Err(e.to_string()),
-            Err(e) => return Err(e.into()),
+          _ => match self.read_key(con, k, spec.max_input_bytes)? {
+            KeyRead::Value(v) => Ok(v),
+            KeyRead::Refused(e) => Err(e),
+            KeyRead::TooLarge(n) => return Ok(Err(input_too_large(&format!("Redis key {k:?}"), n, spec.max_input_bytes))),
           },
         };
-        match value {
-          Ok(Some(bytes)) => bytes,
-          Ok(None) => return Ok(Err(Error::new(Code::InputNotFound, format!("no value at Redis key {k:?}")))),
-          Err(e) => return Ok(Err(Error::invalid(format!("cannot read input from Redis key {k:?}: {e}")))),
+        let value = match value {
+          Ok(v) => v,
+          // A key of another type: the job named the wrong key.
+          Err(e) if e.starts_with("WRONGTYPE") => return Ok(Err(Error::invalid(format!("cannot read input from Redis key {k:?}: {e}")))),
+          Err(e) => return Ok(Err(Error::new(Code::RedisRejected, format!("Redis refused to read input key {k:?}: {e}")))),
+        };
+        match spec.key_input(k, value) {
+          Ok(bytes) => bytes,
+          Err(e) => return Ok(Err(e)),
         }
       }
-      InputRef::Base64(b) => match base64::engine::general_purpose::STANDARD.decode(b) {
-        Ok(bytes) => bytes,
-        Err(e) => return Ok(Err(Error::invalid(format!("input.base64 is not valid base64: {e}")))),
-      },
-      InputRef::Path(p) => match resolve_in_roots(p, &self.config.roots, false).and_then(|path| {
-        std::fs::read(&path).map_err(|e| Error::invalid(format!("cannot read input path {p:?}: {e}")))
-      }) {
-        Ok(bytes) => bytes,
-        Err(e) => return Ok(Err(e)),
+      _ => match spec.local_input(&self.config.roots) {
+        Some(Ok(bytes)) => bytes,
+        Some(Err(e)) => return Ok(Err(e)),
+        None => return Ok(Err(Error::internal("no input"))),
       },
     };
     let inline = match &spec.task {
@@ -786,37 +823,37 @@ impl Slot {
         }
       }
     };
-    let output = match ran {
-      Ok(output) => output,
-      Err(e) => return Ok(Err(e)),
-    };
-    let (bytes, mut result): (Vec<u8>, Value) = match output {
-      Output::Bytes(b) => {
-        let n = b.len();
-        (b, json!({ "size": n }))
-      }
-      Output::Text(t) => (t.clone().into_bytes(), Value::String(t)),
-      Output::Metadata(m) => {
-        let v = json!({
-          "format": m.format.name(), "width": m.width, "height": m.height, "channels": m.channels,
-          "hasAlpha": m.has_alpha, "orientation": m.orientation, "size": m.size,
-        });
-        (v.to_string().into_bytes(), v)
-      }
-    };
-    let (wrote, deferred) = match spec.output {
-      OutputRef::None => (None, None),
-      OutputRef::Key { key, ttl } => (Some(("key", Value::String(key.clone()))), Some((key, bytes, ttl))),
-      OutputRef::Path(p) => match resolve_in_roots(&p, &self.config.roots, true).and_then(|path| write_replacing(&path, &bytes).map(|()| path)) {
-        Ok(path) => (Some(("path", Value::String(path.display().to_string()))), None),
-        Err(e) => return Ok(Err(e)),
-      },
-    };
-    if let (Some((k, v)), Some(obj)) = (wrote, result.as_object_mut()) {
-      obj.insert(k.to_string(), v);
-    }
-    Ok(Ok((result, deferred)))
+    Ok(ran.and_then(|output| spec.finish(output, &self.config.roots)))
   }
+
+  /// A key input too large for the step's prefetch: its size first, and the
+  /// value only if it is within `max` bytes. (Two plain commands: a script
+  /// returning the value would copy large inputs twice more inside Redis. A
+  /// value that grows in between is caught by Spec::key_input.)
+  fn read_key(&self, con: &mut redis::Connection, key: &str, max: u64) -> Result<KeyRead, Disconnected> {
+    let refused = |e: redis::RedisError| if e.code().is_some() { Ok(KeyRead::Refused(e.to_string())) } else { Err(Disconnected::from(e)) };
+    let size: u64 = match redis::cmd("STRLEN").arg(key).query(con) {
+      Ok(n) => n,
+      Err(e) => return refused(e),
+    };
+    if size > max {
+      return Ok(KeyRead::TooLarge(size));
+    }
+    match redis::cmd("GET").arg(key).query::<Option<Vec<u8>>>(con) {
+      Ok(v) => Ok(KeyRead::Value(v)),
+      Err(e) => refused(e),
+    }
+  }
+}
+
+/// What reading a key input found.
+enum KeyRead {
+  /// The value, or None: no such key.
+  Value(Option<Vec<u8>>),
+  /// Redis refused (WRONGTYPE: a key of another type).
+  Refused(String),
+  /// Its size, over the job's maxInputBytes: not read.
+  TooLarge(u64),
 }
 
 /// The keys one slot's step touches, built once.
@@ -838,7 +875,7 @@ fn transient(code: &str) -> bool {
 /// The job recorded in a working-on value (`{run_at, queue, payload, worker}`),
 /// as the entry it was claimed from.
 fn leftover(value: &[u8]) -> Option<Claimed> {
-  let v: Value = serde_json::from_slice(value).ok()?;
+  let v: Value = payload::parse_json(std::str::from_utf8(value).ok()?).ok()?;
   let queue = v.get("queue")?.as_str()?.to_string();
   let entry = match v.get("payload")? {
     Value::String(s) => s.clone(),

@@ -6,11 +6,15 @@ use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use image::{ExtendedColorType, ImageEncoder};
 
 use super::decode::Pixels;
+use super::limits::{check_sides, try_with_capacity};
 use super::Format;
-use crate::error::{Code, Error, Result};
+use crate::error::{Error, Result};
 use crate::pool::panic_message;
 
 pub fn encode(img: &Pixels, format: Format, quality: u8) -> Result<Vec<u8>> {
+  // resize() checked the plan against these before decoding; checked again
+  // here so that no caller can hand an encoder a size it cannot write.
+  check_sides(format, img.width, img.height)?;
   match format {
     Format::Jpeg => encode_jpeg(img, quality),
     Format::Png | Format::Gif => encode_png(img),
@@ -22,9 +26,7 @@ fn encode_jpeg(img: &Pixels, quality: u8) -> Result<Vec<u8>> {
   if img.channels != 3 {
     return Err(Error::internal("JPEG encoder expects RGB pixels"));
   }
-  if img.width > 65_500 || img.height > 65_500 {
-    return Err(Error::invalid("JPEG output is limited to 65500x65500 pixels"));
-  }
+  let buffer = try_with_capacity((img.data.len() / 8).max(4096), "JPEG output buffer")?;
   let result = std::panic::catch_unwind(|| -> std::io::Result<Vec<u8>> {
     let mut c = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_RGB);
     // libjpeg-turbo's classic settings (baseline, 4:2:0, standard tables) plus
@@ -33,8 +35,7 @@ fn encode_jpeg(img: &Pixels, quality: u8) -> Result<Vec<u8>> {
     c.set_size(img.width as usize, img.height as usize);
     c.set_quality(f32::from(quality));
     c.set_optimize_coding(true);
-    let capacity = (img.data.len() / 8).max(4096);
-    let mut started = c.start_compress(Vec::with_capacity(capacity))?;
+    let mut started = c.start_compress(buffer)?;
     started.write_scanlines(&img.data)?;
     started.finish()
   });
@@ -46,7 +47,7 @@ fn encode_jpeg(img: &Pixels, quality: u8) -> Result<Vec<u8>> {
 }
 
 fn encode_png(img: &Pixels) -> Result<Vec<u8>> {
-  let mut out = Cursor::new(Vec::with_capacity(img.data.len() / 2));
+  let mut out = Cursor::new(try_with_capacity(img.data.len() / 2, "PNG output buffer")?);
   let color = if img.channels == 4 { ExtendedColorType::Rgba8 } else { ExtendedColorType::Rgb8 };
   PngEncoder::new_with_quality(&mut out, CompressionType::Default, FilterType::Adaptive)
     .write_image(&img.data, img.width, img.height, color)
@@ -55,9 +56,6 @@ fn encode_png(img: &Pixels) -> Result<Vec<u8>> {
 }
 
 fn encode_webp(img: &Pixels, quality: u8) -> Result<Vec<u8>> {
-  if img.width > 16_383 || img.height > 16_383 {
-    return Err(Error::new(Code::InvalidArg, "WebP output is limited to 16383x16383 pixels; choose a smaller size or another format"));
-  }
   let encoder = if img.channels == 4 {
     webp::Encoder::from_rgba(&img.data, img.width, img.height)
   } else {
@@ -66,5 +64,7 @@ fn encode_webp(img: &Pixels, quality: u8) -> Result<Vec<u8>> {
   let memory = encoder
     .encode_simple(false, f32::from(quality))
     .map_err(|e| Error::internal(format!("WebP encoding failed: {e:?}")))?;
-  Ok(memory.to_vec())
+  let mut out = try_with_capacity(memory.len(), "WebP output buffer")?;
+  out.extend_from_slice(&memory);
+  Ok(out)
 }

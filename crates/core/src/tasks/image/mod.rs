@@ -5,6 +5,7 @@ pub mod colour;
 pub mod decode;
 pub mod encode;
 pub mod header;
+pub mod limits;
 pub mod orient;
 pub mod plausible;
 pub mod resize;
@@ -63,6 +64,18 @@ pub struct ResizeOptions {
   pub auto_orient: bool,
   /// 0 disables the check.
   pub limit_input_pixels: u64,
+  /// Most pixels the output (and a `contain` canvas's resized image) may
+  /// have; 0 disables the check. `None` follows `limit_input_pixels`: an
+  /// output may be as large as an input the caller accepts, and turning the
+  /// input limit off turns this one off too unless it is set.
+  pub limit_output_pixels: Option<u64>,
+}
+
+impl ResizeOptions {
+  /// The output pixel limit in force: `limit_output_pixels`, or else `limit_input_pixels`.
+  pub fn effective_limit_output_pixels(&self) -> u64 {
+    self.limit_output_pixels.unwrap_or(self.limit_input_pixels)
+  }
 }
 
 impl Default for ResizeOptions {
@@ -79,6 +92,7 @@ impl Default for ResizeOptions {
       quality: 80,
       auto_orient: true,
       limit_input_pixels: DEFAULT_LIMIT_INPUT_PIXELS,
+      limit_output_pixels: None,
     }
   }
 }
@@ -132,7 +146,15 @@ pub fn resize(data: &[u8], opts: &ResizeOptions, cancel: &Cancel) -> Result<Vec<
   header::check_limit(&header, opts.limit_input_pixels)?;
   let orientation = if opts.auto_orient { header.orientation } else { 1 };
   let (iw, ih) = if orientation >= 5 { (header.height, header.width) } else { (header.width, header.height) };
-  let plan = resize::plan(iw, ih, opts.width, opts.height, opts.fit, opts.position, opts.without_enlargement);
+  let plan = resize::plan(iw, ih, opts.width, opts.height, opts.fit, opts.position, opts.without_enlargement)?;
+  let format = match opts.format {
+    Some(f) => f,
+    None if header.format == Format::Gif => Format::Png,
+    None => header.format,
+  };
+  // What the output will be is known now: refuse it before decoding if it is
+  // more than the limits, the encoder or the resampler's tables allow.
+  limits::check_plan(&plan, (iw, ih), format, opts.kernel, opts.effective_limit_output_pixels())?;
 
   // The decoder may shrink in the DCT domain as long as the region we resample
   // still has at least as many pixels as the output on each axis.
@@ -157,14 +179,9 @@ pub fn resize(data: &[u8], opts: &ResizeOptions, cancel: &Cancel) -> Result<Vec<
     resize::Plan { crop, ..plan }
   };
 
-  let format = match opts.format {
-    Some(f) => f,
-    None if header.format == Format::Gif => Format::Png,
-    None => header.format,
-  };
   let bg_transparent = opts.background[3] < 255 && plan.canvas != plan.scaled;
   if bg_transparent && format != Format::Jpeg {
-    pixels = resize::add_alpha(pixels);
+    pixels = resize::add_alpha(pixels)?;
   }
   let mut resized = resize::resample(pixels, &plan, opts.kernel)?;
   cancel.check()?;
@@ -173,9 +190,9 @@ pub fn resize(data: &[u8], opts: &ResizeOptions, cancel: &Cancel) -> Result<Vec<
   if let Some(icc) = icc.as_deref() {
     colour::to_srgb(&mut resized, icc);
   }
-  let mut out = resize::embed(resized, &plan, opts.background);
+  let mut out = resize::embed(resized, &plan, opts.background)?;
   if format == Format::Jpeg {
-    out = resize::flatten(out, opts.background);
+    out = resize::flatten(out, opts.background)?;
   }
   let bytes = encode::encode(&out, format, opts.quality)?;
   cancel.check()?;

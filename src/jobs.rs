@@ -1,0 +1,253 @@
+//! Node.js glue for native jobs run by the JS loop (lib/resque/native-job.js):
+//! the job is parsed, checked and merged over its defaults by the same Rust
+//! code as in the Rust loop (rusque_core::resque::job), and its file I/O goes
+//! through the same `Roots`. File reads, the task and file writes run on the
+//! rusque pool, never on the JS thread; JS does only the Redis I/O.
+//!
+//! Errors cross as `Error { status: InvalidArg, reason: "<CODE>: <message>" }`
+//! from the sync calls (native-job.js turns them into RusqueErrors), and as
+//! `[code, message]` in completions.
+
+use std::sync::{Arc, Mutex};
+
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi_derive::napi;
+use rusque_core::resque::files::Roots;
+use rusque_core::resque::job::{input_too_large, InputRef, KeyOutput, Kind, NativeJob, OutputRef, Spec};
+use rusque_core::resque::keys::KeyPolicy;
+use rusque_core::resque::payload::parse_json;
+use rusque_core::{pool, Cancel};
+use serde_json::Value;
+
+fn coded(e: rusque_core::Error) -> Error {
+  Error::new(Status::InvalidArg, e.to_string())
+}
+
+fn invalid(message: String) -> Error {
+  coded(rusque_core::Error::invalid(message))
+}
+
+/// The Worker's `keys` option (`{ prefix?: string | string[] }`) as a policy
+/// for `namespace`. Shared with the Rust loop's config (lib.rs).
+pub fn key_policy(namespace: &str, keys: Option<&Value>) -> Result<KeyPolicy> {
+  let bad = || invalid("keys must be { prefix: string | string[] } (the key prefixes native jobs may read and write)".into());
+  let prefixes = match keys {
+    None | Some(Value::Null) => Vec::new(),
+    Some(Value::Object(m)) => {
+      if let Some(k) = m.keys().find(|k| k.as_str() != "prefix") {
+        return Err(invalid(format!("keys: unknown option {k:?}; the one option is prefix (a string or an array of strings)")));
+      }
+      match m.get("prefix") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(p)) => vec![p.clone()],
+        Some(Value::Array(a)) => a.iter().map(|p| p.as_str().map(String::from).ok_or_else(bad)).collect::<Result<_>>()?,
+        Some(_) => return Err(bad()),
+      }
+    }
+    Some(_) => return Err(bad()),
+  };
+  if prefixes.iter().any(String::is_empty) {
+    return Err(invalid("keys.prefix may not be empty (omit it to allow any key outside the namespace)".into()));
+  }
+  Ok(KeyPolicy::new(namespace, prefixes))
+}
+
+/// Opens the Worker's roots (absolute paths to existing directories).
+pub fn open_roots(roots: &[String]) -> Result<Roots> {
+  Roots::open(roots).map_err(coded)
+}
+
+/// One finished job for JS: `code` null on success, `text` the result as
+/// JSON (or the error message), `bytes` a key output's value.
+#[napi(object)]
+pub struct JobDone {
+  pub id: u32,
+  pub code: Option<String>,
+  pub text: String,
+  pub bytes: Option<Buffer>,
+}
+
+struct Done {
+  id: u32,
+  result: rusque_core::Result<(Value, Option<KeyOutput>)>,
+}
+
+type DoneFn = ThreadsafeFunction<(), Unknown<'static>, Vec<JobDone>, Status, false>;
+
+struct Shared {
+  queue: Arc<Mutex<Vec<Done>>>,
+  tsfn: DoneFn,
+}
+
+/// One job, parsed and checked: what JS must fetch from and store in Redis.
+#[napi]
+pub struct NativePlan {
+  spec: Option<Spec>,
+}
+
+#[napi]
+impl NativePlan {
+  /// The Redis key to read the input from, if the input is a key.
+  #[napi(getter)]
+  pub fn input_key(&self) -> Option<String> {
+    match self.spec.as_ref().map(|s| &s.input) {
+      Some(InputRef::Key(k)) => Some(k.clone()),
+      _ => None,
+    }
+  }
+
+  /// The Redis key to store the output at, if the output is a key.
+  #[napi(getter)]
+  pub fn output_key(&self) -> Option<String> {
+    match self.spec.as_ref().map(|s| &s.output) {
+      Some(OutputRef::Key { key, .. }) => Some(key.clone()),
+      _ => None,
+    }
+  }
+
+  /// The output key's expiry in seconds, if any.
+  #[napi(getter)]
+  pub fn output_ttl(&self) -> Option<f64> {
+    match self.spec.as_ref().map(|s| &s.output) {
+      Some(OutputRef::Key { ttl: Some(t), .. }) => Some(*t as f64),
+      _ => None,
+    }
+  }
+
+  /// Throws ERR_LIMIT_EXCEEDED if a key input of `size` bytes is over the
+  /// job's maxInputBytes (checked before the value is fetched).
+  #[napi]
+  pub fn check_input_size(&self, size: f64) -> Result<()> {
+    match (&self.spec, self.input_key()) {
+      (Some(spec), Some(key)) if size > spec.max_input_bytes as f64 => {
+        Err(coded(input_too_large(&format!("Redis key {key:?}"), size as u64, spec.max_input_bytes)))
+      }
+      _ => Ok(()),
+    }
+  }
+}
+
+/// A Worker's native jobs for the JS loop: its roots (opened once, at the
+/// Worker's construction) and key policy, and a completion callback.
+#[napi]
+pub struct NativeJobs {
+  roots: Arc<Roots>,
+  keys: KeyPolicy,
+  shared: Arc<Shared>,
+}
+
+#[napi]
+impl NativeJobs {
+  /// `config_json`: `{ namespace, roots: string[], keys?: { prefix } }`.
+  /// Throws ERR_INVALID_ARG for a root that is not an absolute path to an
+  /// existing directory, or a bad keys option.
+  #[napi(constructor)]
+  pub fn new(env: Env, config_json: String, callback: Function<'static>) -> Result<Self> {
+    let v: Value = serde_json::from_str(&config_json).map_err(|e| invalid(format!("native jobs config: {e}")))?;
+    let roots: Vec<String> = match v.get("roots") {
+      None | Some(Value::Null) => Vec::new(),
+      Some(Value::Array(a)) => {
+        a.iter().map(|r| r.as_str().map(String::from).ok_or_else(|| invalid(format!("roots must be strings, got {r}")))).collect::<Result<_>>()?
+      }
+      Some(_) => return Err(invalid("roots must be an array of directories".into())),
+    };
+    let roots = open_roots(&roots)?;
+    let keys = key_policy(v.get("namespace").and_then(Value::as_str).unwrap_or("resque"), v.get("keys"))?;
+    let queue: Arc<Mutex<Vec<Done>>> = Arc::new(Mutex::new(Vec::new()));
+    let drain = Arc::clone(&queue);
+    let tsfn: DoneFn = callback.build_threadsafe_function::<()>().callee_handled::<false>().build_callback(move |_ctx| {
+      let done = std::mem::take(&mut *drain.lock().unwrap_or_else(|p| p.into_inner()));
+      Ok(done.into_iter().map(to_js).collect())
+    })?;
+    // Idle, it must not keep the process alive; JS refs it while jobs run.
+    check_status!(unsafe { sys::napi_unref_threadsafe_function(env.raw(), tsfn.raw()) })?;
+    Ok(NativeJobs { roots: Arc::new(roots), keys, shared: Arc::new(Shared { queue, tsfn }) })
+  }
+
+  /// The roots after symlinks, as opened.
+  #[napi(getter)]
+  pub fn roots(&self) -> Vec<String> {
+    self.roots.canonical().into_iter().map(|p| p.display().to_string()).collect()
+  }
+
+  /// Parses and checks one job: `task` and its `defaults` (JSON object) from
+  /// native(), `args` (JSON array) from the queue entry. Throws a coded error.
+  #[napi]
+  pub fn plan(&self, task: String, defaults_json: String, args_json: String) -> Result<NativePlan> {
+    let kind = Kind::parse(&task).map_err(coded)?;
+    let defaults = match parse_json(&defaults_json) {
+      Ok(Value::Object(m)) => m,
+      _ => return Err(invalid("native(task, defaults): defaults must be an object of task options".into())),
+    };
+    let args = match parse_json(&args_json).map_err(|e| invalid(format!("native job args are not valid JSON: {e}")))? {
+      Value::Array(a) => a,
+      other => vec![other],
+    };
+    let spec = NativeJob::new(kind, defaults).with_keys(self.keys.clone()).spec(&args).map_err(coded)?;
+    Ok(NativePlan { spec: Some(spec) })
+  }
+
+  /// Runs a planned job on the pool: reads its file or base64 input (or
+  /// takes `input`, a key input's value, null if the key was absent), runs
+  /// the task, writes a file output; the completion arrives under `id`.
+  #[napi]
+  pub fn run(&self, id: u32, plan: &mut NativePlan, input: Option<Buffer>) -> Result<()> {
+    let spec = plan.spec.take().ok_or_else(|| invalid("this job plan ran already".into()))?;
+    let given = input.map(|b| b.to_vec());
+    let roots = Arc::clone(&self.roots);
+    let shared = Arc::clone(&self.shared);
+    pool::spawn(move || {
+      let result = pool::run_guarded(|| {
+        let input = match &spec.input {
+          InputRef::Key(k) => spec.key_input(k, given)?,
+          _ => spec.local_input(&roots).unwrap_or_else(|| Err(rusque_core::Error::internal("no input")))?,
+        };
+        let output = spec.task.run(&input, &Cancel::never())?;
+        drop(input);
+        spec.finish(output, &roots)
+      });
+      shared.deliver(Done { id, result });
+    });
+    Ok(())
+  }
+
+  /// Keeps the event loop alive (true) while jobs run, or lets it exit.
+  #[napi]
+  pub fn set_active(&self, env: Env, active: bool) -> Result<()> {
+    check_status!(unsafe {
+      if active {
+        sys::napi_ref_threadsafe_function(env.raw(), self.shared.tsfn.raw())
+      } else {
+        sys::napi_unref_threadsafe_function(env.raw(), self.shared.tsfn.raw())
+      }
+    })
+  }
+}
+
+impl Shared {
+  fn deliver(&self, done: Done) {
+    let was_empty = {
+      let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+      let was_empty = q.is_empty();
+      q.push(done);
+      was_empty
+    };
+    if was_empty {
+      // Fails only while the environment shuts down; nobody is left to tell then.
+      let _ = self.tsfn.call((), ThreadsafeFunctionCallMode::NonBlocking);
+    }
+  }
+}
+
+fn to_js(d: Done) -> JobDone {
+  match d.result {
+    Ok((result, key_output)) => JobDone {
+      id: d.id,
+      code: None,
+      text: result.to_string(),
+      bytes: key_output.map(|(_, bytes, _)| Buffer::from(bytes)),
+    },
+    Err(e) => JobDone { id: d.id, code: Some(e.code.as_str().to_string()), text: e.message, bytes: None },
+  }
+}
