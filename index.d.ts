@@ -186,6 +186,9 @@ export type ErrorCode =
   | 'ERR_IO'
   | 'ERR_REDIS_UNREACHABLE'
   | 'ERR_REDIS_REJECTED'
+  | 'ERR_NOT_CONNECTED'
+  | 'ERR_PEER_MISSING'
+  | 'ERR_RUSQUE_NATIVE_LOAD'
 
 export class RusqueError extends Error {
   name: 'RusqueError'
@@ -415,7 +418,17 @@ export declare class Worker extends EventEmitter {
    * and may be called again.
    */
   connect (): Promise<void>
-  /** Connects first if needed, retrying with backoff (an 'error' event per failed attempt) until Redis answers or end() is called. */
+  /**
+   * Registers the worker in Redis (the `workers` set, its `started` key and a ping) without
+   * working, so `queue.workers()` and `allWorkingOn()` see it, as node-resque's init() does.
+   * start() calls it. Rejects with ERR_NOT_CONNECTED before connect().
+   */
+  init (): Promise<void>
+  /**
+   * Connects first if needed, retrying with backoff (an 'error' event per failed attempt) until
+   * Redis answers or end() is called. Resolves once the first poll has begun (in the Rust loop:
+   * once every slot has polled), so a job already queued runs even if end() follows at once.
+   */
   start (): Promise<void>
   /** Stops claiming, waits for running jobs, acknowledges them, unregisters. */
   end (): Promise<void>
@@ -478,10 +491,16 @@ export declare class MultiWorker extends EventEmitter {
   start (): void
   stop (): Promise<void>
   end (): Promise<void>
+  /** Adds one worker (connected and started), as checkWorkers() does when it grows the pool. */
+  startWorker (): Promise<void>
+  /** One sizing step: measures the event-loop delay, then adds, removes or keeps workers. */
+  checkWorkers (): Promise<{ verb: '+' | '-' | '--' | 'x', eventLoopDelay: number }>
+  /** Removes the listeners startWorker() added to `worker` (checkWorkers() calls it after ending one), as node-resque's does. */
+  cleanupWorker (worker: Worker): Promise<void>
   /** `await using multi = new MultiWorker(...)`: end() when the scope ends. */
   [Symbol.asyncDispose] (): Promise<void>
 
-  on (event: 'start' | 'end', cb: (workerId: number, time: Date) => void): this
+  on (event: 'start' | 'end', cb: (workerId: number) => void): this
   on (event: 'pause', cb: (workerId: number) => void): this
   on (event: 'poll', cb: (workerId: number, queue: string | null) => void): this
   on (event: 'ping', cb: (workerId: number, time: number) => void): this

@@ -74,6 +74,29 @@ console.log(JSON.stringify({
 }))
 `
 
+// rusque/resque from the installed package: the migration is this one import.
+const RESQUE_CJS = `const resque = require('rusque/resque')
+const rusque = require('rusque')
+const nodeResque = require('node-resque')
+console.log(JSON.stringify({
+  worker: resque.Worker === rusque.Worker,
+  multi: resque.MultiWorker === rusque.MultiWorker,
+  queue: resque.Queue === nodeResque.Queue,
+  others: ['Connection', 'Scheduler', 'Plugin', 'Plugins'].every((n) => resque[n] === nodeResque[n])
+}))
+`
+const RESQUE_ESM = `import { Worker, MultiWorker, Queue, Connection, Scheduler, Plugin, Plugins } from 'rusque/resque'
+import resque from 'rusque/resque'
+import rusque from 'rusque'
+import nodeResque from 'node-resque'
+console.log(JSON.stringify({
+  worker: Worker === rusque.Worker && resque.Worker === Worker,
+  multi: MultiWorker === rusque.MultiWorker,
+  queue: Queue === nodeResque.Queue,
+  others: Connection === nodeResque.Connection && Scheduler === nodeResque.Scheduler && Plugin === nodeResque.Plugin && Plugins === nodeResque.Plugins
+}))
+`
+
 function cleanEnv (extra) {
   const env = {}
   for (const [k, v] of Object.entries(process.env)) {
@@ -146,8 +169,10 @@ test('packed rusque installs into an Express 5 app without building, and serves 
   fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'express-app', private: true, version: '1.0.0' }, null, 2))
   fs.writeFileSync(path.join(app, 'server.js'), SERVER)
   fs.writeFileSync(path.join(app, 'esm.mjs'), ESM)
+  fs.writeFileSync(path.join(app, 'resque.cjs'), RESQUE_CJS)
+  fs.writeFileSync(path.join(app, 'resque.mjs'), RESQUE_ESM)
 
-  const npmCli = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--foreground-scripts', '--ignore-scripts=false', mainTgz, plat.tarball.file, 'express@5'], { cwd: app, env, encoding: 'utf8', timeout: 150000 })
+  const npmCli = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--foreground-scripts', '--ignore-scripts=false', mainTgz, plat.tarball.file, 'express@5', 'node-resque@^9.7.1'], { cwd: app, env, encoding: 'utf8', timeout: 150000 })
   const npmOut = npmCli.stdout + npmCli.stderr
   assert.equal(npmCli.status, 0, `npm install failed:\n${npmOut}`)
   t.diagnostic(`npm: ${npmOut.trim().split('\n').pop()}`)
@@ -187,6 +212,14 @@ test('packed rusque installs into an Express 5 app without building, and serves 
   assert.equal(esmOut.queue, 'function')
   assert.equal(esmOut.error, 'function')
   assert.equal(esmOut.defaultHasResize, true)
+
+  // rusque/resque: node-resque's names with rusque's workers, from require and import.
+  const same = { worker: true, multi: true, queue: true, others: true }
+  for (const file of ['resque.cjs', 'resque.mjs']) {
+    const r = spawnSync(process.execPath, [file], { cwd: app, env, encoding: 'utf8' })
+    assert.equal(r.status, 0, `${file}: ${r.stderr}`)
+    assert.deepEqual(JSON.parse(r.stdout), same, file)
+  }
 
   // 4. Start the app and drive it.
   const server = spawn(process.execPath, ['server.js'], { cwd: app, env, stdio: ['ignore', 'pipe', 'pipe'] })

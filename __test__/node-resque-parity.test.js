@@ -187,8 +187,9 @@ describe('start() then end() at once, with a job queued: the job runs, as in nod
     for (const [impl, make] of Object.entries(workers)) {
       const ns = 'native-' + impl.replace(/ /g, '-')
       const queue = await producer(ns)
-      await redis.set(`${ns}:in`, input)
-      await queue.enqueue(Q, 'digest', [{ input: { key: `${ns}:in` }, output: { key: `${ns}:out` } }])
+      // Native jobs' keys live outside the namespace (keys under it are refused).
+      await redis.set(`io:${ns}:in`, input)
+      await queue.enqueue(Q, 'digest', [{ input: { key: `io:${ns}:in` }, output: { key: `io:${ns}:out` } }])
       const w = make(ns, { connection: redisServer.connection(ns), name: 'parity-host:3', queues: [Q], timeout: TIMEOUT })
       w.on('error', (err) => assert.fail(err))
       await w.connect()
@@ -200,8 +201,8 @@ describe('start() then end() at once, with a job queued: the job runs, as in nod
       const results = []
       w.on('success', (q, job, result) => results.push(result))
       await w.end()
-      const out = await redis.get(`${ns}:out`)
-      await redis.del(`${ns}:in`, `${ns}:out`)
+      const out = await redis.get(`io:${ns}:out`)
+      await redis.del(`io:${ns}:in`, `io:${ns}:out`)
       seen[impl] = { out, after, results, redis: await snapshot(ns), ended: before.includes('end') }
       await queue.end()
     }
@@ -217,7 +218,7 @@ describe('start() then end() at once, with a job queued: the job runs, as in nod
   it('the Rust loop: after start() resolves the job has left its queue, and end() waits for it', async () => {
     const ns = 'claimed'
     const queue = await producer(ns)
-    await queue.enqueue(Q, 'digest', [{ input: { base64: Buffer.from('x').toString('base64') }, output: { key: `${ns}:out` } }])
+    await queue.enqueue(Q, 'digest', [{ input: { base64: Buffer.from('x').toString('base64') }, output: { key: `io:${ns}:out` } }])
     const w = new Worker({ connection: redisServer.connection(ns), name: 'parity-host:4', queues: [Q], timeout: TIMEOUT }, { digest: native('hash', 'sha256') })
     w.on('error', (err) => assert.fail(err))
     await w.connect()
@@ -225,7 +226,7 @@ describe('start() then end() at once, with a job queued: the job runs, as in nod
     assert.equal(await queue.length(Q), 0, 'claimed before start() resolved')
     await w.end()
     assert.equal(await redis.get(`${ns}:stat:processed`), '1')
-    assert.equal((await redis.get(`${ns}:out`)).length, 64)
+    assert.equal((await redis.get(`io:${ns}:out`)).length, 64)
     await queue.end()
   })
 

@@ -53,7 +53,7 @@ test('the tarball holds the JS surface, its types, LICENSE and CHANGELOG, and no
   for (const f of ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'index.js', 'index.mjs', 'index.d.ts', 'index.d.mts', 'binding.js', 'lib/load.js']) {
     assert.ok(packedFiles.includes(f), `tarball has ${f}`)
   }
-  const stray = packedFiles.filter((f) => !/^(package\.json|README\.md|LICENSE|CHANGELOG\.md|index\.(js|mjs|d\.ts|d\.mts)|binding\.js|lib\/.+\.(js|lua))$/.test(f))
+  const stray = packedFiles.filter((f) => !/^(package\.json|README\.md|LICENSE|CHANGELOG\.md|(index|resque)\.(js|mjs|d\.ts|d\.mts)|binding\.js|lib\/.+\.(js|lua))$/.test(f))
   assert.deepEqual(stray, [], 'no tests, sources, fixtures or binaries in the tarball')
 })
 
@@ -66,6 +66,9 @@ test('arethetypeswrong finds no problem in the packed tarball (node10, node16 CJ
   const kinds = report.analysis.entrypoints['.'].resolutions
   assert.equal(kinds['node16-esm'].resolution.fileName, '/node_modules/rusque/index.d.mts')
   assert.equal(kinds['node16-cjs'].resolution.fileName, '/node_modules/rusque/index.d.ts')
+  const resque = report.analysis.entrypoints['./resque'].resolutions
+  assert.equal(resque['node16-esm'].resolution.fileName, '/node_modules/rusque/resque.d.mts')
+  assert.equal(resque['node16-cjs'].resolution.fileName, '/node_modules/rusque/resque.d.ts')
 })
 
 test('an ESM TypeScript consumer type-checks: named and default imports, await using', () => {
@@ -75,10 +78,17 @@ test('an ESM TypeScript consumer type-checks: named and default imports, await u
   assert.equal(untar.status, 0, String(untar.stderr))
   fs.renameSync(path.join(app, 'node_modules', 'package'), path.join(app, 'node_modules', 'rusque'))
   // The package's own type dependencies, from this checkout.
-  for (const dep of ['@types', 'ioredis']) fs.symlinkSync(path.join(root, 'node_modules', dep), path.join(app, 'node_modules', dep), 'dir')
+  for (const dep of ['@types', 'ioredis', 'node-resque']) fs.symlinkSync(path.join(root, 'node_modules', dep), path.join(app, 'node_modules', dep), 'dir')
   fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ type: 'module' }))
   fs.writeFileSync(path.join(app, 'main.mts'), `
 import rusque, { resize, buildInfo, JobQueue, Worker, type BuildInfo, type ResizeOptions } from 'rusque'
+import { Worker as ResqueWorker, Queue, type ParsedJob } from 'rusque/resque'
+
+// rusque/resque: rusque's Worker under node-resque's name, node-resque's Queue beside it.
+export function migrated (): [typeof Worker, Queue, ParsedJob | null] {
+  const W: typeof Worker = ResqueWorker
+  return [W, new Queue({ connection: { host: '127.0.0.1' } }), null]
+}
 
 const options: ResizeOptions = { width: 10 }
 const info: BuildInfo = buildInfo()
@@ -100,4 +110,5 @@ export async function run (input: Buffer): Promise<Buffer> {
   const check = spawnSync(process.execPath, [tsc, '-p', app, '--traceResolution'], { cwd: app, encoding: 'utf8' })
   assert.equal(check.status, 0, check.stdout.split('\n').filter((l) => /error TS/.test(l)).join('\n') || check.stderr)
   assert.match(check.stdout, /Module name 'rusque' was successfully resolved to '[^']*\/node_modules\/rusque\/index\.d\.mts'/)
+  assert.match(check.stdout, /Module name 'rusque\/resque' was successfully resolved to '[^']*\/node_modules\/rusque\/resque\.d\.mts'/)
 })

@@ -10,7 +10,7 @@ const { EventEmitter } = require('events')
 const { multiWorkerStats } = require('../metrics')
 const os = require('os')
 const { Worker } = require('./worker')
-const { UNHANDLED_ERROR_WARNING: WARNING } = require('../errors')
+const { invalidArg, UNHANDLED_ERROR_WARNING: WARNING } = require('../errors')
 const { NativeJobs } = require('./native-job')
 const { keyMaker } = require('./keys')
 
@@ -34,7 +34,7 @@ class MultiWorker extends EventEmitter {
     }
 
     if (options.roots !== undefined && !Array.isArray(options.roots)) {
-      throw new TypeError('roots must be an array of directories that native jobs may read and write')
+      throw invalidArg('roots must be an array of directories that native jobs may read and write')
     }
     // Its Workers come later; a bad root or keys option fails here, by the Worker's rule.
     // eslint-disable-next-line no-new

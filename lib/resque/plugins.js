@@ -6,6 +6,8 @@
 // Plugins given by name ('Retry', 'JobLock', ...) come from the node-resque
 // package when it is installed.
 
+const { RusqueError, invalidArg } = require('../errors')
+
 const names = new WeakMap()
 
 function resolvePlugin (ref) {
@@ -14,14 +16,14 @@ function resolvePlugin (ref) {
     let Plugins
     try {
       Plugins = require('node-resque').Plugins
-    } catch {
-      throw new Error(`plugin "${ref}" is given by name, but node-resque is not installed: pass the plugin class instead`)
+    } catch (err) {
+      throw new RusqueError('ERR_PEER_MISSING', `plugin "${ref}" is given by name, but node-resque is not installed: run \`npm install node-resque@^9\` or pass the plugin class instead`, { cause: err })
     }
     const P = Plugins && Plugins[ref]
-    if (typeof P !== 'function') throw new Error(`no plugin named "${ref}" in node-resque's Plugins`)
+    if (typeof P !== 'function') throw invalidArg(`no plugin named "${ref}" in node-resque's Plugins`)
     return P
   }
-  throw new Error('Plugin must be the constructor name or an object')
+  throw invalidArg('Plugin must be the constructor name or an object')
 }
 
 // A plugin's name (the key of its pluginOptions) is the `name` its instances

@@ -9,6 +9,7 @@
 
 const os = require('os')
 const { workerKeys } = require('./keys')
+const { invalidArg } = require('../errors')
 
 const DEFAULTS = { staleAfter: 60000, action: 'requeue' }
 
@@ -16,9 +17,9 @@ function normalizeRecovery (option, timeout) {
   if (option === false) return null
   const o = Object.assign({}, DEFAULTS, option || {})
   if (o.action !== 'requeue' && o.action !== 'fail') {
-    throw new TypeError(`recovery.action must be 'requeue' or 'fail', got ${JSON.stringify(o.action)}`)
+    throw invalidArg(`recovery.action must be 'requeue' or 'fail', got ${JSON.stringify(o.action)}`)
   }
-  if (!(o.staleAfter > 0)) throw new TypeError('recovery.staleAfter must be a positive number of milliseconds')
+  if (!(o.staleAfter > 0)) throw invalidArg('recovery.staleAfter must be a positive number of milliseconds')
   o.interval = o.interval ?? Math.max(1000, Math.min(timeout, o.staleAfter / 2))
   return o
 }

@@ -30,7 +30,7 @@ const { NativeLoop } = require('./native-loop')
 const { SlotStats, workerStats } = require('../metrics')
 const debug = require('../debug')
 const { NativeJobs } = require('./native-job')
-const { RusqueError, UNHANDLED_ERROR_WARNING: WARNING } = require('../errors')
+const { RusqueError, invalidArg, UNHANDLED_ERROR_WARNING: WARNING } = require('../errors')
 
 // A job found in a slot's working-on key at start this many times in a row
 // (each process under that name died running it) is filed in failed instead.
@@ -50,7 +50,7 @@ function prepareJobs (jobs) {
 function normalizeQueues (queues) {
   if (queues === undefined || queues === null) return ['*']
   if (typeof queues === 'string') return queues.split(',').map((q) => q.trim()).filter(Boolean)
-  if (!Array.isArray(queues)) throw new TypeError('queues must be an array of queue names or "*"')
+  if (!Array.isArray(queues)) throw invalidArg('queues must be an array of queue names or "*"')
   return queues.slice()
 }
 
@@ -77,10 +77,10 @@ class Worker extends EventEmitter {
     options.looping = options.looping ?? true
     options.concurrency = options.concurrency ?? 1
     if (!Number.isInteger(options.concurrency) || options.concurrency < 1 || options.concurrency > 4096) {
-      throw new TypeError(`concurrency must be an integer from 1 to 4096, got ${options.concurrency}`)
+      throw invalidArg(`concurrency must be an integer from 1 to 4096, got ${options.concurrency}`)
     }
     if (options.roots !== undefined && !Array.isArray(options.roots)) {
-      throw new TypeError('roots must be an array of directories that native jobs may read and write')
+      throw invalidArg('roots must be an array of directories that native jobs may read and write')
     }
 
     this.options = options
