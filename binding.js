@@ -842,3 +842,5 @@ module.exports.Runtime = nativeBinding.Runtime
 module.exports.buildInfo = nativeBinding.buildInfo
 module.exports.configure = nativeBinding.configure
 module.exports.poolInfo = nativeBinding.poolInfo
+module.exports.poolStats = nativeBinding.poolStats
+module.exports.setMemoryBudget = nativeBinding.setMemoryBudget

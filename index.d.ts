@@ -70,11 +70,51 @@ export function metadata(input: Input, options?: { signal?: AbortSignal }): Prom
 /** Hex digest of the bytes. Default algorithm 'sha256'. */
 export function hash(input: Input, algorithm?: HashAlgorithm | { algorithm?: HashAlgorithm; signal?: AbortSignal }): Promise<string>
 
-export interface PoolInfo {
+export interface PoolConfig {
   /** Threads in the pool (default: available parallelism, or RUSQUE_THREADS, 1 to 256). */
   threads: number
   /** Niceness of the pool's threads on Linux (default 10, or RUSQUE_NICE). */
   nice: number
+}
+/**
+ * A duration summary in ms. p50/p99 are the upper bound of the log bucket
+ * they fall in (8 buckets a decade from 10 µs to 100 s: at most about a third
+ * above the true value); max is exact.
+ */
+export interface TimeSummary {
+  p50: number
+  p99: number
+  max: number
+}
+export interface TaskCounts {
+  /** Submitted and not started (waiting for a thread or for memory budget). */
+  queued: number
+  running: number
+  completed: number
+  failed: number
+  /** Stopped by an AbortSignal or timeout. */
+  cancelled: number
+  /** Time on a pool thread. */
+  runTime: TimeSummary
+  /** Time from submission to start. */
+  waitTime: TimeSummary
+}
+export interface MemoryInfo {
+  /** The memory budget in bytes (0: none). */
+  budget: number
+  /** Estimated working memory of the tasks running now, in bytes. */
+  reserved: number
+  /** Tasks waiting for room in the budget. */
+  waiting: number
+  /** The highest `reserved` while two or more tasks ran together. */
+  peakShared: number
+}
+export interface PoolInfo extends PoolConfig, TaskCounts {
+  /** Busy share of the pool's threads (0 to 1) since the previous poolInfo() call. */
+  utilization: number
+  /** The same counts per task. */
+  tasks: Record<TaskName, TaskCounts>
+  memory: MemoryInfo
 }
 /**
  * Replaces the shared pool; jobs already queued finish on the old threads.
@@ -82,8 +122,38 @@ export interface PoolInfo {
  * threads start on the calling thread, about 10 ms for 256). `nice`: 0 to 19.
  * Out of range: throws RusqueError ERR_INVALID_ARG.
  */
-export function configure(options: { threads?: number; nice?: number }): PoolInfo
+export function configure(options: {
+  threads?: number
+  nice?: number
+  /**
+   * Bound on the pool's working memory in bytes (0 or Infinity: none).
+   * Default: a quarter of the machine's (or cgroup's) memory, or
+   * RUSQUE_MEMORY_BUDGET. Each resize's need is estimated from its header;
+   * a task waits while the running ones' estimates would exceed the budget.
+   */
+  memoryBudget?: number
+}): PoolConfig
+/** The pool's configuration, counters since start, and utilization since the previous call. */
 export function poolInfo(): PoolInfo
+/**
+ * The pool's counters in the Prometheus text format (0.0.4), plus series for
+ * the queues and workers passed, labelled with their keys.
+ */
+export function prometheus(options?: { queues?: Record<string, JobQueue>; workers?: Record<string, Worker | MultiWorker> }): string
+/** Resque jobs a Worker finished (acked) since it was made; runTime in ms. */
+export interface WorkerJobCounts {
+  completed: number
+  failed: number
+  runTime: TimeSummary
+}
+export interface WorkerStats extends WorkerJobCounts {
+  /** Per slot (concurrency), by the slot's registered worker name. */
+  slots: Array<WorkerJobCounts & { name: string }>
+}
+export interface MultiWorkerStats extends WorkerJobCounts {
+  /** The stats of the workers running now. */
+  workers: WorkerStats[]
+}
 
 export interface BuildInfo {
   /** The Rust target triple the loaded binary was built for, e.g. 'x86_64-unknown-linux-gnu'. */
@@ -171,11 +241,13 @@ export interface QueueStats {
   /** add() calls refused with ERR_QUEUE_FULL. */
   rejected: number
   waiting: number
+  /** The same as `waiting` (poolInfo()'s name). */
+  queued: number
   running: number
-  /** Milliseconds from add() to start, over the last 10,000 jobs. */
-  waitTime: { p50: number; p99: number }
-  /** Milliseconds from start to completion, over the last 10,000 jobs. */
-  runTime: { p50: number; p99: number }
+  /** Milliseconds from add() to start. */
+  waitTime: TimeSummary
+  /** Milliseconds from start to completion. */
+  runTime: TimeSummary
 }
 
 export type BulkJob<T extends TaskName = TaskName> =
@@ -316,6 +388,8 @@ export interface ReEnqueueInfo {
 /** A drop-in for node-resque 9.x's Worker. */
 export declare class Worker extends EventEmitter {
   constructor (options: WorkerOptions, jobs?: Jobs)
+  /** Jobs finished per slot and in total, in either loop. */
+  stats (): WorkerStats
   options: WorkerOptions
   jobs: Record<string, JobDefinition<any>>
   name: string
@@ -405,6 +479,8 @@ export interface MultiWorkerOptions {
 /** A drop-in for node-resque 9.x's MultiWorker; events carry the worker id first (error: second). */
 export declare class MultiWorker extends EventEmitter {
   constructor (options: MultiWorkerOptions, jobs: Jobs)
+  /** Its workers' stats() summed. */
+  stats (): MultiWorkerStats
   options: MultiWorkerOptions
   workers: Worker[]
   name: string

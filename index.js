@@ -1,6 +1,7 @@
 'use strict'
 
 const native = require('./lib/native')
+const metrics = require('./lib/metrics')
 const { RusqueError, AbortError } = require('./lib/errors')
 const { JobQueue } = require('./lib/queue')
 const { Worker, MultiWorker, native: nativeJob } = require('./lib/resque')
@@ -38,7 +39,8 @@ module.exports = {
   metadata,
   hash,
   configure: native.configure,
-  poolInfo: native.poolInfo,
+  poolInfo: metrics.poolInfo,
+  prometheus: metrics.prometheus,
   buildInfo,
   JobQueue,
   Worker,

@@ -108,7 +108,11 @@ test('the demo page resizes an uploaded image and stays responsive under stress'
   for (;;) {
     const s = await page.evaluate(() => {
       const n = (id) => Number(document.getElementById(id).textContent)
-      return { lagMax: n('lag-max'), lagP99: n('lag-p99'), waiting: n('waiting'), running: n('running'), throughput: n('throughput'), completed: n('completed') }
+      return {
+        lagMax: n('lag-max'), lagP99: n('lag-p99'), waiting: n('waiting'), running: n('running'), throughput: n('throughput'), completed: n('completed'),
+        poolQueued: n('pool-queued'), poolRunning: n('pool-running'), poolCompleted: n('pool-completed'), poolFailed: n('pool-failed'),
+        poolUtilization: n('pool-utilization'), poolP99: n('pool-p99'), poolMemory: n('pool-memory')
+      }
     })
     samples.push(s)
     if (!shot && s.waiting > 0 && samples.length > 8) {
@@ -128,6 +132,13 @@ test('the demo page resizes an uploaded image and stays responsive under stress'
   t.diagnostic(`screenshot: ${path.join(artifacts, 'demo-stress.png')}`)
   assert.ok(busy.length >= 3, 'the panel showed a backlog for a while')
   assert.ok(peakThroughput > 0, 'the panel showed throughput')
+  // The pool's own figures (poolInfo) on the panel.
+  const last = samples.at(-1)
+  assert.ok(last.poolCompleted >= last.completed, `the pool counted every resize (${last.poolCompleted} >= ${last.completed})`)
+  assert.ok(samples.some((s) => s.poolRunning > 0), 'the panel showed pool tasks running')
+  assert.ok(Math.max(...samples.map((s) => s.poolUtilization)) > 0, 'the panel showed pool utilization')
+  assert.ok(last.poolP99 > 0, 'the panel showed the run-time p99')
+  for (const s of samples) for (const k of ['poolQueued', 'poolFailed', 'poolMemory']) assert.ok(Number.isFinite(s[k]), `${k} is a number`)
   // Generous bounds that only a blocking pool could break: each resize of this
   // photo takes tens of milliseconds of CPU, so running them on the JS thread
   // would put every second's p99 above that. (The panel reads a few ms when

@@ -338,3 +338,31 @@ test('a browser asking for /favicon.ico gets 204, not 404', async (t) => {
   })
   assert.equal(status, 204)
 })
+
+test('/metrics serves the Prometheus text of the pool and the demo queue', async (t) => {
+  const { createApp } = require('../examples/server/server.js')
+  const { app, close } = createApp({})
+  const server = app.listen(0, '127.0.0.1')
+  await new Promise((resolve) => server.once('listening', resolve))
+  t.after(async () => { server.close(); await close() })
+  const { port } = server.address()
+  const get = (urlPath) => new Promise((resolve, reject) => {
+    http.get({ port, host: '127.0.0.1', path: urlPath, agent: false }, (res) => {
+      let body = ''
+      res.on('data', (d) => { body += d })
+      res.on('end', () => resolve({ status: res.statusCode, type: res.headers['content-type'], body }))
+    }).on('error', reject)
+  })
+  const completed = (text) => Number(/^rusque_queue_jobs_total\{queue="demo",outcome="completed"\} (\d+)$/m.exec(text)[1])
+  const before = await get('/metrics')
+  assert.equal(before.status, 200)
+  assert.match(before.type, /^text\/plain; version=0\.0\.4/)
+  assert.match(before.body, /^# TYPE rusque_task_duration_seconds histogram$/m)
+  const res = await post(port, 'width=100&format=jpeg', fixture('320x240.jpg'))
+  assert.equal(res.status, 200)
+  const after = await get('/metrics')
+  assert.equal(completed(after.body), completed(before.body) + 1, 'the resize is counted on the demo queue')
+  const stats = JSON.parse((await get('/api/stats')).body)
+  for (const k of ['queued', 'running', 'completed', 'failed', 'utilization']) assert.equal(typeof stats.pool[k], 'number', k)
+  assert.ok(stats.pool.tasks.resize.completed >= 1)
+})

@@ -8,6 +8,15 @@
 const binding = require('./load').load()
 const { RusqueError, makeError, invalidArg, abortError } = require('./errors')
 const opts = require('./options')
+const debug = require('./debug')
+const dc = require('node:diagnostics_channel')
+
+// APM tools subscribe to tracingChannel('rusque:task') (Node's convention:
+// start, end, asyncStart, asyncEnd, error) with { task, options, inputBytes }.
+// Nothing is made or published for a call while nobody subscribes.
+const taskChannel = dc.tracingChannel('rusque:task')
+const TASK_NAMES = ['resize', 'metadata', 'hash']
+const traceCounts = { contexts: 0 } // test hook: trace contexts ever made
 
 const KIND_RESIZE = 0
 const KIND_METADATA = 1
@@ -16,12 +25,18 @@ const TASKS = { resize: KIND_RESIZE, metadata: KIND_METADATA, hash: KIND_HASH }
 
 let runtime = null
 const pending = new Map()
+// Resizes the memory budget parked (their input not copied yet): id -> { job, cancellable, cancelled }.
+const parked = new Map()
+const ADMITTED = 'RUSQUE_ADMITTED' // a batch entry's code for "the budget admitted a parked job"
 let nextId = 0
 let holds = 0 // pending native jobs plus outside holders (queues with waiting work)
 let active = false
 
 function getRuntime () {
-  if (runtime === null) runtime = new binding.Runtime(onBatch)
+  if (runtime === null) {
+    runtime = new binding.Runtime(onBatch)
+    debug('runtime started (pool: %j)', binding.poolInfo())
+  }
   return runtime
 }
 
@@ -45,6 +60,10 @@ function release () { holds--; updateActive() }
  * `reportError`, never rethrown.
  */
 function deliver (done, err, value) {
+  if (done instanceof Traced) {
+    deliverTraced(done, err, value)
+    return
+  }
   try {
     // `done` is a callback, or an object with complete() (JobQueue's jobs).
     if (typeof done === 'function') done(err, value)
@@ -52,6 +71,38 @@ function deliver (done, err, value) {
   } catch (thrown) {
     reportError(thrown)
   }
+}
+
+/** A job's owner, wrapped while someone subscribes to rusque:task. */
+class Traced {
+  constructor (ctx, done) {
+    this.ctx = ctx
+    this.done = done
+  }
+}
+
+/** The trace context for a prepared job, or null with no subscriber. */
+function traceContext (job) {
+  if (!taskChannel.hasSubscribers) return null
+  traceCounts.contexts++
+  return { task: TASK_NAMES[job.kind], options: job.options, inputBytes: job.bytes.byteLength }
+}
+
+function deliverTraced (traced, err, value) {
+  const ctx = traced.ctx
+  if (err) {
+    ctx.error = err
+    taskChannel.error.publish(ctx)
+  } else {
+    ctx.result = value
+  }
+  taskChannel.asyncStart.runStores(ctx, () => {
+    try {
+      deliver(traced.done, err, value)
+    } finally {
+      taskChannel.asyncEnd.publish(ctx)
+    }
+  })
 }
 
 /**
@@ -70,9 +121,42 @@ function reportError (err) {
   } catch {}
 }
 
+/**
+ * A parked job the budget admitted: its input goes to the pool now, unless
+ * it was cancelled or its bytes became unreadable while it waited. Returns a
+ * completion ([id, code, message]) for a job that will not run, else null.
+ */
+function admit (id) {
+  const p = parked.get(id)
+  parked.delete(id)
+  if (p === undefined) return null
+  if (p.cancelled) {
+    runtime.dropAdmitted(id, true)
+    const err = abortError()
+    return [id, 'ABORT_ERR', err.message]
+  }
+  let err = unreadable(p.job)
+  if (err === null) {
+    try {
+      runtime.runAdmitted(id, p.job.bytes, p.job.arg, p.cancellable)
+      return null
+    } catch (thrown) {
+      err = fromNative(thrown)
+    }
+  }
+  runtime.dropAdmitted(id, false)
+  return [id, err.code, err.message]
+}
+
 function onBatch (batch) {
+  let refused = null
   for (let i = 0; i < batch.length; i += 3) {
     const id = batch[i]
+    if (batch[i + 1] === ADMITTED) {
+      const entry = admit(id)
+      if (entry !== null) (refused ??= []).push(...entry)
+      continue
+    }
     const done = pending.get(id)
     if (done === undefined) continue
     pending.delete(id)
@@ -82,7 +166,8 @@ function onBatch (batch) {
     const value = code === null ? batch[i + 2] : undefined
     deliver(done, err, value)
   }
-  updateActive()
+  if (refused !== null) onBatch(refused)
+  else updateActive()
 }
 
 /**
@@ -96,11 +181,11 @@ function prepare (task, input, taskOptions) {
   }
   if (kind === KIND_RESIZE) {
     const { native, signal } = opts.readArg('options', () => opts.resizeOptions(taskOptions))
-    return { kind, bytes: opts.readArg('input', () => opts.imageBytes(input)), arg: native, signal }
+    return { kind, bytes: opts.readArg('input', () => opts.imageBytes(input)), arg: native, signal, options: taskOptions }
   }
   if (kind === KIND_METADATA) {
     const signal = opts.readArg('options', () => taskOptions && typeof taskOptions === 'object' ? opts.checkSignal(taskOptions.signal) : undefined)
-    return { kind, bytes: opts.readArg('input', () => opts.imageBytes(input)), arg: undefined, signal }
+    return { kind, bytes: opts.readArg('input', () => opts.imageBytes(input)), arg: undefined, signal, options: taskOptions }
   }
   const { algorithm, signal } = opts.readArg('options', () => {
     if (taskOptions && typeof taskOptions === 'object') {
@@ -108,7 +193,7 @@ function prepare (task, input, taskOptions) {
     }
     return { algorithm: opts.hashAlgorithm(taskOptions), signal: undefined }
   })
-  return { kind, bytes: opts.readArg('input', () => opts.toBytes(input)), arg: algorithm, signal }
+  return { kind, bytes: opts.readArg('input', () => opts.toBytes(input)), arg: algorithm, signal, options: taskOptions }
 }
 
 function nextJobId () {
@@ -144,13 +229,25 @@ function fromNative (err) {
  * completes with its error on a later microtask, like any other failure.
  */
 function submit (job, cancellable, done) {
+  const ctx = traceContext(job)
+  if (ctx !== null) {
+    const traced = new Traced(ctx, done)
+    const id = taskChannel.start.runStores(ctx, () => send(job, cancellable, traced))
+    taskChannel.end.publish(ctx)
+    return id
+  }
+  return send(job, cancellable, done)
+}
+
+function send (job, cancellable, done) {
   const rt = getRuntime()
   const id = nextJobId()
   let err = unreadable(job)
   if (err === null) {
     try {
-      if (job.kind === KIND_RESIZE) rt.submitResize(id, job.bytes, job.arg, cancellable)
-      else if (job.kind === KIND_HASH) rt.submitHash(id, job.bytes, job.arg, cancellable)
+      if (job.kind === KIND_RESIZE) {
+        if (!rt.submitResize(id, job.bytes, job.arg, cancellable)) parked.set(id, { job, cancellable, cancelled: false })
+      } else if (job.kind === KIND_HASH) rt.submitHash(id, job.bytes, job.arg, cancellable)
       else rt.submitMetadata(id, job.bytes, cancellable)
     } catch (thrown) {
       err = fromNative(thrown)
@@ -164,6 +261,18 @@ function submit (job, cancellable, done) {
 
 /** Many hash jobs with one algorithm in a single crossing. */
 function submitHashMany (jobs, algorithm, dones) {
+  let ctxs = null
+  if (taskChannel.hasSubscribers) {
+    ctxs = jobs.map(traceContext)
+    dones = dones.map((done, i) => new Traced(ctxs[i], done))
+    for (const ctx of ctxs) taskChannel.start.publish(ctx)
+  }
+  const ids = sendHashMany(jobs, algorithm, dones)
+  if (ctxs !== null) for (const ctx of ctxs) taskChannel.end.publish(ctx)
+  return ids
+}
+
+function sendHashMany (jobs, algorithm, dones) {
   const rt = getRuntime()
   const ids = new Array(jobs.length)
   const inputs = []
@@ -193,7 +302,9 @@ function submitHashMany (jobs, algorithm, dones) {
 
 /** Asks the pool to stop a job at its next checkpoint. Its completion still arrives. */
 function cancel (id) {
-  if (runtime !== null) runtime.cancel(id)
+  const p = parked.get(id)
+  if (p !== undefined) p.cancelled = true
+  else if (runtime !== null) runtime.cancel(id)
 }
 
 /** Runs one prepared job and returns a promise, honouring its AbortSignal. */
@@ -260,18 +371,27 @@ function configure (options = {}) {
   if (nice !== undefined && (!Number.isInteger(nice) || nice < 0 || nice > 0x7fffffff)) {
     throw invalidArg(`nice must be an integer from 0 to 19, got ${opts.describe(nice)}`)
   }
+  const memoryBudget = opts.readArg('options', () => options.memoryBudget)
+  if (memoryBudget !== undefined && !(memoryBudget === Infinity || (Number.isSafeInteger(memoryBudget) && memoryBudget >= 0))) {
+    throw invalidArg(`memoryBudget must be a number of bytes (an integer >= 0; 0 or Infinity for no budget), got ${opts.describe(memoryBudget)}`)
+  }
+  let info
   try {
-    return binding.configure(threads, nice)
+    info = binding.configure(threads, nice)
   } catch (err) {
     throw err && err.code === 'InvalidArg' ? invalidArg(err.message) : makeError('ERR_INTERNAL', String(err && err.message))
   }
+  if (memoryBudget !== undefined) binding.setMemoryBudget(memoryBudget === Infinity ? 0 : memoryBudget)
+  debug('pool configured: %j%s', info, memoryBudget === undefined ? '' : `, memory budget ${memoryBudget} bytes`)
+  return info
 }
 
-function poolInfo () {
+/** The pool's configuration only ({ threads, nice }); poolInfo() is lib/metrics.js. */
+function poolConfig () {
   return binding.poolInfo()
 }
 
 module.exports = {
-  prepare, submit, submitHashMany, cancel, run, call, hold, release, configure, poolInfo, submitPanic, reportError,
+  prepare, submit, submitHashMany, cancel, run, call, hold, release, configure, poolConfig, submitPanic, reportError, traceCounts,
   KIND_HASH, KIND_RESIZE, KIND_METADATA
 }

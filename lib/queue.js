@@ -7,33 +7,12 @@
 
 const { EventEmitter } = require('node:events')
 const native = require('./native')
+const { Histogram, summary } = require('./metrics')
 const { RusqueError, invalidArg, abortError } = require('./errors')
 const { describe, checkSignal, readArg } = require('./options')
 
-const SAMPLE_LIMIT = 10000 // latency samples kept for percentiles (a ring)
-
 function queueError (code, message) {
   return new RusqueError(code, message)
-}
-
-class Samples {
-  constructor () {
-    this.values = new Float64Array(SAMPLE_LIMIT)
-    this.count = 0
-  }
-
-  push (v) {
-    this.values[this.count % SAMPLE_LIMIT] = v
-    this.count++
-  }
-
-  percentiles () {
-    const n = Math.min(this.count, SAMPLE_LIMIT)
-    if (n === 0) return { p50: 0, p99: 0 }
-    const sorted = this.values.slice(0, n).sort()
-    const at = (q) => sorted[Math.min(n - 1, Math.floor(q * n))]
-    return { p50: at(0.5), p99: at(0.99) }
-  }
 }
 
 // Waiting jobs by priority: one FIFO per priority value and a sorted list of
@@ -145,7 +124,7 @@ class JobQueue extends EventEmitter {
   constructor (options = {}) {
     super()
     if (options === null || typeof options !== 'object') throw invalidArg('JobQueue options must be an object')
-    const { concurrency = native.poolInfo().threads, maxQueued = Infinity } = options
+    const { concurrency = native.poolConfig().threads, maxQueued = Infinity } = options
     if (!Number.isInteger(concurrency) || concurrency < 1) {
       throw invalidArg(`concurrency must be a positive integer, got ${describe(concurrency)}`)
     }
@@ -163,8 +142,8 @@ class JobQueue extends EventEmitter {
     this._pumpScheduled = false
     this._idleWaiters = []
     this._counts = { added: 0, completed: 0, failed: 0, cancelled: 0, timedOut: 0, rejected: 0 }
-    this._wait = new Samples()
-    this._run = new Samples()
+    this._wait = new Histogram()
+    this._run = new Histogram()
   }
 
   /** Jobs waiting to start. */
@@ -279,7 +258,7 @@ class JobQueue extends EventEmitter {
       this._waiting--
       job.state = 'running'
       job.startedAt = performance.now()
-      this._wait.push(job.startedAt - job.addedAt)
+      this._wait.record(job.startedAt - job.addedAt)
       this._running++
       if (job.timeout !== undefined) {
         job.timer = setTimeout(() => {
@@ -332,7 +311,7 @@ class JobQueue extends EventEmitter {
   _finish (job, err, value) {
     this._running--
     job.state = 'done'
-    this._run.push(performance.now() - job.startedAt)
+    this._run.record(performance.now() - job.startedAt)
     if (!job.settled) this._settle(job, err, value, err ? 'failed' : 'completed')
     this._pump()
     this._checkIdle()
@@ -407,14 +386,19 @@ class JobQueue extends EventEmitter {
     return new Promise((resolve) => this._idleWaiters.push(resolve))
   }
 
-  /** Counts and wait/run-time percentiles (ms). */
+  /**
+   * Counts, and wait/run-time summaries in ms ({ p50, p99, max }, from log
+   * buckets as poolInfo()'s, since the queue was made). `queued` is
+   * `waiting` under poolInfo()'s name.
+   */
   stats () {
     return {
       ...this._counts,
       waiting: this._waiting,
+      queued: this._waiting,
       running: this._running,
-      waitTime: this._wait.percentiles(),
-      runTime: this._run.percentiles()
+      waitTime: summary(this._wait.counts, this._wait.max),
+      runTime: summary(this._run.counts, this._run.max)
     }
   }
 

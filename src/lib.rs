@@ -15,14 +15,20 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 use rusque_core::tasks::hash::Algorithm;
 use rusque_core::tasks::image::{Fit, Format, Kernel, Metadata, ResizeOptions};
-use rusque_core::{pool, Cancel, Output, Task};
+use rusque_core::{budget, metrics, pool, Cancel, Output, Task};
 
 mod jobs;
 
 struct Completion {
   id: u32,
   result: rusque_core::Result<Output>,
+  /// Not a result: the memory budget admitted this parked job (JS now sends
+  /// its input with `runAdmitted`). Delivered as `[id, ADMITTED, null]`.
+  admitted: bool,
 }
+
+/// The code of an admission in a batch (lib/native.js reads it).
+const ADMITTED: &str = "RUSQUE_ADMITTED";
 
 /// A batch of completions, handed to JS as a flat array of
 /// `[id, errorCode | null, value | errorMessage, ...]`.
@@ -64,6 +70,11 @@ impl ToNapiValue for Batch {
     for (i, c) in val.0.into_iter().enumerate() {
       let base = (i * 3) as u32;
       set_element(env, arr, base, u32::to_napi_value(env, c.id)?)?;
+      if c.admitted {
+        set_element(env, arr, base + 1, <&str>::to_napi_value(env, ADMITTED)?)?;
+        set_element(env, arr, base + 2, Null::to_napi_value(env, Null)?)?;
+        continue;
+      }
       match c.result {
         Ok(out) => {
           set_element(env, arr, base + 1, Null::to_napi_value(env, Null)?)?;
@@ -100,6 +111,8 @@ type CompletionFn = ThreadsafeFunction<(), Unknown<'static>, Batch, Status, fals
 struct Shared {
   queue: Arc<Mutex<Vec<Completion>>>,
   cancels: Mutex<HashMap<u32, Cancel>>,
+  /// Admitted jobs whose input JS has not sent yet: their permit and queue time.
+  parked: Mutex<HashMap<u32, (budget::Permit, u64)>>,
   tsfn: CompletionFn,
 }
 
@@ -108,7 +121,20 @@ impl Shared {
     if cancellable {
       self.cancels.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
     }
-    self.deliver(std::iter::once(Completion { id, result }));
+    self.deliver(std::iter::once(Completion { id, result, admitted: false }));
+  }
+
+  /// The budget admitted parked job `id`: keep its permit until JS sends the input.
+  fn admitted(&self, id: u32, permit: budget::Permit, queued_at: u64) {
+    if self.tsfn.aborted() {
+      // The JS environment is gone (a worker thread ended): nobody will send
+      // the input, so give the budget back now (counted as cancelled).
+      drop(permit);
+      metrics::finished(metrics::Kind::Resize, metrics::started(metrics::Kind::Resize, queued_at), metrics::Outcome::Cancelled);
+      return;
+    }
+    self.parked.lock().unwrap_or_else(|p| p.into_inner()).insert(id, (permit, queued_at));
+    self.deliver(std::iter::once(Completion { id, result: Ok(Output::Text(String::new())), admitted: true }));
   }
 
   fn deliver(&self, completions: impl Iterator<Item = Completion>) {
@@ -205,7 +231,7 @@ impl Runtime {
       .build_callback(move |_ctx| Ok(Batch(std::mem::take(&mut *drain.lock().unwrap_or_else(|p| p.into_inner())))))?;
     // Idle runtimes must not keep the process alive; JS refs it while jobs are pending.
     check_status!(unsafe { sys::napi_unref_threadsafe_function(env.raw(), tsfn.raw()) })?;
-    Ok(Runtime { shared: Arc::new(Shared { queue, cancels: Mutex::new(HashMap::new()), tsfn }) })
+    Ok(Runtime { shared: Arc::new(Shared { queue, cancels: Mutex::new(HashMap::new()), parked: Mutex::new(HashMap::new()), tsfn }) })
   }
 
   /// Keeps the event loop alive (true) while jobs are pending, or lets it exit (false).
@@ -214,7 +240,24 @@ impl Runtime {
     keep_alive(&env, self.shared.tsfn.raw(), active)
   }
 
-  fn spawn(&self, id: u32, task: Task, input: Vec<u8>, cancellable: bool) {
+  /// Sends a task to the pool, or, when the memory budget has no room for
+  /// it, parks it without copying its input and returns false: the runtime
+  /// then delivers an admission and JS calls `run_admitted` with the input.
+  fn spawn(&self, id: u32, task: Task, input: &[u8], cancellable: bool) -> bool {
+    let cost = pool::cost(&task, input);
+    let queued_at = metrics::queued(metrics::Kind::of(&task));
+    let shared = Arc::clone(&self.shared);
+    let park = move || -> budget::Job { Box::new(move |permit| shared.admitted(id, permit, queued_at)) };
+    match budget::reserve_or_park(cost, park) {
+      Some(permit) => {
+        self.run(id, permit, queued_at, task, input.to_vec(), cancellable);
+        true
+      }
+      None => false,
+    }
+  }
+
+  fn run(&self, id: u32, permit: budget::Permit, queued_at: u64, task: Task, input: Vec<u8>, cancellable: bool) {
     let cancel = if cancellable {
       let c = Cancel::new();
       self.shared.cancels.lock().unwrap_or_else(|p| p.into_inner()).insert(id, c.clone());
@@ -224,28 +267,52 @@ impl Runtime {
     };
     let shared = Arc::clone(&self.shared);
     pool::spawn(move || {
-      let result = pool::run_guarded(|| task.run(&input, &cancel));
-      drop(input);
-      shared.complete(id, result, cancellable);
+      pool::run_admitted(permit, queued_at, task, input, cancel, move |result| shared.complete(id, result, cancellable))
     });
   }
 
+  /// Returns false when the job was parked by the memory budget (see `spawn`).
   #[napi]
-  pub fn submit_resize(&self, id: u32, input: &[u8], options: NativeResizeOptions, cancellable: bool) -> Result<()> {
+  pub fn submit_resize(&self, id: u32, input: &[u8], options: NativeResizeOptions, cancellable: bool) -> Result<bool> {
     let opts = convert_resize_options(options)?;
-    self.spawn(id, Task::Resize(opts), input.to_vec(), cancellable);
+    Ok(self.spawn(id, Task::Resize(opts), input, cancellable))
+  }
+
+  /// Runs a parked resize the budget has admitted, with its input.
+  #[napi]
+  pub fn run_admitted(&self, id: u32, input: &[u8], options: NativeResizeOptions, cancellable: bool) -> Result<()> {
+    let parked = self.shared.parked.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+    let (permit, queued_at) = parked.ok_or_else(|| invalid(format!("job {id} was not admitted")))?;
+    let opts = convert_resize_options(options).inspect_err(|_| {
+      let started_at = metrics::started(metrics::Kind::Resize, queued_at);
+      metrics::finished(metrics::Kind::Resize, started_at, metrics::Outcome::Failed);
+    })?;
+    self.run(id, permit, queued_at, Task::Resize(opts), input.to_vec(), cancellable);
     Ok(())
+  }
+
+  /// Gives back an admitted job's permit when it will not run (cancelled or
+  /// its input became unreadable while parked); counted as such.
+  #[napi]
+  pub fn drop_admitted(&self, id: u32, cancelled: bool) {
+    let parked = self.shared.parked.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+    if let Some((permit, queued_at)) = parked {
+      drop(permit);
+      let started_at = metrics::started(metrics::Kind::Resize, queued_at);
+      let outcome = if cancelled { metrics::Outcome::Cancelled } else { metrics::Outcome::Failed };
+      metrics::finished(metrics::Kind::Resize, started_at, outcome);
+    }
   }
 
   #[napi]
   pub fn submit_metadata(&self, id: u32, input: &[u8], cancellable: bool) {
-    self.spawn(id, Task::Metadata, input.to_vec(), cancellable);
+    self.spawn(id, Task::Metadata, input, cancellable);
   }
 
   #[napi]
   pub fn submit_hash(&self, id: u32, input: &[u8], algorithm: String, cancellable: bool) -> Result<()> {
     let alg = Algorithm::parse(&algorithm).map_err(|e| invalid(e.message))?;
-    self.spawn(id, Task::Hash(alg), input.to_vec(), cancellable);
+    self.spawn(id, Task::Hash(alg), input, cancellable);
     Ok(())
   }
 
@@ -265,12 +332,20 @@ impl Runtime {
       let rest = jobs.split_off(per_group.min(jobs.len()));
       let group = std::mem::replace(&mut jobs, rest);
       let shared = Arc::clone(&self.shared);
+      // Each hash is counted on its own (metrics), its wait being the group's.
+      let queued_at: Vec<u64> = group.iter().map(|_| metrics::queued(metrics::Kind::Hash)).collect();
       pool::spawn(move || {
         let task = Task::Hash(alg);
         let never = Cancel::never();
         let done: Vec<Completion> = group
           .into_iter()
-          .map(|(id, input)| Completion { id, result: pool::run_guarded(|| task.run(&input, &never)) })
+          .zip(queued_at)
+          .map(|((id, input), queued_at)| {
+            let started_at = metrics::started(metrics::Kind::Hash, queued_at);
+            let result = pool::run_guarded(|| task.run(&input, &never));
+            metrics::finished(metrics::Kind::Hash, started_at, metrics::Outcome::of(&result));
+            Completion { id, result, admitted: false }
+          })
           .collect();
         shared.deliver(done.into_iter());
       });
@@ -319,6 +394,98 @@ pub fn configure(threads: Option<u32>, nice: Option<i32>) -> Result<PoolInfo> {
 pub fn pool_info() -> PoolInfo {
   let c = pool::config();
   PoolInfo { threads: c.threads as u32, nice: c.nice }
+}
+
+#[napi(object)]
+pub struct JsHistogram {
+  /// Per bucket, in the order of `PoolStats::bounds` plus one overflow bucket.
+  pub counts: Vec<f64>,
+  pub sum_ms: f64,
+  pub max_ms: f64,
+}
+
+#[napi(object)]
+pub struct JsTaskStats {
+  pub task: String,
+  pub queued: f64,
+  pub running: f64,
+  pub completed: f64,
+  pub failed: f64,
+  pub cancelled: f64,
+  pub run: JsHistogram,
+  pub wait: JsHistogram,
+}
+
+#[napi(object)]
+pub struct JsMemoryStats {
+  pub budget: f64,
+  pub reserved: f64,
+  pub waiting: f64,
+  pub peak_shared: f64,
+}
+
+/// One reading of the pool's counters (rusque_core::metrics and ::budget);
+/// lib/metrics.js builds poolInfo() and prometheus() from it.
+#[napi(object)]
+pub struct PoolStats {
+  pub threads: u32,
+  pub nice: i32,
+  pub at_ms: f64,
+  pub busy_ms: f64,
+  /// Histogram bucket upper bounds in ms.
+  pub bounds: Vec<f64>,
+  pub tasks: Vec<JsTaskStats>,
+  pub memory: JsMemoryStats,
+}
+
+fn ms(ns: u64) -> f64 {
+  ns as f64 / 1e6
+}
+
+#[napi]
+pub fn pool_stats() -> PoolStats {
+  let c = pool::config();
+  let s = metrics::snapshot();
+  let m = budget::snapshot();
+  let hist = |h: metrics::HistogramSnapshot| JsHistogram {
+    counts: h.counts.into_iter().map(|c| c as f64).collect(),
+    sum_ms: ms(h.sum_ns),
+    max_ms: ms(h.max_ns),
+  };
+  PoolStats {
+    threads: c.threads as u32,
+    nice: c.nice,
+    at_ms: ms(s.at_ns),
+    busy_ms: ms(s.busy_ns),
+    bounds: (0..metrics::BOUNDS).map(|i| metrics::bound_ns(i) / 1e6).collect(),
+    tasks: s
+      .kinds
+      .into_iter()
+      .zip(metrics::KINDS)
+      .map(|(k, name)| JsTaskStats {
+        task: name.to_string(),
+        queued: k.queued as f64,
+        running: k.running as f64,
+        completed: k.completed as f64,
+        failed: k.failed as f64,
+        cancelled: k.cancelled as f64,
+        run: hist(k.run),
+        wait: hist(k.wait),
+      })
+      .collect(),
+    memory: JsMemoryStats {
+      budget: m.budget as f64,
+      reserved: m.reserved as f64,
+      waiting: m.waiting as f64,
+      peak_shared: m.peak_shared as f64,
+    },
+  }
+}
+
+/// Sets the pool's memory budget in bytes (0: none). JS checks the type.
+#[napi]
+pub fn set_memory_budget(bytes: f64) {
+  budget::set_budget(if bytes.is_finite() && bytes > 0.0 { bytes as u64 } else { 0 });
 }
 
 #[napi(object)]
@@ -417,11 +584,30 @@ fn worker_config(json: &str) -> Result<rusque_core::resque::worker::Config> {
   })
 }
 
+/// Per-slot counts of the Rust loop's jobs, for `Worker#stats()`.
+#[derive(Default)]
+struct SlotStats {
+  completed: std::sync::atomic::AtomicU64,
+  failed: std::sync::atomic::AtomicU64,
+  run: metrics::Histogram,
+}
+
+#[napi(object)]
+pub struct JsSlotStats {
+  pub completed: f64,
+  pub failed: f64,
+  pub run: JsHistogram,
+}
+
 /// A running set of Rust resque worker slots (see rusque_core::resque::worker).
 #[napi]
 pub struct NativeWorker {
   config: Option<rusque_core::resque::worker::Config>,
+  /// The core's event mask: JS's, plus `success` always (counted in `stats`).
   emit: Arc<std::sync::atomic::AtomicU8>,
+  /// The per-job events JS listens for (`set_events`).
+  js_events: Arc<std::sync::atomic::AtomicU8>,
+  stats: Arc<Vec<SlotStats>>,
   handle: Option<rusque_core::resque::worker::Handle>,
   /// The pending batch as a JSON array under construction (`[e1,e2`), built by the slot threads.
   events: Arc<Mutex<String>>,
@@ -439,7 +625,13 @@ impl NativeWorker {
       callback.build_threadsafe_function::<String>().callee_handled::<false>().build_callback(|ctx| Ok(ctx.value))?;
     check_status!(unsafe { sys::napi_unref_threadsafe_function(env.raw(), tsfn.raw()) })?;
     let emit = Arc::clone(&config.events);
-    Ok(NativeWorker { config: Some(config), emit, handle: None, events, tsfn: Arc::new(tsfn) })
+    // The core always reports successes so that every slot's count is
+    // exact; the sink passes them to JS only while JS listens.
+    let js = emit.load(std::sync::atomic::Ordering::Relaxed);
+    emit.store(js | rusque_core::resque::worker::EMIT_SUCCESS, std::sync::atomic::Ordering::Relaxed);
+    let js_events = Arc::new(std::sync::atomic::AtomicU8::new(js));
+    let stats = Arc::new((0..config.slots.len()).map(|_| SlotStats::default()).collect());
+    Ok(NativeWorker { config: Some(config), emit, js_events, stats, handle: None, events, tsfn: Arc::new(tsfn) })
   }
 
   #[napi]
@@ -472,7 +664,23 @@ impl NativeWorker {
         }
       })
       .map_err(|e| invalid(format!("could not start the event thread: {e}")))?;
+    let stats = Arc::clone(&self.stats);
+    let js_events = Arc::clone(&self.js_events);
     let sink: rusque_core::resque::worker::Sink = Arc::new(move |e| {
+      use rusque_core::resque::worker::{Event as E, EMIT_SUCCESS};
+      use std::sync::atomic::Ordering::Relaxed;
+      match &e {
+        E::Success { slot, duration_ms, .. } | E::Failure { slot, duration_ms, .. } => {
+          if let Some(s) = stats.get(*slot) {
+            if matches!(e, E::Success { .. }) { &s.completed } else { &s.failed }.fetch_add(1, Relaxed);
+            s.run.record(duration_ms.saturating_mul(1_000_000));
+          }
+          if matches!(e, E::Success { .. }) && js_events.load(Relaxed) & EMIT_SUCCESS == 0 {
+            return;
+          }
+        }
+        _ => {}
+      }
       let json = event_json(e);
       let was_empty = {
         let mut q = pushed.lock().unwrap_or_else(|p| p.into_inner());
@@ -493,7 +701,26 @@ impl NativeWorker {
   /// bits of the events it has listeners for).
   #[napi]
   pub fn set_events(&self, mask: u32) {
-    self.emit.store(mask as u8, std::sync::atomic::Ordering::Relaxed);
+    self.js_events.store(mask as u8, std::sync::atomic::Ordering::Relaxed);
+    self.emit.store(mask as u8 | rusque_core::resque::worker::EMIT_SUCCESS, std::sync::atomic::Ordering::Relaxed);
+  }
+
+  /// Jobs each slot finished (acked) and their run times, in slot order.
+  #[napi]
+  pub fn stats(&self) -> Vec<JsSlotStats> {
+    use std::sync::atomic::Ordering::Relaxed;
+    self
+      .stats
+      .iter()
+      .map(|s| {
+        let h = s.run.snapshot();
+        JsSlotStats {
+          completed: s.completed.load(Relaxed) as f64,
+          failed: s.failed.load(Relaxed) as f64,
+          run: JsHistogram { counts: h.counts.into_iter().map(|c| c as f64).collect(), sum_ms: ms(h.sum_ns), max_ms: ms(h.max_ns) },
+        }
+      })
+      .collect()
   }
 
   /// Each slot stops after its current job; `end` events follow.

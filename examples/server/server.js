@@ -21,7 +21,7 @@
 const http = require('node:http')
 const path = require('node:path')
 const express = require('express')
-const { metadata, JobQueue, poolInfo } = require('../..')
+const { metadata, JobQueue, poolInfo, prometheus } = require('../..')
 
 const MB = 1024 * 1024
 const MAX_UPLOAD = 25 * MB
@@ -289,6 +289,11 @@ function createApp ({ maxQueued = STRESS_IN_FLIGHT + 2 * MAX_UPLOADS } = {}) {
   })
 
   app.get('/api/stats', (req, res) => res.json(stats()))
+
+  // Prometheus scrapes this: the pool's counters and this queue's.
+  app.get('/metrics', (req, res) => {
+    res.type('text/plain; version=0.0.4').send(prometheus({ queues: { demo: queue } }))
+  })
 
   // Server-sent events: the page's live panel, four times a second.
   app.get('/api/events', (req, res) => {

@@ -4,17 +4,17 @@
 import { readFile } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import {
-  resize, metadata, hash, configure, poolInfo, buildInfo, JobQueue, RusqueError, AbortError,
+  resize, metadata, hash, configure, poolInfo, prometheus, buildInfo, JobQueue, RusqueError, AbortError,
   Worker, MultiWorker, native, type NativeJobArgs,
-  type Metadata, type PoolInfo, type BuildInfo, type ResizeOptions, type QueueStats, type JobInfo, type ErrorCode
+  type Metadata, type PoolConfig, type PoolInfo, type BuildInfo, type ResizeOptions, type QueueStats, type JobInfo, type ErrorCode
 } from 'rusque'
 
 async function main (file: string): Promise<void> {
   const input: Buffer = await readFile(file)
 
-  const pool: PoolInfo = configure({ threads: 2, nice: 10 })
+  const pool: PoolConfig = configure({ threads: 2, nice: 10, memoryBudget: 512 * 1024 * 1024 })
   const same: PoolInfo = poolInfo()
-  console.log(`pool: ${pool.threads} threads at nice ${same.nice}`)
+  console.log(`pool: ${pool.threads} threads at nice ${same.nice}, ${same.tasks.resize.completed} resizes, p99 ${same.runTime.p99} ms, ${same.memory.reserved} bytes reserved`)
   const build: BuildInfo = buildInfo()
   console.log(`build: ${build.target}, JPEG SIMD ${build.simd.jpeg ? 'on' : 'off'}`)
 
@@ -64,6 +64,8 @@ async function main (file: string): Promise<void> {
   queue.resume()
   await queue.onIdle()
   const stats: QueueStats = queue.stats()
+  const exposition: string = prometheus({ queues: { main: queue } })
+  console.log(exposition.length, stats.runTime.max)
   console.log(info.width, sum.length, bulk.length, paused, queue.size, queue.running, queue.concurrency, queue.maxQueued, stats.completed, stats.waitTime.p99)
   await queue.close({ drain: true })
   console.log(`closed: ${queue.isClosed}`)

@@ -7,6 +7,7 @@
 // worker id first (error keeps the error first, as node-resque does).
 
 const { EventEmitter } = require('events')
+const { multiWorkerStats } = require('../metrics')
 const os = require('os')
 const { Worker } = require('./worker')
 const { invalidArg, UNHANDLED_ERROR_WARNING: WARNING } = require('../errors')
@@ -202,6 +203,11 @@ class MultiWorker extends EventEmitter {
     this._loopTimer = null
     this.eventLoopBlocked = true
     this.eventLoopDelay = Infinity
+  }
+
+  /** The workers' stats() summed: { completed, failed, runTime, workers: [...] } (workers running now). */
+  stats () {
+    return multiWorkerStats(this.workers.map((w) => w.stats()))
   }
 
   async end () {

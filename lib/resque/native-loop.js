@@ -6,6 +6,7 @@
 // and re-emits them with node-resque's argument lists.
 
 const binding = require('../load').load()
+const debug = require('../debug')
 const { RusqueError } = require('../errors')
 const { keyMaker } = require('./keys')
 
@@ -117,6 +118,7 @@ class NativeLoop {
    * added right after `await worker.start()` see the first job's events.
    */
   start () {
+    debug('native loop: starting %d slots (%s)', this.slots.length, this.slots.join(', '))
     this._liveSlots = this.slots.length
     this.polled = this.slots.map(() => false)
     this._unsettled = new Set(this.slots.keys())
@@ -132,6 +134,11 @@ class NativeLoop {
     if (!this._unsettled.delete(slot) || this._unsettled.size > 0) return
     this._firstPoll()
     setImmediate(() => this.native.release())
+  }
+
+  /** Per slot, in slot order: { completed, failed, run } (run: a native histogram, lib/metrics.js). */
+  stats () {
+    return this.native.stats()
   }
 
   /** Stops claiming; resolves when every slot has finished its job and unregistered. */
@@ -179,6 +186,7 @@ class NativeLoop {
         this._settled(e[1])
         break
       case END:
+        debug('native loop: slot %s ended', this.slots[e[1]])
         this._settled(e[1])
         if (--this._liveSlots === 0) {
           this.native.setActive(false)

@@ -27,6 +27,8 @@ const { workerKeys } = require('./keys')
 const { performJob, performInline } = require('./perform')
 const { Recovery, normalizeRecovery } = require('./recovery')
 const { NativeLoop } = require('./native-loop')
+const { SlotStats, workerStats } = require('../metrics')
+const debug = require('../debug')
 const { NativeJobs } = require('./native-job')
 const { RusqueError, invalidArg, UNHANDLED_ERROR_WARNING: WARNING } = require('../errors')
 
@@ -120,6 +122,7 @@ class Worker extends EventEmitter {
 
     this.slots = []
     for (let i = 0; i < options.concurrency; i++) this.slots.push(this._makeSlot(i))
+    this._slotStats = this.slots.map(() => new SlotStats()) // for stats(); lib/metrics.js
 
     this._acks = []
     // Cycle ids (scripts.js CYCLE): a token of this Worker's (16 hex digits)
@@ -224,6 +227,7 @@ class Worker extends EventEmitter {
     this._startedLoop = true
     this.started = true
     this.emit('start', new Date())
+    debug('worker %s started: %d slots, %s loop', this.name, this.slots.length, this.nativeLoop ? 'Rust' : 'JS')
     await this.init()
     if (!this.running) return // end() was called while we were starting
     if (this.recovery) {
@@ -293,12 +297,14 @@ class Worker extends EventEmitter {
       // init() registered every slot; a slot whose Rust loop never got as far
       // as its first poll (Redis unreachable from it) did not unregister.
       const silent = this.slots.filter((s, i) => !this._native.polled[i])
+      this._native.stats().forEach((n, i) => this._slotStats[i].add(n)) // keep the Rust loop's counts
       this._native = null
       if (silent.length > 0 && this.connection.connected) {
         try { await this._untrack(silent) } catch (err) { this._error(err) }
       }
       this._closed = true
       this.connection.end()
+      debug('worker %s ended', this.name)
       this.emit('end', new Date())
       return
     }
@@ -329,6 +335,7 @@ class Worker extends EventEmitter {
     }
     this._closed = true
     this.connection.end()
+    debug('worker %s ended', this.name)
     this.emit('end', new Date())
   }
 
@@ -616,9 +623,20 @@ class Worker extends EventEmitter {
   _afterAck (a) {
     if (a.resumeCounter) this.connection.redis.del(a.resumeCounter).catch(() => {})
     const ctx = a.slot.ctx
+    this._slotStats[a.slot.index].count(a.outcome, a.duration)
     if (a.outcome === 's') this._emitSafe('success', a.queue, a.job, a.result, a.duration)
     else if (a.outcome === 'f') this._emitSafe('failure', a.queue, a.job, a.error, a.duration)
     if (ctx.job === a.job) ctx.job = null
+  }
+
+  /**
+   * Jobs this worker finished (acked) since it was made, in total and per
+   * slot: { completed, failed, runTime: { p50, p99, max } (ms), slots: [{ name, ... }] }.
+   * Either loop counts, the Rust loop's slots included.
+   */
+  stats () {
+    const live = this._native ? this._native.stats() : null
+    return workerStats(this.slots.map((s, i) => ({ name: s.name, stats: this._slotStats[i], live: live && live[i] })))
   }
 
   _failedEntry (slot, o) {

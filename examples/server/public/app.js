@@ -119,6 +119,13 @@ events.onmessage = (e) => {
   $('throughput').textContent = s.throughput.toFixed(0)
   $('completed').textContent = s.completed
   $('threads').textContent = s.pool.threads
+  $('pool-queued').textContent = s.pool.queued
+  $('pool-running').textContent = s.pool.running
+  $('pool-completed').textContent = s.pool.completed
+  $('pool-failed').textContent = s.pool.failed
+  $('pool-utilization').textContent = (100 * s.pool.utilization).toFixed(0)
+  $('pool-p99').textContent = s.pool.runTime.p99.toFixed(1)
+  $('pool-memory').textContent = (s.pool.memory.reserved / 1048576).toFixed(0)
   if (stressStarted) $('stress-info').textContent = `${s.stress} queued`
   history.push(s)
   if (history.length > 240) history.shift()

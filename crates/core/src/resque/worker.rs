@@ -804,13 +804,12 @@ impl Slot {
       Task::Resize(_) => false,
     };
     let ran = if inline {
-      pool::run_guarded(|| spec.task.run(&input, &Cancel::never()))
+      pool::run_counted(&spec.task, &input, &Cancel::never())
     } else {
       // The CPU work goes to the pool; this thread only waits for it.
       let (tx, rx) = mpsc::sync_channel(1);
       let task = spec.task.clone();
-      pool::spawn(move || {
-        let result = pool::run_guarded(|| task.run(&input, &Cancel::never()));
+      pool::submit(task, input, Cancel::never(), move |result| {
         let _ = tx.send(result);
       });
       // Meanwhile it keeps the worker's ping fresh, so a long job (or one

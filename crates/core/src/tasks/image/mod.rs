@@ -158,12 +158,7 @@ pub fn resize(data: &[u8], opts: &ResizeOptions, cancel: &Cancel) -> Result<Vec<
 
   // The decoder may shrink in the DCT domain as long as the region we resample
   // still has at least as many pixels as the output on each axis.
-  let need = {
-    let (_, _, cw, ch) = plan.crop;
-    let nw = (f64::from(plan.scaled.0) * f64::from(iw) / cw).ceil() as u32;
-    let nh = (f64::from(plan.scaled.1) * f64::from(ih) / ch).ceil() as u32;
-    if orientation >= 5 { (nh, nw) } else { (nw, nh) }
-  };
+  let need = decode_target(&plan, iw, ih, orientation);
   cancel.check()?;
   let (mut pixels, icc) = decode::decode(data, &header, Some(need))?;
   cancel.check()?;
@@ -202,4 +197,18 @@ pub fn resize(data: &[u8], opts: &ResizeOptions, cancel: &Cancel) -> Result<Vec<
   let bytes = encode::encode(&out, format, opts.quality)?;
   cancel.check()?;
   Ok(bytes)
+}
+
+/// The smallest decoded size (stored orientation) that still covers `plan`'s
+/// crop with at least the output's pixels on each axis, for an oriented input
+/// of `iw`x`ih`. Used by `resize` and by the pool's memory estimate.
+pub fn decode_target(plan: &resize::Plan, iw: u32, ih: u32, orientation: u8) -> (u32, u32) {
+  let (_, _, cw, ch) = plan.crop;
+  let nw = (f64::from(plan.scaled.0) * f64::from(iw) / cw).ceil() as u32;
+  let nh = (f64::from(plan.scaled.1) * f64::from(ih) / ch).ceil() as u32;
+  if orientation >= 5 {
+    (nh, nw)
+  } else {
+    (nw, nh)
+  }
 }
