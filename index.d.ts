@@ -361,6 +361,12 @@ export interface WorkerOptions {
    * inside a root is followed).
    */
   roots?: string[]
+  /**
+   * false: native jobs follow no symlink at all inside `roots`, not even one that stays inside (on
+   * Linux, openat2 with RESOLVE_NO_SYMLINKS); a path through one fails with ERR_PATH_OUTSIDE_ROOTS.
+   * The roots' own paths may still be symlinks (resolved once, at construction). Default true.
+   */
+  followSymlinks?: boolean
   /** Which Redis keys native jobs may read and write (never the namespace's own keys, `<namespace>:*`). */
   keys?: NativeKeysOptions
   /** Recovery of dead workers' in-flight jobs; false to leave it to node-resque's Scheduler. */
@@ -471,6 +477,8 @@ export interface MultiWorkerOptions {
   concurrency?: number
   /** Passed to each Worker; checked at construction. */
   roots?: string[]
+  /** Passed to each Worker; checked at construction. */
+  followSymlinks?: boolean
   /** Passed to each Worker; checked at construction. */
   keys?: NativeKeysOptions
   recovery?: RecoveryOptions | false

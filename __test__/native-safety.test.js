@@ -54,6 +54,9 @@ before(async () => {
   execFileSync('mkfifo', [path.join(root, 'pipe')])
   fs.symlinkSync('loop-b', path.join(root, 'loop-a'))
   fs.symlinkSync('loop-a', path.join(root, 'loop-b'))
+  // Links that stay inside the root: a file, and a directory.
+  fs.symlinkSync('five.txt', path.join(root, 'five-link.txt'))
+  fs.symlinkSync('sub', path.join(root, 'sub-link'))
 })
 
 after(async () => {
@@ -190,6 +193,37 @@ for (const loop of LOOPS) {
       assert.equal(outcomes[6].code, 'ERR_INVALID_ARG', 'and so is the definition\'s')
     })
 
+    it('follows symlinks that stay inside the roots, and none with followSymlinks: false', async () => {
+      const entries = (tag) => [
+        job('digest', { input: { path: path.join(root, 'five-link.txt') } }, 0),
+        job('digest', { input: { path: path.join(root, 'sub-link', 'b.txt') } }, 1),
+        job('digest', { input: { base64: B64('abc') }, output: { path: path.join(root, 'sub-link', `${tag}.out`) } }, 2),
+        job('digest', { input: { path: path.join(root, 'five.txt') } }, 3)
+      ]
+      fs.writeFileSync(path.join(root, 'sub', 'b.txt'), 'in sub')
+      // Default: followed (openat2 keeps them beneath the root; Linux 5.6+).
+      if (process.platform === 'linux') {
+        const tag = `${nsOf(loop, 'follow')}`
+        const { outcomes } = await runEntries(server, redis, loop, { ns: tag, jobs, options: { roots: [root] }, entries: entries(tag) })
+        assert.deepEqual(outcomes, [
+          { ok: true, result: sha256('abcde') },
+          { ok: true, result: sha256('in sub') },
+          { ok: true, result: sha256('abc') },
+          { ok: true, result: sha256('abcde') }
+        ])
+        assert.equal(fs.readFileSync(path.join(root, 'sub', `${tag}.out`), 'utf8'), sha256('abc'))
+      }
+      const tag = `${nsOf(loop, 'nofollow')}`
+      const { outcomes } = await runEntries(server, redis, loop, { ns: tag, jobs, options: { roots: [root], followSymlinks: false }, entries: entries(tag) })
+      for (const i of [0, 1, 2]) {
+        assert.equal(outcomes[i].code, 'ERR_PATH_OUTSIDE_ROOTS', `${i}: ${outcomes[i].error}`)
+        assert.match(outcomes[i].error, /goes through a symlink, and symlinks are disabled for this Worker \(followSymlinks: false\)/)
+      }
+      assert.match(outcomes[2].error, /^output path/)
+      assert.equal(fs.existsSync(path.join(root, 'sub', `${tag}.out`)), false, 'nothing written through the link')
+      assert.deepEqual(outcomes[3], { ok: true, result: sha256('abcde') }, 'real paths still work')
+    })
+
     it('refuses a FIFO at once, and end() returns', async () => {
       const ns = nsOf(loop, 'fifo')
       const { outcomes } = await runEntries(server, redis, loop, {
@@ -265,6 +299,25 @@ describe('roots and keys are checked when a Worker is made', () => {
     fs.symlinkSync(root, path.join(tmp, 'root-link'))
     const w = new Worker({ connection: server.connection('v'), queues: ['q'], roots: [path.join(tmp, 'root-link')] }, jobs)
     assert.deepEqual(w._nativeJobs.roots, [fs.realpathSync(root)])
+  })
+
+  it('Worker and MultiWorker refuse a followSymlinks that is not a boolean', () => {
+    for (const followSymlinks of ['false', 0, null, () => false]) {
+      for (const make of [
+        () => new Worker({ connection: server.connection('v'), queues: ['q'], roots: [root], followSymlinks }, jobs),
+        () => new MultiWorker({ connection: server.connection('v'), queues: ['q'], roots: [root], followSymlinks }, jobs)
+      ]) {
+        assert.throws(make, (err) => {
+          assert.equal(err.name, 'RusqueError')
+          assert.equal(err.code, 'ERR_INVALID_ARG')
+          assert.match(err.message, /^followSymlinks must be true or false/)
+          return true
+        }, String(followSymlinks))
+      }
+    }
+    for (const followSymlinks of [true, false, undefined]) {
+      assert.ok(new MultiWorker({ connection: server.connection('v'), queues: ['q'], roots: [root], followSymlinks }, jobs))
+    }
   })
 
   it('refuses a malformed keys option', () => {

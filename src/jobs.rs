@@ -53,9 +53,20 @@ pub fn key_policy(namespace: &str, keys: Option<&Value>) -> Result<KeyPolicy> {
   Ok(KeyPolicy::new(namespace, prefixes))
 }
 
-/// Opens the Worker's roots (absolute paths to existing directories).
-pub fn open_roots(roots: &[String]) -> Result<Roots> {
-  Roots::open(roots).map_err(coded)
+/// Opens the Worker's roots (absolute paths to existing directories);
+/// `follow_symlinks` false: no symlink inside them is followed.
+pub fn open_roots(roots: &[String], follow_symlinks: bool) -> Result<Roots> {
+  Roots::open_with(roots, follow_symlinks).map_err(coded)
+}
+
+/// The Worker's `followSymlinks` from a config: absent means true. The JS
+/// surface checks it first (lib/resque/native-job.js); this guards the glue.
+pub fn follow_symlinks(v: &Value) -> Result<bool> {
+  match v.get("followSymlinks") {
+    None | Some(Value::Null) => Ok(true),
+    Some(Value::Bool(b)) => Ok(*b),
+    Some(other) => Err(invalid(format!("followSymlinks must be true or false, got {other}"))),
+  }
 }
 
 /// One finished job for JS: `code` null on success, `text` the result as
@@ -139,7 +150,7 @@ pub struct NativeJobs {
 
 #[napi]
 impl NativeJobs {
-  /// `config_json`: `{ namespace, roots: string[], keys?: { prefix } }`.
+  /// `config_json`: `{ namespace, roots: string[], followSymlinks?: bool, keys?: { prefix } }`.
   /// Throws ERR_INVALID_ARG for a root that is not an absolute path to an
   /// existing directory, or a bad keys option.
   #[napi(constructor)]
@@ -152,7 +163,7 @@ impl NativeJobs {
       }
       Some(_) => return Err(invalid("roots must be an array of directories".into())),
     };
-    let roots = open_roots(&roots)?;
+    let roots = open_roots(&roots, follow_symlinks(&v)?)?;
     let keys = key_policy(v.get("namespace").and_then(Value::as_str).unwrap_or("resque"), v.get("keys"))?;
     let queue: Arc<Mutex<Vec<Done>>> = Arc::new(Mutex::new(Vec::new()));
     let drain = Arc::clone(&queue);

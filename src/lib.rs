@@ -578,7 +578,7 @@ fn worker_config(json: &str) -> Result<rusque_core::resque::worker::Config> {
     slots: strings("slots")?,
     poll: ms("pollMs", 5000),
     ping: ms("pingMs", 5000),
-    roots: Arc::new(jobs::open_roots(&strings("roots").unwrap_or_default())?),
+    roots: Arc::new(jobs::open_roots(&strings("roots").unwrap_or_default(), jobs::follow_symlinks(&v)?)?),
     jobs,
     events: Arc::new(std::sync::atomic::AtomicU8::new(v.get("events").and_then(Value::as_u64).map_or(u8::MAX, |m| m as u8))),
   })

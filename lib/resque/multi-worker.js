@@ -38,7 +38,7 @@ class MultiWorker extends EventEmitter {
     }
     // Its Workers come later; a bad root or keys option fails here, by the Worker's rule.
     // eslint-disable-next-line no-new
-    new NativeJobs({ roots: options.roots, namespace: keyMaker((options.connection && options.connection.namespace) ?? 'resque')(), keys: options.keys })
+    new NativeJobs({ roots: options.roots, followSymlinks: options.followSymlinks, namespace: keyMaker((options.connection && options.connection.namespace) ?? 'resque')(), keys: options.keys })
 
     this.options = options
     this.jobs = jobs
@@ -86,6 +86,7 @@ class MultiWorker extends EventEmitter {
       name: this.options.name + ':' + process.pid + '+' + id,
       concurrency: this.options.concurrency,
       roots: this.options.roots,
+      followSymlinks: this.options.followSymlinks,
       keys: this.options.keys,
       recovery: this.options.recovery
     }, this.jobs)

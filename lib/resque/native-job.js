@@ -53,17 +53,32 @@ function native (task, defaults = {}, extra = {}) {
 }
 
 /**
+ * The followSymlinks option: undefined (default true) or a boolean. Checked
+ * here, where every Worker and MultiWorker opens its roots, because JSON
+ * would silently drop a function or a symbol (and so follow symlinks).
+ */
+function followSymlinksOption (followSymlinks) {
+  if (followSymlinks === undefined) return true
+  if (typeof followSymlinks !== 'boolean') {
+    throw invalidArg(`followSymlinks must be true or false (false: native jobs follow no symlink inside the roots), got ${typeof followSymlinks === 'string' ? JSON.stringify(followSymlinks) : String(followSymlinks)}`)
+  }
+  return followSymlinks
+}
+
+/**
  * A Worker's native jobs in the JS loop: its roots, opened once (each must be
  * an absolute path to an existing directory: throws ERR_INVALID_ARG naming
- * the root otherwise), its key policy, and the jobs on the pool.
+ * the root otherwise), whether symlinks inside them are followed, its key
+ * policy, and the jobs on the pool.
  */
 class NativeJobs {
-  constructor ({ roots, namespace, keys }) {
+  constructor ({ roots, followSymlinks, namespace, keys }) {
     this._pending = new Map()
     this._seq = 0
     this._active = false
+    followSymlinks = followSymlinksOption(followSymlinks)
     try {
-      this._native = new binding.NativeJobs(toJson({ roots: roots || [], namespace, keys }), (batch) => this._done(batch))
+      this._native = new binding.NativeJobs(toJson({ roots: roots || [], followSymlinks, namespace, keys }), (batch) => this._done(batch))
     } catch (err) {
       throw coded(err)
     }
@@ -127,7 +142,7 @@ function jobsOf (worker) {
   if (!jobs) {
     const o = (worker && worker.options) || {}
     const namespace = worker && worker.connection && typeof worker.connection.key === 'function' ? worker.connection.key() : 'resque'
-    jobs = new NativeJobs({ roots: o.roots, namespace, keys: o.keys })
+    jobs = new NativeJobs({ roots: o.roots, followSymlinks: o.followSymlinks, namespace, keys: o.keys })
     if (worker) adopted.set(worker, jobs)
   }
   return jobs

@@ -65,6 +65,7 @@ class NativeLoop {
    * @param {string[]} o.slots one worker name per slot
    * @param {number} o.timeout poll interval (ms) when the queues are empty
    * @param {string[]} [o.roots]
+   * @param {boolean} [o.followSymlinks] false: no symlink inside the roots is followed
    * @param {Record<string, {task: string, defaults: object}>} o.jobs
    * @param {import('events').EventEmitter} emitter receives node-resque's events
    */
@@ -84,6 +85,8 @@ class NativeLoop {
       pollMs: o.timeout,
       pingMs: o.timeout,
       roots: (o.roots || []).map(String),
+      // Checked (a boolean) when the Worker was constructed.
+      followSymlinks: o.followSymlinks !== false,
       jobs: o.jobs,
       events: eventMask(emitter)
     }

@@ -115,7 +115,8 @@ class Worker extends EventEmitter {
     // them: a misconfigured Worker fails at construction, not job by job.
     // The JS loop's native jobs run through this; the Rust loop opens the
     // same roots by the same rule when it starts.
-    this._nativeJobs = new NativeJobs({ roots: options.roots, namespace: this.connection.key(), keys: options.keys })
+    // followSymlinks (true or false) is checked there too.
+    this._nativeJobs = new NativeJobs({ roots: options.roots, followSymlinks: options.followSymlinks, namespace: this.connection.key(), keys: options.keys })
     this.queueObject = new Producer(this.connection, this.jobs)
     this.connection.on('error', (err) => this._error(err))
     this.recovery = normalizeRecovery(options.recovery, options.timeout)
@@ -250,6 +251,7 @@ class Worker extends EventEmitter {
       slots: this.slots.map((s) => s.name),
       timeout: this.options.timeout,
       roots: this.options.roots,
+      followSymlinks: this.options.followSymlinks,
       jobs
     }, this)
     await this._native.start()

@@ -15,6 +15,11 @@
 //! - Other unix systems, or a kernel (or seccomp filter) without openat2: a walk
 //!   that opens one component at a time with `O_NOFOLLOW`, refusing every
 //!   symlink inside a root (stricter; documented).
+//! - An operator who wants no symlink followed at all (`followSymlinks: false`,
+//!   [`Roots::open_with`]) gets RESOLVE_NO_SYMLINKS added on Linux; the walk
+//!   already refuses every symlink. A path through one fails with
+//!   ERR_PATH_OUTSIDE_ROOTS, as it does in the walk. The root's own path may
+//!   still be a symlink: it is resolved once, at construction.
 //! - Elsewhere (Windows): paths are canonicalized and checked, then opened
 //!   (this does not close the swap race; documented).
 //!
@@ -56,6 +61,15 @@ enum Mode {
   Walk,
 }
 
+/// A Roots' resolution: the mode, and whether the operator allows symlinks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct How {
+  #[cfg_attr(not(unix), allow(dead_code))]
+  mode: Mode,
+  /// false: the operator asked for no symlinks (RESOLVE_NO_SYMLINKS).
+  follow: bool,
+}
+
 #[derive(Debug)]
 struct Root {
   /// As given (made absolute lexically): job paths may name the root this way.
@@ -72,23 +86,35 @@ pub struct Roots {
   roots: Vec<Root>,
   #[cfg_attr(not(unix), allow(dead_code))]
   mode: Mode,
+  /// The operator's `followSymlinks` (default true).
+  follow: bool,
 }
 
 impl Roots {
   /// No roots: every path is refused.
   pub fn none() -> Roots {
-    Roots { roots: Vec::new(), mode: Mode::Walk }
+    Roots { roots: Vec::new(), mode: Mode::Walk, follow: true }
   }
 
   /// Opens each root. Each must be an absolute path to an existing directory;
   /// the error (ERR_INVALID_ARG) names the root and what is wrong with it.
+  /// Symlinks inside a root are followed while they stay inside it (where
+  /// openat2 is available).
   pub fn open<S: AsRef<str>>(paths: &[S]) -> Result<Roots> {
+    Roots::open_with(paths, true)
+  }
+
+  /// As [`Roots::open`]; with `follow_symlinks` false, no symlink inside a
+  /// root is followed at all, even one that stays inside (the operator's
+  /// `followSymlinks: false`): a path through one is refused with
+  /// ERR_PATH_OUTSIDE_ROOTS.
+  pub fn open_with<S: AsRef<str>>(paths: &[S], follow_symlinks: bool) -> Result<Roots> {
     let mut roots = Vec::with_capacity(paths.len());
     for p in paths {
       roots.push(Root::open(p.as_ref())?);
     }
     let mode = roots.first().map_or(Mode::Walk, |r| r.probe_mode());
-    Ok(Roots { roots, mode })
+    Ok(Roots { roots, mode, follow: follow_symlinks })
   }
 
   pub fn is_empty(&self) -> bool {
@@ -101,9 +127,14 @@ impl Roots {
   }
 
   /// Whether symlinks inside roots are followed (while they stay inside):
-  /// false where openat2 is missing and every symlink is refused.
+  /// false where openat2 is missing, or the operator disabled them, and
+  /// every symlink is refused.
   pub fn follows_symlinks(&self) -> bool {
-    self.mode == Mode::Beneath
+    self.follow && self.mode == Mode::Beneath
+  }
+
+  fn how(&self) -> How {
+    How { mode: self.mode, follow: self.follow }
   }
 
   /// Reads the regular file at `path` (inside a root), at most `max_bytes`.
@@ -112,7 +143,7 @@ impl Roots {
     if rel.is_empty() {
       return Err(Error::invalid(format!("input path {path:?} is a root directory itself; name a file inside it")));
     }
-    sys::read(self.mode, root, &rel, path, max_bytes)
+    sys::read(self.how(), root, &rel, path, max_bytes)
   }
 
   /// Writes `bytes` to `path` (inside a root) atomically; returns the path
@@ -122,7 +153,7 @@ impl Roots {
     let Some((name, parent)) = rel.split_last() else {
       return Err(Error::invalid(format!("output path {path:?} is a root directory itself; name a file inside it")));
     };
-    sys::write(self.mode, root, parent, name, path, bytes)?;
+    sys::write(self.how(), root, parent, name, path, bytes)?;
     Ok(rel.iter().fold(root.canonical.clone(), |p, c| p.join(c)))
   }
 
@@ -191,10 +222,22 @@ fn bad_root(root: &str, why: &str) -> Error {
   Error::invalid(format!("root {root:?} {why}: roots must be absolute paths to existing directories"))
 }
 
+/// A path refused because resolving it met a symlink, where none is followed:
+/// the operator disabled them, or (`disabled` false) openat2 is missing.
+fn through_symlink(role: Role, path: &str, disabled: bool) -> Error {
+  let what = role.name();
+  let why = if disabled {
+    ", and symlinks are disabled for this Worker (followSymlinks: false): no symlink inside its roots is followed; name the file by its real path"
+  } else {
+    ", which could lead outside the Worker's roots: without openat2 (Linux 5.6+) rusque follows no symlinks inside roots"
+  };
+  Error::new(Code::PathOutsideRoots, format!("{what} path {path:?} goes through a symlink{why}"))
+}
+
 /// The error for a failed open/read/write, by errno: the job's fault
 /// (ERR_INVALID_ARG, ERR_*_NOT_FOUND, ERR_PATH_OUTSIDE_ROOTS) or the server's
-/// (ERR_IO).
-fn io_error(e: &std::io::Error, role: Role, path: &str, mode_walk: bool) -> Error {
+/// (ERR_IO). With `how`, ELOOP means a symlink was met where none is followed.
+fn io_error(e: &std::io::Error, role: Role, path: &str, how: How) -> Error {
   let what = role.name();
   #[cfg(unix)]
   {
@@ -212,12 +255,8 @@ fn io_error(e: &std::io::Error, role: Role, path: &str, mode_walk: bool) -> Erro
           format!("{what} path {path:?} resolves outside the Worker's roots (through a symlink that leads out, or an absolute symlink)"),
         )
       }
-      libc::ELOOP if mode_walk => {
-        return Error::new(
-          Code::PathOutsideRoots,
-          format!("{what} path {path:?} goes through a symlink, which could lead outside the Worker's roots: without openat2 (Linux 5.6+) rusque follows no symlinks inside roots"),
-        )
-      }
+      libc::ELOOP if !how.follow => return through_symlink(role, path, true),
+      libc::ELOOP if how.mode == Mode::Walk => return through_symlink(role, path, false),
       libc::ELOOP => return job("too many levels of symlinks (a symlink loop?)"),
       libc::ENAMETOOLONG => return job("a name in it is too long"),
       libc::EISDIR => return job("is a directory, not a file"),
@@ -226,7 +265,7 @@ fn io_error(e: &std::io::Error, role: Role, path: &str, mode_walk: bool) -> Erro
       _ => {}
     }
   }
-  let _ = mode_walk;
+  let _ = how;
   Error::new(Code::Io, format!("cannot {} {what} path {path:?}: {e} (a fault on the server: check the worker's permissions and disk)", if role == Role::Input { "read" } else { "write" }))
 }
 
@@ -238,7 +277,7 @@ mod sys {
   use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
   use std::sync::atomic::{AtomicU64, Ordering};
 
-  use super::{bad_root, io_error, lexical_absolute, Mode, Role, Root};
+  use super::{bad_root, io_error, lexical_absolute, How, Mode, Role, Root};
   use crate::error::{Code, Error, Result};
 
   fn cstr(s: &str) -> std::io::Result<CString> {
@@ -265,7 +304,7 @@ mod sys {
   }
 
   #[cfg(target_os = "linux")]
-  fn openat2(dir: BorrowedFd, rel: &CString, flags: libc::c_int) -> std::io::Result<OwnedFd> {
+  fn openat2(dir: BorrowedFd, rel: &CString, flags: libc::c_int, follow: bool) -> std::io::Result<OwnedFd> {
     // libc's open_how is non_exhaustive; this is the kernel's layout (linux/openat2.h).
     #[repr(C)]
     struct OpenHow {
@@ -273,7 +312,12 @@ mod sys {
       mode: u64,
       resolve: u64,
     }
-    let how = OpenHow { flags: flags as u64, mode: 0, resolve: libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS };
+    let mut resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
+    if !follow {
+      // Any symlink at all, in any component (the last too): ELOOP.
+      resolve |= libc::RESOLVE_NO_SYMLINKS;
+    }
+    let how = OpenHow { flags: flags as u64, mode: 0, resolve };
     let mut again = 0;
     loop {
       // SAFETY: valid descriptor, NUL-terminated path, and `how` of the size passed.
@@ -294,17 +338,18 @@ mod sys {
   }
 
   #[cfg(not(target_os = "linux"))]
-  fn openat2(_dir: BorrowedFd, _rel: &CString, _flags: libc::c_int) -> std::io::Result<OwnedFd> {
+  fn openat2(_dir: BorrowedFd, _rel: &CString, _flags: libc::c_int, _follow: bool) -> std::io::Result<OwnedFd> {
     Err(std::io::Error::from_raw_os_error(libc::ENOSYS))
   }
 
   /// Opens `rel` (no `.`/`..`/empty components) beneath `root` with `flags`.
-  fn open_beneath(mode: Mode, root: BorrowedFd, rel: &[String], flags: libc::c_int) -> std::io::Result<OwnedFd> {
+  /// The walk refuses every symlink, so `how.follow` only matters to openat2.
+  fn open_beneath(how: How, root: BorrowedFd, rel: &[String], flags: libc::c_int) -> std::io::Result<OwnedFd> {
     if rel.is_empty() {
       return root.try_clone_to_owned();
     }
-    if mode == Mode::Beneath {
-      return openat2(root, &cstr(&rel.join("/"))?, flags);
+    if how.mode == Mode::Beneath {
+      return openat2(root, &cstr(&rel.join("/"))?, flags, how.follow);
     }
     let (last, dirs) = rel.split_last().expect("not empty");
     let mut cur: Option<OwnedFd> = None;
@@ -359,7 +404,8 @@ mod sys {
     /// openat2 where the kernel has it and no seccomp filter hides it.
     pub(super) fn probe_mode(&self) -> Mode {
       let dot = CString::new(".").expect("no NUL");
-      match openat2(self.fd.as_fd(), &dot, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) {
+      // With RESOLVE_NO_SYMLINKS too: a kernel with openat2 has had it since 5.6.
+      match openat2(self.fd.as_fd(), &dot, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC, false) {
         Ok(_) => Mode::Beneath,
         Err(_) => Mode::Walk,
       }
@@ -384,12 +430,11 @@ mod sys {
     )
   }
 
-  pub(super) fn read(mode: Mode, root: &Root, rel: &[String], path: &str, max: u64) -> Result<Vec<u8>> {
-    let walk = mode == Mode::Walk;
-    let err = |e: std::io::Error| io_error(&e, Role::Input, path, walk);
+  pub(super) fn read(how: How, root: &Root, rel: &[String], path: &str, max: u64) -> Result<Vec<u8>> {
+    let err = |e: std::io::Error| io_error(&e, Role::Input, path, how);
     // O_NONBLOCK: opening a FIFO returns at once instead of waiting for a writer.
     let flags = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY;
-    let fd = open_beneath(mode, root.fd.as_fd(), rel, flags).map_err(err)?;
+    let fd = open_beneath(how, root.fd.as_fd(), rel, flags).map_err(err)?;
     let file = File::from(fd);
     let meta = file.metadata().map_err(err)?;
     {
@@ -419,10 +464,9 @@ mod sys {
     format!(".rusque-{}-{:016x}.tmp", std::process::id(), h.finish())
   }
 
-  pub(super) fn write(mode: Mode, root: &Root, parent: &[String], name: &str, path: &str, bytes: &[u8]) -> Result<()> {
-    let walk = mode == Mode::Walk;
-    let err = |e: std::io::Error| io_error(&e, Role::Output, path, walk);
-    let dir = open_beneath(mode, root.fd.as_fd(), parent, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC).map_err(err)?;
+  pub(super) fn write(how: How, root: &Root, parent: &[String], name: &str, path: &str, bytes: &[u8]) -> Result<()> {
+    let err = |e: std::io::Error| io_error(&e, Role::Output, path, how);
+    let dir = open_beneath(how, root.fd.as_fd(), parent, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC).map_err(err)?;
     let target = cstr(name).map_err(err)?;
     // A name no one else uses (O_EXCL), never a symlink (O_NOFOLLOW).
     let mut tries = 0;
@@ -460,7 +504,7 @@ mod sys {
 
   use std::path::{Path, PathBuf};
 
-  use super::{bad_root, io_error, lexical_absolute, Mode, Role, Root};
+  use super::{bad_root, io_error, lexical_absolute, through_symlink, How, Mode, Role, Root};
   use crate::error::{Code, Error, Result};
 
   impl Root {
@@ -496,8 +540,25 @@ mod sys {
     rel.iter().fold(root.canonical.clone(), |p, c| p.join(c))
   }
 
-  pub(super) fn read(_mode: Mode, root: &Root, rel: &[String], path: &str, max: u64) -> Result<Vec<u8>> {
-    let err = |e: std::io::Error| io_error(&e, Role::Input, path, true);
+  /// With followSymlinks false: refuses a path any of whose components under
+  /// the root is a symlink (checked, then opened: the same race as above).
+  fn no_symlinks(how: How, root: &Root, rel: &[String], role: Role, path: &str) -> Result<()> {
+    if how.follow {
+      return Ok(());
+    }
+    let mut p = root.canonical.clone();
+    for c in rel {
+      p.push(c);
+      if std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(through_symlink(role, path, true));
+      }
+    }
+    Ok(())
+  }
+
+  pub(super) fn read(how: How, root: &Root, rel: &[String], path: &str, max: u64) -> Result<Vec<u8>> {
+    let err = |e: std::io::Error| io_error(&e, Role::Input, path, how);
+    no_symlinks(how, root, rel, Role::Input, path)?;
     let real = joined(root, rel).canonicalize().map_err(err)?;
     inside(root, Role::Input, path, &real)?;
     let meta = std::fs::metadata(&real).map_err(err)?;
@@ -516,8 +577,9 @@ mod sys {
     Ok(bytes)
   }
 
-  pub(super) fn write(_mode: Mode, root: &Root, parent: &[String], name: &str, path: &str, bytes: &[u8]) -> Result<()> {
-    let err = |e: std::io::Error| io_error(&e, Role::Output, path, true);
+  pub(super) fn write(how: How, root: &Root, parent: &[String], name: &str, path: &str, bytes: &[u8]) -> Result<()> {
+    let err = |e: std::io::Error| io_error(&e, Role::Output, path, how);
+    no_symlinks(how, root, parent, Role::Output, path)?;
     let dir = joined(root, parent).canonicalize().map_err(err)?;
     inside(root, Role::Output, path, &dir)?;
     let tmp = dir.join(format!(".rusque-{}-{}.tmp", std::process::id(), name.len()));

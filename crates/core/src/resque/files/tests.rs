@@ -84,6 +84,44 @@ fn reads_inside_and_refuses_symlinks_and_dotdot_leading_out() {
 }
 
 #[test]
+fn follow_symlinks_false_refuses_links_that_stay_inside() {
+  let (_t, root, _) = setup("nosymlinks");
+  std::fs::write(root.join("sub/b.txt"), b"in sub").unwrap();
+  symlink("a.txt", root.join("file-link.txt")).unwrap();
+  symlink("sub", root.join("dir-link")).unwrap();
+  // Followed by default where openat2 is (the walk never follows one).
+  let default = Roots::open(&[s(&root)]).unwrap();
+  if default.mode == Mode::Beneath {
+    assert!(default.follows_symlinks());
+    assert_eq!(default.read(s(&root.join("file-link.txt")), 100).unwrap(), b"inside");
+    assert_eq!(default.read(s(&root.join("dir-link/b.txt")), 100).unwrap(), b"in sub");
+    default.write(s(&root.join("dir-link/w.bin")), b"w").unwrap();
+    assert_eq!(std::fs::read(root.join("sub/w.bin")).unwrap(), b"w");
+  }
+  let off = Roots::open_with(&[s(&root)], false).unwrap();
+  assert!(!off.follows_symlinks());
+  let mut walk = Roots::open_with(&[s(&root)], false).unwrap();
+  walk.mode = Mode::Walk;
+  for roots in [off, walk] {
+    for p in ["file-link.txt", "dir-link/b.txt"] {
+      let e = roots.read(s(&root.join(p)), 100).unwrap_err();
+      assert_eq!(e.code, Code::PathOutsideRoots, "{:?} {p}: {}", roots.mode, e.message);
+      assert!(e.message.contains("symlinks are disabled for this Worker"), "{}", e.message);
+    }
+    let e = roots.write(s(&root.join("dir-link/x.bin")), b"x").unwrap_err();
+    assert_eq!(e.code, Code::PathOutsideRoots, "{}", e.message);
+    assert!(e.message.contains("symlinks are disabled for this Worker"), "{}", e.message);
+    assert!(!root.join("sub/x.bin").exists());
+    // Real paths still work; a link at an output target is replaced, not followed.
+    assert_eq!(roots.read(s(&root.join("sub/b.txt")), 100).unwrap(), b"in sub");
+    let _ = std::fs::remove_file(root.join("planted"));
+    symlink("a.txt", root.join("planted")).unwrap();
+    roots.write(s(&root.join("planted")), b"new").unwrap();
+    assert_eq!(std::fs::read(root.join("a.txt")).unwrap(), b"inside");
+  }
+}
+
+#[test]
 fn a_fifo_is_refused_without_waiting_for_a_writer() {
   let (_t, root, _) = setup("fifo");
   let fifo = root.join("pipe");
@@ -148,7 +186,10 @@ fn writes_replace_planted_links_and_never_leave_temporaries() {
 
 #[test]
 fn errno_decides_whose_fault_it_is() {
-  let code = |errno: i32, role: Role, walk: bool| io_error(&std::io::Error::from_raw_os_error(errno), role, "/r/x", walk).code;
+  let code = |errno: i32, role: Role, walk: bool| {
+    let how = How { mode: if walk { Mode::Walk } else { Mode::Beneath }, follow: true };
+    io_error(&std::io::Error::from_raw_os_error(errno), role, "/r/x", how).code
+  };
   for errno in [libc::EACCES, libc::EPERM, libc::EROFS, libc::ENOSPC, libc::EIO, libc::EDQUOT, libc::EMFILE] {
     assert_eq!(code(errno, Role::Input, false), Code::Io, "{errno}");
     assert_eq!(code(errno, Role::Output, false), Code::Io, "{errno}");
