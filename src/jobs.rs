@@ -226,28 +226,16 @@ impl NativeJobs {
   /// Keeps the event loop alive (true) while jobs run, or lets it exit.
   #[napi]
   pub fn set_active(&self, env: Env, active: bool) -> Result<()> {
-    check_status!(unsafe {
-      if active {
-        sys::napi_ref_threadsafe_function(env.raw(), self.shared.tsfn.raw())
-      } else {
-        sys::napi_unref_threadsafe_function(env.raw(), self.shared.tsfn.raw())
-      }
-    })
+    crate::keep_alive(&env, self.shared.tsfn.raw(), active)
   }
 }
 
 impl Shared {
   fn deliver(&self, done: Done) {
-    let was_empty = {
-      let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
-      let was_empty = q.is_empty();
-      q.push(done);
-      was_empty
-    };
-    if was_empty {
-      // Fails only while the environment shuts down; nobody is left to tell then.
+    // The call fails only while the environment shuts down; nobody is left to tell then.
+    crate::enqueue_and_wake(&self.queue, [done], || {
       let _ = self.tsfn.call((), ThreadsafeFunctionCallMode::NonBlocking);
-    }
+    });
   }
 }
 

@@ -95,6 +95,21 @@ impl ToNapiValue for Batch {
   }
 }
 
+/// Appends `items` to a completion queue and wakes the JS thread through
+/// `wake` only when the queue goes from empty to non-empty, so completions
+/// arrive in batches while the pool is busy. Shared by every completion queue.
+fn enqueue_and_wake<T>(queue: &Mutex<Vec<T>>, items: impl IntoIterator<Item = T>, wake: impl FnOnce()) {
+  let was_empty = {
+    let mut q = queue.lock().unwrap_or_else(|p| p.into_inner());
+    let was_empty = q.is_empty();
+    q.extend(items);
+    was_empty
+  };
+  if was_empty {
+    wake();
+  }
+}
+
 /// Refs (keeps the event loop alive) or unrefs a threadsafe function.
 fn keep_alive(env: &Env, tsfn: sys::napi_threadsafe_function, active: bool) -> Result<()> {
   check_status!(unsafe {
@@ -138,16 +153,10 @@ impl Shared {
   }
 
   fn deliver(&self, completions: impl Iterator<Item = Completion>) {
-    let was_empty = {
-      let mut q = self.queue.lock().unwrap_or_else(|p| p.into_inner());
-      let was_empty = q.is_empty();
-      q.extend(completions);
-      was_empty
-    };
-    if was_empty {
-      // Fails only while the environment shuts down; nobody is left to tell then.
+    // The call fails only while the environment shuts down; nobody is left to tell then.
+    enqueue_and_wake(&self.queue, completions, || {
       let _ = self.tsfn.call((), ThreadsafeFunctionCallMode::NonBlocking);
-    }
+    });
   }
 }
 
