@@ -3,7 +3,7 @@
 // The JS loop and the Rust loop give a native job the same answer: each case
 // runs through both, and the outcomes (result, or code and message) must be
 // identical. Both loops parse and check jobs with the same Rust code
-// (crates/core/src/resque/job.rs); these are the cases that once differed.
+// (crates/resque/src/job.rs); these are the cases that once differed.
 
 const { describe, it, before, after } = require('node:test')
 const assert = require('node:assert/strict')

@@ -7,7 +7,7 @@
 // outside secret or write outside the root, and every job must end with a
 // result or a coded failure. (Checking a path and then opening it lost this
 // race: files are opened beneath the root's descriptor instead, see
-// crates/core/src/resque/files.rs.)
+// crates/resque/src/files.rs.)
 
 const { describe, it, before, after } = require('node:test')
 const assert = require('node:assert/strict')

@@ -131,7 +131,7 @@ function dimension (name, v) {
 
 // A pixel limit: a non-negative integer, false (or 0) for none, true or
 // absent for the default (undefined here). The Rust loop's job parser
-// (crates/core/src/resque/job.rs) takes the same values with the same message.
+// (crates/resque/src/job.rs) takes the same values with the same message.
 function pixelLimit (name, v) {
   if (v === undefined || v === null || v === true) return undefined
   if (v === false) return 0

@@ -14,7 +14,7 @@
 //
 // Environment:
 //   RUSQUE_TEST_TIMEOUT     ms per test file (default 600000)
-//   RUSQUE_SKIP_CARGO=1     skip `cargo test -p rusque-core`
+//   RUSQUE_SKIP_CARGO=1     skip the Rust tests (`cargo test -p rusque-core -p rusque-resque`)
 //   CARGO_TARGET_DIR        passed through to cargo
 
 const fs = require('node:fs')
@@ -70,7 +70,7 @@ async function main () {
   let cargo = { code: 'skipped' }
   const rust = { passed: 0, failed: 0, ignored: 0 }
   if (process.env.RUSQUE_SKIP_CARGO !== '1') {
-    cargo = await run('cargo', ['test', '-p', 'rusque-core', '--color', 'never'], (line) => {
+    cargo = await run('cargo', ['test', '-p', 'rusque-core', '-p', 'rusque-resque', '--color', 'never'], (line) => {
       const m = /^test result: \w+\. (\d+) passed; (\d+) failed; (\d+) ignored/.exec(line)
       if (m) { rust.passed += Number(m[1]); rust.failed += Number(m[2]); rust.ignored += Number(m[3]) }
     })
@@ -81,8 +81,8 @@ async function main () {
   console.log('\nrusque test summary')
   console.log(`  node --test:              ${nodeOk ? 'ok' : 'FAILED'} (exit ${node.code}; ${['tests', 'pass', 'fail', 'cancelled', 'skipped'].map(fmt).join(', ')})`)
   console.log(cargo.code === 'skipped'
-    ? '  cargo test -p rusque-core: skipped (RUSQUE_SKIP_CARGO=1)'
-    : `  cargo test -p rusque-core: ${cargoOk ? 'ok' : 'FAILED'} (exit ${cargo.code}; ${rust.passed} passed, ${rust.failed} failed, ${rust.ignored} ignored)`)
+    ? '  cargo test (rusque-core, rusque-resque): skipped (RUSQUE_SKIP_CARGO=1)'
+    : `  cargo test (rusque-core, rusque-resque): ${cargoOk ? 'ok' : 'FAILED'} (exit ${cargo.code}; ${rust.passed} passed, ${rust.failed} failed, ${rust.ignored} ignored)`)
   process.exitCode = nodeOk && cargoOk ? 0 : 1
 }
 

@@ -1,6 +1,6 @@
 //! Node.js glue for native jobs run by the JS loop (lib/resque/native-job.js):
 //! the job is parsed, checked and merged over its defaults by the same Rust
-//! code as in the Rust loop (rusque_core::resque::job), and its file I/O goes
+//! code as in the Rust loop (rusque_resque::job), and its file I/O goes
 //! through the same `Roots`. File reads, the task and file writes run on the
 //! rusque pool, never on the JS thread; JS does only the Redis I/O.
 //!
@@ -13,10 +13,10 @@ use std::sync::{Arc, Mutex};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
-use rusque_core::resque::files::Roots;
-use rusque_core::resque::job::{input_too_large, InputRef, KeyOutput, Kind, NativeJob, OutputRef, Spec};
-use rusque_core::resque::keys::KeyPolicy;
-use rusque_core::resque::payload::parse_json;
+use rusque_resque::files::Roots;
+use rusque_resque::job::{input_too_large, InputRef, KeyOutput, Kind, NativeJob, OutputRef, Spec};
+use rusque_resque::keys::KeyPolicy;
+use rusque_resque::payload::parse_json;
 use rusque_core::{pool, Cancel};
 use serde_json::Value;
 

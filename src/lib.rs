@@ -526,8 +526,8 @@ type EventFn = ThreadsafeFunction<String, Unknown<'static>, String, Status, fals
 /// lib/resque/native-loop.js): arrays parse faster than objects, and JS parses
 /// thousands a second. A payload that is valid JSON goes in as is, so JS
 /// parses each entry once, with the batch; any other payload goes in as a string.
-fn event_json(e: rusque_core::resque::worker::Event) -> String {
-  use rusque_core::resque::worker::Event as E;
+fn event_json(e: rusque_resque::worker::Event) -> String {
+  use rusque_resque::worker::Event as E;
   use serde_json::{json, Value};
   // A success's payload parsed as a job, so it is JSON; others are checked.
   let payload_json = |payload: String, known_json: bool| {
@@ -558,8 +558,8 @@ fn event_json(e: rusque_core::resque::worker::Event) -> String {
   }
 }
 
-fn worker_config(json: &str) -> Result<rusque_core::resque::worker::Config> {
-  use rusque_core::resque::job::{Kind, NativeJob};
+fn worker_config(json: &str) -> Result<rusque_resque::worker::Config> {
+  use rusque_resque::job::{Kind, NativeJob};
   use serde_json::Value;
   let v: Value = serde_json::from_str(json).map_err(|e| invalid(format!("worker config: {e}")))?;
   let strings = |k: &str| -> Result<Vec<String>> {
@@ -580,7 +580,7 @@ fn worker_config(json: &str) -> Result<rusque_core::resque::worker::Config> {
       jobs.insert(class.clone(), NativeJob::new(kind, defaults).with_keys(keys));
     }
   }
-  Ok(rusque_core::resque::worker::Config {
+  Ok(rusque_resque::worker::Config {
     url: v.get("url").and_then(Value::as_str).ok_or_else(|| invalid("worker config: url".into()))?.to_string(),
     namespace,
     queues: strings("queues")?,
@@ -608,16 +608,16 @@ pub struct JsSlotStats {
   pub run: JsHistogram,
 }
 
-/// A running set of Rust resque worker slots (see rusque_core::resque::worker).
+/// A running set of Rust resque worker slots (see rusque_resque::worker).
 #[napi]
 pub struct NativeWorker {
-  config: Option<rusque_core::resque::worker::Config>,
+  config: Option<rusque_resque::worker::Config>,
   /// The core's event mask: JS's, plus `success` always (counted in `stats`).
   emit: Arc<std::sync::atomic::AtomicU8>,
   /// The per-job events JS listens for (`set_events`).
   js_events: Arc<std::sync::atomic::AtomicU8>,
   stats: Arc<Vec<SlotStats>>,
-  handle: Option<rusque_core::resque::worker::Handle>,
+  handle: Option<rusque_resque::worker::Handle>,
   /// The pending batch as a JSON array under construction (`[e1,e2`), built by the slot threads.
   events: Arc<Mutex<String>>,
   tsfn: Arc<EventFn>,
@@ -637,7 +637,7 @@ impl NativeWorker {
     // The core always reports successes so that every slot's count is
     // exact; the sink passes them to JS only while JS listens.
     let js = emit.load(std::sync::atomic::Ordering::Relaxed);
-    emit.store(js | rusque_core::resque::worker::EMIT_SUCCESS, std::sync::atomic::Ordering::Relaxed);
+    emit.store(js | rusque_resque::worker::EMIT_SUCCESS, std::sync::atomic::Ordering::Relaxed);
     let js_events = Arc::new(std::sync::atomic::AtomicU8::new(js));
     let stats = Arc::new((0..config.slots.len()).map(|_| SlotStats::default()).collect());
     Ok(NativeWorker { config: Some(config), emit, js_events, stats, handle: None, events, tsfn: Arc::new(tsfn) })
@@ -675,8 +675,8 @@ impl NativeWorker {
       .map_err(|e| invalid(format!("could not start the event thread: {e}")))?;
     let stats = Arc::clone(&self.stats);
     let js_events = Arc::clone(&self.js_events);
-    let sink: rusque_core::resque::worker::Sink = Arc::new(move |e| {
-      use rusque_core::resque::worker::{Event as E, EMIT_SUCCESS};
+    let sink: rusque_resque::worker::Sink = Arc::new(move |e| {
+      use rusque_resque::worker::{Event as E, EMIT_SUCCESS};
       use std::sync::atomic::Ordering::Relaxed;
       match &e {
         E::Success { slot, duration_ms, .. } | E::Failure { slot, duration_ms, .. } => {
@@ -702,7 +702,7 @@ impl NativeWorker {
         let _ = wake.send(());
       }
     });
-    self.handle = Some(rusque_core::resque::worker::start(config, sink));
+    self.handle = Some(rusque_resque::worker::start(config, sink));
     Ok(())
   }
 
@@ -711,7 +711,7 @@ impl NativeWorker {
   #[napi]
   pub fn set_events(&self, mask: u32) {
     self.js_events.store(mask as u8, std::sync::atomic::Ordering::Relaxed);
-    self.emit.store(mask as u8 | rusque_core::resque::worker::EMIT_SUCCESS, std::sync::atomic::Ordering::Relaxed);
+    self.emit.store(mask as u8 | rusque_resque::worker::EMIT_SUCCESS, std::sync::atomic::Ordering::Relaxed);
   }
 
   /// Jobs each slot finished (acked) and their run times, in slot order.

@@ -56,7 +56,7 @@ pub fn check_resize(data: &[u8], format: Format) -> Corpus {
 
 /// The resque side: payload parsing, native job specs and failure records.
 pub fn check_resque_entry(entry: &str) {
-  use rusque_core::resque::{job, payload};
+  use rusque_resque::{job, payload};
   use serde_json::{Map, Value};
 
   let recorded = match payload::parse(entry) {

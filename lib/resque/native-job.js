@@ -8,9 +8,9 @@
 // A worker whose jobs are all native() runs them in the Rust loop
 // (native-loop.js). In the JS loop they run here, through the same Rust code:
 // the Worker's NativeJobs (src/jobs.rs) parses and checks each job exactly as
-// the Rust loop does (crates/core/src/resque/job.rs: defaults, ceilings, key
+// the Rust loop does (crates/resque/src/job.rs: defaults, ceilings, key
 // policy), and reads files, runs the task and writes files on rusque's pool,
-// through the roots it opened once (crates/core/src/resque/files.rs). Only
+// through the roots it opened once (crates/resque/src/files.rs). Only
 // the Redis reads and writes happen here.
 //
 // The definition carries `native: { task, defaults }` so a worker can run

@@ -1,5 +1,5 @@
 -- Shared by the JS loop's CYCLE (scripts.js) and the Rust loop's STEP
--- (crates/core/src/resque/worker.rs), which prepend it.
+-- (crates/resque/src/worker.rs), which prepend it.
 --
 -- Each step (ack and claim) carries an id: 16 hex digits of its sender's
 -- random token, ':', 16 decimal digits of its sequence. Fixed-width, so one

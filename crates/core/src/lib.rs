@@ -6,7 +6,6 @@ pub mod build_info;
 pub mod error;
 pub mod metrics;
 pub mod pool;
-pub mod resque;
 pub mod tasks;
 
 pub use error::{Code, Error, Result};

@@ -22,9 +22,9 @@ use super::files::Roots;
 use super::job::{input_too_large, InputRef, KeyOutput, NativeJob, Spec};
 use super::keys::Keys;
 use super::payload;
-use crate::error::{Code, Error};
-use crate::pool::{self, Cancel};
-use crate::tasks::Task;
+use rusque_core::error::{Code, Error};
+use rusque_core::pool::{self, Cancel};
+use rusque_core::tasks::Task;
 
 /// One round trip per job: acknowledges the slot's previous job (writes its
 /// output key, clears the working-on key, counts it as processed), then claims
@@ -57,7 +57,7 @@ use crate::tasks::Task;
 /// plain GET: copying it through the script costs more than the round trip
 /// saved.
 const STEP: &str = concat!(
-  include_str!("../../../../lib/resque/step-id.lua"),
+  include_str!("../../../lib/resque/step-id.lua"),
   r#"
 local seen = step_seen(KEYS[4], ARGV[10])
 if seen ~= 'new' then
@@ -194,7 +194,7 @@ return 1
 "#;
 
 /// Counts a resume per job (lib/resque/resume.lua; the JS loop runs it too).
-const RESUME: &str = include_str!("../../../../lib/resque/resume.lua");
+const RESUME: &str = include_str!("../../../lib/resque/resume.lua");
 
 /// After a stop, how many times a slot that may hold a job reconnects to finish it.
 const STOP_RETRIES: u32 = 5;

@@ -1,7 +1,7 @@
 //! Redis key names, byte-compatible with node-resque and resque, and which
 //! keys a native job may name for its input and output.
 
-use crate::error::{Code, Error, Result};
+use rusque_core::error::{Code, Error, Result};
 
 #[derive(Debug, Clone)]
 pub struct Keys {

@@ -32,7 +32,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use crate::error::{Code, Error, Result};
+use rusque_core::error::{Code, Error, Result};
 
 /// What a job may read when its definition sets no `maxInputBytes`: 256 MiB.
 pub const DEFAULT_MAX_INPUT_BYTES: u64 = 256 * 1024 * 1024;
@@ -278,7 +278,7 @@ mod sys {
   use std::sync::atomic::{AtomicU64, Ordering};
 
   use super::{bad_root, io_error, lexical_absolute, How, Mode, Role, Root};
-  use crate::error::{Code, Error, Result};
+  use rusque_core::error::{Code, Error, Result};
 
   fn cstr(s: &str) -> std::io::Result<CString> {
     CString::new(s).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))
@@ -505,7 +505,7 @@ mod sys {
   use std::path::{Path, PathBuf};
 
   use super::{bad_root, io_error, lexical_absolute, through_symlink, How, Mode, Role, Root};
-  use crate::error::{Code, Error, Result};
+  use rusque_core::error::{Code, Error, Result};
 
   impl Root {
     pub(super) fn open(given: &str) -> Result<Root> {

@@ -11,10 +11,10 @@ use serde_json::{json, Map, Value};
 
 use super::files::{Roots, DEFAULT_MAX_INPUT_BYTES};
 use super::keys::KeyPolicy;
-use crate::error::{Code, Error, Result};
-use crate::tasks::hash::Algorithm;
-use crate::tasks::image::{Fit, Format, Kernel, ResizeOptions};
-use crate::tasks::{Output, Task};
+use rusque_core::error::{Code, Error, Result};
+use rusque_core::tasks::hash::Algorithm;
+use rusque_core::tasks::image::{Fit, Format, Kernel, ResizeOptions};
+use rusque_core::tasks::{Output, Task};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
