@@ -1,0 +1,43 @@
+//! The Rust resque loop's events as JS receives them: batches of JSON
+//! arrays through one threadsafe function.
+
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::ThreadsafeFunction;
+
+pub type EventFn = ThreadsafeFunction<String, Unknown<'static>, String, Status, false>;
+
+/// One event as a JSON array, `[kind, slot, ...]` (kinds in
+/// lib/resque/native-loop.js): arrays parse faster than objects, and JS parses
+/// thousands a second. A payload that is valid JSON goes in as is, so JS
+/// parses each entry once, with the batch; any other payload goes in as a string.
+pub fn event_json(e: rusque_resque::worker::Event) -> String {
+  use rusque_resque::worker::Event as E;
+  use serde_json::{json, Value};
+  // A success's payload parsed as a job, so it is JSON; others are checked.
+  let payload_json = |payload: String, known_json: bool| {
+    if known_json || serde_json::from_str::<serde::de::IgnoredAny>(&payload).is_ok() {
+      payload
+    } else {
+      Value::String(payload).to_string()
+    }
+  };
+  // `rest` is a JSON array; the payload is spliced in as its 4th element.
+  let with_payload = |kind: u8, slot: usize, queue: String, payload: String, known_json: bool, rest: Value| {
+    let rest = rest.to_string();
+    let tail = &rest[1..rest.len() - 1];
+    let sep = if tail.is_empty() { "" } else { "," };
+    format!("[{kind},{slot},{},{}{sep}{tail}]", Value::String(queue), payload_json(payload, known_json))
+  };
+  match e {
+    E::Start { slot } => json!([0, slot]).to_string(),
+    E::Job { slot, queue, payload } => with_payload(1, slot, queue, payload, false, json!([])),
+    E::Success { slot, queue, payload, result, duration_ms } => with_payload(2, slot, queue, payload, true, json!([result, duration_ms])),
+    E::Failure { slot, queue, payload, exception, error, duration_ms } => {
+      with_payload(3, slot, queue, payload, false, json!([error.code.as_str(), error.message, duration_ms, exception]))
+    }
+    E::End { slot } => json!([4, slot]).to_string(),
+    E::Pause { slot } => json!([5, slot]).to_string(),
+    E::Error { slot, message } => json!([6, slot, message]).to_string(),
+    E::Ready { slot } => json!([7, slot]).to_string(),
+  }
+}

@@ -1,0 +1,294 @@
+//! One `Runtime` per JS environment: submits calls to the shared CPU pool
+//! and delivers their completions to the callback given at construction.
+//! Pool threads push completions into the runtime's queue and wake the JS
+//! thread only when the queue goes from empty to non-empty, so completions
+//! arrive in batches when the pool is busy.
+
+use std::collections::HashMap;
+use std::ptr;
+use std::sync::{Arc, Mutex};
+
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi_derive::napi;
+use rusque_core::tasks::hash::Algorithm;
+use rusque_core::tasks::image::Metadata;
+use rusque_core::{budget, metrics, pool, Cancel, Output, Task};
+
+use crate::options::{convert_resize_options, NativeResizeOptions};
+use crate::{enqueue_and_wake, invalid, keep_alive};
+
+struct Completion {
+  id: u32,
+  result: rusque_core::Result<Output>,
+  /// Not a result: the memory budget admitted this parked job (JS now sends
+  /// its input with `runAdmitted`). Delivered as `[id, ADMITTED, null]`.
+  admitted: bool,
+}
+
+/// The code of an admission in a batch (lib/native.js reads it).
+const ADMITTED: &str = "RUSQUE_ADMITTED";
+
+/// A batch of completions, handed to JS as a flat array of
+/// `[id, errorCode | null, value | errorMessage, ...]`.
+struct Batch(Vec<Completion>);
+
+#[napi(object)]
+pub struct JsMetadata {
+  pub format: String,
+  pub width: u32,
+  pub height: u32,
+  pub channels: u32,
+  pub has_alpha: bool,
+  pub orientation: u32,
+  pub size: f64,
+}
+
+impl From<Metadata> for JsMetadata {
+  fn from(m: Metadata) -> Self {
+    JsMetadata {
+      format: m.format.name().to_string(),
+      width: m.width,
+      height: m.height,
+      channels: u32::from(m.channels),
+      has_alpha: m.has_alpha,
+      orientation: u32::from(m.orientation),
+      size: m.size as f64,
+    }
+  }
+}
+
+unsafe fn set_element(env: sys::napi_env, arr: sys::napi_value, index: u32, value: sys::napi_value) -> Result<()> {
+  check_status!(sys::napi_set_element(env, arr, index, value))
+}
+
+impl ToNapiValue for Batch {
+  unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
+    let mut arr = ptr::null_mut();
+    check_status!(sys::napi_create_array_with_length(env, val.0.len() * 3, &mut arr))?;
+    for (i, c) in val.0.into_iter().enumerate() {
+      let base = (i * 3) as u32;
+      set_element(env, arr, base, u32::to_napi_value(env, c.id)?)?;
+      if c.admitted {
+        set_element(env, arr, base + 1, <&str>::to_napi_value(env, ADMITTED)?)?;
+        set_element(env, arr, base + 2, Null::to_napi_value(env, Null)?)?;
+        continue;
+      }
+      match c.result {
+        Ok(out) => {
+          set_element(env, arr, base + 1, Null::to_napi_value(env, Null)?)?;
+          let value = match out {
+            Output::Bytes(bytes) => Buffer::to_napi_value(env, Buffer::from(bytes))?,
+            Output::Text(text) => String::to_napi_value(env, text)?,
+            Output::Metadata(m) => JsMetadata::to_napi_value(env, JsMetadata::from(m))?,
+          };
+          set_element(env, arr, base + 2, value)?;
+        }
+        Err(e) => {
+          set_element(env, arr, base + 1, <&str>::to_napi_value(env, e.code.as_str())?)?;
+          set_element(env, arr, base + 2, String::to_napi_value(env, e.message)?)?;
+        }
+      }
+    }
+    Ok(arr)
+  }
+}
+
+type CompletionFn = ThreadsafeFunction<(), Unknown<'static>, Batch, Status, false>;
+
+struct Shared {
+  queue: Arc<Mutex<Vec<Completion>>>,
+  cancels: Mutex<HashMap<u32, Cancel>>,
+  /// Admitted jobs whose input JS has not sent yet: their permit and queue time.
+  parked: Mutex<HashMap<u32, (budget::Permit, u64)>>,
+  tsfn: CompletionFn,
+}
+
+impl Shared {
+  fn complete(&self, id: u32, result: rusque_core::Result<Output>, cancellable: bool) {
+    if cancellable {
+      self.cancels.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+    }
+    self.deliver(std::iter::once(Completion { id, result, admitted: false }));
+  }
+
+  /// The budget admitted parked job `id`: keep its permit until JS sends the input.
+  fn admitted(&self, id: u32, permit: budget::Permit, queued_at: u64) {
+    if self.tsfn.aborted() {
+      // The JS environment is gone (a worker thread ended): nobody will send
+      // the input, so give the budget back now (counted as cancelled).
+      drop(permit);
+      metrics::finished(metrics::Kind::Resize, metrics::started(metrics::Kind::Resize, queued_at), metrics::Outcome::Cancelled);
+      return;
+    }
+    self.parked.lock().unwrap_or_else(|p| p.into_inner()).insert(id, (permit, queued_at));
+    self.deliver(std::iter::once(Completion { id, result: Ok(Output::Text(String::new())), admitted: true }));
+  }
+
+  fn deliver(&self, completions: impl Iterator<Item = Completion>) {
+    // The call fails only while the environment shuts down; nobody is left to tell then.
+    enqueue_and_wake(&self.queue, completions, || {
+      let _ = self.tsfn.call((), ThreadsafeFunctionCallMode::NonBlocking);
+    });
+  }
+}
+
+/// Per-environment handle: submits jobs to the shared CPU pool and delivers
+/// their completions to the callback given at construction.
+#[napi]
+pub struct Runtime {
+  shared: Arc<Shared>,
+}
+
+#[napi]
+impl Runtime {
+  #[napi(constructor)]
+  pub fn new(env: Env, callback: Function<'static>) -> Result<Self> {
+    let queue: Arc<Mutex<Vec<Completion>>> = Arc::new(Mutex::new(Vec::new()));
+    let drain = Arc::clone(&queue);
+    let tsfn: CompletionFn = callback
+      .build_threadsafe_function::<()>()
+      .callee_handled::<false>()
+      .build_callback(move |_ctx| Ok(Batch(std::mem::take(&mut *drain.lock().unwrap_or_else(|p| p.into_inner())))))?;
+    // Idle runtimes must not keep the process alive; JS refs it while jobs are pending.
+    check_status!(unsafe { sys::napi_unref_threadsafe_function(env.raw(), tsfn.raw()) })?;
+    Ok(Runtime { shared: Arc::new(Shared { queue, cancels: Mutex::new(HashMap::new()), parked: Mutex::new(HashMap::new()), tsfn }) })
+  }
+
+  /// Keeps the event loop alive (true) while jobs are pending, or lets it exit (false).
+  #[napi]
+  pub fn set_active(&self, env: Env, active: bool) -> Result<()> {
+    keep_alive(&env, self.shared.tsfn.raw(), active)
+  }
+
+  /// Sends a task to the pool, or, when the memory budget has no room for
+  /// it, parks it without copying its input and returns false: the runtime
+  /// then delivers an admission and JS calls `run_admitted` with the input.
+  fn spawn(&self, id: u32, task: Task, input: &[u8], cancellable: bool) -> bool {
+    let cost = pool::cost(&task, input);
+    let queued_at = metrics::queued(metrics::Kind::of(&task));
+    let shared = Arc::clone(&self.shared);
+    let park = move || -> budget::Job { Box::new(move |permit| shared.admitted(id, permit, queued_at)) };
+    match budget::reserve_or_park(cost, park) {
+      Some(permit) => {
+        self.run(id, permit, queued_at, task, input.to_vec(), cancellable);
+        true
+      }
+      None => false,
+    }
+  }
+
+  fn run(&self, id: u32, permit: budget::Permit, queued_at: u64, task: Task, input: Vec<u8>, cancellable: bool) {
+    let cancel = if cancellable {
+      let c = Cancel::new();
+      self.shared.cancels.lock().unwrap_or_else(|p| p.into_inner()).insert(id, c.clone());
+      c
+    } else {
+      Cancel::never()
+    };
+    let shared = Arc::clone(&self.shared);
+    pool::spawn(move || {
+      pool::run_admitted(permit, queued_at, task, input, cancel, move |result| shared.complete(id, result, cancellable))
+    });
+  }
+
+  /// Returns false when the job was parked by the memory budget (see `spawn`).
+  #[napi]
+  pub fn submit_resize(&self, id: u32, input: &[u8], options: NativeResizeOptions, cancellable: bool) -> Result<bool> {
+    let opts = convert_resize_options(options)?;
+    Ok(self.spawn(id, Task::Resize(opts), input, cancellable))
+  }
+
+  /// Runs a parked resize the budget has admitted, with its input.
+  #[napi]
+  pub fn run_admitted(&self, id: u32, input: &[u8], options: NativeResizeOptions, cancellable: bool) -> Result<()> {
+    let parked = self.shared.parked.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+    let (permit, queued_at) = parked.ok_or_else(|| invalid(format!("job {id} was not admitted")))?;
+    let opts = convert_resize_options(options).inspect_err(|_| {
+      let started_at = metrics::started(metrics::Kind::Resize, queued_at);
+      metrics::finished(metrics::Kind::Resize, started_at, metrics::Outcome::Failed);
+    })?;
+    self.run(id, permit, queued_at, Task::Resize(opts), input.to_vec(), cancellable);
+    Ok(())
+  }
+
+  /// Gives back an admitted job's permit when it will not run (cancelled or
+  /// its input became unreadable while parked); counted as such.
+  #[napi]
+  pub fn drop_admitted(&self, id: u32, cancelled: bool) {
+    let parked = self.shared.parked.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+    if let Some((permit, queued_at)) = parked {
+      drop(permit);
+      let started_at = metrics::started(metrics::Kind::Resize, queued_at);
+      let outcome = if cancelled { metrics::Outcome::Cancelled } else { metrics::Outcome::Failed };
+      metrics::finished(metrics::Kind::Resize, started_at, outcome);
+    }
+  }
+
+  #[napi]
+  pub fn submit_metadata(&self, id: u32, input: &[u8], cancellable: bool) {
+    self.spawn(id, Task::Metadata, input, cancellable);
+  }
+
+  #[napi]
+  pub fn submit_hash(&self, id: u32, input: &[u8], algorithm: String, cancellable: bool) -> Result<()> {
+    let alg = Algorithm::parse(&algorithm).map_err(|e| invalid(e.message))?;
+    self.spawn(id, Task::Hash(alg), input, cancellable);
+    Ok(())
+  }
+
+  /// Many hash jobs in one call: ids[i] hashes inputs[i].
+  #[napi]
+  pub fn submit_hash_many(&self, ids: Vec<u32>, inputs: Vec<&[u8]>, algorithm: String) -> Result<()> {
+    let alg = Algorithm::parse(&algorithm).map_err(|e| invalid(e.message))?;
+    if ids.len() != inputs.len() {
+      return Err(invalid("ids and inputs differ in length".into()));
+    }
+    // Tiny jobs are grouped into a few pool jobs per thread: one wake-up and
+    // one completion push per group instead of per job.
+    let groups = pool::config().threads * 4;
+    let per_group = ids.len().div_ceil(groups).max(1);
+    let mut jobs: Vec<(u32, Vec<u8>)> = ids.into_iter().zip(inputs.into_iter().map(<[u8]>::to_vec)).collect();
+    while !jobs.is_empty() {
+      let rest = jobs.split_off(per_group.min(jobs.len()));
+      let group = std::mem::replace(&mut jobs, rest);
+      let shared = Arc::clone(&self.shared);
+      // Each hash is counted on its own (metrics), its wait being the group's.
+      let queued_at: Vec<u64> = group.iter().map(|_| metrics::queued(metrics::Kind::Hash)).collect();
+      pool::spawn(move || {
+        let task = Task::Hash(alg);
+        let never = Cancel::never();
+        let done: Vec<Completion> = group
+          .into_iter()
+          .zip(queued_at)
+          .map(|((id, input), queued_at)| {
+            let started_at = metrics::started(metrics::Kind::Hash, queued_at);
+            let result = pool::run_guarded(|| task.run(&input, &never));
+            metrics::finished(metrics::Kind::Hash, started_at, metrics::Outcome::of(&result));
+            Completion { id, result, admitted: false }
+          })
+          .collect();
+        shared.deliver(done.into_iter());
+      });
+    }
+    Ok(())
+  }
+
+  /// Asks a running or queued job to stop at its next checkpoint.
+  #[napi]
+  pub fn cancel(&self, id: u32) {
+    if let Some(c) = self.shared.cancels.lock().unwrap_or_else(|p| p.into_inner()).remove(&id) {
+      c.cancel();
+    }
+  }
+
+  /// Test hook: a job that panics, to prove panics become ERR_INTERNAL.
+  #[napi(js_name = "_submitPanic")]
+  pub fn submit_panic(&self, id: u32) {
+    let shared = Arc::clone(&self.shared);
+    pool::spawn(move || {
+      let result = pool::run_guarded::<Output>(|| panic!("deliberate panic from the test hook"));
+      shared.complete(id, result, false);
+    });
+  }
+}

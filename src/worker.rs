@@ -1,0 +1,211 @@
+//! `NativeWorker`: a running set of Rust resque worker slots
+//! (rusque_resque::worker), driven by lib/resque/native-loop.js.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::ThreadsafeFunctionCallMode;
+use napi_derive::napi;
+use rusque_core::metrics;
+
+use crate::events::{event_json, EventFn};
+use crate::pool::JsHistogram;
+use crate::{invalid, jobs, keep_alive, ms};
+
+fn worker_config(json: &str) -> Result<rusque_resque::worker::Config> {
+  use rusque_resque::job::{Kind, NativeJob};
+  use serde_json::Value;
+  let v: Value = serde_json::from_str(json).map_err(|e| invalid(format!("worker config: {e}")))?;
+  let strings = |k: &str| -> Result<Vec<String>> {
+    v.get(k)
+      .and_then(Value::as_array)
+      .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+      .ok_or_else(|| invalid(format!("worker config: {k} must be an array of strings")))
+  };
+  let ms = |k: &str, d: u64| std::time::Duration::from_millis(v.get(k).and_then(Value::as_u64).unwrap_or(d));
+  let namespace = v.get("namespace").and_then(Value::as_str).unwrap_or("resque").to_string();
+  let mut jobs = HashMap::new();
+  if let Some(map) = v.get("jobs").and_then(Value::as_object) {
+    for (class, def) in map {
+      let kind = Kind::parse(def.get("task").and_then(Value::as_str).unwrap_or("")).map_err(|e| invalid(e.message))?;
+      let defaults = def.get("defaults").and_then(Value::as_object).cloned().unwrap_or_default();
+      // The Worker's keys option rides on each job (lib/resque/worker.js).
+      let keys = jobs::key_policy(&namespace, def.get("keys"))?;
+      jobs.insert(class.clone(), NativeJob::new(kind, defaults).with_keys(keys));
+    }
+  }
+  Ok(rusque_resque::worker::Config {
+    url: v.get("url").and_then(Value::as_str).ok_or_else(|| invalid("worker config: url".into()))?.to_string(),
+    namespace,
+    queues: strings("queues")?,
+    slots: strings("slots")?,
+    poll: ms("pollMs", 5000),
+    ping: ms("pingMs", 5000),
+    roots: Arc::new(jobs::open_roots(&strings("roots").unwrap_or_default(), jobs::follow_symlinks(&v)?)?),
+    jobs,
+    events: Arc::new(std::sync::atomic::AtomicU8::new(v.get("events").and_then(Value::as_u64).map_or(u8::MAX, |m| m as u8))),
+  })
+}
+
+/// Per-slot counts of the Rust loop's jobs, for `Worker#stats()`.
+#[derive(Default)]
+struct SlotStats {
+  completed: std::sync::atomic::AtomicU64,
+  failed: std::sync::atomic::AtomicU64,
+  run: metrics::Histogram,
+}
+
+#[napi(object)]
+pub struct JsSlotStats {
+  pub completed: f64,
+  pub failed: f64,
+  pub run: JsHistogram,
+}
+
+/// A running set of Rust resque worker slots (see rusque_resque::worker).
+#[napi]
+pub struct NativeWorker {
+  config: Option<rusque_resque::worker::Config>,
+  /// The core's event mask: JS's, plus `success` always (counted in `stats`).
+  emit: Arc<std::sync::atomic::AtomicU8>,
+  /// The per-job events JS listens for (`set_events`).
+  js_events: Arc<std::sync::atomic::AtomicU8>,
+  stats: Arc<Vec<SlotStats>>,
+  handle: Option<rusque_resque::worker::Handle>,
+  /// The pending batch as a JSON array under construction (`[e1,e2`), built by the slot threads.
+  events: Arc<Mutex<String>>,
+  tsfn: Arc<EventFn>,
+}
+
+#[napi]
+impl NativeWorker {
+  #[napi(constructor)]
+  pub fn new(env: Env, config_json: String, callback: Function<'static>) -> Result<Self> {
+    let config = worker_config(&config_json)?;
+    let events: Arc<Mutex<String>> = Arc::new(Mutex::new(String::new()));
+    // The batch arrives complete: the JS thread never takes the slots' lock.
+    let tsfn: EventFn =
+      callback.build_threadsafe_function::<String>().callee_handled::<false>().build_callback(|ctx| Ok(ctx.value))?;
+    check_status!(unsafe { sys::napi_unref_threadsafe_function(env.raw(), tsfn.raw()) })?;
+    let emit = Arc::clone(&config.events);
+    // The core always reports successes so that every slot's count is
+    // exact; the sink passes them to JS only while JS listens.
+    let js = emit.load(std::sync::atomic::Ordering::Relaxed);
+    emit.store(js | rusque_resque::worker::EMIT_SUCCESS, std::sync::atomic::Ordering::Relaxed);
+    let js_events = Arc::new(std::sync::atomic::AtomicU8::new(js));
+    let stats = Arc::new((0..config.slots.len()).map(|_| SlotStats::default()).collect());
+    Ok(NativeWorker { config: Some(config), emit, js_events, stats, handle: None, events, tsfn: Arc::new(tsfn) })
+  }
+
+  #[napi]
+  pub fn start(&mut self) -> Result<()> {
+    let config = self.config.take().ok_or_else(|| invalid("this native worker was started already".into()))?;
+    let events = Arc::clone(&self.events);
+    let pushed = Arc::clone(&self.events);
+    let tsfn = Arc::clone(&self.tsfn);
+    // Events are delivered in batches, at most one every 10 ms: the first event
+    // into an empty queue wakes the pump, which lets the slots add more for a
+    // moment and then hands JS the whole batch in one call. At thousands of
+    // jobs a second this keeps the JS thread's share small.
+    let (wake, woken) = std::sync::mpsc::channel::<()>();
+    std::thread::Builder::new()
+      .name("rusque-resque-events".into())
+      .spawn(move || {
+        // Ends when the last slot thread drops the sink (and with it `wake`).
+        // This thread, not the JS thread, takes the batch from the slots: a
+        // slot thread (at the pool's nice level) preempted while holding the
+        // lock then delays this thread only.
+        while woken.recv().is_ok() {
+          std::thread::sleep(std::time::Duration::from_millis(10));
+          while woken.try_recv().is_ok() {}
+          let mut batch = std::mem::take(&mut *events.lock().unwrap_or_else(|p| p.into_inner()));
+          if batch.is_empty() {
+            continue;
+          }
+          batch.push(']');
+          let _ = tsfn.call(batch, ThreadsafeFunctionCallMode::NonBlocking);
+        }
+      })
+      .map_err(|e| invalid(format!("could not start the event thread: {e}")))?;
+    let stats = Arc::clone(&self.stats);
+    let js_events = Arc::clone(&self.js_events);
+    let sink: rusque_resque::worker::Sink = Arc::new(move |e| {
+      use rusque_resque::worker::{Event as E, EMIT_SUCCESS};
+      use std::sync::atomic::Ordering::Relaxed;
+      match &e {
+        E::Success { slot, duration_ms, .. } | E::Failure { slot, duration_ms, .. } => {
+          if let Some(s) = stats.get(*slot) {
+            if matches!(e, E::Success { .. }) { &s.completed } else { &s.failed }.fetch_add(1, Relaxed);
+            s.run.record(duration_ms.saturating_mul(1_000_000));
+          }
+          if matches!(e, E::Success { .. }) && js_events.load(Relaxed) & EMIT_SUCCESS == 0 {
+            return;
+          }
+        }
+        _ => {}
+      }
+      let json = event_json(e);
+      let was_empty = {
+        let mut q = pushed.lock().unwrap_or_else(|p| p.into_inner());
+        let was_empty = q.is_empty();
+        q.push(if was_empty { '[' } else { ',' });
+        q.push_str(&json);
+        was_empty
+      };
+      if was_empty {
+        let _ = wake.send(());
+      }
+    });
+    self.handle = Some(rusque_resque::worker::start(config, sink));
+    Ok(())
+  }
+
+  /// Which per-job events are sent: bit 1 `job`, bit 2 `success` (JS sets the
+  /// bits of the events it has listeners for).
+  #[napi]
+  pub fn set_events(&self, mask: u32) {
+    self.js_events.store(mask as u8, std::sync::atomic::Ordering::Relaxed);
+    self.emit.store(mask as u8 | rusque_resque::worker::EMIT_SUCCESS, std::sync::atomic::Ordering::Relaxed);
+  }
+
+  /// Jobs each slot finished (acked) and their run times, in slot order.
+  #[napi]
+  pub fn stats(&self) -> Vec<JsSlotStats> {
+    use std::sync::atomic::Ordering::Relaxed;
+    self
+      .stats
+      .iter()
+      .map(|s| {
+        let h = s.run.snapshot();
+        JsSlotStats {
+          completed: s.completed.load(Relaxed) as f64,
+          failed: s.failed.load(Relaxed) as f64,
+          run: JsHistogram { counts: h.counts.into_iter().map(|c| c as f64).collect(), sum_ms: ms(h.sum_ns), max_ms: ms(h.max_ns) },
+        }
+      })
+      .collect()
+  }
+
+  /// Each slot stops after its current job; `end` events follow.
+  #[napi]
+  pub fn stop(&self) {
+    if let Some(h) = &self.handle {
+      h.stop();
+    }
+  }
+
+  /// Lets the slots go on past their first poll (they wait there after the
+  /// `ready` event, so that JS's start() returns before the first job's events).
+  #[napi]
+  pub fn release(&self) {
+    if let Some(h) = &self.handle {
+      h.release();
+    }
+  }
+
+  #[napi]
+  pub fn set_active(&self, env: Env, active: bool) -> Result<()> {
+    keep_alive(&env, self.tsfn.raw(), active)
+  }
+}
