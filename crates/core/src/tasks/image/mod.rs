@@ -2,6 +2,7 @@
 //! (decode → orient → resize → encode, with cancellation checkpoints between).
 
 pub mod colour;
+pub mod composite;
 pub mod decode;
 pub mod encode;
 pub mod header;

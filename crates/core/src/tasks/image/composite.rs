@@ -1,0 +1,134 @@
+//! Overlaying one image on another (sharp's `composite`), the watermark case
+//! first: an RGBA overlay placed by gravity or by `top`/`left`, blended with
+//! one of the W3C separable blend modes and then composited source-over.
+//! Overlays that reach past the base are clipped, never an error.
+
+use super::decode::Pixels;
+use crate::error::{Error, Result};
+
+/// How an overlay's colour combines with the base's where both are present
+/// (W3C Compositing and Blending, separable modes); `Over` is plain alpha.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blend {
+  Over,
+  Multiply,
+  Screen,
+  Darken,
+  Lighten,
+}
+
+impl Blend {
+  /// Every blend mode, by sharp's name.
+  pub const ALL: [(&'static str, Blend); 5] =
+    [("over", Blend::Over), ("multiply", Blend::Multiply), ("screen", Blend::Screen), ("darken", Blend::Darken), ("lighten", Blend::Lighten)];
+
+  fn mix(self, b: f32, s: f32) -> f32 {
+    match self {
+      Blend::Over => s,
+      Blend::Multiply => b * s,
+      Blend::Screen => b + s - b * s,
+      Blend::Darken => b.min(s),
+      Blend::Lighten => b.max(s),
+    }
+  }
+}
+
+/// Top-left corner of an `ow`x`oh` overlay on a `bw`x`bh` base for an anchor
+/// (x, y) from 0 (left/top) to 1 (right/bottom), as `position` gives it.
+pub fn place(base: (u32, u32), overlay: (u32, u32), anchor: (f64, f64)) -> (i64, i64) {
+  let free = |b: u32, o: u32, a: f64| ((f64::from(b) - f64::from(o)) * a).round() as i64;
+  (free(base.0, overlay.0, anchor.0), free(base.1, overlay.1, anchor.1))
+}
+
+/// Composites `overlay` onto `base` with its top-left at (`left`, `top`),
+/// which may lie outside the base (the overlay is clipped). The base keeps
+/// its channel count: an opaque RGB base stays RGB.
+pub fn composite(mut base: Pixels, overlay: &Pixels, left: i64, top: i64, blend: Blend) -> Result<Pixels> {
+  if overlay.channels != 3 && overlay.channels != 4 {
+    return Err(Error::internal(format!("overlay with {} channels", overlay.channels)));
+  }
+  let (bc, oc) = (usize::from(base.channels), usize::from(overlay.channels));
+  let (bw, bh) = (i64::from(base.width), i64::from(base.height));
+  let (ow, oh) = (i64::from(overlay.width), i64::from(overlay.height));
+  let (x0, x1) = (left.max(0), (left + ow).min(bw));
+  let (y0, y1) = (top.max(0), (top + oh).min(bh));
+  for y in y0..y1 {
+    for x in x0..x1 {
+      let s = &overlay.data[(((y - top) * ow + (x - left)) as usize) * oc..][..oc];
+      let d = &mut base.data[((y * bw + x) as usize) * bc..][..bc];
+      let sa = if oc == 4 { f32::from(s[3]) / 255.0 } else { 1.0 };
+      if sa == 0.0 {
+        continue;
+      }
+      let da = if bc == 4 { f32::from(d[3]) / 255.0 } else { 1.0 };
+      let ra = sa + da * (1.0 - sa);
+      for ch in 0..3 {
+        let (cs, cb) = (f32::from(s[ch]) / 255.0, f32::from(d[ch]) / 255.0);
+        // The blended source colour where the base is present, then source-over.
+        let mixed = (1.0 - da) * cs + da * blend.mix(cb, cs);
+        let out = (sa * mixed + da * cb * (1.0 - sa)) / ra;
+        d[ch] = (out * 255.0).round().clamp(0.0, 255.0) as u8;
+      }
+      if bc == 4 {
+        d[3] = (ra * 255.0).round().clamp(0.0, 255.0) as u8;
+      }
+    }
+  }
+  Ok(base)
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  fn solid(w: u32, h: u32, px: &[u8]) -> Pixels {
+    Pixels { data: px.repeat((w * h) as usize), width: w, height: h, channels: px.len() as u8 }
+  }
+
+  fn at(p: &Pixels, x: u32, y: u32) -> Vec<u8> {
+    let c = usize::from(p.channels);
+    p.data[(y * p.width + x) as usize * c..][..c].to_vec()
+  }
+
+  #[test]
+  fn half_transparent_white_over_black_is_mid_grey_inside_the_overlay_only() {
+    let base = solid(8, 8, &[0, 0, 0]);
+    let mark = solid(2, 2, &[255, 255, 255, 128]);
+    let (l, t) = place((8, 8), (2, 2), (1.0, 1.0));
+    assert_eq!((l, t), (6, 6), "southeast gravity");
+    let out = composite(base, &mark, l, t, Blend::Over).unwrap();
+    assert_eq!(out.channels, 3);
+    assert_eq!(at(&out, 7, 7), vec![128, 128, 128]);
+    assert_eq!(at(&out, 5, 5), vec![0, 0, 0]);
+  }
+
+  #[test]
+  fn overlays_past_the_edges_are_clipped() {
+    let base = solid(4, 4, &[10, 20, 30, 255]);
+    let mark = solid(3, 3, &[200, 0, 0]);
+    let out = composite(base, &mark, -2, 3, Blend::Over).unwrap();
+    assert_eq!(at(&out, 0, 3), vec![200, 0, 0, 255]);
+    assert_eq!(at(&out, 1, 3), vec![10, 20, 30, 255], "x = 1 is past the overlay's right edge");
+    let far = composite(out.clone(), &mark, 100, -100, Blend::Over).unwrap();
+    assert_eq!(far.data, out.data);
+  }
+
+  #[test]
+  fn blend_modes() {
+    let base = solid(1, 1, &[100, 200, 50]);
+    let grey = solid(1, 1, &[128, 128, 128]);
+    let px = |b| at(&composite(base.clone(), &grey, 0, 0, b).unwrap(), 0, 0);
+    assert_eq!(px(Blend::Over), vec![128, 128, 128]);
+    assert_eq!(px(Blend::Multiply), vec![50, 100, 25]);
+    assert_eq!(px(Blend::Screen), vec![178, 228, 153]);
+    assert_eq!(px(Blend::Darken), vec![100, 128, 50]);
+    assert_eq!(px(Blend::Lighten), vec![128, 200, 128]);
+  }
+
+  #[test]
+  fn onto_a_transparent_base_the_overlay_shows_as_is() {
+    let base = solid(1, 1, &[0, 0, 0, 0]);
+    let mark = solid(1, 1, &[40, 80, 120, 200]);
+    assert_eq!(at(&composite(base, &mark, 0, 0, Blend::Multiply).unwrap(), 0, 0), vec![40, 80, 120, 200]);
+  }
+}
