@@ -7,6 +7,7 @@ pub mod decode;
 pub mod encode;
 pub mod header;
 pub mod limits;
+pub mod meta;
 pub mod ops;
 pub mod orient;
 pub mod plausible;

@@ -1,0 +1,378 @@
+//! What `metadata()` reports beyond the basic header, still without decoding
+//! pixels: embedded EXIF, ICC and XMP blocks, density, progressive/interlaced
+//! storage, JPEG chroma subsampling, and for animations the frame count,
+//! per-frame delays and loop count. Names and meanings follow sharp's
+//! `metadata()`. Every walk advances through the data and stops at its end,
+//! so a hostile file costs at most one pass over its bytes; a structure that
+//! ends early reports what was read up to there.
+
+use std::io::Cursor;
+
+use image::ImageDecoder;
+
+use super::Format;
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Details {
+  /// Raw EXIF block (for JPEG with its `Exif\0\0` prefix, as sharp gives it).
+  pub exif: Option<Vec<u8>>,
+  pub icc: Option<Vec<u8>>,
+  pub xmp: Option<Vec<u8>>,
+  /// Pixels per inch; JPEG and PNG report 72 when the file does not say.
+  pub density: Option<f64>,
+  /// Progressive JPEG or interlaced PNG.
+  pub is_progressive: bool,
+  /// Frames of an animated (or multi-frame) GIF, PNG or WebP.
+  pub pages: Option<u32>,
+  /// Per-frame delay in milliseconds, one entry per page.
+  pub delay: Option<Vec<u32>>,
+  /// Times to play an animation; 0 means forever.
+  pub loop_count: Option<u32>,
+  /// JPEG only: '4:2:0', '4:4:4', ... ('4:4:4:4' for CMYK).
+  pub chroma_subsampling: Option<String>,
+}
+
+/// The details of an image whose header already read as `format`.
+pub fn details(data: &[u8], format: Format) -> Details {
+  match format {
+    Format::Jpeg => jpeg(data),
+    Format::Png => png(data),
+    Format::Webp => webp(data),
+    Format::Gif => gif(data),
+  }
+}
+
+fn be16(d: &[u8], at: usize) -> Option<u16> {
+  Some(u16::from_be_bytes([*d.get(at)?, *d.get(at + 1)?]))
+}
+
+fn be32(d: &[u8], at: usize) -> Option<u32> {
+  Some(u32::from_be_bytes(d.get(at..at + 4)?.try_into().ok()?))
+}
+
+fn le16(d: &[u8], at: usize) -> Option<u16> {
+  Some(u16::from_le_bytes([*d.get(at)?, *d.get(at + 1)?]))
+}
+
+fn le24(d: &[u8], at: usize) -> Option<u32> {
+  Some(u32::from_le_bytes([*d.get(at)?, *d.get(at + 1)?, *d.get(at + 2)?, 0]))
+}
+
+fn le32(d: &[u8], at: usize) -> Option<u32> {
+  Some(u32::from_le_bytes(d.get(at..at + 4)?.try_into().ok()?))
+}
+
+const XMP_JPEG: &[u8] = b"http://ns.adobe.com/xap/1.0/\0";
+
+fn jpeg(data: &[u8]) -> Details {
+  let mut d = Details { density: Some(72.0), ..Details::default() };
+  let mut pos = 2;
+  // Walks the marker segments up to the image data (SOS).
+  while pos + 4 <= data.len() {
+    if data[pos] != 0xFF {
+      break;
+    }
+    let marker = data[pos + 1];
+    if marker == 0xFF {
+      pos += 1;
+      continue;
+    }
+    if matches!(marker, 0xD8 | 0x01 | 0xD0..=0xD7) {
+      pos += 2;
+      continue;
+    }
+    if marker == 0xDA || marker == 0xD9 {
+      break;
+    }
+    let Some(len) = be16(data, pos + 2).map(usize::from).filter(|&l| l >= 2) else { break };
+    let Some(seg) = data.get(pos + 4..pos + 2 + len) else { break };
+    match marker {
+      0xE0 if seg.starts_with(b"JFIF\0") && seg.len() >= 12 => {
+        let x = f64::from(be16(seg, 8).unwrap_or(0));
+        match seg[7] {
+          1 if x > 0.0 => d.density = Some(x),
+          2 if x > 0.0 => d.density = Some((x * 2.54).round()),
+          _ => {}
+        }
+      }
+      0xE1 if seg.starts_with(b"Exif\0\0") && d.exif.is_none() => d.exif = Some(seg.to_vec()),
+      0xE1 if seg.starts_with(XMP_JPEG) && d.xmp.is_none() => d.xmp = Some(seg[XMP_JPEG.len()..].to_vec()),
+      0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC) => {
+        d.is_progressive = matches!(marker, 0xC2 | 0xC6 | 0xCA | 0xCE);
+        d.chroma_subsampling = subsampling(seg);
+      }
+      _ => {}
+    }
+    pos += 2 + len;
+  }
+  d.icc = super::header::jpeg_icc(data);
+  d
+}
+
+/// sharp's chroma subsampling name from a SOF segment's component table.
+fn subsampling(sof: &[u8]) -> Option<String> {
+  let n = usize::from(*sof.get(5)?);
+  let factors: Vec<(u8, u8)> = (0..n).map(|i| sof.get(6 + 3 * i + 1).map(|b| (b >> 4, b & 15))).collect::<Option<_>>()?;
+  if n < 3 {
+    return None;
+  }
+  let (yh, yv) = factors[0];
+  let (ch, cv) = factors[1];
+  if ch == 0 || cv == 0 {
+    return None;
+  }
+  let name = match (yh / ch, yv / cv) {
+    (1, 1) => "4:4:4",
+    (2, 1) => "4:2:2",
+    (2, 2) => "4:2:0",
+    (1, 2) => "4:4:0",
+    (4, 1) => "4:1:1",
+    (4, 2) => "4:1:0",
+    _ => return None,
+  };
+  Some(if n == 4 { format!("{name}:4") } else { name.to_string() })
+}
+
+fn png(data: &[u8]) -> Details {
+  let mut d = Details { density: Some(72.0), ..Details::default() };
+  let mut pos = 8;
+  let mut frames = 0u32;
+  let mut delays = Vec::new();
+  let mut animated = false;
+  while let (Some(len), Some(kind)) = (be32(data, pos), data.get(pos + 4..pos + 8)) {
+    let Some(body) = data.get(pos + 8..pos + 8 + len as usize) else { break };
+    match kind {
+      b"IHDR" => d.is_progressive = body.get(12) == Some(&1),
+      b"pHYs" if body.get(8) == Some(&1) => {
+        if let Some(ppm) = be32(body, 0).filter(|&p| p > 0) {
+          d.density = Some((f64::from(ppm) * 0.0254).round());
+        }
+      }
+      b"eXIf" if d.exif.is_none() => d.exif = Some(body.to_vec()),
+      b"iTXt" if d.xmp.is_none() && body.starts_with(b"XML:com.adobe.xmp\0") => {
+        // keyword\0, compression flag, method, language\0, translated keyword\0, text.
+        let rest = &body[18..];
+        if rest.first() == Some(&0) {
+          let mut nul = rest.iter().enumerate().skip(2).filter(|(_, &b)| b == 0).map(|(i, _)| i);
+          if let (Some(_), Some(end)) = (nul.next(), nul.next()) {
+            d.xmp = Some(rest[end + 1..].to_vec());
+          }
+        }
+      }
+      b"acTL" => {
+        animated = true;
+        d.loop_count = be32(body, 4);
+      }
+      b"fcTL" => {
+        frames += 1;
+        let num = be16(body, 20).unwrap_or(0);
+        let den = match be16(body, 22).unwrap_or(0) {
+          0 => 100,
+          n => n,
+        };
+        delays.push((u32::from(num) * 1000 + u32::from(den) / 2) / u32::from(den));
+      }
+      b"IEND" => break,
+      _ => {}
+    }
+    pos += 12 + len as usize;
+  }
+  if animated {
+    d.pages = Some(frames);
+    d.delay = Some(delays);
+  }
+  if let Ok(mut decoder) = image::codecs::png::PngDecoder::new(Cursor::new(data)) {
+    d.icc = decoder.icc_profile().ok().flatten();
+  }
+  d
+}
+
+fn webp(data: &[u8]) -> Details {
+  let mut d = Details::default();
+  let mut pos = 12;
+  let mut frames = 0u32;
+  let mut delays = Vec::new();
+  let mut animated = false;
+  while let (Some(kind), Some(len)) = (data.get(pos..pos + 4), le32(data, pos + 4)) {
+    let Some(body) = data.get(pos + 8..pos + 8 + len as usize) else { break };
+    match kind {
+      b"ICCP" if d.icc.is_none() => d.icc = Some(body.to_vec()),
+      b"EXIF" if d.exif.is_none() => d.exif = Some(body.to_vec()),
+      b"XMP " if d.xmp.is_none() => d.xmp = Some(body.to_vec()),
+      b"ANIM" => {
+        animated = true;
+        d.loop_count = le16(body, 4).map(u32::from);
+      }
+      b"ANMF" => {
+        frames += 1;
+        delays.push(le24(body, 12).unwrap_or(0));
+      }
+      _ => {}
+    }
+    // Chunks are padded to an even length.
+    pos += 8 + len as usize + (len as usize & 1);
+  }
+  if animated {
+    d.pages = Some(frames);
+    d.delay = Some(delays);
+  }
+  d
+}
+
+fn gif(data: &[u8]) -> Details {
+  let mut d = Details { loop_count: Some(1), ..Details::default() };
+  let mut frames = 0u32;
+  let mut delays = Vec::new();
+  let mut next_delay = 0u32;
+  // Header (6), logical screen descriptor (7), then the global colour table.
+  let Some(&flags) = data.get(10) else { return d };
+  let mut pos = 13 + if flags & 0x80 != 0 { 3 << ((flags & 7) + 1) } else { 0 };
+  // Skips data sub-blocks (length-prefixed, ended by a zero length).
+  let skip_blocks = |mut p: usize| -> Option<usize> {
+    loop {
+      let n = usize::from(*data.get(p)?);
+      p += 1 + n;
+      if n == 0 {
+        return Some(p);
+      }
+    }
+  };
+  loop {
+    match data.get(pos) {
+      Some(0x21) => {
+        let Some(&label) = data.get(pos + 1) else { break };
+        let body = pos + 2;
+        if label == 0xF9 {
+          next_delay = u32::from(le16(data, body + 2).unwrap_or(0)) * 10;
+        } else if label == 0xFF && data.get(body..body + 12) == Some(b"\x0bNETSCAPE2.0") && data.get(body + 13) == Some(&1) {
+          d.loop_count = le16(data, body + 14).map(u32::from);
+        }
+        let Some(p) = skip_blocks(body) else { break };
+        pos = p;
+      }
+      Some(0x2C) => {
+        frames += 1;
+        delays.push(std::mem::take(&mut next_delay));
+        let Some(&f) = data.get(pos + 9) else { break };
+        let table = if f & 0x80 != 0 { 3 << ((f & 7) + 1) } else { 0 };
+        // Descriptor (10), local colour table, LZW minimum code size (1), then the data.
+        let Some(p) = skip_blocks(pos + 10 + table + 1) else { break };
+        pos = p;
+      }
+      _ => break,
+    }
+  }
+  d.pages = Some(frames.max(1));
+  if delays.is_empty() {
+    delays.push(0);
+  }
+  d.delay = Some(delays);
+  d
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn jpeg_segments() {
+    let mut j = vec![0xFF, 0xD8];
+    let seg = |j: &mut Vec<u8>, marker: u8, body: &[u8]| {
+      j.extend_from_slice(&[0xFF, marker]);
+      j.extend_from_slice(&((body.len() + 2) as u16).to_be_bytes());
+      j.extend_from_slice(body);
+    };
+    seg(&mut j, 0xE0, b"JFIF\0\x01\x02\x02\x00\x76\x00\x76\0\0");
+    seg(&mut j, 0xE1, b"Exif\0\0MM\0*");
+    seg(&mut j, 0xE1, b"http://ns.adobe.com/xap/1.0/\0<x:xmpmeta/>");
+    seg(&mut j, 0xC2, &[8, 0, 16, 0, 16, 3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1]);
+    j.extend_from_slice(&[0xFF, 0xDA]);
+    let d = details(&j, Format::Jpeg);
+    assert_eq!(d.density, Some(300.0), "118 dots per cm");
+    assert_eq!(d.exif.as_deref(), Some(&b"Exif\0\0MM\0*"[..]));
+    assert_eq!(d.xmp.as_deref(), Some(&b"<x:xmpmeta/>"[..]));
+    assert!(d.is_progressive);
+    assert_eq!(d.chroma_subsampling.as_deref(), Some("4:2:0"));
+    assert_eq!((d.pages, d.icc), (None, None));
+  }
+
+  #[test]
+  fn gif_frames_delays_and_loop() {
+    let mut g = b"GIF89a\x02\0\x02\0\x80\0\0".to_vec();
+    g.extend_from_slice(&[0, 0, 0, 255, 255, 255]); // 2-entry global table
+    g.extend_from_slice(b"\x21\xFF\x0bNETSCAPE2.0\x03\x01\x00\x00\x00"); // loop forever
+    for delay in [7u8, 12] {
+      g.extend_from_slice(&[0x21, 0xF9, 4, 0, delay, 0, 0, 0]);
+      g.extend_from_slice(&[0x2C, 0, 0, 0, 0, 2, 0, 2, 0, 0, 2, 2, 0x44, 0x01, 0]);
+    }
+    g.push(0x3B);
+    let d = details(&g, Format::Gif);
+    assert_eq!((d.pages, d.delay.as_deref(), d.loop_count), (Some(2), Some(&[70, 120][..]), Some(0)));
+    // Cut anywhere: no panic, never more frames than were complete plus one.
+    for cut in 0..g.len() {
+      let d = details(&g[..cut], Format::Gif);
+      assert!(d.pages.unwrap_or(0) <= 2);
+    }
+  }
+
+  #[test]
+  fn webp_animation_chunks() {
+    let mut w = b"RIFF\0\0\0\0WEBPVP8X\x0a\0\0\0\x02\0\0\0\0\0\0\0\0\0".to_vec();
+    w.extend_from_slice(b"ANIM\x06\0\0\0\0\0\0\0\x03\0");
+    for ms in [100u32, 40] {
+      let mut body = vec![0u8; 16];
+      body[12..15].copy_from_slice(&ms.to_le_bytes()[..3]);
+      w.extend_from_slice(b"ANMF\x10\0\0\0");
+      w.extend_from_slice(&body);
+    }
+    let d = details(&w, Format::Webp);
+    assert_eq!((d.pages, d.delay.as_deref(), d.loop_count), (Some(2), Some(&[100, 40][..]), Some(3)));
+    assert_eq!(d.density, None);
+  }
+
+  #[test]
+  fn png_chunks() {
+    let chunk = |kind: &[u8], body: &[u8]| {
+      let mut c = (body.len() as u32).to_be_bytes().to_vec();
+      c.extend_from_slice(kind);
+      c.extend_from_slice(body);
+      c.extend_from_slice(&[0; 4]);
+      c
+    };
+    let mut p = b"\x89PNG\r\n\x1a\n".to_vec();
+    p.extend(chunk(b"IHDR", &[0, 0, 0, 1, 0, 0, 0, 1, 8, 2, 0, 0, 1]));
+    p.extend(chunk(b"pHYs", &[0, 0, 0x0E, 0xC4, 0, 0, 0x0E, 0xC4, 1]));
+    p.extend(chunk(b"acTL", &[0, 0, 0, 2, 0, 0, 0, 5]));
+    p.extend(chunk(b"fcTL", &[0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 10, 0, 0]));
+    p.extend(chunk(b"iTXt", b"XML:com.adobe.xmp\0\0\0\0\0<x/>"));
+    p.extend(chunk(b"IEND", &[]));
+    let d = details(&p, Format::Png);
+    assert!(d.is_progressive, "Adam7");
+    assert_eq!(d.density, Some(96.0), "3780 per metre");
+    assert_eq!((d.pages, d.delay.as_deref(), d.loop_count), (Some(1), Some(&[100][..]), Some(5)));
+    assert_eq!(d.xmp.as_deref(), Some(&b"<x/>"[..]));
+  }
+
+  /// The repository's photos, against what sharp 0.35's metadata() reports for them.
+  #[test]
+  fn fixtures_read_as_sharp_reads_them() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/images");
+    let read = |name: &str, format| details(&std::fs::read(dir.join(name)).expect("fixture"), format);
+    let len = |b: &Option<Vec<u8>>| b.as_ref().map(Vec::len);
+    let d = read("320x240.jpg", Format::Jpeg);
+    assert_eq!((len(&d.exif), len(&d.icc), len(&d.xmp)), (Some(11399), Some(3144), Some(2565)));
+    assert_eq!((d.density, d.chroma_subsampling.as_deref(), d.is_progressive), (Some(72.0), Some("4:4:4"), false));
+    assert!(d.xmp.as_deref().unwrap_or_default().starts_with(b"<?xpacket"));
+    let d = read("Landscape_2.jpg", Format::Jpeg);
+    assert_eq!((len(&d.exif), len(&d.icc), len(&d.xmp)), (Some(126), Some(1960), None));
+    assert_eq!(d.chroma_subsampling.as_deref(), Some("4:2:0"));
+    let d = read("16-bit-grey-alpha.png", Format::Png);
+    assert_eq!((len(&d.icc), len(&d.xmp), d.density), (Some(348), Some(490), Some(72.0)));
+    assert_eq!(read("50020484-00001.png", Format::Png).density, Some(300.0));
+    assert_eq!(read("grey-8bit-alpha.png", Format::Png).density, Some(96.0));
+    let d = read("Crash_test.gif", Format::Gif);
+    assert_eq!((d.pages, d.delay.as_deref(), d.loop_count), (Some(1), Some(&[0][..]), Some(1)));
+    let d = read("4.webp", Format::Webp);
+    assert_eq!((d.pages, d.density, d.icc.is_some()), (None, None, false));
+  }
+}
