@@ -30,6 +30,7 @@ const { NativeLoop } = require('./native-loop')
 const { SlotStats, workerStats } = require('../metrics')
 const debug = require('../debug')
 const { NativeJobs } = require('./native-job')
+const { failureRecord } = require('./failure')
 const { RusqueError, invalidArg, UNHANDLED_ERROR_WARNING: WARNING } = require('../errors')
 
 // A job found in a slot's working-on key at start this many times in a row
@@ -371,7 +372,7 @@ class Worker extends EventEmitter {
     const target = ok ? key('queue', parsed.queue) : key('failed')
     const item = ok
       ? JSON.stringify(job)
-      : JSON.stringify({ worker: slot.name, queue: parsed && parsed.queue, payload: job ?? workingOn, exception: 'InvalidPayload', error: 'unreadable working-on value found at end()', backtrace: [], failed_at: new Date().toString() })
+      : failureRecord(slot.name, parsed && parsed.queue, job ?? workingOn, 'InvalidPayload', 'unreadable working-on value found at end()', [])
     let ping = await redis.get(slot.keys.ping)
     if (ping === null) {
       ping = JSON.stringify({ time: Math.round(Date.now() / 1000), name: slot.name, queues: this.registeredQueues })
@@ -643,16 +644,10 @@ class Worker extends EventEmitter {
 
   _failedEntry (slot, o) {
     const err = o.error || new Error('unknown error')
-    return JSON.stringify({
-      worker: slot.name,
-      queue: o.queue,
-      payload: o.job,
-      // rusque's own errors are best known by their stable code.
-      exception: err.name === 'RusqueError' && err.code ? err.code : err.name,
-      error: err.message,
-      backtrace: err.stack ? String(err.stack).split('\n').slice(1) : null,
-      failed_at: new Date().toString()
-    })
+    // rusque's own errors are best known by their stable code.
+    const exception = err.name === 'RusqueError' && err.code ? err.code : err.name
+    const backtrace = err.stack ? String(err.stack).split('\n').slice(1) : null
+    return failureRecord(slot.name, o.queue, o.job, exception, err.message, backtrace)
   }
 
   /** Sends pending acks, retrying for a while; false if Redis would not take them. */
