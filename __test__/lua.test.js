@@ -88,7 +88,7 @@ describe('Redis scripts live in lua/', () => {
       assert.ok(js || rust, `${f} is loaded by lib/resque/scripts.js or crates/resque/src/worker.rs`)
     }
     const stepId = fs.readFileSync(path.join(LUA, 'step-id.lua'), 'utf8')
-    assert.equal(scripts.CYCLE, stepId + fs.readFileSync(path.join(LUA, 'step-js.lua'), 'utf8'))
+    assert.equal(scripts.STEP, stepId + fs.readFileSync(path.join(LUA, 'step-js.lua'), 'utf8'))
     assert.equal(rustScripts().STEP, stepId + fs.readFileSync(path.join(LUA, 'step-rust.lua'), 'utf8'))
   })
 
@@ -104,9 +104,9 @@ describe('Redis scripts live in lua/', () => {
     })
 
     it('Redis compiles every script each loop runs, composed as the loop composes it', async () => {
-      const all = { ...Object.fromEntries(['CYCLE', 'RECOVER', 'RESUME'].map((n) => [`js ${n}`, scripts[n]])) }
+      const all = { ...Object.fromEntries(['STEP', 'RECOVER', 'RESUME'].map((n) => [`js ${n}`, scripts[n]])) }
       for (const [name, text] of Object.entries(rustScripts())) all[`rust ${name}`] = text
-      assert.deepEqual(Object.keys(all).sort(), ['js CYCLE', 'js RECOVER', 'js RESUME', 'rust FAIL', 'rust RESUME', 'rust STEP', 'rust UNTRACK'])
+      assert.deepEqual(Object.keys(all).sort(), ['js RECOVER', 'js RESUME', 'js STEP', 'rust FAIL', 'rust RESUME', 'rust STEP', 'rust UNTRACK'])
       for (const [name, text] of Object.entries(all)) {
         const sha = await redis.script('LOAD', text)
         assert.match(sha, /^[0-9a-f]{40}$/, name)

@@ -17,15 +17,15 @@ function lua (name) {
 }
 
 // step-id.lua is a library (step_seen, step_done) prepended to a step script.
-const CYCLE = lua('step-id.lua') + lua('step-js.lua')
+const STEP = lua('step-id.lua') + lua('step-js.lua')
 const RECOVER = lua('recover.lua')
 const RESUME = lua('resume.lua')
 
 /** Defines the scripts as ioredis commands on `redis`, once per client. */
 function define (redis) {
-  if (typeof redis.rusqueCycle !== 'function') redis.defineCommand('rusqueCycle', { lua: CYCLE })
+  if (typeof redis.rusqueStep !== 'function') redis.defineCommand('rusqueStep', { lua: STEP })
   if (typeof redis.rusqueRecover !== 'function') redis.defineCommand('rusqueRecover', { numberOfKeys: 8, lua: RECOVER })
   if (typeof redis.rusqueCountResume !== 'function') redis.defineCommand('rusqueCountResume', { numberOfKeys: 2, lua: RESUME })
 }
 
-module.exports = { define, CYCLE, RECOVER, RESUME }
+module.exports = { define, STEP, RECOVER, RESUME }

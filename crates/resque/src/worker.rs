@@ -754,6 +754,8 @@ struct StepKeys {
   working: String,
   processed: String,
   processed_mine: String,
+  /// The step id key (`rusque:cycle`: a name kept from when the JS loop
+  /// called its step a cycle, as the Redis layout is persisted).
   cycle: String,
   queues: Vec<String>,
 }
