@@ -13,6 +13,7 @@ const path = require('node:path')
 const http = require('node:http')
 const { spawn, spawnSync, execFileSync } = require('node:child_process')
 const { dir: fixturesDir, fixture } = require('./helpers/fixtures')
+const { startRedis } = require('./helpers/redis')
 const { currentPlatform } = require('../lib/load')
 
 const root = path.resolve(__dirname, '..')
@@ -97,6 +98,50 @@ console.log(JSON.stringify({
 }))
 `
 
+// Workers from the installed package against a private redis-server: the JS
+// loop (its step script read from the installed lua/ at run time; a bad
+// entry filed by that script, a throwing job by lib/resque/failure.js) and
+// the Rust loop (its scripts built into the binary).
+const WORKERS = `const { Worker, native } = require('rusque')
+const { Queue } = require('node-resque')
+const connection = { host: '127.0.0.1', port: Number(process.argv[2]), namespace: 'installed' }
+
+async function run (q, jobs, entries, expected) {
+  const queue = new Queue({ connection })
+  await queue.connect()
+  const worker = new Worker({ connection, queues: [q], timeout: 50 }, jobs)
+  worker.on('error', (err) => { console.error(err); process.exitCode = 1 })
+  const seen = { success: [], failure: [] }
+  const done = new Promise((resolve) => {
+    const note = (kind) => (queue, job, value) => { seen[kind].push(kind === 'success' ? value : value.name); if (seen.success.length + seen.failure.length === expected) resolve() }
+    worker.on('success', note('success'))
+    worker.on('failure', note('failure'))
+  })
+  await worker.connect()
+  for (const [cls, args] of entries) {
+    if (cls === null) await queue.connection.redis.rpush(queue.connection.key('queue', q), args)
+    else await queue.enqueue(q, cls, args)
+  }
+  await worker.start()
+  await done
+  const loop = worker.nativeLoop ? 'rust' : 'js'
+  await worker.end()
+  const failed = (await queue.failed(0, -1)).map((f) => f.exception)
+  await queue.connection.redis.del(queue.connection.key('failed'))
+  await queue.end()
+  return { loop, ...seen, failed }
+}
+
+async function main () {
+  const js = await run('js', { add: (a, b) => a + b, boom: () => { throw new TypeError('no') } },
+    [['add', [2, 3]], [null, '{not json'], ['boom', []]], 3)
+  const rust = await run('rust', { digest: native('hash', { algorithm: 'sha256' }) },
+    [['digest', [{ input: { base64: 'YWJj' } }]], ['nope', []]], 2)
+  console.log(JSON.stringify({ js, rust }))
+}
+main().catch((err) => { console.error(err); process.exit(1) })
+`
+
 function cleanEnv (extra) {
   const env = {}
   for (const [k, v] of Object.entries(process.env)) {
@@ -171,6 +216,7 @@ test('packed rusque installs into an Express 5 app without building, and serves 
   fs.writeFileSync(path.join(app, 'esm.mjs'), ESM)
   fs.writeFileSync(path.join(app, 'resque.cjs'), RESQUE_CJS)
   fs.writeFileSync(path.join(app, 'resque.mjs'), RESQUE_ESM)
+  fs.writeFileSync(path.join(app, 'workers.cjs'), WORKERS)
 
   const npmCli = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--foreground-scripts', '--ignore-scripts=false', mainTgz, plat.tarball.file, 'express@5', 'node-resque@^9.7.1'], { cwd: app, env, encoding: 'utf8', timeout: 150000 })
   const npmOut = npmCli.stdout + npmCli.stderr
@@ -220,6 +266,17 @@ test('packed rusque installs into an Express 5 app without building, and serves 
     assert.equal(r.status, 0, `${file}: ${r.stderr}`)
     assert.deepEqual(JSON.parse(r.stdout), same, file)
   }
+
+  // Workers, both loops, from the installed package (the JS loop reads lua/ from there).
+  assert.ok(fs.existsSync(path.join(app, 'node_modules', 'rusque', 'lua', 'step-js.lua')), 'the package ships lua/')
+  const redisServer = await startRedis()
+  t.after(() => redisServer.close())
+  const workers = spawnSync(process.execPath, ['workers.cjs', String(redisServer.port)], { cwd: app, env, encoding: 'utf8', timeout: 60000 })
+  assert.equal(workers.status, 0, workers.stderr)
+  assert.deepEqual(JSON.parse(workers.stdout), {
+    js: { loop: 'js', success: [5], failure: ['InvalidPayload', 'TypeError'], failed: ['InvalidPayload', 'TypeError'] },
+    rust: { loop: 'rust', success: ['ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad'], failure: ['Error'], failed: ['Error'] }
+  })
 
   // 4. Start the app and drive it.
   const server = spawn(process.execPath, ['server.js'], { cwd: app, env, stdio: ['ignore', 'pipe', 'pipe'] })

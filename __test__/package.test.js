@@ -53,7 +53,9 @@ test('the tarball holds the JS surface, its types, LICENSE and CHANGELOG, and no
   for (const f of ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'index.js', 'index.mjs', 'index.d.ts', 'index.d.mts', 'binding.js', 'lib/load.js']) {
     assert.ok(packedFiles.includes(f), `tarball has ${f}`)
   }
-  const stray = packedFiles.filter((f) => !/^(package\.json|README\.md|LICENSE|CHANGELOG\.md|(index|resque)\.(js|mjs|d\.ts|d\.mts)|binding\.js|lib\/.+\.(js|lua))$/.test(f))
+  // The JS loop reads its Redis scripts from lua/ at run time.
+  for (const f of fs.readdirSync(path.join(root, 'lua'))) assert.ok(packedFiles.includes(`lua/${f}`), `tarball has lua/${f}`)
+  const stray = packedFiles.filter((f) => !/^(package\.json|README\.md|LICENSE|CHANGELOG\.md|(index|resque)\.(js|mjs|d\.ts|d\.mts)|binding\.js|lib\/.+\.js|lua\/[\w-]+\.lua)$/.test(f))
   assert.deepEqual(stray, [], 'no tests, sources, fixtures or binaries in the tarball')
 })
 

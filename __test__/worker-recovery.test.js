@@ -10,7 +10,7 @@ const { spawn } = require('child_process')
 const readline = require('readline')
 const NodeResque = require('node-resque')
 const { Worker } = require('..')
-const { CYCLE } = require('../lib/resque/scripts')
+const { STEP: CYCLE } = require('../lib/resque/scripts')
 const { startRedis } = require('./helpers/redis')
 const { cleanup } = require('./helpers/cleanup')
 const { nextEvent, collect, sleep, waitFor } = require('./helpers/events')
@@ -362,8 +362,8 @@ describe('Redis going away', () => {
       let lost = 0
       await twins((jobs) => new Worker({ connection: connection(), queues: [Q], timeout: 100, name: 'twins', recovery: false }, jobs), (w) => {
         const redisClient = w.connection.redis
-        const cycle = redisClient.rusqueCycle.bind(redisClient)
-        redisClient.rusqueCycle = async (...args) => {
+        const cycle = redisClient.rusqueStep.bind(redisClient)
+        redisClient.rusqueStep = async (...args) => {
           if (lost === 0 && args.some((a) => String(a).includes('twin-job'))) {
             lost++
             if (mode === 'reply') await cycle(...args)
@@ -392,8 +392,8 @@ describe('Redis going away', () => {
     await w.connect()
     let lost = 0
     const redisClient = w.connection.redis
-    const cycle = redisClient.rusqueCycle.bind(redisClient)
-    redisClient.rusqueCycle = async (...args) => {
+    const cycle = redisClient.rusqueStep.bind(redisClient)
+    redisClient.rusqueStep = async (...args) => {
       if (lost === 0 && args.some((a) => String(a).includes('"class":"quick"'))) {
         lost++
         await cycle(...args)

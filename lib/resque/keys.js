@@ -33,7 +33,10 @@ function workerKeys (key, name, queues) {
     // rusque's own, beside node-resque's (which its tools read); the Rust
     // loop names them alike (Keys::own).
     resumes: key('rusque', 'resumes', name, queues),
-    cycle: key('rusque', 'cycle', name, queues)
+    // The step id key (lua/step-id.lua). It keeps its historical name,
+    // `rusque:cycle`, from when the JS loop called its step a cycle: it is
+    // persisted Redis layout (docs/resque.md), not renamed with the code.
+    step: key('rusque', 'cycle', name, queues)
   }
 }
 

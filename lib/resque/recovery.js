@@ -9,6 +9,7 @@
 
 const os = require('os')
 const { workerKeys } = require('./keys')
+const { failureRecord } = require('./failure')
 const { invalidArg } = require('../errors')
 
 const DEFAULTS = { staleAfter: 60000, action: 'requeue' }
@@ -114,15 +115,10 @@ class Recovery {
       } else {
         action = 'fail'
         const message = `Worker Timeout: worker ${name} stopped pinging ${Math.round(age / 1000)}s ago while working this job (recovered by ${this.worker.name})`
-        item = JSON.stringify({
-          worker: name,
-          queue,
-          payload: job || {},
-          exception: 'Worker Timeout',
-          error: message,
-          backtrace: [`killed by ${os.hostname()} at ${new Date()}`, 'queue#forceCleanWorker', 'rusque'],
-          failed_at: new Date().toString()
-        })
+        // The backtrace node-resque's forceCleanWorker writes (its Queue looks
+        // for 'queue#forceCleanWorker' there).
+        const backtrace = [`killed by ${os.hostname()} at ${new Date()}`, 'queue#forceCleanWorker', 'rusque']
+        item = failureRecord(name, queue, job || {}, 'Worker Timeout', message, backtrace)
       }
     }
     const took = await redis.rusqueRecover(

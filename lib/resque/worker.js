@@ -8,7 +8,7 @@
 //   under `name#i`), so every in-flight job has the working-on key, ping and
 //   stats that node-resque's Queue and Scheduler expect.
 // - Acknowledging finished jobs and claiming new ones is one Lua call for all
-//   slots at once (scripts.js CYCLE). The claim pops the queue entry and writes
+//   slots at once: a step (lua/step-js.lua). The claim pops the queue entry and writes
 //   the working-on key atomically, so a killed worker never loses a job.
 // - Dead workers (stale ping) are recovered by survivors: their in-flight job
 //   is re-queued or failed (option `recovery`).
@@ -30,6 +30,7 @@ const { NativeLoop } = require('./native-loop')
 const { SlotStats, workerStats } = require('../metrics')
 const debug = require('../debug')
 const { NativeJobs } = require('./native-job')
+const { failureRecord } = require('./failure')
 const { RusqueError, invalidArg, UNHANDLED_ERROR_WARNING: WARNING } = require('../errors')
 
 // A job found in a slot's working-on key at start this many times in a row
@@ -126,12 +127,12 @@ class Worker extends EventEmitter {
     this._slotStats = this.slots.map(() => new SlotStats()) // for stats(); lib/metrics.js
 
     this._acks = []
-    // Cycle ids (scripts.js CYCLE): a token of this Worker's (16 hex digits)
-    // and a sequence (16 decimal digits). A cycle that failed is sent again
+    // Step ids (lua/step-id.lua): a token of this Worker's (16 hex digits)
+    // and a sequence (16 decimal digits). A step that failed is sent again
     // with its id and its acks (`_unsent`).
-    this._cycleToken = crypto.randomBytes(8).toString('hex')
-    this._cycleSeq = 0
-    this._cycleKey = this.slots[0].keys.cycle
+    this._stepToken = crypto.randomBytes(8).toString('hex')
+    this._stepSeq = 0
+    this._stepKey = this.slots[0].keys.step
     this._unsent = null
     this._busy = 0
     this._flushQueued = false
@@ -236,7 +237,7 @@ class Worker extends EventEmitter {
       this._recoverer.start()
     }
     if (this.nativeLoop) return this._startNative()
-    this._flush() // sends the first cycle (ack-free claims) now, not on a later tick
+    this._flush() // sends the first step (ack-free claims) now, not on a later tick
   }
 
   async _startNative () {
@@ -348,7 +349,7 @@ class Worker extends EventEmitter {
     const slots = among.filter((s) => !unacked.has(s)) // unacked: leave for recovery
     if (slots.length === 0) return
     // Every slot is idle now, so a working-on value can only be a claim whose
-    // reply never reached us (Redis dropped mid-cycle): give that job back.
+    // reply never reached us (Redis dropped mid-step): give that job back.
     const held = await redis.mget(slots.map((s) => s.keys.workingOn))
     for (let i = 0; i < slots.length; i++) {
       if (held[i] !== null) await this._giveBack(slots[i], held[i])
@@ -358,7 +359,7 @@ class Worker extends EventEmitter {
       multi.srem(key('workers'), s.keys.entry)
         .del(s.keys.ping, s.keys.workingOn, s.keys.started, s.keys.failed, s.keys.processed)
     }
-    if (unacked.size === 0 && slots.includes(this.slots[0])) multi.del(this._cycleKey)
+    if (unacked.size === 0 && slots.includes(this.slots[0])) multi.del(this._stepKey)
     await exec(multi)
   }
 
@@ -371,7 +372,7 @@ class Worker extends EventEmitter {
     const target = ok ? key('queue', parsed.queue) : key('failed')
     const item = ok
       ? JSON.stringify(job)
-      : JSON.stringify({ worker: slot.name, queue: parsed && parsed.queue, payload: job ?? workingOn, exception: 'InvalidPayload', error: 'unreadable working-on value found at end()', backtrace: [], failed_at: new Date().toString() })
+      : failureRecord(slot.name, parsed && parsed.queue, job ?? workingOn, 'InvalidPayload', 'unreadable working-on value found at end()', [])
     let ping = await redis.get(slot.keys.ping)
     if (ping === null) {
       ping = JSON.stringify({ time: Math.round(Date.now() / 1000), name: slot.name, queues: this.registeredQueues })
@@ -415,9 +416,9 @@ class Worker extends EventEmitter {
   _flush () {
     this._flushQueued = false
     if (this._flushing !== null) return this._flushing
-    // A cycle that failed with acks may have run: it goes again with the same
-    // id and the same acks (CYCLE then knows it if it did). Acks finished
-    // since wait for the next cycle, and so do their slots' claims: their
+    // A step that failed with acks may have run: it goes again with the same
+    // id and the same acks (the step script then knows it if it did). Acks
+    // finished since wait for the next step, and so do their slots' claims: their
     // working-on keys still hold the finished jobs.
     const unsent = this._unsent
     const acks = unsent ? unsent.acks : this._acks
@@ -433,10 +434,10 @@ class Worker extends EventEmitter {
       }
       return Promise.resolve()
     }
-    const id = unsent ? unsent.id : this._cycleToken + ':' + String(++this._cycleSeq).padStart(16, '0')
+    const id = unsent ? unsent.id : this._stepToken + ':' + String(++this._stepSeq).padStart(16, '0')
     if (!unsent) this._acks = []
     this._unsent = null
-    this._flushing = this._cycle(id, acks, claims).then(
+    this._flushing = this._step(id, acks, claims).then(
       () => {
         this._flushing = null
         this._retryDelay = 0
@@ -465,10 +466,11 @@ class Worker extends EventEmitter {
     if (this._unacked() > 0 || this._claimable().length > 0) this._schedule()
   }
 
-  async _cycle (id, acks, claims) {
+  /** One step (lua/step-js.lua): `acks` acknowledged, `claims` slots given a job. */
+  async _step (id, acks, claims) {
     const { redis, key } = this.connection
     const queues = claims.length > 0 ? this.queues : []
-    const keys = [key('stat', 'processed'), key('stat', 'failed'), key('failed'), this._cycleKey]
+    const keys = [key('stat', 'processed'), key('stat', 'failed'), key('failed'), this._stepKey]
     const argv = [acks.length, queues.length, claims.length, new Date().toString(), id]
     for (const a of acks) {
       keys.push(a.slot.keys.workingOn, a.slot.keys.processed, a.slot.keys.failed)
@@ -486,11 +488,11 @@ class Worker extends EventEmitter {
       keys.push(s.keys.workingOn, s.keys.failed)
       argv.push(s.suffix, s.name)
     }
-    // node-resque polls once it has reported the job it finished: in a cycle
+    // node-resque polls once it has reported the job it finished: in a step
     // that acks, the poll events follow the acked jobs' success/failure.
     if (acks.length === 0) for (const q of queues) this._emitSafe('poll', q)
 
-    const [, claimed, bad] = await redis.rusqueCycle(keys.length, ...keys, ...argv)
+    const [, claimed, bad] = await redis.rusqueStep(keys.length, ...keys, ...argv)
 
     for (const a of acks) this._afterAck(a)
     if (acks.length > 0) for (const q of queues) this._emitSafe('poll', q)
@@ -643,16 +645,10 @@ class Worker extends EventEmitter {
 
   _failedEntry (slot, o) {
     const err = o.error || new Error('unknown error')
-    return JSON.stringify({
-      worker: slot.name,
-      queue: o.queue,
-      payload: o.job,
-      // rusque's own errors are best known by their stable code.
-      exception: err.name === 'RusqueError' && err.code ? err.code : err.name,
-      error: err.message,
-      backtrace: err.stack ? String(err.stack).split('\n').slice(1) : null,
-      failed_at: new Date().toString()
-    })
+    // rusque's own errors are best known by their stable code.
+    const exception = err.name === 'RusqueError' && err.code ? err.code : err.name
+    const backtrace = err.stack ? String(err.stack).split('\n').slice(1) : null
+    return failureRecord(slot.name, o.queue, o.job, exception, err.message, backtrace)
   }
 
   /** Sends pending acks, retrying for a while; false if Redis would not take them. */

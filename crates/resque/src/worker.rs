@@ -26,96 +26,10 @@ use rusque_core::error::{Code, Error};
 use rusque_core::pool::{self, Cancel};
 use rusque_core::tasks::Task;
 
-/// One round trip per job: acknowledges the slot's previous job (writes its
-/// output key, clears the working-on key, counts it as processed), then claims
-/// the next entry: pops it from the first non-empty queue and records it as
-/// the slot's working-on payload in the same atomic step. When the entry names
-/// its input by Redis key (`args[0].input.key`), that value comes back too.
-///
-/// Each step carries an id (the slot's random token and a sequence), kept in
-/// the slot's `rusque:cycle` key, as the JS loop's cycles do: a step sent again
-/// after its reply was lost (with the same id and ack) changes nothing if it
-/// ran, and returns what the working-on key holds; an older step arriving late
-/// (sent on a connection that timed out, run by Redis after the slot
-/// reconnected) changes nothing at all.
-///
-/// Besides, the ack clears and counts only while the key still holds the
-/// record of the job it acks, and a claim is made only into an empty key;
-/// otherwise the record there comes back to be run. A record found is
-/// returned even when not claiming (a stopping slot runs it before it goes).
-///
-/// KEYS: working-on, stat:processed, stat:processed:<worker>, step id key,
-///       queue lists...
-/// ARGV: ack (0: none, 1: ack, 2: ack and write the output key), output key,
-///       output bytes, output ttl ('' = none),
-///       claim (0|1), run_at, worker name, largest input to return (bytes),
-///       the acked job's working-on record, step id (token:sequence, fixed-width),
-///       queue names (as KEYS[5..])...
-/// Returns nil; {-1, the record the key holds}; or {queue index (1-based),
-/// entry, input key | nil, input | nil, error reading the input (a key of
-/// another type) | nil, the record written}. A larger input is left for a
-/// plain GET: copying it through the script costs more than the round trip
-/// saved.
-const STEP: &str = concat!(
-  include_str!("../../../lib/resque/step-id.lua"),
-  r#"
-local seen = step_seen(KEYS[4], ARGV[10])
-if seen ~= 'new' then
-  -- Applied already, or overtaken: what the key holds, for a resent step.
-  local held = seen == 'again' and redis.call('GET', KEYS[1])
-  if held then return {-1, held} end
-  return false
-end
-local held = redis.call('GET', KEYS[1])
-if ARGV[1] ~= '0' then
-  if ARGV[1] == '2' then
-    if ARGV[4] ~= '' then
-      redis.call('SET', ARGV[2], ARGV[3], 'EX', ARGV[4])
-    else
-      redis.call('SET', ARGV[2], ARGV[3])
-    end
-  end
-  if held == ARGV[9] then
-    redis.call('DEL', KEYS[1])
-    -- pcall: a counter someone set to a non-number must not undo the ack.
-    redis.pcall('INCR', KEYS[2])
-    redis.pcall('INCR', KEYS[3])
-    held = false
-  end
-end
-step_done(KEYS[4], ARGV[10])
-if held then return {-1, held} end
-if ARGV[5] == '1' then
-  for i = 5, #KEYS do
-    local entry = redis.pcall('LPOP', KEYS[i])
-    if type(entry) == 'table' then entry = false end -- not a list: no jobs there
-    if entry then
-      local ok, job = pcall(cjson.decode, entry)
-      local payload = entry
-      if not ok then payload = cjson.encode(entry) end
-      local record = '{"run_at":' .. cjson.encode(ARGV[6]) .. ',"queue":' .. cjson.encode(ARGV[6 + i]) ..
-        ',"worker":' .. cjson.encode(ARGV[7]) .. ',"payload":' .. payload .. '}'
-      redis.call('SET', KEYS[1], record)
-      local key, input, err = false, false, false
-      if ok and type(job) == 'table' and type(job.args) == 'table' and type(job.args[1]) == 'table'
-          and type(job.args[1].input) == 'table' and type(job.args[1].input.key) == 'string' then
-        key = job.args[1].input.key
-        local size = redis.pcall('STRLEN', key)
-        if type(size) == 'table' then
-          err = size.err or 'STRLEN failed'
-        elseif size <= tonumber(ARGV[8]) then
-          input = redis.call('GET', key)
-        else
-          key = false
-        end
-      end
-      return {i - 4, entry, key, input, err, record}
-    end
-  end
-end
-return false
-"#
-);
+/// One round trip per job: ack the slot's previous job, claim the next
+/// (lua/step-rust.lua says how, with its KEYS and ARGV), with the step id
+/// functions both loops share (lua/step-id.lua) prepended.
+const STEP: &str = concat!(include_str!("../../../lua/step-id.lua"), include_str!("../../../lua/step-rust.lua"));
 
 /// A finished job whose acknowledgement rides on the slot's next step.
 /// Its `success` event is built from it once the ack has landed (or, if Redis
@@ -165,36 +79,15 @@ type Prefetched = (String, Result<Option<Vec<u8>>, String>);
 /// at start before it is filed in `failed` instead.
 const MAX_RESUMES: u64 = 5;
 
-/// Files a failed job: records the failure, clears the working-on key and
-/// counts it, only while the key holds the job's record (as STEP's ack).
-/// The record goes first and the counters last, with pcall: a counter that
-/// holds something INCR refuses (a job could write there before keys were
-/// checked, or anyone can) must not cost the record. If the failed list
-/// itself is not a list, the RPUSH fails before anything changed.
-/// KEYS: working-on, stat:failed, stat:failed:<worker>, failed list.
-/// ARGV: the job's working-on record, the failure record.
-const FAIL: &str = r#"
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('RPUSH', KEYS[4], ARGV[2])
-redis.call('DEL', KEYS[1])
-redis.pcall('INCR', KEYS[2])
-redis.pcall('INCR', KEYS[3])
-return 1
-"#;
+/// Files a failed job, only while the working-on key holds its record
+/// (lua/fail.lua).
+const FAIL: &str = include_str!("../../../lua/fail.lua");
 
-/// Unregisters a slot, unless its working-on key holds a job (returns 0):
-/// that job must run (or stay for recovery) before the slot goes.
-/// KEYS: workers set, ping, working-on, started, stat:failed:<worker>,
-/// stat:processed:<worker>, step id key. ARGV: the slot's `name:queues` entry.
-const UNTRACK: &str = r#"
-if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
-redis.call('SREM', KEYS[1], ARGV[1])
-redis.call('DEL', KEYS[2], KEYS[4], KEYS[5], KEYS[6], KEYS[7])
-return 1
-"#;
+/// Unregisters a slot unless its working-on key holds a job (lua/untrack.lua).
+const UNTRACK: &str = include_str!("../../../lua/untrack.lua");
 
-/// Counts a resume per job (lib/resque/resume.lua; the JS loop runs it too).
-const RESUME: &str = include_str!("../../../lib/resque/resume.lua");
+/// Counts a resume per job (lua/resume.lua; the JS loop runs it too).
+const RESUME: &str = include_str!("../../../lua/resume.lua");
 
 /// After a stop, how many times a slot that may hold a job reconnects to finish it.
 const STOP_RETRIES: u32 = 5;
@@ -861,6 +754,8 @@ struct StepKeys {
   working: String,
   processed: String,
   processed_mine: String,
+  /// The step id key (`rusque:cycle`: a name kept from when the JS loop
+  /// called its step a cycle, as the Redis layout is persisted).
   cycle: String,
   queues: Vec<String>,
 }

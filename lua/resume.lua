@@ -1,12 +1,15 @@
 -- Counts a resume: a worker process that starts and finds a job left in its
 -- slot's working-on key (an earlier process of the same name died running it)
 -- calls this before running the job again. Both loops run this script (the
--- JS loop from lib/resque/scripts.js, the Rust loop includes this file).
+-- JS loop loads it in lib/resque/scripts.js, the Rust loop includes it in
+-- crates/resque/src/worker.rs).
 --
 -- The count belongs to that exact working-on value (its SHA-1 is kept beside
 -- the count), so a count left by another job never counts against this one.
 --
--- KEYS[1]: the slot's working-on key; KEYS[2]: its resume counter (a hash).
+-- KEYS[1]: the slot's working-on key; KEYS[2]: its resume counter (a hash,
+--          `<ns>:rusque:resumes:<name>:<queues>`).
+-- ARGV: none.
 -- Returns how many times in a row this job has been resumed, this time
 -- included; 0 when the slot holds nothing.
 local held = redis.call('get', KEYS[1])

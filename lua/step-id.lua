@@ -1,5 +1,13 @@
--- Shared by the JS loop's CYCLE (scripts.js) and the Rust loop's STEP
--- (crates/resque/src/worker.rs), which prepend it.
+-- Step ids: two functions shared by both loops' step scripts, step-js.lua
+-- and step-rust.lua. It is not a script of its own: each loader prepends it
+-- to them (lib/resque/scripts.js by concatenation, crates/resque/src/worker.rs
+-- with concat!), so the two loops cannot disagree on what a step id means.
+--
+-- KEYS: none of its own; the functions take the step id key (the worker's
+--       `<ns>:rusque:cycle:<name>:<queues>`, a name kept from when the JS loop
+--       called its step a cycle) from the script they are prepended to.
+-- ARGV: none of its own; the functions take the step id from that script's.
+-- Returns: nothing; defines step_seen(key, id) and step_done(key, id).
 --
 -- Each step (ack and claim) carries an id: 16 hex digits of its sender's
 -- random token, ':', 16 decimal digits of its sequence. Fixed-width, so one

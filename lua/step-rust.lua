@@ -1,0 +1,88 @@
+-- The Rust loop's step (crates/resque/src/worker.rs), one per job: acknowledges
+-- the slot's previous job (writes its output key, clears the working-on key,
+-- counts it as processed), then claims the next entry: pops it from the first
+-- non-empty queue and records it as the slot's working-on payload in the same
+-- atomic step. When the entry names its input by Redis key
+-- (`args[0].input.key`), that value comes back too. Included by worker.rs
+-- with step-id.lua prepended (step_seen, step_done).
+--
+-- Each step carries an id (the slot's random token and a sequence), kept in
+-- the slot's step id key, as the JS loop's steps do (step-js.lua): a step sent
+-- again after its reply was lost (with the same id and ack) changes nothing if
+-- it ran, and returns what the working-on key holds; an older step arriving
+-- late (sent on a connection that timed out, run by Redis after the slot
+-- reconnected) changes nothing at all.
+--
+-- Besides, the ack clears and counts only while the key still holds the
+-- record of the job it acks, and a claim is made only into an empty key;
+-- otherwise the record there comes back to be run. A record found is
+-- returned even when not claiming (a stopping slot runs it before it goes).
+--
+-- KEYS: working-on, stat:processed, stat:processed:<worker>, step id key
+--       (`<ns>:rusque:cycle:<name>:<queues>`: the key keeps its historical name),
+--       queue lists...
+-- ARGV: ack (0: none, 1: ack, 2: ack and write the output key), output key,
+--       output bytes, output ttl ('' = none),
+--       claim (0|1), run_at, worker name, largest input to return (bytes),
+--       the acked job's working-on record, step id (token:sequence, fixed-width),
+--       queue names (in the order of the queue lists in KEYS)...
+-- Returns nil; {-1, the record the key holds}; or {queue index (1-based),
+-- entry, input key | nil, input | nil, error reading the input (a key of
+-- another type) | nil, the record written}. A larger input is left for a
+-- plain GET: copying it through the script costs more than the round trip
+-- saved.
+local seen = step_seen(KEYS[4], ARGV[10])
+if seen ~= 'new' then
+  -- Applied already, or overtaken: what the key holds, for a resent step.
+  local held = seen == 'again' and redis.call('GET', KEYS[1])
+  if held then return {-1, held} end
+  return false
+end
+local held = redis.call('GET', KEYS[1])
+if ARGV[1] ~= '0' then
+  if ARGV[1] == '2' then
+    if ARGV[4] ~= '' then
+      redis.call('SET', ARGV[2], ARGV[3], 'EX', ARGV[4])
+    else
+      redis.call('SET', ARGV[2], ARGV[3])
+    end
+  end
+  if held == ARGV[9] then
+    redis.call('DEL', KEYS[1])
+    -- pcall: a counter someone set to a non-number must not undo the ack.
+    redis.pcall('INCR', KEYS[2])
+    redis.pcall('INCR', KEYS[3])
+    held = false
+  end
+end
+step_done(KEYS[4], ARGV[10])
+if held then return {-1, held} end
+if ARGV[5] == '1' then
+  for i = 5, #KEYS do
+    local entry = redis.pcall('LPOP', KEYS[i])
+    if type(entry) == 'table' then entry = false end -- not a list: no jobs there
+    if entry then
+      local ok, job = pcall(cjson.decode, entry)
+      local payload = entry
+      if not ok then payload = cjson.encode(entry) end
+      local record = '{"run_at":' .. cjson.encode(ARGV[6]) .. ',"queue":' .. cjson.encode(ARGV[6 + i]) ..
+        ',"worker":' .. cjson.encode(ARGV[7]) .. ',"payload":' .. payload .. '}'
+      redis.call('SET', KEYS[1], record)
+      local key, input, err = false, false, false
+      if ok and type(job) == 'table' and type(job.args) == 'table' and type(job.args[1]) == 'table'
+          and type(job.args[1].input) == 'table' and type(job.args[1].input.key) == 'string' then
+        key = job.args[1].input.key
+        local size = redis.pcall('STRLEN', key)
+        if type(size) == 'table' then
+          err = size.err or 'STRLEN failed'
+        elseif size <= tonumber(ARGV[8]) then
+          input = redis.call('GET', key)
+        else
+          key = false
+        end
+      end
+      return {i - 4, entry, key, input, err, record}
+    end
+  end
+end
+return false
