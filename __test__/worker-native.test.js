@@ -129,6 +129,12 @@ describe('native resize', () => {
     assert.equal(failed.exception, 'ERR_PATH_OUTSIDE_ROOTS')
     assert.match(failed.error, /outside the Worker's roots/)
     assert.equal(await redis.exists('x'), 0)
+    // node-resque's Queue#retryStuckJobs (a Scheduler with retryStuckJobs)
+    // reads backtrace[1] of every failed record: null would make it throw.
+    assert.ok(worker.nativeLoop)
+    assert.deepEqual(failed.backtrace, [])
+    await queue.retryStuckJobs()
+    assert.equal(await queue.failedCount(), 1, 'not a stuck job: left where it is')
   })
 
   it('fails with ERR_PATH_OUTSIDE_ROOTS when a symlink inside the roots points outside', async () => {

@@ -11,17 +11,20 @@
 
 /**
  * The record as JSON text: { worker, queue, payload, exception, error,
- * backtrace, failed_at }. `backtrace` is an array of lines or null;
+ * backtrace, failed_at }. `backtrace` is an array of lines, empty when
+ * there is no stack: never null, because node-resque's
+ * Queue#retryStuckJobs (a Scheduler with retryStuckJobs: true) reads
+ * `backtrace[1]` of every failed record and throws on null.
  * `failed_at` is written as node-resque writes it (Date#toString()).
  */
-function failureRecord (worker, queue, payload, exception, error, backtrace = null, failedAt = new Date()) {
+function failureRecord (worker, queue, payload, exception, error, backtrace, failedAt = new Date()) {
   return JSON.stringify({
     worker,
     queue,
     payload,
     exception,
     error,
-    backtrace,
+    backtrace: Array.isArray(backtrace) ? backtrace : [],
     failed_at: failedAt.toString()
   })
 }

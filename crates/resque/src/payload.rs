@@ -84,6 +84,10 @@ pub fn parse(entry: &str) -> Result<Payload, PayloadError> {
 
 /// node-resque's failure record for the `<ns>:failed` list.
 ///
+/// `backtrace` is an empty array, never null: node-resque's
+/// `Queue#retryStuckJobs` (run by a Scheduler with `retryStuckJobs: true`)
+/// reads `backtrace[1]` of every failed record and throws on null.
+///
 /// node-resque finds a record again (`removeFailed`, `retryAndRemoveFailed`)
 /// by `JSON.stringify(JSON.parse(record))`, so the record is written as
 /// JavaScript would write it: whole numbers without a fraction (`100`, not
@@ -95,7 +99,7 @@ pub fn failure(worker: &str, queue: &str, payload: &Value, exception: &str, erro
     "payload": js_numbers(payload),
     "exception": exception,
     "error": error,
-    "backtrace": Value::Null,
+    "backtrace": [],
     "failed_at": failed_at,
   })
   .to_string()
@@ -213,6 +217,6 @@ mod tests {
     assert_eq!(f["worker"], "w");
     assert_eq!(f["payload"]["class"], "x");
     assert_eq!(f["error"], "boom");
-    assert!(f["backtrace"].is_null());
+    assert_eq!(f["backtrace"], json!([]), "an array, which node-resque's retryStuckJobs indexes");
   }
 }
