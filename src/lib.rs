@@ -7,12 +7,14 @@
 //! - `options`: JS option objects converted into the core's types;
 //! - `pool`: `configure`, pool statistics and build facts;
 //! - `worker` and `events`: the Rust resque loop and the events it reports;
-//! - `jobs`: native jobs run by the JS resque loop.
+//! - `jobs`: native jobs run by the JS resque loop;
+//! - `error`: the one place errors cross into JS, and the error catalogue.
 
 use std::sync::Mutex;
 
 use napi::bindgen_prelude::*;
 
+mod error;
 mod events;
 mod jobs;
 mod options;
@@ -44,10 +46,6 @@ fn keep_alive(env: &Env, tsfn: sys::napi_threadsafe_function, active: bool) -> R
       sys::napi_unref_threadsafe_function(env.raw(), tsfn)
     }
   })
-}
-
-fn invalid(message: String) -> Error {
-  Error::new(Status::InvalidArg, message)
 }
 
 fn ms(ns: u64) -> f64 {
