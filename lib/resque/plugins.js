@@ -6,7 +6,7 @@
 // Plugins given by name ('Retry', 'JobLock', ...) come from the node-resque
 // package when it is installed.
 
-const { RusqueError, invalidArg } = require('../errors')
+const { RusqueError, invalidArg, codes } = require('../errors')
 
 const names = new WeakMap()
 
@@ -17,7 +17,7 @@ function resolvePlugin (ref) {
     try {
       Plugins = require('node-resque').Plugins
     } catch (err) {
-      throw new RusqueError('ERR_PEER_MISSING', `plugin "${ref}" is given by name, but node-resque is not installed: run \`npm install node-resque@^9\` or pass the plugin class instead`, { cause: err })
+      throw new RusqueError(codes.ERR_PEER_MISSING, `plugin "${ref}" is given by name, but node-resque is not installed: run \`npm install node-resque@^9\` or pass the plugin class instead`, { cause: err })
     }
     const P = Plugins && Plugins[ref]
     if (typeof P !== 'function') throw invalidArg(`no plugin named "${ref}" in node-resque's Plugins`)
