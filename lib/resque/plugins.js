@@ -45,7 +45,11 @@ async function runPlugins (self, type, func, queue, definition, args) {
     const P = resolvePlugin(plugins[i])
     const name = pluginName(P, self, func, queue, definition, args)
     const all = definition.pluginOptions
+    if (all !== undefined && all !== null && typeof all !== 'object') {
+      throw invalidArg(`pluginOptions must be an object of options by plugin name, got ${typeof all}`)
+    }
     const options = (all && all[name]) || {}
+    if (typeof options !== 'object') throw invalidArg(`pluginOptions.${name} must be an object of that plugin's options, got ${typeof options}`)
     const plugin = new P(self, func, queue, definition, args, options)
     if (typeof plugin[type] !== 'function') continue
     if ((await plugin[type]()) === false) return false
