@@ -219,7 +219,7 @@ impl NativeJobs {
   /// Keeps the event loop alive (true) while jobs run, or lets it exit.
   #[napi]
   pub fn set_active(&self, env: Env, active: bool) -> Result<()> {
-    crate::keep_alive(&env, self.shared.tsfn.raw(), active).map_err(napi_failed)
+    crate::keep_alive(&env, self.shared.tsfn.raw(), active)
   }
 }
 

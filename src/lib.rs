@@ -38,7 +38,7 @@ fn enqueue_and_wake<T>(queue: &Mutex<Vec<T>>, items: impl IntoIterator<Item = T>
 }
 
 /// Refs (keeps the event loop alive) or unrefs a threadsafe function.
-fn keep_alive(env: &Env, tsfn: sys::napi_threadsafe_function, active: bool) -> Result<()> {
+fn keep_alive(env: &Env, tsfn: sys::napi_threadsafe_function, active: bool) -> error::Result<()> {
   check_status!(unsafe {
     if active {
       sys::napi_ref_threadsafe_function(env.raw(), tsfn)
@@ -46,6 +46,7 @@ fn keep_alive(env: &Env, tsfn: sys::napi_threadsafe_function, active: bool) -> R
       sys::napi_unref_threadsafe_function(env.raw(), tsfn)
     }
   })
+  .map_err(error::napi_failed)
 }
 
 fn ms(ns: u64) -> f64 {

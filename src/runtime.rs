@@ -16,7 +16,7 @@ use rusque_core::tasks::image::Metadata;
 use rusque_core::{budget, metrics, pool, Cancel, Output, Task};
 
 use crate::options::{convert_resize_options, NativeResizeOptions};
-use crate::error::{self, invalid, to_napi};
+use crate::error::{self, invalid, napi_failed, to_napi};
 use crate::{enqueue_and_wake, keep_alive};
 
 struct Completion {
@@ -144,21 +144,22 @@ pub struct Runtime {
 #[napi]
 impl Runtime {
   #[napi(constructor)]
-  pub fn new(env: Env, callback: Function<'static>) -> Result<Self> {
+  pub fn new(env: Env, callback: Function<'static>) -> error::Result<Self> {
     let queue: Arc<Mutex<Vec<Completion>>> = Arc::new(Mutex::new(Vec::new()));
     let drain = Arc::clone(&queue);
     let tsfn: CompletionFn = callback
       .build_threadsafe_function::<()>()
       .callee_handled::<false>()
-      .build_callback(move |_ctx| Ok(Batch(std::mem::take(&mut *drain.lock().unwrap_or_else(|p| p.into_inner())))))?;
+      .build_callback(move |_ctx| Ok(Batch(std::mem::take(&mut *drain.lock().unwrap_or_else(|p| p.into_inner())))))
+      .map_err(napi_failed)?;
     // Idle runtimes must not keep the process alive; JS refs it while jobs are pending.
-    check_status!(unsafe { sys::napi_unref_threadsafe_function(env.raw(), tsfn.raw()) })?;
+    check_status!(unsafe { sys::napi_unref_threadsafe_function(env.raw(), tsfn.raw()) }).map_err(napi_failed)?;
     Ok(Runtime { shared: Arc::new(Shared { queue, cancels: Mutex::new(HashMap::new()), parked: Mutex::new(HashMap::new()), tsfn }) })
   }
 
   /// Keeps the event loop alive (true) while jobs are pending, or lets it exit (false).
   #[napi]
-  pub fn set_active(&self, env: Env, active: bool) -> Result<()> {
+  pub fn set_active(&self, env: Env, active: bool) -> error::Result<()> {
     keep_alive(&env, self.shared.tsfn.raw(), active)
   }
 

@@ -253,6 +253,6 @@ impl NativeWorker {
 
   #[napi]
   pub fn set_active(&self, env: Env, active: bool) -> Result<()> {
-    keep_alive(&env, self.tsfn.raw(), active).map_err(napi_failed)
+    keep_alive(&env, self.tsfn.raw(), active)
   }
 }
