@@ -306,6 +306,8 @@ test('the binding throws err.code itself: configure(), NativeWorker config, Nati
   const config = { url: 'redis://127.0.0.1:1/0', queues: ['q'], slots: ['s'], jobs: {} }
   const noop = () => {}
   assert.throws(() => new binding.NativeWorker({ ...config, pollMs: -1 }, noop), code('ERR_INVALID_ARG', /pollMs/))
+  assert.throws(() => new binding.NativeWorker({ ...config, pingMs: 1e300 }, noop), code('ERR_INVALID_ARG', /pingMs/))
+  assert.throws(() => new binding.NativeWorker({ ...config, pollMs: Infinity }, noop), code('ERR_INVALID_ARG', /pollMs/))
   assert.throws(() => new binding.NativeWorker({ ...config, events: 256 }, noop), code('ERR_INVALID_ARG', /events/))
   assert.throws(() => new binding.NativeWorker({ ...config, slots: [] }, noop), code('ERR_INVALID_ARG', /slot/))
   assert.throws(() => new binding.NativeWorker({ ...config, jobs: { t: { task: 'blur', defaults: '{}' } } }, noop), code('ERR_INVALID_ARG', /blur/))

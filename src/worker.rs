@@ -51,7 +51,8 @@ pub struct NativeWorkerJob {
 fn millis(name: &str, v: Option<f64>) -> Result<std::time::Duration> {
   match v {
     None => Ok(std::time::Duration::from_millis(5000)),
-    Some(ms) if ms.is_finite() && ms >= 0.0 => Ok(std::time::Duration::from_secs_f64(ms / 1000.0)),
+    Some(ms) if ms >= 0.0 => std::time::Duration::try_from_secs_f64(ms / 1000.0)
+      .map_err(|_| invalid(format!("{name} must be a finite number of milliseconds, got {ms}"))),
     Some(ms) => Err(invalid(format!("{name} must be a number of milliseconds >= 0, got {ms}"))),
   }
 }
