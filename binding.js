@@ -841,6 +841,7 @@ module.exports.NativeWorker = nativeBinding.NativeWorker
 module.exports.Runtime = nativeBinding.Runtime
 module.exports.buildInfo = nativeBinding.buildInfo
 module.exports.configure = nativeBinding.configure
+module.exports.errorCatalogue = nativeBinding.errorCatalogue
 module.exports.poolInfo = nativeBinding.poolInfo
 module.exports.poolStats = nativeBinding.poolStats
 module.exports.setMemoryBudget = nativeBinding.setMemoryBudget

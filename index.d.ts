@@ -170,15 +170,21 @@ export interface BuildInfo {
 /** What the loaded native binary is and whether its JPEG codec runs SIMD code. */
 export function buildInfo(): BuildInfo
 
-export type ErrorCode =
+/**
+ * Every code a rusque error can carry: the catalogue of crates/core/src/error.rs
+ * (__test__/errors.test.js checks this union against it). docs/api.md#errors says
+ * what each means and whose fault it is.
+ */
+export type RusqueErrorCode =
   | 'ERR_INVALID_ARG'
   | 'ERR_UNSUPPORTED_FORMAT'
   | 'ERR_CORRUPT_INPUT'
   | 'ERR_LIMIT_EXCEEDED'
-  | 'ERR_INTERNAL'
+  | 'ABORT_ERR'
   | 'ERR_TIMEOUT'
   | 'ERR_QUEUE_FULL'
   | 'ERR_QUEUE_CLOSED'
+  | 'ERR_INTERNAL'
   | 'ERR_PATH_OUTSIDE_ROOTS'
   | 'ERR_INPUT_NOT_FOUND'
   | 'ERR_OUTPUT_NOT_FOUND'
@@ -190,10 +196,13 @@ export type ErrorCode =
   | 'ERR_PEER_MISSING'
   | 'ERR_RUSQUE_NATIVE_LOAD'
 
+/** @deprecated The earlier name of {@link RusqueErrorCode}. */
+export type ErrorCode = RusqueErrorCode
+
 export class RusqueError extends Error {
   name: 'RusqueError'
-  code: ErrorCode | string
-  constructor(code: string, message: string, options?: { cause?: unknown })
+  code: RusqueErrorCode
+  constructor(code: RusqueErrorCode, message: string, options?: { cause?: unknown })
 }
 
 export class AbortError extends Error {

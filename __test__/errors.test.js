@@ -212,3 +212,111 @@ test('configure() caps threads at 256: above is ERR_INVALID_ARG, the cap itself 
   assert.equal(info('256').threads, 256)
   assert.equal(info('257').threads, require('node:os').availableParallelism())
 })
+
+// The error catalogue (crates/core/src/error.rs) is the one list of codes:
+// every code the sources name, the d.ts union and the docs' table must be it.
+const fs = require('node:fs')
+const path = require('node:path')
+const errors = require('../lib/errors')
+
+const root = path.join(__dirname, '..')
+const CODE = /\b(ERR_[A-Z0-9_]*[A-Z0-9]|ABORT_ERR)\b/g
+const catalogued = new Set(errors.catalogue.map((e) => e.code))
+
+/** Every file under `dir` (or `dir` itself) ending in one of `exts`. */
+function sources (dir, exts) {
+  const full = path.join(root, dir)
+  if (!fs.statSync(full).isDirectory()) return [full]
+  return fs.readdirSync(full, { recursive: true }).map((f) => path.join(full, f)).filter((f) => exts.some((e) => f.endsWith(e)))
+}
+
+test('the catalogue: unique codes, each with a one-line meaning; codes is frozen and equal to it', () => {
+  assert.ok(errors.catalogue.length >= 19)
+  assert.equal(catalogued.size, errors.catalogue.length, 'no code twice')
+  for (const { code, description } of errors.catalogue) {
+    assert.match(code, /^(ERR_[A-Z_]+|ABORT_ERR)$/)
+    assert.ok(typeof description === 'string' && description.length > 20 && !description.includes('\n'), code)
+  }
+  assert.ok(Object.isFrozen(errors.codes) && Object.isFrozen(errors.catalogue))
+  assert.deepEqual(Object.keys(errors.codes).sort(), [...catalogued].sort())
+  for (const [k, v] of Object.entries(errors.codes)) assert.equal(k, v)
+  assert.throws(() => { 'use strict'; errors.codes.ERR_NEW = 'x' }, TypeError)
+})
+
+test('every code named in lib/, index.js, resque.js and src/ is in the catalogue', () => {
+  const files = [...sources('lib', ['.js']), ...sources('src', ['.rs']), path.join(root, 'index.js'), path.join(root, 'resque.js')]
+  const stray = []
+  for (const f of files) {
+    for (const [code] of fs.readFileSync(f, 'utf8').matchAll(CODE)) {
+      if (!catalogued.has(code)) stray.push(`${path.relative(root, f)}: ${code}`)
+    }
+  }
+  assert.deepEqual(stray, [], 'codes the catalogue (crates/core/src/error.rs) does not list')
+})
+
+test('ERR_RUSQUE_NATIVE_LOAD, thrown by lib/load.js before the binding exists, is catalogued', () => {
+  assert.match(fs.readFileSync(path.join(root, 'lib', 'load.js'), 'utf8'), /error\.code = 'ERR_RUSQUE_NATIVE_LOAD'/)
+  assert.ok(catalogued.has('ERR_RUSQUE_NATIVE_LOAD'))
+  const { load } = require('../lib/load')
+  assert.throws(() => load(path.join(root, 'no-such-binding.js')), { code: 'ERR_RUSQUE_NATIVE_LOAD' })
+})
+
+test('the RusqueErrorCode union of index.d.ts is the catalogue; RusqueError#code uses it', () => {
+  const dts = fs.readFileSync(path.join(root, 'index.d.ts'), 'utf8')
+  const union = /export type RusqueErrorCode =([^]*?)\n\n/.exec(dts)
+  assert.ok(union, 'index.d.ts declares RusqueErrorCode')
+  const members = [...union[1].matchAll(/'([^']+)'/g)].map((m) => m[1])
+  assert.equal(new Set(members).size, members.length, 'no member twice')
+  assert.deepEqual(members.sort(), [...catalogued].sort())
+  assert.match(/export class RusqueError [^]*?\n}/.exec(dts)[0], /\bcode: RusqueErrorCode\n/)
+  // The ESM and rusque/resque declarations re-export index.d.ts rather than declare codes again.
+  for (const f of ['index.d.mts', 'resque.d.ts', 'resque.d.mts']) {
+    assert.doesNotMatch(fs.readFileSync(path.join(root, f), 'utf8'), /ERR_/, `${f} names no code of its own`)
+  }
+})
+
+test("docs/api.md's error table lists exactly the catalogue", () => {
+  const md = fs.readFileSync(path.join(root, 'docs', 'api.md'), 'utf8')
+  const section = /\n## Errors\n([^]*?)\n## /.exec(md)
+  assert.ok(section, 'docs/api.md has an ## Errors section')
+  const rows = section[1].split('\n').filter((l) => l.startsWith('| `'))
+  const table = rows.filter((l) => /^\| `(ERR_|ABORT_ERR)/.test(l) && l.split('|').length >= 6)
+  const listed = table.flatMap((l) => [...l.split('|')[1].matchAll(CODE)].map((m) => m[1]))
+  assert.equal(new Set(listed).size, listed.length, 'no code in two rows')
+  assert.deepEqual(listed.sort(), [...catalogued].sort())
+})
+
+test('fromNative: a catalogue code keeps its code as a RusqueError; napi refusals are ERR_INVALID_ARG', () => {
+  const thrown = Object.assign(new Error('bad width'), { code: 'ERR_LIMIT_EXCEEDED' })
+  const e = errors.fromNative(thrown)
+  assert.ok(e instanceof errors.RusqueError)
+  assert.deepEqual([e.code, e.message], ['ERR_LIMIT_EXCEEDED', 'bad width'])
+  assert.ok(errors.fromNative(Object.assign(new Error('x'), { code: 'ABORT_ERR' })) instanceof errors.AbortError)
+  const napi = Object.assign(new Error('Failed to convert JavaScript value `String` into rust type `u32`'), { code: 'NumberExpected' })
+  const n = errors.fromNative(napi)
+  assert.ok(n instanceof errors.RusqueError)
+  assert.equal(n.code, 'ERR_INVALID_ARG')
+  assert.equal(n.cause, napi)
+})
+
+test('the binding throws err.code itself: configure(), NativeWorker config, NativeJobs', () => {
+  const binding = require('../lib/load').load()
+  const code = (c, m) => (err) => { assert.equal(err.code, c, err.message); assert.match(err.message, m); return true }
+  assert.throws(() => binding.configure(0, undefined), code('ERR_INVALID_ARG', /threads/))
+  const config = { url: 'redis://127.0.0.1:1/0', queues: ['q'], slots: ['s'], jobs: {} }
+  const noop = () => {}
+  assert.throws(() => new binding.NativeWorker({ ...config, pollMs: -1 }, noop), code('ERR_INVALID_ARG', /pollMs/))
+  assert.throws(() => new binding.NativeWorker({ ...config, pingMs: 1e300 }, noop), code('ERR_INVALID_ARG', /pingMs/))
+  assert.throws(() => new binding.NativeWorker({ ...config, pollMs: Infinity }, noop), code('ERR_INVALID_ARG', /pollMs/))
+  assert.throws(() => new binding.NativeWorker({ ...config, events: 256 }, noop), code('ERR_INVALID_ARG', /events/))
+  assert.throws(() => new binding.NativeWorker({ ...config, slots: [] }, noop), code('ERR_INVALID_ARG', /slot/))
+  assert.throws(() => new binding.NativeWorker({ ...config, jobs: { t: { task: 'blur', defaults: '{}' } } }, noop), code('ERR_INVALID_ARG', /blur/))
+  assert.throws(() => new binding.NativeWorker({ ...config, jobs: { t: { task: 'hash', defaults: '[]' } } }, noop), code('ERR_INVALID_ARG', /defaults/))
+  assert.throws(() => new binding.NativeWorker({ ...config, keys: '{"prefix":""}' }, noop), code('ERR_INVALID_ARG', /keys\.prefix/))
+  assert.throws(() => new binding.NativeWorker({ ...config, roots: ['relative'] }, noop), code('ERR_INVALID_ARG', /relative/))
+  // A field of the wrong type is napi's own refusal (a napi status), which fromNative turns into ERR_INVALID_ARG.
+  let napiErr
+  try { new binding.NativeWorker({ ...config, queues: 'q' }, noop) } catch (err) { napiErr = err } // eslint-disable-line no-new
+  assert.ok(napiErr && !catalogued.has(napiErr.code), `napi status, got ${napiErr && napiErr.code}`)
+  assert.equal(errors.fromNative(napiErr).code, 'ERR_INVALID_ARG')
+})

@@ -6,7 +6,7 @@
 // JobQueue share one path with no extra promise per job.
 
 const binding = require('./load').load()
-const { RusqueError, makeError, invalidArg, abortError } = require('./errors')
+const { makeError, invalidArg, abortError, fromNative, codes } = require('./errors')
 const opts = require('./options')
 const debug = require('./debug')
 const dc = require('node:diagnostics_channel')
@@ -133,7 +133,7 @@ function admit (id) {
   if (p.cancelled) {
     runtime.dropAdmitted(id, true)
     const err = abortError()
-    return [id, 'ABORT_ERR', err.message]
+    return [id, codes.ABORT_ERR, err.message]
   }
   let err = unreadable(p.job)
   if (err === null) {
@@ -215,12 +215,6 @@ function unreadable (job) {
   return job.bytes.byteLength === 0 && opts.isDetached(job.bytes.buffer)
     ? invalidArg("input's ArrayBuffer was detached (transferred) after the job was added: pass bytes this thread keeps until the job settles")
     : null
-}
-
-/** napi's own errors (an argument it could not convert) as ERR_INVALID_ARG. */
-function fromNative (err) {
-  if (err instanceof RusqueError) return err
-  return invalidArg(`the native call refused an argument: ${err && err.message}`, { cause: err })
 }
 
 /**
@@ -379,7 +373,7 @@ function configure (options = {}) {
   try {
     info = binding.configure(threads, nice)
   } catch (err) {
-    throw err && err.code === 'InvalidArg' ? invalidArg(err.message) : makeError('ERR_INTERNAL', String(err && err.message))
+    throw fromNative(err)
   }
   if (memoryBudget !== undefined) binding.setMemoryBudget(memoryBudget === Infinity ? 0 : memoryBudget)
   debug('pool configured: %j%s', info, memoryBudget === undefined ? '' : `, memory budget ${memoryBudget} bytes`)

@@ -8,7 +8,7 @@
 const { EventEmitter } = require('node:events')
 const native = require('./native')
 const { Histogram, summary } = require('./metrics')
-const { RusqueError, invalidArg, abortError } = require('./errors')
+const { RusqueError, invalidArg, abortError, codes } = require('./errors')
 const { describe, checkSignal, readArg } = require('./options')
 
 function queueError (code, message) {
@@ -199,7 +199,7 @@ class JobQueue extends EventEmitter {
 
   _make (task, input, taskOptions, options, resolve, reject, alreadyMade = 0) {
     if (this._closed) {
-      reject(queueError('ERR_QUEUE_CLOSED', 'this JobQueue is closed: add() is refused after close()'))
+      reject(queueError(codes.ERR_QUEUE_CLOSED, 'this JobQueue is closed: add() is refused after close()'))
       return null
     }
     let prepared, o
@@ -212,7 +212,7 @@ class JobQueue extends EventEmitter {
     }
     if (this._waiting + alreadyMade + 1 > this.maxQueued) {
       this._counts.rejected++
-      reject(queueError('ERR_QUEUE_FULL', `queue is full: ${this._waiting} jobs waiting (maxQueued ${this.maxQueued}); retry later or answer 503`))
+      reject(queueError(codes.ERR_QUEUE_FULL, `queue is full: ${this._waiting} jobs waiting (maxQueued ${this.maxQueued}); retry later or answer 503`))
       return null
     }
     const signal = o.signal || prepared.signal
@@ -262,7 +262,7 @@ class JobQueue extends EventEmitter {
       this._running++
       if (job.timeout !== undefined) {
         job.timer = setTimeout(() => {
-          this._abort(job, queueError('ERR_TIMEOUT', `job timed out after ${job.timeout} ms`), 'timedOut')
+          this._abort(job, queueError(codes.ERR_TIMEOUT, `job timed out after ${job.timeout} ms`), 'timedOut')
         }, job.timeout)
       }
       const p = job.prepared
@@ -410,7 +410,7 @@ class JobQueue extends EventEmitter {
   close ({ drain = true } = {}) {
     this._closed = true
     if (!drain) {
-      const err = () => queueError('ERR_QUEUE_CLOSED', 'JobQueue closed before this job ran')
+      const err = () => queueError(codes.ERR_QUEUE_CLOSED, 'JobQueue closed before this job ran')
       const jobs = [...this._heap]
       for (const job of jobs) if (job.state === 'waiting') this._abort(job, err(), 'cancelled')
       this._heap = new PriorityQueue()

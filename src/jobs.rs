@@ -4,9 +4,8 @@
 //! through the same `Roots`. File reads, the task and file writes run on the
 //! rusque pool, never on the JS thread; JS does only the Redis I/O.
 //!
-//! Errors cross as `Error { status: InvalidArg, reason: "<CODE>: <message>" }`
-//! from the sync calls (native-job.js turns them into RusqueErrors), and as
-//! `[code, message]` in completions.
+//! Errors cross as coded errors from the sync calls (src/error.rs), and as
+//! `code` and `text` in completions.
 
 use std::sync::{Arc, Mutex};
 
@@ -18,15 +17,9 @@ use rusque_resque::job::{input_too_large, InputRef, KeyOutput, Kind, NativeJob, 
 use rusque_resque::keys::KeyPolicy;
 use rusque_resque::payload::parse_json;
 use rusque_core::{pool, Cancel};
+
+use crate::error::{invalid, napi_failed, to_napi, Result};
 use serde_json::Value;
-
-fn coded(e: rusque_core::Error) -> Error {
-  Error::new(Status::InvalidArg, e.to_string())
-}
-
-fn invalid(message: String) -> Error {
-  coded(rusque_core::Error::invalid(message))
-}
 
 /// The Worker's `keys` option (`{ prefix?: string | string[] }`) as a policy
 /// for `namespace`. Shared with the Rust loop's config (lib.rs).
@@ -56,7 +49,7 @@ pub fn key_policy(namespace: &str, keys: Option<&Value>) -> Result<KeyPolicy> {
 /// Opens the Worker's roots (absolute paths to existing directories);
 /// `follow_symlinks` false: no symlink inside them is followed.
 pub fn open_roots(roots: &[String], follow_symlinks: bool) -> Result<Roots> {
-  Roots::open_with(roots, follow_symlinks).map_err(coded)
+  Roots::open_with(roots, follow_symlinks).map_err(to_napi)
 }
 
 /// The Worker's `followSymlinks` from a config: absent means true. The JS
@@ -132,7 +125,7 @@ impl NativePlan {
   pub fn check_input_size(&self, size: f64) -> Result<()> {
     match (&self.spec, self.input_key()) {
       (Some(spec), Some(key)) if size > spec.max_input_bytes as f64 => {
-        Err(coded(input_too_large(&format!("Redis key {key:?}"), size as u64, spec.max_input_bytes)))
+        Err(to_napi(input_too_large(&format!("Redis key {key:?}"), size as u64, spec.max_input_bytes)))
       }
       _ => Ok(()),
     }
@@ -170,9 +163,9 @@ impl NativeJobs {
     let tsfn: DoneFn = callback.build_threadsafe_function::<()>().callee_handled::<false>().build_callback(move |_ctx| {
       let done = std::mem::take(&mut *drain.lock().unwrap_or_else(|p| p.into_inner()));
       Ok(done.into_iter().map(to_js).collect())
-    })?;
+    }).map_err(napi_failed)?;
     // Idle, it must not keep the process alive; JS refs it while jobs run.
-    check_status!(unsafe { sys::napi_unref_threadsafe_function(env.raw(), tsfn.raw()) })?;
+    check_status!(unsafe { sys::napi_unref_threadsafe_function(env.raw(), tsfn.raw()) }).map_err(napi_failed)?;
     Ok(NativeJobs { roots: Arc::new(roots), keys, shared: Arc::new(Shared { queue, tsfn }) })
   }
 
@@ -186,7 +179,7 @@ impl NativeJobs {
   /// native(), `args` (JSON array) from the queue entry. Throws a coded error.
   #[napi]
   pub fn plan(&self, task: String, defaults_json: String, args_json: String) -> Result<NativePlan> {
-    let kind = Kind::parse(&task).map_err(coded)?;
+    let kind = Kind::parse(&task).map_err(to_napi)?;
     let defaults = match parse_json(&defaults_json) {
       Ok(Value::Object(m)) => m,
       _ => return Err(invalid("native(task, defaults): defaults must be an object of task options".into())),
@@ -195,7 +188,7 @@ impl NativeJobs {
       Value::Array(a) => a,
       other => vec![other],
     };
-    let spec = NativeJob::new(kind, defaults).with_keys(self.keys.clone()).spec(&args).map_err(coded)?;
+    let spec = NativeJob::new(kind, defaults).with_keys(self.keys.clone()).spec(&args).map_err(to_napi)?;
     Ok(NativePlan { spec: Some(spec) })
   }
 

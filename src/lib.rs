@@ -7,12 +7,14 @@
 //! - `options`: JS option objects converted into the core's types;
 //! - `pool`: `configure`, pool statistics and build facts;
 //! - `worker` and `events`: the Rust resque loop and the events it reports;
-//! - `jobs`: native jobs run by the JS resque loop.
+//! - `jobs`: native jobs run by the JS resque loop;
+//! - `error`: the one place errors cross into JS, and the error catalogue.
 
 use std::sync::Mutex;
 
 use napi::bindgen_prelude::*;
 
+mod error;
 mod events;
 mod jobs;
 mod options;
@@ -36,7 +38,7 @@ fn enqueue_and_wake<T>(queue: &Mutex<Vec<T>>, items: impl IntoIterator<Item = T>
 }
 
 /// Refs (keeps the event loop alive) or unrefs a threadsafe function.
-fn keep_alive(env: &Env, tsfn: sys::napi_threadsafe_function, active: bool) -> Result<()> {
+fn keep_alive(env: &Env, tsfn: sys::napi_threadsafe_function, active: bool) -> error::Result<()> {
   check_status!(unsafe {
     if active {
       sys::napi_ref_threadsafe_function(env.raw(), tsfn)
@@ -44,10 +46,7 @@ fn keep_alive(env: &Env, tsfn: sys::napi_threadsafe_function, active: bool) -> R
       sys::napi_unref_threadsafe_function(env.raw(), tsfn)
     }
   })
-}
-
-fn invalid(message: String) -> Error {
-  Error::new(Status::InvalidArg, message)
+  .map_err(error::napi_failed)
 }
 
 fn ms(ns: u64) -> f64 {

@@ -1,10 +1,9 @@
 //! JS option objects converted into the core's types.
 
-use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use rusque_core::tasks::image::{Fit, Format, Kernel, ResizeOptions};
 
-use crate::invalid;
+use crate::error::{invalid, Result};
 
 #[napi(object)]
 pub struct NativeResizeOptions {

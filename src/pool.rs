@@ -1,10 +1,10 @@
 //! The pool's settings and readings: `configure`, `poolInfo`, `poolStats`,
 //! the memory budget and what this binary was built with.
 
-use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use rusque_core::{budget, metrics, pool};
 
+use crate::error::{self, to_napi};
 use crate::ms;
 
 #[napi(object)]
@@ -13,15 +13,12 @@ pub struct PoolInfo {
   pub nice: i32,
 }
 
-/// Resizes the shared CPU pool. Queued jobs finish on the old threads.
+/// Resizes the shared CPU pool. Queued jobs finish on the old threads. The
+/// core checks the ranges (pool::MAX_THREADS): ERR_INVALID_ARG; no thread
+/// could start: ERR_INTERNAL.
 #[napi]
-pub fn configure(threads: Option<u32>, nice: Option<i32>) -> Result<PoolInfo> {
-  // The core checks the ranges (pool::MAX_THREADS); JS turns InvalidArg into
-  // ERR_INVALID_ARG and anything else (no thread could start) into ERR_INTERNAL.
-  let c = pool::configure(threads.map(|t| t as usize), nice).map_err(|e| {
-    let status = if e.code == rusque_core::Code::InvalidArg { Status::InvalidArg } else { Status::GenericFailure };
-    Error::new(status, e.message)
-  })?;
+pub fn configure(threads: Option<u32>, nice: Option<i32>) -> error::Result<PoolInfo> {
+  let c = pool::configure(threads.map(|t| t as usize), nice).map_err(to_napi)?;
   Ok(PoolInfo { threads: c.threads as u32, nice: c.nice })
 }
 

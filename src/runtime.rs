@@ -16,7 +16,8 @@ use rusque_core::tasks::image::Metadata;
 use rusque_core::{budget, metrics, pool, Cancel, Output, Task};
 
 use crate::options::{convert_resize_options, NativeResizeOptions};
-use crate::{enqueue_and_wake, invalid, keep_alive};
+use crate::error::{self, invalid, napi_failed, to_napi};
+use crate::{enqueue_and_wake, keep_alive};
 
 struct Completion {
   id: u32,
@@ -143,21 +144,22 @@ pub struct Runtime {
 #[napi]
 impl Runtime {
   #[napi(constructor)]
-  pub fn new(env: Env, callback: Function<'static>) -> Result<Self> {
+  pub fn new(env: Env, callback: Function<'static>) -> error::Result<Self> {
     let queue: Arc<Mutex<Vec<Completion>>> = Arc::new(Mutex::new(Vec::new()));
     let drain = Arc::clone(&queue);
     let tsfn: CompletionFn = callback
       .build_threadsafe_function::<()>()
       .callee_handled::<false>()
-      .build_callback(move |_ctx| Ok(Batch(std::mem::take(&mut *drain.lock().unwrap_or_else(|p| p.into_inner())))))?;
+      .build_callback(move |_ctx| Ok(Batch(std::mem::take(&mut *drain.lock().unwrap_or_else(|p| p.into_inner())))))
+      .map_err(napi_failed)?;
     // Idle runtimes must not keep the process alive; JS refs it while jobs are pending.
-    check_status!(unsafe { sys::napi_unref_threadsafe_function(env.raw(), tsfn.raw()) })?;
+    check_status!(unsafe { sys::napi_unref_threadsafe_function(env.raw(), tsfn.raw()) }).map_err(napi_failed)?;
     Ok(Runtime { shared: Arc::new(Shared { queue, cancels: Mutex::new(HashMap::new()), parked: Mutex::new(HashMap::new()), tsfn }) })
   }
 
   /// Keeps the event loop alive (true) while jobs are pending, or lets it exit (false).
   #[napi]
-  pub fn set_active(&self, env: Env, active: bool) -> Result<()> {
+  pub fn set_active(&self, env: Env, active: bool) -> error::Result<()> {
     keep_alive(&env, self.shared.tsfn.raw(), active)
   }
 
@@ -194,14 +196,14 @@ impl Runtime {
 
   /// Returns false when the job was parked by the memory budget (see `spawn`).
   #[napi]
-  pub fn submit_resize(&self, id: u32, input: &[u8], options: NativeResizeOptions, cancellable: bool) -> Result<bool> {
+  pub fn submit_resize(&self, id: u32, input: &[u8], options: NativeResizeOptions, cancellable: bool) -> error::Result<bool> {
     let opts = convert_resize_options(options)?;
     Ok(self.spawn(id, Task::Resize(opts), input, cancellable))
   }
 
   /// Runs a parked resize the budget has admitted, with its input.
   #[napi]
-  pub fn run_admitted(&self, id: u32, input: &[u8], options: NativeResizeOptions, cancellable: bool) -> Result<()> {
+  pub fn run_admitted(&self, id: u32, input: &[u8], options: NativeResizeOptions, cancellable: bool) -> error::Result<()> {
     let parked = self.shared.parked.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
     let (permit, queued_at) = parked.ok_or_else(|| invalid(format!("job {id} was not admitted")))?;
     let opts = convert_resize_options(options).inspect_err(|_| {
@@ -231,16 +233,16 @@ impl Runtime {
   }
 
   #[napi]
-  pub fn submit_hash(&self, id: u32, input: &[u8], algorithm: String, cancellable: bool) -> Result<()> {
-    let alg = Algorithm::parse(&algorithm).map_err(|e| invalid(e.message))?;
+  pub fn submit_hash(&self, id: u32, input: &[u8], algorithm: String, cancellable: bool) -> error::Result<()> {
+    let alg = Algorithm::parse(&algorithm).map_err(to_napi)?;
     self.spawn(id, Task::Hash(alg), input, cancellable);
     Ok(())
   }
 
   /// Many hash jobs in one call: ids[i] hashes inputs[i].
   #[napi]
-  pub fn submit_hash_many(&self, ids: Vec<u32>, inputs: Vec<&[u8]>, algorithm: String) -> Result<()> {
-    let alg = Algorithm::parse(&algorithm).map_err(|e| invalid(e.message))?;
+  pub fn submit_hash_many(&self, ids: Vec<u32>, inputs: Vec<&[u8]>, algorithm: String) -> error::Result<()> {
+    let alg = Algorithm::parse(&algorithm).map_err(to_napi)?;
     if ids.len() != inputs.len() {
       return Err(invalid("ids and inputs differ in length".into()));
     }

@@ -11,41 +11,89 @@ use rusque_core::metrics;
 
 use crate::events::{event_json, EventFn};
 use crate::pool::JsHistogram;
-use crate::{invalid, jobs, keep_alive, ms};
+use crate::error::{invalid, napi_failed, to_napi, JsError, Result};
+use crate::{jobs, keep_alive, ms};
 
-fn worker_config(json: &str) -> Result<rusque_resque::worker::Config> {
-  use rusque_resque::job::{Kind, NativeJob};
-  use serde_json::Value;
-  let v: Value = serde_json::from_str(json).map_err(|e| invalid(format!("worker config: {e}")))?;
-  let strings = |k: &str| -> Result<Vec<String>> {
-    v.get(k)
-      .and_then(Value::as_array)
-      .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
-      .ok_or_else(|| invalid(format!("worker config: {k} must be an array of strings")))
-  };
-  let ms = |k: &str, d: u64| std::time::Duration::from_millis(v.get(k).and_then(Value::as_u64).unwrap_or(d));
-  let namespace = v.get("namespace").and_then(Value::as_str).unwrap_or("resque").to_string();
-  let mut jobs = HashMap::new();
-  if let Some(map) = v.get("jobs").and_then(Value::as_object) {
-    for (class, def) in map {
-      let kind = Kind::parse(def.get("task").and_then(Value::as_str).unwrap_or("")).map_err(|e| invalid(e.message))?;
-      let defaults = def.get("defaults").and_then(Value::as_object).cloned().unwrap_or_default();
-      // The Worker's keys option rides on each job (lib/resque/worker.js).
-      let keys = jobs::key_policy(&namespace, def.get("keys"))?;
-      jobs.insert(class.clone(), NativeJob::new(kind, defaults).with_keys(keys));
-    }
+/// The config lib/resque/native-loop.js builds for a NativeWorker.
+#[napi(object)]
+pub struct NativeWorkerConfig {
+  /// `redis://[user:password@]host:port/db`.
+  pub url: String,
+  /// The joined key prefix (node-resque's namespace), e.g. `resque`.
+  pub namespace: Option<String>,
+  pub queues: Vec<String>,
+  /// One worker name per slot.
+  pub slots: Vec<String>,
+  /// Poll interval when the queues are empty, in ms (default 5000).
+  pub poll_ms: Option<f64>,
+  /// How often each slot refreshes its ping key, in ms (default 5000).
+  pub ping_ms: Option<f64>,
+  pub roots: Option<Vec<String>>,
+  /// Absent: true.
+  pub follow_symlinks: Option<bool>,
+  /// The per-job events JS listens for (bit 1 `job`, bit 2 `success`); absent: all.
+  pub events: Option<u32>,
+  /// The Worker's `keys` option (`{ prefix }`) as JSON, parsed as for the JS loop (jobs::key_policy).
+  pub keys: Option<String>,
+  /// Job class name → its native task.
+  pub jobs: HashMap<String, NativeWorkerJob>,
+}
+
+#[napi(object)]
+pub struct NativeWorkerJob {
+  /// `resize`, `metadata` or `hash`.
+  pub task: String,
+  /// The job's default task options as a JSON object (native(task, defaults)).
+  pub defaults: String,
+}
+
+/// A millisecond option as a Duration: a finite number >= 0, else ERR_INVALID_ARG.
+fn millis(name: &str, v: Option<f64>) -> Result<std::time::Duration> {
+  match v {
+    None => Ok(std::time::Duration::from_millis(5000)),
+    Some(ms) if ms >= 0.0 => std::time::Duration::try_from_secs_f64(ms / 1000.0)
+      .map_err(|_| invalid(format!("{name} must be a finite number of milliseconds, got {ms}"))),
+    Some(ms) => Err(invalid(format!("{name} must be a number of milliseconds >= 0, got {ms}"))),
   }
-  Ok(rusque_resque::worker::Config {
-    url: v.get("url").and_then(Value::as_str).ok_or_else(|| invalid("worker config: url".into()))?.to_string(),
-    namespace,
-    queues: strings("queues")?,
-    slots: strings("slots")?,
-    poll: ms("pollMs", 5000),
-    ping: ms("pingMs", 5000),
-    roots: Arc::new(jobs::open_roots(&strings("roots").unwrap_or_default(), jobs::follow_symlinks(&v)?)?),
-    jobs,
-    events: Arc::new(std::sync::atomic::AtomicU8::new(v.get("events").and_then(Value::as_u64).map_or(u8::MAX, |m| m as u8))),
-  })
+}
+
+impl TryFrom<NativeWorkerConfig> for rusque_resque::worker::Config {
+  type Error = JsError;
+
+  fn try_from(c: NativeWorkerConfig) -> Result<Self> {
+    use rusque_resque::job::{Kind, NativeJob};
+    use serde_json::Value;
+    let namespace = c.namespace.unwrap_or_else(|| "resque".to_string());
+    let keys_json = c.keys.as_deref().map(serde_json::from_str::<Value>).transpose().map_err(|e| invalid(format!("keys is not valid JSON: {e}")))?;
+    let keys = jobs::key_policy(&namespace, keys_json.as_ref())?;
+    let mut native_jobs = HashMap::new();
+    for (class, def) in c.jobs {
+      let kind = Kind::parse(&def.task).map_err(to_napi)?;
+      let defaults = match serde_json::from_str::<Value>(&def.defaults) {
+        Ok(Value::Object(m)) => m,
+        _ => return Err(invalid(format!("job {class:?}: native(task, defaults): defaults must be an object of task options"))),
+      };
+      native_jobs.insert(class, NativeJob::new(kind, defaults).with_keys(keys.clone()));
+    }
+    let events = match c.events {
+      None => u8::MAX,
+      Some(m) => u8::try_from(m).map_err(|_| invalid(format!("events must be a bit mask from 0 to 255, got {m}")))?,
+    };
+    if c.slots.is_empty() {
+      return Err(invalid("a native worker needs at least one slot".into()));
+    }
+    Ok(rusque_resque::worker::Config {
+      url: c.url,
+      namespace,
+      queues: c.queues,
+      slots: c.slots,
+      poll: millis("pollMs", c.poll_ms)?,
+      ping: millis("pingMs", c.ping_ms)?,
+      roots: Arc::new(jobs::open_roots(&c.roots.unwrap_or_default(), c.follow_symlinks.unwrap_or(true))?),
+      jobs: native_jobs,
+      events: Arc::new(std::sync::atomic::AtomicU8::new(events)),
+    })
+  }
 }
 
 /// Per-slot counts of the Rust loop's jobs, for `Worker#stats()`.
@@ -81,13 +129,13 @@ pub struct NativeWorker {
 #[napi]
 impl NativeWorker {
   #[napi(constructor)]
-  pub fn new(env: Env, config_json: String, callback: Function<'static>) -> Result<Self> {
-    let config = worker_config(&config_json)?;
+  pub fn new(env: Env, config: NativeWorkerConfig, callback: Function<'static>) -> Result<Self> {
+    let config = rusque_resque::worker::Config::try_from(config)?;
     let events: Arc<Mutex<String>> = Arc::new(Mutex::new(String::new()));
     // The batch arrives complete: the JS thread never takes the slots' lock.
     let tsfn: EventFn =
-      callback.build_threadsafe_function::<String>().callee_handled::<false>().build_callback(|ctx| Ok(ctx.value))?;
-    check_status!(unsafe { sys::napi_unref_threadsafe_function(env.raw(), tsfn.raw()) })?;
+      callback.build_threadsafe_function::<String>().callee_handled::<false>().build_callback(|ctx| Ok(ctx.value)).map_err(napi_failed)?;
+    check_status!(unsafe { sys::napi_unref_threadsafe_function(env.raw(), tsfn.raw()) }).map_err(napi_failed)?;
     let emit = Arc::clone(&config.events);
     // The core always reports successes so that every slot's count is
     // exact; the sink passes them to JS only while JS listens.
@@ -127,7 +175,7 @@ impl NativeWorker {
           let _ = tsfn.call(batch, ThreadsafeFunctionCallMode::NonBlocking);
         }
       })
-      .map_err(|e| invalid(format!("could not start the event thread: {e}")))?;
+      .map_err(|e| to_napi(rusque_core::Error::internal(format!("could not start the event thread: {e}"))))?;
     let stats = Arc::clone(&self.stats);
     let js_events = Arc::clone(&self.js_events);
     let sink: rusque_resque::worker::Sink = Arc::new(move |e| {

@@ -6,7 +6,7 @@ import { dirname, resolve } from 'node:path'
 import {
   resize, metadata, hash, configure, poolInfo, prometheus, buildInfo, JobQueue, RusqueError, AbortError,
   Worker, MultiWorker, native, type NativeJobArgs,
-  type Metadata, type PoolConfig, type PoolInfo, type BuildInfo, type ResizeOptions, type QueueStats, type JobInfo, type ErrorCode
+  type Metadata, type PoolConfig, type PoolInfo, type BuildInfo, type ResizeOptions, type QueueStats, type JobInfo, type RusqueErrorCode
 } from 'rusque'
 
 async function main (file: string): Promise<void> {
@@ -40,7 +40,7 @@ async function main (file: string): Promise<void> {
     await metadata(Buffer.from('not an image'))
   } catch (err) {
     if (err instanceof RusqueError) {
-      const code: ErrorCode | string = err.code
+      const code: RusqueErrorCode = err.code
       console.log(`rejected: ${code}`)
     }
   }

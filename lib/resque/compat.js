@@ -12,7 +12,7 @@
 
 const { Worker } = require('./worker')
 const { MultiWorker } = require('./multi-worker')
-const { RusqueError } = require('../errors')
+const { RusqueError, codes } = require('../errors')
 
 // Every value node-resque 9.x's index exports that rusque does not replace
 // (its other exports are TypeScript types).
@@ -26,7 +26,7 @@ function loadNodeResque (name) {
     nodeResque = require('node-resque')
   } catch (err) {
     if (err && err.code === 'MODULE_NOT_FOUND' && /'node-resque'/.test(err.message)) {
-      throw new RusqueError('ERR_PEER_MISSING',
+      throw new RusqueError(codes.ERR_PEER_MISSING,
         `${name} comes from node-resque, which is not installed: run \`npm install node-resque@^9\` ` +
         '(rusque/resque takes Connection, Queue, Scheduler, Plugin and Plugins from it; Worker and MultiWorker are rusque\'s)',
         { cause: err })

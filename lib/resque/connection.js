@@ -3,7 +3,7 @@
 const { EventEmitter } = require('events')
 const { keyMaker } = require('./keys')
 const scripts = require('./scripts')
-const { RusqueError } = require('../errors')
+const { RusqueError, codes } = require('../errors')
 
 // Accepts node-resque's connection shapes:
 //   { host, port, database, password, namespace = 'resque', options }
@@ -154,10 +154,10 @@ function connectError (client, err, lastError) {
   const where = address(client)
   const reply = [err, lastError].find((e) => e && e.name === 'ReplyError')
   if (reply) {
-    return new RusqueError('ERR_REDIS_REJECTED', `Redis at ${where} refused the connection check: ${reply.message}`, { cause: reply })
+    return new RusqueError(codes.ERR_REDIS_REJECTED, `Redis at ${where} refused the connection check: ${reply.message}`, { cause: reply })
   }
   const cause = lastError || err
-  return new RusqueError('ERR_REDIS_UNREACHABLE', `cannot reach Redis at ${where}: ${cause && cause.message}`, { cause })
+  return new RusqueError(codes.ERR_REDIS_UNREACHABLE, `cannot reach Redis at ${where}: ${cause && cause.message}`, { cause })
 }
 
 module.exports = { Connection }

@@ -17,7 +17,7 @@
 // such jobs from fetch to ack without calling `perform` at all.
 
 const binding = require('../load').load()
-const { RusqueError, makeError, invalidArg } = require('../errors')
+const { RusqueError, makeError, invalidArg, fromNative, codes } = require('../errors')
 
 const TASKS = new Set(['resize', 'metadata', 'hash'])
 
@@ -28,12 +28,6 @@ const TASKS = new Set(['resize', 'metadata', 'hash'])
  */
 function toJson (value) {
   return JSON.stringify(value, (k, v) => (typeof v === 'number' && !Number.isFinite(v)) || typeof v === 'bigint' ? String(v) : v)
-}
-
-/** A RusqueError from an error thrown by the glue ("<CODE>: <message>"). */
-function coded (err) {
-  const m = err && typeof err.message === 'string' ? /^(ERR_[A-Z_]+|ABORT_ERR): ([\s\S]*)$/.exec(err.message) : null
-  return m ? makeError(m[1], m[2]) : err
 }
 
 function native (task, defaults = {}, extra = {}) {
@@ -80,7 +74,7 @@ class NativeJobs {
     try {
       this._native = new binding.NativeJobs(toJson({ roots: roots || [], followSymlinks, namespace, keys }), (batch) => this._done(batch))
     } catch (err) {
-      throw coded(err)
+      throw fromNative(err)
     }
   }
 
@@ -93,7 +87,7 @@ class NativeJobs {
     try {
       return this._native.plan(task, defaultsJson, toJson(args))
     } catch (err) {
-      throw coded(err)
+      throw fromNative(err)
     }
   }
 
@@ -104,7 +98,7 @@ class NativeJobs {
       try {
         this._native.run(id, plan, input === undefined ? null : input)
       } catch (err) {
-        reject(coded(err))
+        reject(fromNative(err))
         return
       }
       this._pending.set(id, { resolve, reject })
@@ -181,7 +175,7 @@ async function readKey (worker, plan, key) {
   try {
     plan.checkInputSize(size)
   } catch (err) {
-    throw coded(err)
+    throw fromNative(err)
   }
   try {
     return await redis.getBuffer(key)
@@ -201,15 +195,15 @@ function redisError (err, what, inputKey) {
     if (inputKey !== undefined && message.startsWith('WRONGTYPE')) {
       return invalidArg(`cannot read input from Redis key ${JSON.stringify(inputKey)}: ${message}`)
     }
-    return new RusqueError('ERR_REDIS_REJECTED', `${what}: ${message}`)
+    return new RusqueError(codes.ERR_REDIS_REJECTED, `${what}: ${message}`)
   }
-  return new RusqueError('ERR_REDIS_UNREACHABLE', `${what}: ${message}`)
+  return new RusqueError(codes.ERR_REDIS_UNREACHABLE, `${what}: ${message}`)
 }
 
 function redisOf (worker) {
   const redis = worker && worker.connection && worker.connection.redis
-  if (!redis) throw new RusqueError('ERR_REDIS_UNREACHABLE', 'Redis key input/output needs a connected Worker')
+  if (!redis) throw new RusqueError(codes.ERR_REDIS_UNREACHABLE, 'Redis key input/output needs a connected Worker')
   return redis
 }
 
-module.exports = { native, runNative, NativeJobs, coded }
+module.exports = { native, runNative, NativeJobs, toJson }

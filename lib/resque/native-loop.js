@@ -7,7 +7,8 @@
 
 const binding = require('../load').load()
 const debug = require('../debug')
-const { RusqueError } = require('../errors')
+const { RusqueError, fromNative, codes } = require('../errors')
+const { toJson } = require('./native-job')
 const { keyMaker } = require('./keys')
 
 function redisUrl (o) {
@@ -66,6 +67,7 @@ class NativeLoop {
    * @param {number} o.timeout poll interval (ms) when the queues are empty
    * @param {string[]} [o.roots]
    * @param {boolean} [o.followSymlinks] false: no symlink inside the roots is followed
+   * @param {object} [o.keys] the Worker's keys option ({ prefix })
    * @param {Record<string, {task: string, defaults: object}>} o.jobs
    * @param {import('events').EventEmitter} emitter receives node-resque's events
    */
@@ -75,6 +77,10 @@ class NativeLoop {
     this.ended = null
     this._endResolve = null
     this._liveSlots = 0
+    // The NativeWorkerConfig of src/worker.rs: typed fields, each job's
+    // defaults as JSON (parsed by the same Rust code as the JS loop's).
+    const jobs = {}
+    for (const [name, def] of Object.entries(o.jobs || {})) jobs[name] = { task: String(def.task), defaults: toJson(def.defaults || {}) }
     const config = {
       url: redisUrl(connectionTarget(o.connection)),
       // node-resque takes a namespace as a string or an array of parts;
@@ -87,10 +93,15 @@ class NativeLoop {
       roots: (o.roots || []).map(String),
       // Checked (a boolean) when the Worker was constructed.
       followSymlinks: o.followSymlinks !== false,
-      jobs: o.jobs,
+      keys: o.keys === undefined || o.keys === null ? undefined : toJson(o.keys),
+      jobs,
       events: eventMask(emitter)
     }
-    this.native = new binding.NativeWorker(JSON.stringify(config), (batch) => this._onEvents(batch))
+    try {
+      this.native = new binding.NativeWorker(config, (batch) => this._onEvents(batch))
+    } catch (err) {
+      throw fromNative(err)
+    }
     // job/success events cost the JS thread a little each: Rust sends each
     // kind only while someone listens for it. The mask follows listeners
     // synchronously: a listener added just before a job is enqueued must be
@@ -179,7 +190,7 @@ class NativeLoop {
         em.emit('failure', e[2], e[3], failureError(e[7], e[4], e[5]), e[6])
         break
       case ERROR: // [6, slot, message]: Redis unreachable or lost; the slot retries
-        this._error(new RusqueError('ERR_REDIS_UNREACHABLE', e[2]), false)
+        this._error(new RusqueError(codes.ERR_REDIS_UNREACHABLE, e[2]), false)
         break
       case PAUSE:
         em.emit('pause')

@@ -6,7 +6,7 @@
 // Plugins given by name ('Retry', 'JobLock', ...) come from the node-resque
 // package when it is installed.
 
-const { RusqueError, invalidArg } = require('../errors')
+const { RusqueError, invalidArg, codes } = require('../errors')
 
 const names = new WeakMap()
 
@@ -17,7 +17,7 @@ function resolvePlugin (ref) {
     try {
       Plugins = require('node-resque').Plugins
     } catch (err) {
-      throw new RusqueError('ERR_PEER_MISSING', `plugin "${ref}" is given by name, but node-resque is not installed: run \`npm install node-resque@^9\` or pass the plugin class instead`, { cause: err })
+      throw new RusqueError(codes.ERR_PEER_MISSING, `plugin "${ref}" is given by name, but node-resque is not installed: run \`npm install node-resque@^9\` or pass the plugin class instead`, { cause: err })
     }
     const P = Plugins && Plugins[ref]
     if (typeof P !== 'function') throw invalidArg(`no plugin named "${ref}" in node-resque's Plugins`)
@@ -45,7 +45,11 @@ async function runPlugins (self, type, func, queue, definition, args) {
     const P = resolvePlugin(plugins[i])
     const name = pluginName(P, self, func, queue, definition, args)
     const all = definition.pluginOptions
+    if (all !== undefined && all !== null && typeof all !== 'object') {
+      throw invalidArg(`pluginOptions must be an object of options by plugin name, got ${typeof all}`)
+    }
     const options = (all && all[name]) || {}
+    if (typeof options !== 'object') throw invalidArg(`pluginOptions.${name} must be an object of that plugin's options, got ${typeof options}`)
     const plugin = new P(self, func, queue, definition, args, options)
     if (typeof plugin[type] !== 'function') continue
     if ((await plugin[type]()) === false) return false

@@ -31,7 +31,7 @@ const { SlotStats, workerStats } = require('../metrics')
 const debug = require('../debug')
 const { NativeJobs } = require('./native-job')
 const { failureRecord } = require('./failure')
-const { RusqueError, invalidArg, UNHANDLED_ERROR_WARNING: WARNING } = require('../errors')
+const { RusqueError, invalidArg, UNHANDLED_ERROR_WARNING: WARNING, codes } = require('../errors')
 
 // A job found in a slot's working-on key at start this many times in a row
 // (each process under that name died running it) is filed in failed instead.
@@ -244,8 +244,7 @@ class Worker extends EventEmitter {
     // The Rust slots ping (and re-register) from here on.
     if (this.pingTimer) { clearInterval(this.pingTimer); this.pingTimer = null }
     const jobs = {}
-    // The keys option rides on each job (src/lib.rs worker_config reads it there).
-    for (const [name, def] of Object.entries(this.jobs)) jobs[name] = { task: def.native.task, defaults: def.native.defaults, keys: this.options.keys }
+    for (const [name, def] of Object.entries(this.jobs)) jobs[name] = { task: def.native.task, defaults: def.native.defaults }
     this._native = new NativeLoop({
       connection: this.connection.options,
       queues: this.queues,
@@ -253,6 +252,7 @@ class Worker extends EventEmitter {
       timeout: this.options.timeout,
       roots: this.options.roots,
       followSymlinks: this.options.followSymlinks,
+      keys: this.options.keys,
       jobs
     }, this)
     await this._native.start()
@@ -268,7 +268,7 @@ class Worker extends EventEmitter {
    */
   async init () {
     if (this.connection.redis === null) {
-      throw new RusqueError('ERR_NOT_CONNECTED', `Worker ${this.name}: init() needs a connected worker; call connect() first`)
+      throw new RusqueError(codes.ERR_NOT_CONNECTED, `Worker ${this.name}: init() needs a connected worker; call connect() first`)
     }
     this.running = true
     const { redis, key } = this.connection
@@ -586,7 +586,7 @@ class Worker extends EventEmitter {
     if (runs > MAX_RESUMES) {
       let job = raw
       try { job = JSON.parse(raw) } catch {}
-      const error = new RusqueError('ERR_INTERNAL', `its worker stopped ${runs} times while running this job; not running it again`)
+      const error = new RusqueError(codes.ERR_INTERNAL, `its worker stopped ${runs} times while running this job; not running it again`)
       outcome = { outcome: 'f', queue, job, result: null, error, duration: 0 }
     } else {
       outcome = await performJob(slot.ctx, queue, raw)
