@@ -255,10 +255,11 @@ test('every code named in lib/, index.js, resque.js and src/ is in the catalogue
 })
 
 test('ERR_RUSQUE_NATIVE_LOAD, thrown by lib/load.js before the binding exists, is catalogued', () => {
-  assert.match(fs.readFileSync(path.join(root, 'lib', 'load.js'), 'utf8'), /error\.code = 'ERR_RUSQUE_NATIVE_LOAD'/)
+  assert.match(fs.readFileSync(path.join(root, 'lib', 'load.js'), 'utf8'), /new RusqueError\('ERR_RUSQUE_NATIVE_LOAD'/)
   assert.ok(catalogued.has('ERR_RUSQUE_NATIVE_LOAD'))
   const { load } = require('../lib/load')
-  assert.throws(() => load(path.join(root, 'no-such-binding.js')), { code: 'ERR_RUSQUE_NATIVE_LOAD' })
+  const { RusqueError } = require('..')
+  assert.throws(() => load(path.join(root, 'no-such-binding.js')), (err) => err instanceof RusqueError && err.code === 'ERR_RUSQUE_NATIVE_LOAD' && err.name === 'RusqueError')
 })
 
 test('the RusqueErrorCode union of index.d.ts is the catalogue; RusqueError#code uses it', () => {

@@ -8,21 +8,13 @@
 // that every 'ERR_…' literal in the sources is in the catalogue.
 
 const binding = require('./load').load()
+const { RusqueError } = require('./rusque-error')
 
 /** Every code with its one-line meaning: [{ code, description }], in catalogue order. */
 const catalogue = Object.freeze(binding.errorCatalogue().map((e) => Object.freeze({ code: e.code, description: e.description })))
 
 /** code → code for every code in the catalogue, e.g. codes.ERR_QUEUE_FULL === 'ERR_QUEUE_FULL'. */
 const codes = Object.freeze(Object.fromEntries(catalogue.map((e) => [e.code, e.code])))
-
-/** An error with a stable `code`; every rejection from rusque is one of these. */
-class RusqueError extends Error {
-  constructor (code, message, options) {
-    super(message, options)
-    this.name = 'RusqueError'
-    this.code = code
-  }
-}
 
 /** Like Node's own AbortError: name 'AbortError', code 'ABORT_ERR'. */
 class AbortError extends Error {

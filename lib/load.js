@@ -6,6 +6,7 @@
 // package that would fit, and the platforms that ship a binary.
 
 const path = require('node:path')
+const { RusqueError } = require('./rusque-error')
 
 const ARCH = { x86_64: 'x64', aarch64: 'arm64', i686: 'ia32', armv7: 'arm' }
 
@@ -57,8 +58,8 @@ function load (loaderPath = path.join(__dirname, '..', 'binding.js')) {
     const name = pkg.name || 'rusque'
     const supported = ((pkg.napi && pkg.napi.targets) || []).map(platformOfTriple)
     const here = currentPlatform()
-    const error = new Error(loadErrorMessage(name, here, supported), { cause })
-    error.code = 'ERR_RUSQUE_NATIVE_LOAD'
+    // The one code not taken from the catalogue's `codes`: they come from the binding.
+    const error = new RusqueError('ERR_RUSQUE_NATIVE_LOAD', loadErrorMessage(name, here, supported), { cause })
     error.platform = here
     error.packageName = `${name}-${here}`
     throw error
