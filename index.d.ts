@@ -33,6 +33,8 @@ export interface ResizeOptions {
   format?: OutputFormat
   /** JPEG and WebP quality, 1-100. Default 80. */
   quality?: number
+  /** JPEG only: write a progressive (multi-scan) JPEG, which browsers draw coarse-to-fine. Default false. */
+  progressive?: boolean
   /** Apply the EXIF orientation (1-8) so the output is upright. Default true. */
   autoOrient?: boolean
   /** Reject inputs with more pixels than this (read from the header). false or 0 disables. Default 268402689. */

@@ -9,11 +9,11 @@ const { describe, it, before, after } = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const path = require('node:path')
-const { resize, JobQueue, native } = require('..')
+const { resize, metadata, JobQueue, native } = require('..')
 const binding = require('../lib/load').load()
 const { startRedis } = require('./helpers/redis')
 const { LOOPS, runEntries } = require('./helpers/loops')
-const { fixture } = require('./helpers/fixtures')
+const { fixture, sofMarker } = require('./helpers/fixtures')
 
 const POSITIONS = 'centre, center, top, right top, right, right bottom, bottom, left bottom, left, left top, north, northeast, east, southeast, south, southwest, west, northwest'
 const RESIZE_FIELDS = binding.specInfo().tasks.find((t) => t.task === 'resize').fields.join(', ')
@@ -77,6 +77,30 @@ describe('the same bad options fail alike on every path', () => {
         assert.deepEqual({ code: record.exception, message: record.error }, { code: 'ERR_INVALID_ARG', message }, `${loop.kind}, failed entry: ${what}`)
       }
       assert.equal(await redis.exists(...BAD.map((b, i) => `spec:out:${i}`)), 0, 'no output was written')
+    })
+  }
+})
+
+describe('a new option is one field in the spec: progressive', () => {
+  let server, redis
+  before(async () => {
+    server = await startRedis()
+    redis = server.client()
+  })
+  after(async () => { await server.close() })
+
+  for (const loop of LOOPS) {
+    it(`reaches the JPEG encoder through a native job in the ${loop.kind}`, async () => {
+      const ns = `progressive-${loop.rust ? 'rust' : 'js'}`
+      const jobs = { thumb: native('resize', { width: 64, format: 'jpeg' }) }
+      const photo = fixture('320x240.jpg').toString('base64')
+      const entries = [true, false].map((progressive, i) => ({ class: 'thumb', queue: 'q', args: [{ input: { base64: photo }, output: { key: `out:${ns}:${i}` }, progressive }, { tag: i }] }))
+      const { outcomes } = await runEntries(server, redis, loop, { ns, jobs, entries })
+      assert.ok(outcomes.every((o) => o.ok), JSON.stringify(outcomes))
+      const [progressive, baseline] = [await redis.getBuffer(`out:${ns}:0`), await redis.getBuffer(`out:${ns}:1`)]
+      assert.deepEqual([sofMarker(progressive), sofMarker(baseline)], [0xc2, 0xc0])
+      const m = await metadata(progressive)
+      assert.deepEqual([m.format, m.width, m.height], ['jpeg', 64, 48])
     })
   }
 })

@@ -27,6 +27,8 @@ pub struct ResizeSpec {
   pub kernel: Option<Kernel>,
   pub format: Option<OutputFormat>,
   pub quality: Option<Quality>,
+  /// JPEG only: a progressive (multi-scan) JPEG. sharp's name.
+  pub progressive: Option<Flag>,
   pub auto_orient: Option<Flag>,
   pub limit_input_pixels: Option<PixelLimit>,
   pub limit_output_pixels: Option<PixelLimit>,
@@ -45,6 +47,7 @@ impl From<ResizeSpec> for ResizeOptions {
       kernel: s.kernel.unwrap_or(d.kernel),
       format: s.format.map(|f| f.0).or(d.format),
       quality: s.quality.map_or(d.quality, |q| q.0),
+      progressive: s.progressive.map_or(d.progressive, |f| f.0),
       auto_orient: s.auto_orient.map_or(d.auto_orient, |f| f.0),
       limit_input_pixels: s.limit_input_pixels.and_then(|l| l.0).unwrap_or(d.limit_input_pixels),
       // Not given (or true): follows limitInputPixels.
@@ -161,8 +164,8 @@ mod tests {
     assert_eq!(resize(json!({})).unwrap(), ResizeOptions::default());
     assert_eq!(resize(Value::Null).unwrap(), ResizeOptions::default());
     assert_eq!(resize(json!({ "width": null, "quality": null })).unwrap(), ResizeOptions::default());
-    let o = resize(json!({ "width": 100.0, "format": "JPG", "position": "North", "limitInputPixels": false })).unwrap();
-    assert_eq!((o.width, o.format, o.position, o.limit_input_pixels), (Some(100), Some(Format::Jpeg), (0.5, 0.0), 0));
+    let o = resize(json!({ "width": 100.0, "format": "JPG", "position": "North", "limitInputPixels": false, "progressive": true })).unwrap();
+    assert_eq!((o.width, o.format, o.position, o.limit_input_pixels, o.progressive), (Some(100), Some(Format::Jpeg), (0.5, 0.0), 0, true));
   }
 
   #[test]
