@@ -2,9 +2,10 @@
 //! bytes it reads and where its result goes.
 //!
 //! Args: `{ input: { path } | { key } | { base64 }, output?: { path } | { key, ttl }, ...taskOptions }`.
-//! Task options are the same as the JS functions' (sharp-style for resize),
-//! plus `maxInputBytes`. Both loops build their jobs here: the Rust loop
-//! directly, the JS loop through the napi glue.
+//! Task options are read by the core's spec (rusque_core::spec), the same
+//! parser as the JS functions'; with `maxInputBytes`, any other key is
+//! refused. Both loops build their jobs here: the Rust loop directly, the
+//! JS loop through the napi glue.
 
 use base64::Engine;
 use serde::Deserialize;
