@@ -33,6 +33,8 @@ export interface ResizeOptions {
   format?: OutputFormat
   /** JPEG and WebP quality, 1-100. Default 80. */
   quality?: number
+  /** JPEG only: write a progressive (multi-scan) JPEG, which browsers draw coarse-to-fine. Default false. */
+  progressive?: boolean
   /** Apply the EXIF orientation (1-8) so the output is upright. Default true. */
   autoOrient?: boolean
   /** Reject inputs with more pixels than this (read from the header). false or 0 disables. Default 268402689. */
@@ -63,12 +65,25 @@ export interface Metadata {
 
 export type HashAlgorithm = 'sha256' | 'sha512' | 'blake3' | 'md5'
 
+/** metadata() takes no task options; any other key is ERR_INVALID_ARG. */
+export interface MetadataOptions {
+  /** Cancels the call: it rejects with an AbortError (code 'ABORT_ERR'). */
+  signal?: AbortSignal
+}
+
+export interface HashOptions {
+  /** Default 'sha256'. */
+  algorithm?: HashAlgorithm
+  /** Cancels the call: it rejects with an AbortError (code 'ABORT_ERR'). */
+  signal?: AbortSignal
+}
+
 /** Resizes an image on rusque's thread pool. */
 export function resize(input: Input, options?: ResizeOptions): Promise<Buffer>
 /** Reads an image's header (no full decode). */
-export function metadata(input: Input, options?: { signal?: AbortSignal }): Promise<Metadata>
+export function metadata(input: Input, options?: MetadataOptions): Promise<Metadata>
 /** Hex digest of the bytes. Default algorithm 'sha256'. */
-export function hash(input: Input, algorithm?: HashAlgorithm | { algorithm?: HashAlgorithm; signal?: AbortSignal }): Promise<string>
+export function hash(input: Input, algorithm?: HashAlgorithm | HashOptions): Promise<string>
 
 export interface PoolConfig {
   /** Threads in the pool (default: available parallelism, or RUSQUE_THREADS, 1 to 256). */
@@ -214,8 +229,8 @@ export type TaskName = 'resize' | 'metadata' | 'hash'
 
 export interface TaskOptionsMap {
   resize: ResizeOptions
-  metadata: { signal?: AbortSignal } | undefined
-  hash: HashAlgorithm | { algorithm?: HashAlgorithm; signal?: AbortSignal } | undefined
+  metadata: MetadataOptions | undefined
+  hash: HashAlgorithm | HashOptions | undefined
 }
 
 export interface TaskResultMap {
@@ -574,4 +589,4 @@ export interface NativeJobDefinition extends JobDefinition<any> {
  */
 export declare function native (task: 'resize', defaults?: Record<string, unknown>, extra?: { plugins?: PluginReference[], pluginOptions?: Record<string, Record<string, any>> }): NativeJobDefinition
 export declare function native (task: 'metadata', defaults?: Record<string, unknown>, extra?: { plugins?: PluginReference[], pluginOptions?: Record<string, Record<string, any>> }): NativeJobDefinition
-export declare function native (task: 'hash', defaults?: { algorithm?: 'sha256' | 'sha512' | 'blake3' | 'md5' } | 'sha256' | 'sha512' | 'blake3' | 'md5', extra?: { plugins?: PluginReference[], pluginOptions?: Record<string, Record<string, any>> }): NativeJobDefinition
+export declare function native (task: 'hash', defaults?: Omit<HashOptions, 'signal'> | HashAlgorithm, extra?: { plugins?: PluginReference[], pluginOptions?: Record<string, Record<string, any>> }): NativeJobDefinition

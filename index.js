@@ -9,7 +9,7 @@ const { Worker, MultiWorker, native: nativeJob } = require('./lib/resque')
 /**
  * Resizes an image (JPEG, PNG, WebP or GIF bytes) on the rusque pool.
  * Options follow sharp's meanings: width, height, fit, position, background,
- * withoutEnlargement, kernel, format, quality, autoOrient, limitInputPixels, limitOutputPixels, signal.
+ * withoutEnlargement, kernel, format, quality, progressive, autoOrient, limitInputPixels, limitOutputPixels, signal.
  */
 function resize (input, options) {
   return native.call('resize', input, options)

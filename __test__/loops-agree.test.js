@@ -27,10 +27,10 @@ const jobs = {
 
 const nested = (n) => JSON.parse('['.repeat(n) + '1' + ']'.repeat(n))
 
-/** [what, class, queue entry args[0] (tag added), expected outcome (checked on each loop)] */
+/** [what, class, queue entry args[0], expected outcome (checked on each loop), args[1] extra] */
 const CASES = () => [
-  ['args nested 200 levels deep', 'digest', { input: { base64: ABC }, note: nested(200) }, { ok: true, result: sha256('abc') }],
-  ['args nested 990 levels deep', 'digest', { input: { base64: ABC }, note: nested(990) }, { ok: true, result: sha256('abc') }],
+  ['args nested 200 levels deep', 'digest', { input: { base64: ABC } }, { ok: true, result: sha256('abc') }, { note: nested(200) }],
+  ['args nested 990 levels deep', 'digest', { input: { base64: ABC } }, { ok: true, result: sha256('abc') }, { note: nested(990) }],
   ['null options keep the defaults', 'thumb', { input: { base64: photo }, output: { key: 'agree:null' }, width: null, fit: null, quality: null, format: null, kernel: null }, { ok: true }],
   ['ttl: null is no expiry', 'digest', { input: { base64: ABC }, output: { key: 'agree:ttl', ttl: null } }, { ok: true }],
   // A whole number past 2^64 saturates (no practical limit), as resize() takes it.
@@ -57,7 +57,7 @@ after(async () => {
 describe('both loops give the same answers', () => {
   it('for nesting, null options, null ttl, out-of-range limits', async () => {
     const cases = CASES()
-    const entries = cases.map(([, cls, args], i) => ({ class: cls, queue: 'q', args: [{ ...args, tag: i }] }))
+    const entries = cases.map(([, cls, args, , extra], i) => ({ class: cls, queue: 'q', args: [args, { ...extra, tag: i }] }))
     const byLoop = {}
     for (const loop of LOOPS) {
       const ns = `agree-${loop.rust ? 'rust' : 'js'}`

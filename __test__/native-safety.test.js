@@ -33,7 +33,7 @@ const jobs = {
 }
 
 function job (cls, args, tag) {
-  return { class: cls, queue: 'q', args: [{ ...args, tag }] }
+  return { class: cls, queue: 'q', args: [args, { tag }] }
 }
 
 before(async () => {
@@ -120,7 +120,7 @@ for (const loop of LOOPS) {
       assert.deepEqual(outcomes[1], { ok: true, result: sha256('abc') })
       assert.equal(outcomes[2].code, 'ERR_INPUT_NOT_FOUND')
       const failed = (await redis.lrange(`${ns}:failed`, 0, -1)).map((s) => JSON.parse(s))
-      assert.deepEqual(failed.map((f) => [f.exception, f.payload.args[0].tag]), [['ERR_INPUT_NOT_FOUND', 0], ['ERR_INPUT_NOT_FOUND', 2]])
+      assert.deepEqual(failed.map((f) => [f.exception, f.payload.args[1].tag]), [['ERR_INPUT_NOT_FOUND', 0], ['ERR_INPUT_NOT_FOUND', 2]])
       assert.deepEqual(await redis.keys(`${ns}:worker:*`), [], 'no job left in a working-on key')
       assert.equal(await redis.get(`${ns}:stat:failed`), 'not a number', 'left as it was')
       assert.equal(await redis.llen(`${ns}:queue:q`), 0)

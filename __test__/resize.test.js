@@ -3,7 +3,7 @@
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const { resize, metadata } = require('..')
-const { fixture, raw, meanAbsDiff, MAGIC } = require('./helpers/fixtures')
+const { fixture, raw, meanAbsDiff, MAGIC, sofMarker } = require('./helpers/fixtures')
 
 const big = fixture('2569067123_aca715a2ee_o.jpg') // 2725x2225
 
@@ -110,6 +110,23 @@ test('quality changes JPEG size', async () => {
   const low = await resize(big, { width: 720, quality: 20 })
   const high = await resize(big, { width: 720, quality: 95 })
   assert.ok(low.length < high.length * 0.6, `${low.length} vs ${high.length}`)
+})
+
+test('progressive: true writes a progressive JPEG (SOF2) that reads back alike', async () => {
+  const src = fixture('320x240.jpg')
+  const baseline = await resize(src, { width: 160, format: 'jpeg' })
+  const progressive = await resize(src, { width: 160, format: 'jpeg', progressive: true })
+  assert.equal(sofMarker(baseline), 0xc0, 'the default is baseline (SOF0)')
+  assert.equal(sofMarker(progressive), 0xc2, 'progressive: SOF2')
+  const m = await metadata(progressive)
+  assert.deepEqual([m.format, m.width, m.height], ['jpeg', 160, 120])
+  // Decoded (by libvips here, by rusque below), it is the same picture as the baseline one.
+  assert.ok(meanAbsDiff(await raw(progressive), await raw(baseline)) < 2, 'same pixels within rounding')
+  const again = await resize(progressive, { width: 80, format: 'png' })
+  assert.deepEqual([(await metadata(again)).width, (await metadata(again)).height], [80, 60])
+  // Other formats ignore it, as sharp's JPEG-only option does.
+  assert.ok(MAGIC.png(await resize(src, { width: 16, format: 'png', progressive: true })))
+  await assert.rejects(resize(src, { width: 16, progressive: 'yes' }), { code: 'ERR_INVALID_ARG', message: 'progressive must be a boolean, got a string ("yes")' })
 })
 
 test('alpha is kept for PNG and WebP, flattened onto background for JPEG', async () => {

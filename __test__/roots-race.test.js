@@ -96,7 +96,7 @@ describe('symlink swaps inside a root while jobs run', () => {
       const entries = []
       for (let i = 0; i < JOBS_PER_LOOP; i++) {
         const input = i % 2 === 0 ? path.join(root, 'file.txt') : path.join(root, 'd', 'in.txt')
-        entries.push(JSON.stringify({ class: 'digest', queue: 'q', args: [{ input: { path: input }, output: { path: path.join(root, 'd', `o-${i % 64}.txt`) }, tag: i }] }))
+        entries.push(JSON.stringify({ class: 'digest', queue: 'q', args: [{ input: { path: input }, output: { path: path.join(root, 'd', `o-${i % 64}.txt`) } }, { tag: i }] }))
       }
       const multi = redis.multi()
       for (const e of entries) multi.rpush(`${ns}:queue:q`, e)

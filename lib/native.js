@@ -6,8 +6,8 @@
 // JobQueue share one path with no extra promise per job.
 
 const binding = require('./load').load()
-const { makeError, invalidArg, abortError, fromNative, codes } = require('./errors')
-const opts = require('./options')
+const { RusqueError, makeError, invalidArg, abortError, fromNative, codes } = require('./errors')
+const opts = require('./args')
 const debug = require('./debug')
 const dc = require('node:diagnostics_channel')
 
@@ -170,8 +170,47 @@ function onBatch (batch) {
   else updateActive()
 }
 
+// The spec's option names and algorithms (crates/core/src/spec), read once:
+// the hash hot path checks a plain { algorithm } here, with no JSON.
+const spec = binding.specInfo()
+const HASH_KEYS = new Set([...spec.tasks.find((t) => t.task === 'hash').fields, ...opts.JS_ONLY])
+const ALGORITHMS = new Set(spec.choices.find((c) => c.name === 'algorithm').values)
+
+/** The task's options parsed by the spec (a TaskSpec); throws its ERR_INVALID_ARG. */
+function parseSpec (task, json) {
+  try {
+    return new binding.TaskSpec(task, json)
+  } catch (err) {
+    throw fromNative(err)
+  }
+}
+
+/** The signal of an options object, if any. */
+function signalOf (options) {
+  return options !== null && typeof options === 'object' ? opts.checkSignal(options.signal) : undefined
+}
+
+/** A hash algorithm's name for the pool (undefined: the default). */
+function algorithmOf (algorithm) {
+  if (algorithm === undefined || algorithm === null) return undefined
+  if (typeof algorithm === 'string' && ALGORITHMS.has(algorithm)) return algorithm
+  // Anything else (another case, a typo, another type): the spec decides, with its message.
+  parseSpec('hash', opts.toJson({ algorithm }))
+  return algorithm
+}
+
+/** hash()'s options: the algorithm's name, or { algorithm, signal }. */
+function hashOptions (options) {
+  if (options === null || typeof options !== 'object') return { algorithm: algorithmOf(options), signal: undefined }
+  for (const k of Object.keys(options)) {
+    if (!HASH_KEYS.has(k)) parseSpec('hash', opts.optionsJson(options)) // throws: unknown option
+  }
+  return { algorithm: algorithmOf(options.algorithm), signal: opts.checkSignal(options.signal) }
+}
+
 /**
  * Validates a task's arguments into a prepared job: { kind, bytes, arg, signal }.
+ * The options are the spec's (Rust); JS checks only the bytes and the signal.
  * Throws ERR_INVALID_ARG.
  */
 function prepare (task, input, taskOptions) {
@@ -180,19 +219,21 @@ function prepare (task, input, taskOptions) {
     throw invalidArg(`unknown task ${opts.describe(task)}: use one of ${Object.keys(TASKS).join(', ')}`)
   }
   if (kind === KIND_RESIZE) {
-    const { native, signal } = opts.readArg('options', () => opts.resizeOptions(taskOptions))
-    return { kind, bytes: opts.readArg('input', () => opts.imageBytes(input)), arg: native, signal, options: taskOptions }
+    const { arg, signal } = opts.readArg('options', () => {
+      const json = opts.optionsJson(taskOptions)
+      return { arg: parseSpec('resize', json), signal: signalOf(taskOptions) }
+    })
+    return { kind, bytes: opts.readArg('input', () => opts.imageBytes(input)), arg, signal, options: taskOptions }
   }
   if (kind === KIND_METADATA) {
-    const signal = opts.readArg('options', () => taskOptions && typeof taskOptions === 'object' ? opts.checkSignal(taskOptions.signal) : undefined)
+    const signal = opts.readArg('options', () => {
+      const json = opts.optionsJson(taskOptions)
+      if (json !== 'null' && json !== '{}') parseSpec('metadata', json) // metadata takes no options: throws
+      return signalOf(taskOptions)
+    })
     return { kind, bytes: opts.readArg('input', () => opts.imageBytes(input)), arg: undefined, signal, options: taskOptions }
   }
-  const { algorithm, signal } = opts.readArg('options', () => {
-    if (taskOptions && typeof taskOptions === 'object') {
-      return { algorithm: opts.hashAlgorithm(taskOptions.algorithm), signal: opts.checkSignal(taskOptions.signal) }
-    }
-    return { algorithm: opts.hashAlgorithm(taskOptions), signal: undefined }
-  })
+  const { algorithm, signal } = opts.readArg('options', () => hashOptions(taskOptions))
   return { kind, bytes: opts.readArg('input', () => opts.toBytes(input)), arg: algorithm, signal, options: taskOptions }
 }
 

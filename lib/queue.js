@@ -9,7 +9,7 @@ const { EventEmitter } = require('node:events')
 const native = require('./native')
 const { Histogram, summary } = require('./metrics')
 const { RusqueError, invalidArg, abortError, codes } = require('./errors')
-const { describe, checkSignal, readArg } = require('./options')
+const { describe, checkSignal, readArg } = require('./args')
 
 function queueError (code, message) {
   return new RusqueError(code, message)

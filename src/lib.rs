@@ -4,7 +4,7 @@
 //!
 //! - `runtime`: one `Runtime` per JS environment, which submits calls to the
 //!   pool and hands completions back in batches through a threadsafe function;
-//! - `options`: JS option objects converted into the core's types;
+//! - `spec`: task options, as JSON, parsed by the core's spec;
 //! - `pool`: `configure`, pool statistics and build facts;
 //! - `worker` and `events`: the Rust resque loop and the events it reports;
 //! - `jobs`: native jobs run by the JS resque loop;
@@ -17,9 +17,9 @@ use napi::bindgen_prelude::*;
 mod error;
 mod events;
 mod jobs;
-mod options;
 mod pool;
 mod runtime;
+mod spec;
 mod worker;
 
 /// Appends `items` to a completion queue and wakes the JS thread through

@@ -15,9 +15,14 @@ use rusque_core::tasks::hash::Algorithm;
 use rusque_core::tasks::image::Metadata;
 use rusque_core::{budget, metrics, pool, Cancel, Output, Task};
 
-use crate::options::{convert_resize_options, NativeResizeOptions};
 use crate::error::{self, invalid, napi_failed, to_napi};
+use crate::spec::TaskSpec;
 use crate::{enqueue_and_wake, keep_alive};
+
+/// The hash hot path's algorithm: a name, not JSON (the spec's FromStr).
+fn algorithm_of(name: Option<String>) -> error::Result<Algorithm> {
+  name.map_or(Ok(Algorithm::default()), |n| n.parse().map_err(to_napi))
+}
 
 struct Completion {
   id: u32,
@@ -196,21 +201,16 @@ impl Runtime {
 
   /// Returns false when the job was parked by the memory budget (see `spawn`).
   #[napi]
-  pub fn submit_resize(&self, id: u32, input: &[u8], options: NativeResizeOptions, cancellable: bool) -> error::Result<bool> {
-    let opts = convert_resize_options(options)?;
-    Ok(self.spawn(id, Task::Resize(opts), input, cancellable))
+  pub fn submit_resize(&self, id: u32, input: &[u8], spec: &TaskSpec, cancellable: bool) -> error::Result<bool> {
+    Ok(self.spawn(id, spec.task.clone(), input, cancellable))
   }
 
   /// Runs a parked resize the budget has admitted, with its input.
   #[napi]
-  pub fn run_admitted(&self, id: u32, input: &[u8], options: NativeResizeOptions, cancellable: bool) -> error::Result<()> {
+  pub fn run_admitted(&self, id: u32, input: &[u8], spec: &TaskSpec, cancellable: bool) -> error::Result<()> {
     let parked = self.shared.parked.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
     let (permit, queued_at) = parked.ok_or_else(|| invalid(format!("job {id} was not admitted")))?;
-    let opts = convert_resize_options(options).inspect_err(|_| {
-      let started_at = metrics::started(metrics::Kind::Resize, queued_at);
-      metrics::finished(metrics::Kind::Resize, started_at, metrics::Outcome::Failed);
-    })?;
-    self.run(id, permit, queued_at, Task::Resize(opts), input.to_vec(), cancellable);
+    self.run(id, permit, queued_at, spec.task.clone(), input.to_vec(), cancellable);
     Ok(())
   }
 
@@ -232,17 +232,18 @@ impl Runtime {
     self.spawn(id, Task::Metadata, input, cancellable);
   }
 
+  /// `algorithm`: its name (the spec's Algorithm table), absent for the default.
   #[napi]
-  pub fn submit_hash(&self, id: u32, input: &[u8], algorithm: String, cancellable: bool) -> error::Result<()> {
-    let alg = Algorithm::parse(&algorithm).map_err(to_napi)?;
+  pub fn submit_hash(&self, id: u32, input: &[u8], algorithm: Option<String>, cancellable: bool) -> error::Result<()> {
+    let alg = algorithm_of(algorithm)?;
     self.spawn(id, Task::Hash(alg), input, cancellable);
     Ok(())
   }
 
   /// Many hash jobs in one call: ids[i] hashes inputs[i].
   #[napi]
-  pub fn submit_hash_many(&self, ids: Vec<u32>, inputs: Vec<&[u8]>, algorithm: String) -> error::Result<()> {
-    let alg = Algorithm::parse(&algorithm).map_err(to_napi)?;
+  pub fn submit_hash_many(&self, ids: Vec<u32>, inputs: Vec<&[u8]>, algorithm: Option<String>) -> error::Result<()> {
+    let alg = algorithm_of(algorithm)?;
     if ids.len() != inputs.len() {
       return Err(invalid("ids and inputs differ in length".into()));
     }

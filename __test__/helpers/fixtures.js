@@ -82,4 +82,18 @@ function png (width, height, idat, colorType = 0, depth = 8) {
   ])
 }
 
-module.exports = { dir, fixture, raw, meanAbsDiff, MAGIC, loopProbe, png }
+/**
+ * The start-of-frame marker of a JPEG, found by walking its segments: 0xc0
+ * for baseline, 0xc2 for progressive; null if there is none.
+ */
+function sofMarker (jpeg) {
+  let i = 2
+  while (i + 4 <= jpeg.length && jpeg[i] === 0xff) {
+    const marker = jpeg[i + 1]
+    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) return marker
+    i += 2 + jpeg.readUInt16BE(i + 2)
+  }
+  return null
+}
+
+module.exports = { dir, fixture, raw, meanAbsDiff, MAGIC, loopProbe, png, sofMarker }

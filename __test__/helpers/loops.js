@@ -18,7 +18,8 @@ const LOOPS = [
  * worker of `loop` over them until each has succeeded or failed, ends it, and
  * returns { outcomes, worker, seen }: outcomes[i] is { ok: true, result } or
  * { ok: false, exception, error, code } (from the failed record and event).
- * Entries must carry a distinct args[0].tag (a number) to be matched.
+ * Entries must carry a distinct args[1].tag (a number) to be matched (args[0]
+ * is the native job's argument, where an unknown key is refused).
  */
 async function runEntries (server, redis, loop, { ns, q = 'q', jobs, entries, options = {}, ms = 30000, before }) {
   for (const e of entries) await redis.rpush(`${ns}:queue:${q}`, typeof e === 'string' ? e : JSON.stringify(e))
@@ -31,9 +32,9 @@ async function runEntries (server, redis, loop, { ns, q = 'q', jobs, entries, op
   await w.start()
   await waitFor(() => seen.success.length + seen.failure.length >= entries.length, { ms, what: `${entries.length} outcomes from the ${loop.kind}` })
   await w.end()
-  const tagOf = (job) => job && job.args && job.args[0] && job.args[0].tag
+  const tagOf = (job) => job && job.args && job.args[1] && job.args[1].tag
   const outcomes = entries.map((e) => {
-    const tag = typeof e === 'string' ? JSON.parse(e).args[0].tag : e.args[0].tag
+    const tag = typeof e === 'string' ? JSON.parse(e).args[1].tag : e.args[1].tag
     const s = seen.success.find(([, job]) => tagOf(job) === tag)
     if (s) return { ok: true, result: s[2] }
     const f = seen.failure.find(([, job]) => tagOf(job) === tag)

@@ -107,7 +107,7 @@ pub fn check_resize_options(data: &[u8]) -> Corpus {
   let ih = side(head[2]).min((1 << 16) / iw).max(1);
   let len = (iw * ih) as usize * usize::from(channels);
   let bytes: Vec<u8> = if fill.is_empty() { vec![128; len] } else { fill.iter().copied().cycle().take(len).collect() };
-  let Ok(input) = encode::encode(&Pixels { data: bytes, width: iw, height: ih, channels }, in_format, 90) else {
+  let Ok(input) = encode::encode(&Pixels { data: bytes, width: iw, height: ih, channels }, in_format, 90, false) else {
     return Corpus::Reject;
   };
 

@@ -18,17 +18,9 @@
 
 const binding = require('../load').load()
 const { RusqueError, makeError, invalidArg, fromNative, codes } = require('../errors')
+const { toJson } = require('../args')
 
-const TASKS = new Set(['resize', 'metadata', 'hash'])
-
-/**
- * JSON for Rust. A number JSON cannot carry (Infinity, NaN) goes as its
- * name, so the option's own check refuses it by name instead of JSON.stringify
- * quietly writing null ("not given").
- */
-function toJson (value) {
-  return JSON.stringify(value, (k, v) => (typeof v === 'number' && !Number.isFinite(v)) || typeof v === 'bigint' ? String(v) : v)
-}
+const TASKS = new Set(binding.specInfo().tasks.map((t) => t.task))
 
 function native (task, defaults = {}, extra = {}) {
   if (!TASKS.has(task)) throw invalidArg(`unknown native task ${JSON.stringify(task)}: use one of ${[...TASKS].join(', ')}`)
@@ -36,6 +28,12 @@ function native (task, defaults = {}, extra = {}) {
   if (defaults === null || typeof defaults !== 'object') throw invalidArg('native(task, defaults): defaults must be an object of task options')
   const frozen = Object.freeze(Object.assign({}, defaults))
   const defaultsJson = toJson(frozen)
+  // Checked now, by the spec, with the message a job would get.
+  try {
+    binding.checkNativeDefaults(task, defaultsJson)
+  } catch (err) {
+    throw fromNative(err)
+  }
   return {
     native: { task, defaults: frozen },
     plugins: extra.plugins,

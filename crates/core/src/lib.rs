@@ -6,6 +6,7 @@ pub mod build_info;
 pub mod error;
 pub mod metrics;
 pub mod pool;
+pub mod spec;
 pub mod tasks;
 
 pub use error::{Code, Error, Result};

@@ -2,37 +2,25 @@
 //! bytes it reads and where its result goes.
 //!
 //! Args: `{ input: { path } | { key } | { base64 }, output?: { path } | { key, ttl }, ...taskOptions }`.
-//! Task options are the same as the JS functions' (sharp-style for resize),
-//! plus `maxInputBytes`. Both loops build their jobs here: the Rust loop
-//! directly, the JS loop through the napi glue.
+//! Task options are read by the core's spec (rusque_core::spec), the same
+//! parser as the JS functions'; with `maxInputBytes`, any other key is
+//! refused. Both loops build their jobs here: the Rust loop directly, the
+//! JS loop through the napi glue.
 
 use base64::Engine;
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::files::{Roots, DEFAULT_MAX_INPUT_BYTES};
 use super::keys::KeyPolicy;
 use rusque_core::error::{Code, Error, Result};
-use rusque_core::tasks::hash::Algorithm;
-use rusque_core::tasks::image::{Fit, Format, Kernel, ResizeOptions};
+use rusque_core::spec::values::whole;
+use rusque_core::spec::{self, check_keys, describe, fields, TaskName};
+use rusque_core::tasks::image::ResizeOptions;
 use rusque_core::tasks::{Output, Task};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-  Resize,
-  Metadata,
-  Hash,
-}
-
-impl Kind {
-  pub fn parse(name: &str) -> Result<Kind> {
-    match name {
-      "resize" => Ok(Kind::Resize),
-      "metadata" => Ok(Kind::Metadata),
-      "hash" => Ok(Kind::Hash),
-      other => Err(Error::invalid(format!("unknown native task {other:?}: use resize, metadata or hash"))),
-    }
-  }
-}
+/// The native tasks: the core spec's task names.
+pub type Kind = TaskName;
 
 /// A job class whose work is a native task, with default options.
 #[derive(Debug, Clone)]
@@ -66,26 +54,58 @@ pub struct Spec {
   pub max_input_bytes: u64,
 }
 
-fn obj<'a>(v: &'a Value, what: &str) -> Result<&'a Map<String, Value>> {
-  v.as_object().ok_or_else(|| Error::invalid(format!("{what} must be an object")))
+/// A native job's argument besides the task's options (which the core's
+/// spec reads from the same object). Only its field names are read from
+/// this type; the values are checked below.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct JobArgs {
+  input: Option<Value>,
+  output: Option<Value>,
+  max_input_bytes: Option<Value>,
 }
 
-fn string(m: &Map<String, Value>, k: &str) -> Result<Option<String>> {
+/// The keys of `input` and `output` (each takes one of path, key, base64).
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct InputKeys {
+  path: Option<Value>,
+  key: Option<Value>,
+  base64: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct OutputKeys {
+  path: Option<Value>,
+  key: Option<Value>,
+  ttl: Option<Value>,
+}
+
+/// `what` as an object whose keys `T` accepts.
+fn obj<'a, T: serde::de::DeserializeOwned>(v: &'a Value, what: &str, shape: &str) -> Result<&'a Map<String, Value>> {
+  let m = v.as_object().ok_or_else(|| Error::invalid(format!("{what} must be {shape}, got {}", describe(v))))?;
+  check_keys(what, m, fields::<T>(), &[])?;
+  Ok(m)
+}
+
+fn string(m: &Map<String, Value>, what: &str, k: &str) -> Result<Option<String>> {
   match m.get(k) {
     None | Some(Value::Null) => Ok(None),
     Some(Value::String(s)) => Ok(Some(s.clone())),
-    Some(_) => Err(Error::invalid(format!("{k} must be a string"))),
+    Some(v) => Err(Error::invalid(format!("{what}.{k} must be a string, got {}", describe(v)))),
   }
 }
 
 fn input_ref(v: Option<&Value>) -> Result<InputRef> {
-  let v = v.ok_or_else(|| Error::invalid("native job args need input: { path } | { key } | { base64 }"))?;
-  let m = obj(v, "input")?;
-  if let Some(p) = string(m, "path")? {
+  let v = v.filter(|v| !v.is_null()).ok_or_else(|| Error::invalid("native job args need input: { path } | { key } | { base64 }"))?;
+  let m = obj::<InputKeys>(v, "input", "{ path } | { key } | { base64 }")?;
+  if let Some(p) = string(m, "input", "path")? {
     Ok(InputRef::Path(p))
-  } else if let Some(k) = string(m, "key")? {
+  } else if let Some(k) = string(m, "input", "key")? {
     Ok(InputRef::Key(k))
-  } else if let Some(b) = string(m, "base64")? {
+  } else if let Some(b) = string(m, "input", "base64")? {
     Ok(InputRef::Base64(b))
   } else {
     Err(Error::invalid("input must have one of path, key or base64"))
@@ -96,10 +116,10 @@ const MAX_TTL_SECONDS: u64 = 1_000_000_000_000_000;
 
 fn output_ref(v: Option<&Value>) -> Result<OutputRef> {
   let Some(v) = v.filter(|v| !v.is_null()) else { return Ok(OutputRef::None) };
-  let m = obj(v, "output")?;
-  if let Some(p) = string(m, "path")? {
+  let m = obj::<OutputKeys>(v, "output", "{ path } | { key, ttl }")?;
+  if let Some(p) = string(m, "output", "path")? {
     Ok(OutputRef::Path(p))
-  } else if let Some(k) = string(m, "key")? {
+  } else if let Some(k) = string(m, "output", "key")? {
     let ttl = match m.get("ttl") {
       None | Some(Value::Null) => None,
       // Redis refuses an expiry past about 9.2e15 s from now; such a ttl
@@ -107,7 +127,7 @@ fn output_ref(v: Option<&Value>) -> Result<OutputRef> {
       Some(t) => Some(
         whole(t)
           .filter(|&t| (1..=MAX_TTL_SECONDS).contains(&t))
-          .ok_or_else(|| Error::invalid("output.ttl must be a positive integer of seconds, at most 10^15"))?,
+          .ok_or_else(|| Error::invalid(format!("output.ttl must be a positive integer of seconds, at most 10^15; got {}", describe(t))))?,
       ),
     };
     Ok(OutputRef::Key { key: k, ttl })
@@ -116,190 +136,16 @@ fn output_ref(v: Option<&Value>) -> Result<OutputRef> {
   }
 }
 
-/// A non-negative whole number, written as an integer or as a float with no
-/// fraction (`100.0`, as some JSON producers write integers): the JS loop,
-/// where both are the same Number, accepts both, and so does this one.
-fn whole(v: &Value) -> Option<u64> {
-  v.as_u64().or_else(|| v.as_f64().filter(|f| f.fract() == 0.0 && (0.0..=9_007_199_254_740_992.0).contains(f)).map(|f| f as u64))
+/// The task options of a job (merged over the defaults), read by the core's spec.
+fn task_of(kind: Kind, merged: &Map<String, Value>) -> Result<Task> {
+  spec::task(kind, &Value::Object(merged.clone()), fields::<JobArgs>())
 }
 
-fn dimension(m: &Map<String, Value>, k: &str) -> Result<Option<u32>> {
-  match m.get(k) {
-    None | Some(Value::Null) => Ok(None),
-    Some(v) => whole(v)
-      .filter(|n| (1..=65_535).contains(n))
-      .map(|n| Some(n as u32))
-      .ok_or_else(|| Error::invalid(format!("{k} must be an integer from 1 to 65535, got {v}"))),
+fn resize_of(m: &Map<String, Value>) -> Result<ResizeOptions> {
+  match task_of(Kind::Resize, m)? {
+    Task::Resize(o) => Ok(o),
+    _ => Err(Error::internal("the resize spec made another task")),
   }
-}
-
-fn boolean(m: &Map<String, Value>, k: &str, dflt: bool) -> Result<bool> {
-  match m.get(k) {
-    None | Some(Value::Null) => Ok(dflt),
-    Some(Value::Bool(b)) => Ok(*b),
-    Some(v) => Err(Error::invalid(format!("{k} must be a boolean, got {v}"))),
-  }
-}
-
-fn position(name: &str) -> Option<(f64, f64)> {
-  Some(match name.to_ascii_lowercase().as_str() {
-    "centre" | "center" => (0.5, 0.5),
-    "top" | "north" => (0.5, 0.0),
-    "right top" | "northeast" => (1.0, 0.0),
-    "right" | "east" => (1.0, 0.5),
-    "right bottom" | "southeast" => (1.0, 1.0),
-    "bottom" | "south" => (0.5, 1.0),
-    "left bottom" | "southwest" => (0.0, 1.0),
-    "left" | "west" => (0.0, 0.5),
-    "left top" | "northwest" => (0.0, 0.0),
-    _ => return None,
-  })
-}
-
-fn colour(v: &Value) -> Result<[u8; 4]> {
-  let bad = || Error::invalid(format!("background must be a colour such as '#ff0000', 'white' or {{ r, g, b, alpha }}, got {v}"));
-  match v {
-    Value::String(s) => {
-      let s = s.to_ascii_lowercase();
-      match s.as_str() {
-        "white" => return Ok([255, 255, 255, 255]),
-        "black" => return Ok([0, 0, 0, 255]),
-        "transparent" => return Ok([0, 0, 0, 0]),
-        _ => {}
-      }
-      let hex = s.strip_prefix('#').unwrap_or(&s);
-      let hex: String = if hex.len() == 3 { hex.chars().flat_map(|c| [c, c]).collect() } else { hex.to_string() };
-      if !(hex.len() == 6 || hex.len() == 8) || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(bad());
-      }
-      let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).map_err(|_| bad());
-      Ok([byte(0)?, byte(2)?, byte(4)?, if hex.len() == 8 { byte(6)? } else { 255 }])
-    }
-    Value::Object(m) => {
-      let c = |k: &str| m.get(k).and_then(whole).filter(|&n| n <= 255).map(|n| n as u8).ok_or_else(bad);
-      let alpha = match m.get("alpha") {
-        None => 1.0,
-        Some(a) => a.as_f64().filter(|a| (0.0..=1.0).contains(a)).ok_or_else(bad)?,
-      };
-      Ok([c("r")?, c("g")?, c("b")?, (alpha * 255.0).round() as u8])
-    }
-    _ => Err(bad()),
-  }
-}
-
-pub fn resize_options(m: &Map<String, Value>) -> Result<ResizeOptions> {
-  let mut o = ResizeOptions { width: dimension(m, "width")?, height: dimension(m, "height")?, ..ResizeOptions::default() };
-  if let Some(f) = string(m, "fit")? {
-    o.fit = match f.as_str() {
-      "cover" => Fit::Cover,
-      "contain" => Fit::Contain,
-      "fill" => Fit::Fill,
-      "inside" => Fit::Inside,
-      "outside" => Fit::Outside,
-      _ => return Err(Error::invalid(format!("fit must be one of cover, contain, fill, inside, outside; got {f:?}"))),
-    };
-  }
-  if let Some(p) = string(m, "position")? {
-    o.position = position(&p).ok_or_else(|| Error::invalid(format!("unknown position {p:?}")))?;
-  }
-  if let Some(bg) = m.get("background").filter(|v| !v.is_null()) {
-    o.background = colour(bg)?;
-  }
-  o.without_enlargement = boolean(m, "withoutEnlargement", false)?;
-  o.auto_orient = boolean(m, "autoOrient", true)?;
-  if let Some(k) = string(m, "kernel")? {
-    o.kernel = match k.as_str() {
-      "nearest" => Kernel::Nearest,
-      "linear" => Kernel::Linear,
-      "cubic" => Kernel::Cubic,
-      "mitchell" => Kernel::Mitchell,
-      "lanczos3" => Kernel::Lanczos3,
-      _ => return Err(Error::invalid(format!("kernel must be one of nearest, linear, cubic, mitchell, lanczos3; got {k:?}"))),
-    };
-  }
-  if let Some(f) = string(m, "format")? {
-    o.format = Some(
-      Format::parse(&f.to_ascii_lowercase())
-        .filter(|f| *f != Format::Gif)
-        .ok_or_else(|| Error::invalid(format!("format must be one of jpeg, png, webp; got {f:?}")))?,
-    );
-  }
-  if let Some(q) = m.get("quality").filter(|v| !v.is_null()) {
-    o.quality = whole(q)
-      .filter(|q| (1..=100).contains(q))
-      .ok_or_else(|| Error::invalid(format!("quality must be an integer from 1 to 100, got {q}")))? as u8;
-  }
-  // The pixel limits take what lib/options.js takes (any non-negative whole
-  // number, true for the default, false for none) and refuse the rest with
-  // its message, so a job fails alike in the JS loop and in this one.
-  fn pixel_limit(m: &Map<String, Value>, k: &str) -> Result<Option<u64>> {
-    match m.get(k) {
-      None | Some(Value::Null) | Some(Value::Bool(true)) => Ok(None),
-      Some(Value::Bool(false)) => Ok(Some(0)),
-      // Past u64 (only a float can be) saturates, as the JS path's number does.
-      Some(v) => v
-        .as_u64()
-        .or_else(|| v.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64))
-        .map(Some)
-        .ok_or_else(|| Error::invalid(format!("{k} must be a non-negative integer, true or false; got {}", describe(v)))),
-    }
-  }
-  // lib/options.js's describe() of the same value, as JSON.parse gives it to JS.
-  fn describe(v: &Value) -> String {
-    match v {
-      Value::Null => "null".into(),
-      Value::Array(_) => "an array".into(),
-      Value::Object(_) => "an instance of Object".into(),
-      Value::Bool(b) => format!("boolean {b}"),
-      Value::Number(n) => format!("number {}", js_number(n.as_f64().unwrap_or(f64::NAN))),
-      Value::String(s) => {
-        // JSON.stringify(s.slice(0, 40)): 40 UTF-16 units, a split pair's
-        // lone half written as an escape.
-        let units: Vec<u16> = s.encode_utf16().take(40).collect();
-        let (whole, lone) = match units.last() {
-          Some(&u) if (0xd800..0xdc00).contains(&u) && String::from_utf16(&units).is_err() => (&units[..units.len() - 1], Some(u)),
-          _ => (&units[..], None),
-        };
-        let mut json = serde_json::to_string(&String::from_utf16_lossy(whole)).unwrap_or_default();
-        if let Some(u) = lone {
-          json.insert_str(json.len() - 1, &format!("\\u{u:04x}"));
-        }
-        format!("a string ({json})")
-      }
-    }
-  }
-  // JavaScript's Number#toString for a finite number: the shortest digits,
-  // in plain notation from 1e-6 up to 1e21 and exponent notation outside.
-  fn js_number(f: f64) -> String {
-    // JSON carries neither NaN nor the infinities.
-    if f == 0.0 || !f.is_finite() {
-      return "0".into();
-    }
-    if f < 0.0 {
-      return format!("-{}", js_number(-f));
-    }
-    let sci = format!("{f:e}");
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let digits: String = mantissa.chars().filter(|c| c.is_ascii_digit()).collect();
-    let k = digits.len() as i64;
-    let n = exp.parse::<i64>().unwrap_or(0) + 1;
-    if k <= n && n <= 21 {
-      format!("{digits}{}", "0".repeat((n - k) as usize))
-    } else if 0 < n && n <= 21 {
-      format!("{}.{}", &digits[..n as usize], &digits[n as usize..])
-    } else if -6 < n && n <= 0 {
-      format!("0.{}{digits}", "0".repeat((-n) as usize))
-    } else {
-      let sign = if n - 1 < 0 { '-' } else { '+' };
-      let rest = if k > 1 { format!(".{}", &digits[1..]) } else { String::new() };
-      format!("{}{rest}e{sign}{}", &digits[..1], (n - 1).abs())
-    }
-  }
-  if let Some(limit) = pixel_limit(m, "limitInputPixels")? {
-    o.limit_input_pixels = limit;
-  }
-  o.limit_output_pixels = pixel_limit(m, "limitOutputPixels")?;
-  Ok(o)
 }
 
 /// Options that guard resources. When a native() definition sets a pixel
@@ -324,7 +170,10 @@ fn describe_limit(n: u64) -> String {
 fn max_input_bytes(m: &Map<String, Value>) -> Result<u64> {
   match m.get("maxInputBytes") {
     None | Some(Value::Null) => Ok(DEFAULT_MAX_INPUT_BYTES),
-    Some(v) => whole(v).filter(|&n| n >= 1).ok_or_else(|| Error::invalid(format!("maxInputBytes must be a positive integer of bytes, got {v}"))),
+    // At most 2^53: the JS loop reads the same value as a Number.
+    Some(v) => whole(v)
+      .filter(|&n| (1..=9_007_199_254_740_992).contains(&n))
+      .ok_or_else(|| Error::invalid(format!("maxInputBytes must be a positive integer of bytes, got {}", describe(v)))),
   }
 }
 
@@ -364,7 +213,7 @@ impl NativeJob {
     if !PIXEL_LIMITS.iter().any(|k| self.defaults.get(*k).is_some_and(|v| !v.is_null())) {
       return Ok(());
     }
-    let ceiling = pixel_limits_in_force(&resize_options(&self.defaults)?);
+    let ceiling = pixel_limits_in_force(&resize_of(&self.defaults)?);
     let asked = pixel_limits_in_force(job);
     for (name, asked, ceiling) in [("limitInputPixels", asked.0, ceiling.0), ("limitOutputPixels", asked.1, ceiling.1)] {
       if asked > ceiling {
@@ -378,6 +227,18 @@ impl NativeJob {
     Ok(())
   }
 
+  /// Checks a definition's defaults as a job's options are checked, so a
+  /// bad or unknown default fails at definition time with a job's message.
+  pub fn check_defaults(&self) -> Result<()> {
+    task_of(self.kind, &self.defaults)?;
+    if let Some(v) = self.defaults.get("input").filter(|v| !v.is_null()) {
+      input_ref(Some(v))?;
+    }
+    output_ref(self.defaults.get("output"))?;
+    max_input_bytes(&self.defaults)?;
+    Ok(())
+  }
+
   /// Builds the task from the job's first argument merged over the defaults.
   pub fn spec(&self, args: &[Value]) -> Result<Spec> {
     let merged = match args.first() {
@@ -385,17 +246,12 @@ impl NativeJob {
       Some(Value::Object(a)) => self.merge(a),
       Some(_) => return Err(Error::invalid("native job args must be [{ input, output, ...options }]")),
     };
+    let task = task_of(self.kind, &merged)?;
+    if let Task::Resize(o) = &task {
+      self.check_ceilings(o)?;
+    }
     let input = input_ref(merged.get("input"))?;
     let output = output_ref(merged.get("output"))?;
-    let task = match self.kind {
-      Kind::Resize => {
-        let o = resize_options(&merged)?;
-        self.check_ceilings(&o)?;
-        Task::Resize(o)
-      }
-      Kind::Metadata => Task::Metadata,
-      Kind::Hash => Task::Hash(Algorithm::parse(string(&merged, "algorithm")?.as_deref().unwrap_or("sha256"))?),
-    };
     if self.kind == Kind::Resize && output == OutputRef::None {
       return Err(Error::invalid("a native resize job needs output: { path } or { key, ttl }"));
     }
@@ -483,6 +339,7 @@ pub fn decode_base64(b: &str, max: u64) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
   use super::*;
+  use rusque_core::tasks::image::Format;
   use serde_json::json;
 
   fn job(kind: Kind, defaults: Value) -> NativeJob {
@@ -539,11 +396,16 @@ mod tests {
   }
 
   #[test]
-  fn colours() {
-    assert_eq!(colour(&json!("#f00")).unwrap(), [255, 0, 0, 255]);
-    assert_eq!(colour(&json!("#00ff0080")).unwrap(), [0, 255, 0, 128]);
-    assert_eq!(colour(&json!({ "r": 1, "g": 2, "b": 3, "alpha": 0 })).unwrap(), [1, 2, 3, 0]);
-    assert!(colour(&json!("#12")).is_err());
+  fn unknown_keys_are_refused_with_a_suggestion() {
+    let j = job(Kind::Resize, json!({}));
+    let e = j.spec(&[json!({ "input": { "key": "in" }, "output": { "key": "out" }, "widht": 10 })]).unwrap_err();
+    assert!(e.message.starts_with("unknown option \"widht\" (did you mean \"width\"?): resize takes width"), "{}", e.message);
+    let e = j.spec(&[json!({ "inptu": { "key": "in" }, "output": { "key": "out" } })]).unwrap_err();
+    assert!(e.message.contains("did you mean \"input\""), "{}", e.message);
+    let e = j.spec(&[json!({ "input": { "paht": "x" }, "output": { "key": "out" } })]).unwrap_err();
+    assert!(e.message.starts_with("unknown option \"paht\" (did you mean \"path\"?): input takes path, key, base64"), "{}", e.message);
+    assert!(job(Kind::Resize, json!({ "animated": true })).check_defaults().unwrap_err().message.contains("\"animated\""));
+    assert!(job(Kind::Hash, json!({ "algorithm": "md5", "maxInputBytes": 10 })).check_defaults().is_ok());
   }
 
   #[test]

@@ -2,26 +2,12 @@
 
 use sha2::Digest;
 
-use crate::error::{Error, Result};
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Algorithm {
   Sha256,
   Sha512,
   Blake3,
   Md5,
-}
-
-impl Algorithm {
-  pub fn parse(name: &str) -> Result<Algorithm> {
-    match name {
-      "sha256" => Ok(Algorithm::Sha256),
-      "sha512" => Ok(Algorithm::Sha512),
-      "blake3" => Ok(Algorithm::Blake3),
-      "md5" => Ok(Algorithm::Md5),
-      other => Err(Error::invalid(format!("unknown hash algorithm {other:?}: use sha256, sha512, blake3 or md5"))),
-    }
-  }
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -52,6 +38,5 @@ mod tests {
     assert_eq!(hash(b"abc", Algorithm::Sha256), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     assert_eq!(hash(b"", Algorithm::Md5), "d41d8cd98f00b204e9800998ecf8427e");
     assert_eq!(hash(b"", Algorithm::Blake3), "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262");
-    assert!(Algorithm::parse("crc32").is_err());
   }
 }

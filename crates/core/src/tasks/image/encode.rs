@@ -11,18 +11,19 @@ use super::Format;
 use crate::error::{Error, Result};
 use crate::pool::panic_message;
 
-pub fn encode(img: &Pixels, format: Format, quality: u8) -> Result<Vec<u8>> {
+/// `progressive`: JPEG only (a multi-scan JPEG, sharp's `progressive`).
+pub fn encode(img: &Pixels, format: Format, quality: u8, progressive: bool) -> Result<Vec<u8>> {
   // resize() checked the plan against these before decoding; checked again
   // here so that no caller can hand an encoder a size it cannot write.
   check_sides(format, img.width, img.height)?;
   match format {
-    Format::Jpeg => encode_jpeg(img, quality),
+    Format::Jpeg => encode_jpeg(img, quality, progressive),
     Format::Png | Format::Gif => encode_png(img),
     Format::Webp => encode_webp(img, quality),
   }
 }
 
-fn encode_jpeg(img: &Pixels, quality: u8) -> Result<Vec<u8>> {
+fn encode_jpeg(img: &Pixels, quality: u8, progressive: bool) -> Result<Vec<u8>> {
   if img.channels != 3 {
     return Err(Error::internal("JPEG encoder expects RGB pixels"));
   }
@@ -35,6 +36,9 @@ fn encode_jpeg(img: &Pixels, quality: u8) -> Result<Vec<u8>> {
     c.set_size(img.width as usize, img.height as usize);
     c.set_quality(f32::from(quality));
     c.set_optimize_coding(true);
+    if progressive {
+      c.set_progressive_mode();
+    }
     let mut started = c.start_compress(buffer)?;
     started.write_scanlines(&img.data)?;
     started.finish()

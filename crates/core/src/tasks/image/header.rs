@@ -25,14 +25,6 @@ impl Header {
   pub fn pixels(&self) -> u64 {
     u64::from(self.width) * u64::from(self.height)
   }
-  /// Orientations 5-8 swap width and height.
-  pub fn oriented_size(&self) -> (u32, u32) {
-    if self.orientation >= 5 {
-      (self.height, self.width)
-    } else {
-      (self.width, self.height)
-    }
-  }
 }
 
 pub fn sniff(data: &[u8]) -> Option<Format> {
@@ -312,7 +304,6 @@ mod tests {
     d.extend_from_slice(&[0; 9]);
     let h = read(&d).unwrap();
     assert_eq!((h.width, h.height, h.channels, h.orientation), (600, 300, 3, 6));
-    assert_eq!(h.oriented_size(), (300, 600));
   }
 
   #[test]

@@ -64,6 +64,8 @@ pub struct ResizeOptions {
   /// Output format; `None` keeps the input's (GIF becomes PNG).
   pub format: Option<Format>,
   pub quality: u8,
+  /// JPEG only: progressive (multi-scan) rather than baseline.
+  pub progressive: bool,
   pub auto_orient: bool,
   /// 0 disables the check.
   pub limit_input_pixels: u64,
@@ -93,6 +95,7 @@ impl Default for ResizeOptions {
       kernel: Kernel::Lanczos3,
       format: None,
       quality: 80,
+      progressive: false,
       auto_orient: true,
       limit_input_pixels: DEFAULT_LIMIT_INPUT_PIXELS,
       limit_output_pixels: None,
@@ -197,7 +200,7 @@ pub fn resize(data: &[u8], opts: &ResizeOptions, cancel: &Cancel) -> Result<Vec<
   if format == Format::Jpeg {
     out = resize::flatten(out, opts.background)?;
   }
-  let bytes = encode::encode(&out, format, opts.quality)?;
+  let bytes = encode::encode(&out, format, opts.quality, opts.progressive)?;
   cancel.check()?;
   Ok(bytes)
 }

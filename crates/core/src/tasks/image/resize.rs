@@ -40,12 +40,6 @@ pub struct Plan {
   pub offset: (u32, u32),
 }
 
-impl Plan {
-  pub fn is_identity(&self, width: u32, height: u32) -> bool {
-    self.scaled == (width, height) && self.canvas == (width, height) && self.crop == (0.0, 0.0, f64::from(width), f64::from(height))
-  }
-}
-
 /// An output side computed from the options; one past u32 (a 1x2^31 image
 /// scaled by 65535) is refused rather than saturated into a wrong size.
 fn dim(v: f64) -> Result<u32> {

@@ -1,0 +1,193 @@
+//! The options of each task: resize (sharp's names), metadata (none) and
+//! hash (the algorithm), and `task()`, which turns a task's name and options
+//! into the core's `Task`.
+
+use std::str::FromStr;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::values::{Choice, Colour, Dimension, Flag, OutputFormat, PixelLimit, Position, Quality};
+use super::{describe, fields, parse};
+use crate::error::{Error, Result};
+use crate::tasks::hash::Algorithm;
+use crate::tasks::image::{Fit, Kernel, ResizeOptions};
+use crate::tasks::Task;
+
+/// resize's options. Field names are sharp's.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResizeSpec {
+  pub width: Option<Dimension>,
+  pub height: Option<Dimension>,
+  pub fit: Option<Fit>,
+  pub position: Option<Position>,
+  pub background: Option<Colour>,
+  pub without_enlargement: Option<Flag>,
+  pub kernel: Option<Kernel>,
+  pub format: Option<OutputFormat>,
+  pub quality: Option<Quality>,
+  /// JPEG only: a progressive (multi-scan) JPEG. sharp's name.
+  pub progressive: Option<Flag>,
+  pub auto_orient: Option<Flag>,
+  pub limit_input_pixels: Option<PixelLimit>,
+  pub limit_output_pixels: Option<PixelLimit>,
+}
+
+impl From<ResizeSpec> for ResizeOptions {
+  fn from(s: ResizeSpec) -> Self {
+    let d = ResizeOptions::default();
+    ResizeOptions {
+      width: s.width.map(|w| w.0),
+      height: s.height.map(|h| h.0),
+      fit: s.fit.unwrap_or(d.fit),
+      position: s.position.map_or(d.position, |p| p.0),
+      background: s.background.map_or(d.background, |c| c.0),
+      without_enlargement: s.without_enlargement.map_or(d.without_enlargement, |f| f.0),
+      kernel: s.kernel.unwrap_or(d.kernel),
+      format: s.format.map(|f| f.0).or(d.format),
+      quality: s.quality.map_or(d.quality, |q| q.0),
+      progressive: s.progressive.map_or(d.progressive, |f| f.0),
+      auto_orient: s.auto_orient.map_or(d.auto_orient, |f| f.0),
+      limit_input_pixels: s.limit_input_pixels.and_then(|l| l.0).unwrap_or(d.limit_input_pixels),
+      // Not given (or true): follows limitInputPixels.
+      limit_output_pixels: s.limit_output_pixels.and_then(|l| l.0),
+    }
+  }
+}
+
+/// metadata takes no options (it reads the header only).
+#[derive(Debug, Default, Deserialize)]
+pub struct MetadataSpec {}
+
+/// hash's options.
+#[derive(Debug, Default, Deserialize)]
+pub struct HashSpec {
+  pub algorithm: Option<Algorithm>,
+}
+
+impl Default for Algorithm {
+  fn default() -> Self {
+    Algorithm::Sha256
+  }
+}
+
+/// The hash hot path takes the algorithm's name as a string, not JSON: the
+/// same table and the same message as `{ algorithm }`.
+impl FromStr for Algorithm {
+  type Err = Error;
+
+  fn from_str(s: &str) -> Result<Algorithm> {
+    Algorithm::from_name(s)
+      .ok_or_else(|| Error::invalid(format!("algorithm must be one of {}; got {}", Algorithm::names().join(", "), describe::describe_str(s))))
+  }
+}
+
+/// The tasks, by the name JS and jobs use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskName {
+  Resize,
+  Metadata,
+  Hash,
+}
+
+impl TaskName {
+  pub const ALL: [TaskName; 3] = [TaskName::Resize, TaskName::Metadata, TaskName::Hash];
+
+  pub fn as_str(self) -> &'static str {
+    match self {
+      TaskName::Resize => "resize",
+      TaskName::Metadata => "metadata",
+      TaskName::Hash => "hash",
+    }
+  }
+
+  pub fn parse(name: &str) -> Result<TaskName> {
+    TaskName::ALL
+      .into_iter()
+      .find(|t| t.as_str() == name)
+      .ok_or_else(|| Error::invalid(format!("unknown task {}: use resize, metadata or hash", serde_json::to_string(name).unwrap_or_default())))
+  }
+
+  /// The option names the task accepts.
+  pub fn fields(self) -> &'static [&'static str] {
+    match self {
+      TaskName::Resize => fields::<ResizeSpec>(),
+      TaskName::Metadata => fields::<MetadataSpec>(),
+      TaskName::Hash => fields::<HashSpec>(),
+    }
+  }
+}
+
+/// The task `name` with options `v` (an object, or null for defaults);
+/// keys in `also` (a native job's input, output...) are the caller's.
+pub fn task(name: TaskName, v: &Value, also: &[&str]) -> Result<Task> {
+  let owner = name.as_str();
+  Ok(match name {
+    TaskName::Resize => Task::Resize(parse::<ResizeSpec>(owner, v, also)?.into()),
+    TaskName::Metadata => {
+      parse::<MetadataSpec>(owner, v, also)?;
+      Task::Metadata
+    }
+    TaskName::Hash => Task::Hash(parse::<HashSpec>(owner, v, also)?.algorithm.unwrap_or_default()),
+  })
+}
+
+/// The accepted values of each named choice, for specInfo() (index.d.ts's
+/// unions are tested against these).
+pub fn choices() -> Vec<(&'static str, Vec<&'static str>)> {
+  vec![
+    ("fit", Fit::names()),
+    ("kernel", Kernel::names()),
+    ("position", Position::names()),
+    ("format", OutputFormat::names()),
+    ("algorithm", Algorithm::names()),
+  ]
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use crate::error::Code;
+  use crate::tasks::image::Format;
+  use serde_json::json;
+
+  fn resize(v: Value) -> Result<ResizeOptions> {
+    match task(TaskName::Resize, &v, &[])? {
+      Task::Resize(o) => Ok(o),
+      other => panic!("{other:?}"),
+    }
+  }
+
+  #[test]
+  fn defaults_and_nulls() {
+    assert_eq!(resize(json!({})).unwrap(), ResizeOptions::default());
+    assert_eq!(resize(Value::Null).unwrap(), ResizeOptions::default());
+    assert_eq!(resize(json!({ "width": null, "quality": null })).unwrap(), ResizeOptions::default());
+    let o = resize(json!({ "width": 100.0, "format": "JPG", "position": "North", "limitInputPixels": false, "progressive": true })).unwrap();
+    assert_eq!((o.width, o.format, o.position, o.limit_input_pixels, o.progressive), (Some(100), Some(Format::Jpeg), (0.5, 0.0), 0, true));
+  }
+
+  #[test]
+  fn messages_name_the_field() {
+    let msg = |v: Value| resize(v).unwrap_err().message;
+    assert_eq!(msg(json!({ "width": 0 })), "width must be an integer from 1 to 65535, got number 0");
+    assert_eq!(msg(json!({ "quality": 101 })), "quality must be an integer from 1 to 100, got number 101");
+    assert_eq!(msg(json!({ "autoOrient": 1 })), "autoOrient must be a boolean, got number 1");
+    assert!(msg(json!({ "position": "upper left" })).starts_with("position must be one of centre, center"));
+    assert!(msg(json!({ "widht": 5 })).starts_with("unknown option \"widht\" (did you mean \"width\"?): resize takes width, height, fit"));
+    assert_eq!(msg(json!("wide")), "options must be an object, got a string (\"wide\")");
+    assert_eq!(resize(json!({ "width": 0 })).unwrap_err().code, Code::InvalidArg);
+  }
+
+  #[test]
+  fn hash_algorithm_by_name_or_option() {
+    assert_eq!("MD5".parse::<Algorithm>().unwrap(), Algorithm::Md5);
+    let by_name = "crc32".parse::<Algorithm>().unwrap_err().message;
+    let by_option = task(TaskName::Hash, &json!({ "algorithm": "crc32" }), &[]).unwrap_err().message;
+    assert_eq!(by_name, by_option);
+    assert_eq!(by_name, "algorithm must be one of sha256, sha512, blake3, md5; got a string (\"crc32\")");
+    assert!(matches!(task(TaskName::Hash, &Value::Null, &[]).unwrap(), Task::Hash(Algorithm::Sha256)));
+    assert!(task(TaskName::Metadata, &json!({ "width": 1 }), &[]).unwrap_err().message.contains("metadata takes no options"));
+  }
+}

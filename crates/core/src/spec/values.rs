@@ -1,0 +1,263 @@
+//! The value types of task options: each takes the JSON value given for a
+//! field and checks it once, with one message ("must be ..., got <value>";
+//! the caller puts the field's path in front). Named choices (fit, kernel,
+//! position, format, algorithm) are one table each, read by the parser, its
+//! message and specInfo() (index.d.ts's unions are tested against them).
+
+use serde::de::{Deserialize, Deserializer, Error as _};
+use serde_json::Value;
+
+use super::describe::describe;
+use crate::tasks::hash::Algorithm;
+use crate::tasks::image::{Fit, Format, Kernel};
+
+/// A field's value, checked. Its error is the message after the field's name.
+pub trait FieldValue: Sized {
+  fn from_value(v: &Value) -> Result<Self, String>;
+}
+
+/// Deserialize through `FieldValue`, so serde's own type errors never show.
+macro_rules! field_value {
+  ($($t:ty),*) => {$(
+    impl<'de> Deserialize<'de> for $t {
+      fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        <$t as FieldValue>::from_value(&v).map_err(D::Error::custom)
+      }
+    }
+  )*};
+}
+
+/// A non-negative whole number, written as an integer or as a float with no
+/// fraction (`100.0`, as some JSON producers write integers). Past u64 (only
+/// a float can be) saturates, as a JS number does on its way to Rust.
+pub fn whole(v: &Value) -> Option<u64> {
+  v.as_u64().or_else(|| v.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64))
+}
+
+/// An output side in pixels: 1 to 65535.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Dimension(pub u32);
+
+impl FieldValue for Dimension {
+  fn from_value(v: &Value) -> Result<Self, String> {
+    whole(v)
+      .filter(|n| (1..=65_535).contains(n))
+      .map(|n| Dimension(n as u32))
+      .ok_or_else(|| format!("must be an integer from 1 to 65535, got {}", describe(v)))
+  }
+}
+
+/// JPEG and WebP quality: 1 to 100.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Quality(pub u8);
+
+impl FieldValue for Quality {
+  fn from_value(v: &Value) -> Result<Self, String> {
+    whole(v)
+      .filter(|n| (1..=100).contains(n))
+      .map(|n| Quality(n as u8))
+      .ok_or_else(|| format!("must be an integer from 1 to 100, got {}", describe(v)))
+  }
+}
+
+/// A pixel limit: a non-negative integer; `false` (or 0) for none; `true`
+/// for the default (None here).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PixelLimit(pub Option<u64>);
+
+impl FieldValue for PixelLimit {
+  fn from_value(v: &Value) -> Result<Self, String> {
+    match v {
+      Value::Bool(true) => Ok(PixelLimit(None)),
+      Value::Bool(false) => Ok(PixelLimit(Some(0))),
+      _ => whole(v).map(|n| PixelLimit(Some(n))).ok_or_else(|| format!("must be a non-negative integer, true or false; got {}", describe(v))),
+    }
+  }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Flag(pub bool);
+
+impl FieldValue for Flag {
+  fn from_value(v: &Value) -> Result<Self, String> {
+    v.as_bool().map(Flag).ok_or_else(|| format!("must be a boolean, got {}", describe(v)))
+  }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Text(pub String);
+
+impl FieldValue for Text {
+  fn from_value(v: &Value) -> Result<Self, String> {
+    v.as_str().map(|s| Text(s.to_string())).ok_or_else(|| format!("must be a string, got {}", describe(v)))
+  }
+}
+
+/// RGBA from '#rgb', '#rrggbb', '#rrggbbaa', 'white', 'black',
+/// 'transparent' or { r, g, b, alpha } (alpha 0 to 1).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Colour(pub [u8; 4]);
+
+impl FieldValue for Colour {
+  fn from_value(v: &Value) -> Result<Self, String> {
+    let bad = || format!("must be a colour such as '#ff0000', 'white' or {{ r, g, b, alpha }}, got {}", describe(v));
+    match v {
+      Value::String(s) => {
+        let s = s.to_ascii_lowercase();
+        match s.as_str() {
+          "white" => return Ok(Colour([255, 255, 255, 255])),
+          "black" => return Ok(Colour([0, 0, 0, 255])),
+          "transparent" => return Ok(Colour([0, 0, 0, 0])),
+          _ => {}
+        }
+        let hex = s.strip_prefix('#').unwrap_or(&s);
+        let hex: String = if hex.len() == 3 { hex.chars().flat_map(|c| [c, c]).collect() } else { hex.to_string() };
+        if !(hex.len() == 6 || hex.len() == 8) || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+          return Err(bad());
+        }
+        let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).map_err(|_| bad());
+        Ok(Colour([byte(0)?, byte(2)?, byte(4)?, if hex.len() == 8 { byte(6)? } else { 255 }]))
+      }
+      Value::Object(m) => {
+        let c = |k: &str| m.get(k).and_then(whole).filter(|&n| n <= 255).map(|n| n as u8).ok_or_else(bad);
+        let alpha = match m.get("alpha") {
+          None | Some(Value::Null) => 1.0,
+          Some(a) => a.as_f64().filter(|a| (0.0..=1.0).contains(a)).ok_or_else(bad)?,
+        };
+        Ok(Colour([c("r")?, c("g")?, c("b")?, (alpha * 255.0).round() as u8]))
+      }
+      _ => Err(bad()),
+    }
+  }
+}
+
+/// A field whose value is one of a table of names.
+pub trait Choice: Copy + 'static {
+  /// Every accepted name and its value, in the order messages list them.
+  const NAMES: &'static [(&'static str, Self)];
+  /// Whether 'North' is 'north' (sharp's positions and formats; not fits).
+  const ANY_CASE: bool = false;
+
+  fn from_name(name: &str) -> Option<Self> {
+    Self::NAMES.iter().find(|(n, _)| *n == name || (Self::ANY_CASE && n.eq_ignore_ascii_case(name))).map(|(_, v)| *v)
+  }
+
+  fn names() -> Vec<&'static str> {
+    Self::NAMES.iter().map(|(n, _)| *n).collect()
+  }
+
+  fn from_json(v: &Value) -> Result<Self, String> {
+    v.as_str().and_then(Self::from_name).ok_or_else(|| format!("must be one of {}; got {}", Self::names().join(", "), describe(v)))
+  }
+}
+
+macro_rules! choice_value {
+  ($($t:ty),*) => {$(
+    impl FieldValue for $t {
+      fn from_value(v: &Value) -> Result<Self, String> {
+        <$t as Choice>::from_json(v)
+      }
+    }
+  )*};
+}
+
+impl Choice for Fit {
+  const NAMES: &'static [(&'static str, Fit)] =
+    &[("cover", Fit::Cover), ("contain", Fit::Contain), ("fill", Fit::Fill), ("inside", Fit::Inside), ("outside", Fit::Outside)];
+}
+
+impl Choice for Kernel {
+  const NAMES: &'static [(&'static str, Kernel)] = &[
+    ("nearest", Kernel::Nearest),
+    ("linear", Kernel::Linear),
+    ("cubic", Kernel::Cubic),
+    ("mitchell", Kernel::Mitchell),
+    ("lanczos3", Kernel::Lanczos3),
+  ];
+}
+
+/// An output format: GIF is read, never written.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OutputFormat(pub Format);
+
+impl Choice for OutputFormat {
+  const NAMES: &'static [(&'static str, OutputFormat)] = &[
+    ("jpeg", OutputFormat(Format::Jpeg)),
+    ("jpg", OutputFormat(Format::Jpeg)),
+    ("png", OutputFormat(Format::Png)),
+    ("webp", OutputFormat(Format::Webp)),
+  ];
+  const ANY_CASE: bool = true;
+}
+
+/// sharp's position names and gravities, as (x, y) anchors from 0 to 1.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Position(pub (f64, f64));
+
+impl Choice for Position {
+  const NAMES: &'static [(&'static str, Position)] = &[
+    ("centre", Position((0.5, 0.5))),
+    ("center", Position((0.5, 0.5))),
+    ("top", Position((0.5, 0.0))),
+    ("right top", Position((1.0, 0.0))),
+    ("right", Position((1.0, 0.5))),
+    ("right bottom", Position((1.0, 1.0))),
+    ("bottom", Position((0.5, 1.0))),
+    ("left bottom", Position((0.0, 1.0))),
+    ("left", Position((0.0, 0.5))),
+    ("left top", Position((0.0, 0.0))),
+    ("north", Position((0.5, 0.0))),
+    ("northeast", Position((1.0, 0.0))),
+    ("east", Position((1.0, 0.5))),
+    ("southeast", Position((1.0, 1.0))),
+    ("south", Position((0.5, 1.0))),
+    ("southwest", Position((0.0, 1.0))),
+    ("west", Position((0.0, 0.5))),
+    ("northwest", Position((0.0, 0.0))),
+  ];
+  const ANY_CASE: bool = true;
+}
+
+impl Choice for Algorithm {
+  const NAMES: &'static [(&'static str, Algorithm)] =
+    &[("sha256", Algorithm::Sha256), ("sha512", Algorithm::Sha512), ("blake3", Algorithm::Blake3), ("md5", Algorithm::Md5)];
+  const ANY_CASE: bool = true;
+}
+
+choice_value!(Fit, Kernel, OutputFormat, Position, Algorithm);
+field_value!(Dimension, Quality, PixelLimit, Flag, Text, Colour, Fit, Kernel, OutputFormat, Position, Algorithm);
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use serde_json::json;
+
+  #[test]
+  fn colours() {
+    assert_eq!(Colour::from_value(&json!("#f00")).unwrap().0, [255, 0, 0, 255]);
+    assert_eq!(Colour::from_value(&json!("#00ff0080")).unwrap().0, [0, 255, 0, 128]);
+    assert_eq!(Colour::from_value(&json!({ "r": 1, "g": 2, "b": 3, "alpha": 0 })).unwrap().0, [1, 2, 3, 0]);
+    assert!(Colour::from_value(&json!("#12")).is_err());
+  }
+
+  #[test]
+  fn choices_name_every_accepted_value() {
+    let e = Position::from_value(&json!("upper left")).unwrap_err();
+    assert!(e.starts_with("must be one of centre, center, top, right top"), "{e}");
+    assert!(e.ends_with("; got a string (\"upper left\")"), "{e}");
+    assert_eq!(Position::from_value(&json!("North")).unwrap().0, (0.5, 0.0));
+    assert!(Fit::from_value(&json!("Cover")).is_err());
+    assert_eq!(OutputFormat::from_value(&json!("JPG")).unwrap().0, Format::Jpeg);
+  }
+
+  #[test]
+  fn whole_numbers_may_be_floats() {
+    assert_eq!(Dimension::from_value(&json!(100.0)).unwrap().0, 100);
+    for bad in [json!(100.5), json!(-100.0), json!(1e300), json!(0), json!("100")] {
+      assert!(Dimension::from_value(&bad).is_err(), "{bad}");
+    }
+    assert_eq!(PixelLimit::from_value(&json!(1e308)).unwrap().0, Some(u64::MAX));
+    assert_eq!(Dimension::from_value(&json!(0)).unwrap_err(), "must be an integer from 1 to 65535, got number 0");
+  }
+}
