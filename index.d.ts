@@ -46,6 +46,25 @@ export interface ResizeOptions {
    * Each format's own size limit applies whatever this is: JPEG 65500 and WebP 16383 pixels a side.
    */
   limitOutputPixels?: number | boolean
+  /**
+   * Crop to this region (pixels of the upright image) before rotating and resizing; a region
+   * outside the image is ERR_INVALID_ARG. sharp's extract before resize.
+   */
+  extract?: { left: number; top: number; width: number; height: number }
+  /** Rotate clockwise by this many degrees: multiples of 90 are exact, other angles rotate onto `background`. */
+  rotate?: number
+  /** Mirror top to bottom (after rotate). */
+  flip?: boolean
+  /** Mirror left to right (after rotate). */
+  flop?: boolean
+  /** Unsharp mask after the resize: true for sharp's mild default, or sharp's parameters. */
+  sharpen?: boolean | { sigma?: number; m1?: number; m2?: number; x1?: number; y2?: number; y3?: number }
+  /** Gaussian blur after the resize: a sigma from 0.3 to 1000, or true for a mild blur (sigma 0.8). */
+  blur?: boolean | number
+  /** Luminance only (linear-light Rec. 709), after the resize; output stays RGB(A). */
+  greyscale?: boolean
+  /** Alias of greyscale. */
+  grayscale?: boolean
   /** Cancels the call: it rejects with an AbortError (code 'ABORT_ERR'). */
   signal?: AbortSignal
 }

@@ -18,7 +18,7 @@ use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use crate::pool;
-use crate::tasks::image::{self, decode, header, resize, Format};
+use crate::tasks::image::{self, decode, header, Format};
 use crate::tasks::Task;
 
 /// How many times per pool thread the oldest waiting task may be passed.
@@ -251,27 +251,32 @@ pub fn estimate(task: &Task, input: &[u8]) -> u64 {
 /// decoded height) and its output, and the canvas and encoded output.
 fn resize_cost(data: &[u8], o: &image::ResizeOptions) -> Option<u64> {
   let h = header::read(data).ok()?;
-  if header::check_limit(&h, o.limit_input_pixels).is_err() {
-    return None;
-  }
-  let orientation = if o.auto_orient { h.orientation } else { 1 };
-  let (iw, ih) = if orientation >= 5 { (h.height, h.width) } else { (h.width, h.height) };
-  // A plan the output limits refuse fails before any allocation: nothing to reserve.
-  let plan = resize::plan(iw, ih, o.width, o.height, o.fit, o.position, o.without_enlargement).ok()?;
+  // A plan the limits refuse fails before any allocation: nothing to reserve.
+  let p = image::prepare(&h, o).ok()?;
   let (dw, dh) = if h.format == Format::Jpeg {
-    let num = u64::from(decode::jpeg_scale_numerator(h.width, h.height, Some(image::decode_target(&plan, iw, ih, orientation))));
+    let num = u64::from(decode::jpeg_scale_numerator(h.width, h.height, Some(p.need)));
     ((u64::from(h.width) * num).div_ceil(8), (u64::from(h.height) * num).div_ceil(8))
   } else {
     (u64::from(h.width), u64::from(h.height))
   };
   let ch = if h.has_alpha { 4 } else { 3 };
   let decoded = dw * dh * ch;
-  let rotated = if orientation > 1 { decoded } else { 0 };
-  let (sw, sh) = (u64::from(plan.scaled.0), u64::from(plan.scaled.1));
-  let (cw, chh) = (u64::from(plan.canvas.0), u64::from(plan.canvas.1));
+  let rotated = if p.orientation > 1 { decoded } else { 0 };
+  // Steps before the resize: the extracted region and the rotated canvas
+  // (scaled as the decode is), each a new buffer.
+  let steps = if o.steps.has_geometry() {
+    let scale = (dw * dh) as f64 / (f64::from(p.upright.0) * f64::from(p.upright.1)).max(1.0);
+    ((f64::from(p.source.0) * f64::from(p.source.1) * scale) as u64 + dw * dh) * 4
+  } else {
+    0
+  };
+  let (sw, sh) = (u64::from(p.plan.scaled.0), u64::from(p.plan.scaled.1));
+  let (cw, chh) = (u64::from(p.plan.canvas.0), u64::from(p.plan.canvas.1));
   let intermediate = sw * dw.max(dh) * ch;
+  // Filters (blur, sharpen) hold float copies of the output.
+  let filters = if o.steps.blur.is_some() || o.steps.sharpen.is_some() { 3 * cw * chh * 4 * 4 } else { 0 };
   let output = sw * sh * ch + 2 * cw * chh * 4;
-  Some(decoded + rotated + intermediate + output)
+  Some(decoded + rotated + steps + intermediate + filters + output)
 }
 
 #[cfg(test)]

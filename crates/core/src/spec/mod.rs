@@ -8,6 +8,7 @@
 
 pub mod describe;
 pub mod fields;
+pub mod steps;
 pub mod tasks;
 pub mod values;
 

@@ -7,10 +7,12 @@ use std::str::FromStr;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::steps::{Blur, Extract, Rotate, SharpenOption};
 use super::values::{Choice, Colour, Dimension, Flag, OutputFormat, PixelLimit, Position, Quality};
 use super::{describe, fields, parse};
 use crate::error::{Error, Result};
 use crate::tasks::hash::Algorithm;
+use crate::tasks::image::steps::Steps;
 use crate::tasks::image::{Fit, Kernel, ResizeOptions};
 use crate::tasks::Task;
 
@@ -32,6 +34,16 @@ pub struct ResizeSpec {
   pub auto_orient: Option<Flag>,
   pub limit_input_pixels: Option<PixelLimit>,
   pub limit_output_pixels: Option<PixelLimit>,
+  // The operations around the resize, applied in steps.rs's order.
+  pub extract: Option<Extract>,
+  pub rotate: Option<Rotate>,
+  pub flip: Option<Flag>,
+  pub flop: Option<Flag>,
+  pub sharpen: Option<SharpenOption>,
+  pub blur: Option<Blur>,
+  pub greyscale: Option<Flag>,
+  /// sharp's alias of `greyscale`.
+  pub grayscale: Option<Flag>,
 }
 
 impl From<ResizeSpec> for ResizeOptions {
@@ -52,6 +64,15 @@ impl From<ResizeSpec> for ResizeOptions {
       limit_input_pixels: s.limit_input_pixels.and_then(|l| l.0).unwrap_or(d.limit_input_pixels),
       // Not given (or true): follows limitInputPixels.
       limit_output_pixels: s.limit_output_pixels.and_then(|l| l.0),
+      steps: Steps {
+        extract: s.extract.map(|e| e.0),
+        rotate: s.rotate.map(|r| r.0),
+        flip: s.flip.is_some_and(|f| f.0),
+        flop: s.flop.is_some_and(|f| f.0),
+        sharpen: s.sharpen.and_then(|o| o.0),
+        blur: s.blur.and_then(|b| b.0),
+        greyscale: s.greyscale.or(s.grayscale).is_some_and(|f| f.0),
+      },
     }
   }
 }

@@ -4,7 +4,6 @@
 //! position, format, algorithm) are one table each, read by the parser, its
 //! message and specInfo() (index.d.ts's unions are tested against them).
 
-use serde::de::{Deserialize, Deserializer, Error as _};
 use serde_json::Value;
 
 use super::describe::describe;
@@ -19,14 +18,15 @@ pub trait FieldValue: Sized {
 /// Deserialize through `FieldValue`, so serde's own type errors never show.
 macro_rules! field_value {
   ($($t:ty),*) => {$(
-    impl<'de> Deserialize<'de> for $t {
-      fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = Value::deserialize(d)?;
-        <$t as FieldValue>::from_value(&v).map_err(D::Error::custom)
+    impl<'de> ::serde::de::Deserialize<'de> for $t {
+      fn deserialize<D: ::serde::de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = <::serde_json::Value as ::serde::de::Deserialize>::deserialize(d)?;
+        <$t as $crate::spec::values::FieldValue>::from_value(&v).map_err(<D::Error as ::serde::de::Error>::custom)
       }
     }
   )*};
 }
+pub(crate) use field_value;
 
 /// A non-negative whole number, written as an integer or as a float with no
 /// fraction (`100.0`, as some JSON producers write integers). Past u64 (only

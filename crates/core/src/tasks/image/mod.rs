@@ -12,6 +12,7 @@ pub mod ops;
 pub mod orient;
 pub mod plausible;
 pub mod resize;
+pub mod steps;
 
 pub use header::Header;
 pub use resize::{Fit, Kernel};
@@ -74,6 +75,8 @@ pub struct ResizeOptions {
   /// output may be as large as an input the caller accepts, and turning the
   /// input limit off turns this one off too unless it is set.
   pub limit_output_pixels: Option<u64>,
+  /// extract, rotate, flip, flop, sharpen, blur, greyscale (steps.rs).
+  pub steps: steps::Steps,
 }
 
 impl ResizeOptions {
@@ -99,6 +102,7 @@ impl Default for ResizeOptions {
       auto_orient: true,
       limit_input_pixels: DEFAULT_LIMIT_INPUT_PIXELS,
       limit_output_pixels: None,
+      steps: steps::Steps::default(),
     }
   }
 }
@@ -146,13 +150,27 @@ pub fn validate(opts: &ResizeOptions) -> Result<()> {
   Ok(())
 }
 
-pub fn resize(data: &[u8], opts: &ResizeOptions, cancel: &Cancel) -> Result<Vec<u8>> {
-  validate(opts)?;
-  let header = header::read(data)?;
-  header::check_limit(&header, opts.limit_input_pixels)?;
+/// What a resize will do, known from the header and the options before
+/// anything is decoded: shared by `resize` and the pool's memory estimate.
+pub struct Prepared {
+  pub orientation: u8,
+  /// Upright size of the input.
+  pub upright: (u32, u32),
+  /// Size the resize starts from, after extract and rotate.
+  pub source: (u32, u32),
+  pub plan: resize::Plan,
+  pub format: Format,
+  /// The smallest decode (stored orientation) that still yields the output.
+  pub need: (u32, u32),
+}
+
+pub fn prepare(header: &Header, opts: &ResizeOptions) -> Result<Prepared> {
+  header::check_limit(header, opts.limit_input_pixels)?;
   let orientation = if opts.auto_orient { header.orientation } else { 1 };
   let (iw, ih) = if orientation >= 5 { (header.height, header.width) } else { (header.width, header.height) };
-  let plan = resize::plan(iw, ih, opts.width, opts.height, opts.fit, opts.position, opts.without_enlargement)?;
+  let (sw, sh) = opts.steps.source_size(iw, ih)?;
+  steps::check_rotation(&opts.steps, (sw, sh), opts.limit_input_pixels)?;
+  let plan = resize::plan(sw, sh, opts.width, opts.height, opts.fit, opts.position, opts.without_enlargement)?;
   let format = match opts.format {
     Some(f) => f,
     None if header.format == Format::Gif => Format::Png,
@@ -160,20 +178,31 @@ pub fn resize(data: &[u8], opts: &ResizeOptions, cancel: &Cancel) -> Result<Vec<
   };
   // What the output will be is known now: refuse it before decoding if it is
   // more than the limits, the encoder or the resampler's tables allow.
-  limits::check_plan(&plan, (iw, ih), format, opts.kernel, opts.effective_limit_output_pixels())?;
+  limits::check_plan(&plan, (sw, sh), format, opts.kernel, opts.effective_limit_output_pixels())?;
+  let need = decode_target(&plan, (iw, ih), opts.steps.has_geometry(), orientation);
+  Ok(Prepared { orientation, upright: (iw, ih), source: (sw, sh), plan, format, need })
+}
+
+pub fn resize(data: &[u8], opts: &ResizeOptions, cancel: &Cancel) -> Result<Vec<u8>> {
+  validate(opts)?;
+  let header = header::read(data)?;
+  let Prepared { orientation, upright, source, plan, format, need } = prepare(&header, opts)?;
 
   // The decoder may shrink in the DCT domain as long as the region we resample
   // still has at least as many pixels as the output on each axis.
-  let need = decode_target(&plan, iw, ih, orientation);
   cancel.check()?;
   let (mut pixels, icc) = decode::decode(data, &header, Some(need))?;
   cancel.check()?;
   pixels = orient::apply(pixels, orientation);
+  if opts.steps.has_geometry() {
+    pixels = opts.steps.geometry(pixels, upright, opts.background, cancel)?;
+    cancel.check()?;
+  }
 
   // The decoder may have shrunk the image: scale the plan's crop to match.
   let plan = {
-    let kx = f64::from(pixels.width) / f64::from(iw);
-    let ky = f64::from(pixels.height) / f64::from(ih);
+    let kx = f64::from(pixels.width) / f64::from(source.0);
+    let ky = f64::from(pixels.height) / f64::from(source.1);
     let (l, t, w, h) = plan.crop;
     let crop = if (kx, ky) == (1.0, 1.0) {
       plan.crop
@@ -197,6 +226,7 @@ pub fn resize(data: &[u8], opts: &ResizeOptions, cancel: &Cancel) -> Result<Vec<
     colour::to_srgb(&mut resized, icc);
   }
   let mut out = resize::embed(resized, &plan, opts.background)?;
+  out = opts.steps.filters(out, cancel)?;
   if format == Format::Jpeg {
     out = resize::flatten(out, opts.background)?;
   }
@@ -206,12 +236,18 @@ pub fn resize(data: &[u8], opts: &ResizeOptions, cancel: &Cancel) -> Result<Vec<
 }
 
 /// The smallest decoded size (stored orientation) that still covers `plan`'s
-/// crop with at least the output's pixels on each axis, for an oriented input
-/// of `iw`x`ih`. Used by `resize` and by the pool's memory estimate.
-pub fn decode_target(plan: &resize::Plan, iw: u32, ih: u32, orientation: u8) -> (u32, u32) {
+/// crop with at least the output's pixels on each axis, for an upright input
+/// of `iw`x`ih`. With steps before the resize (extract, rotate), which
+/// commute with a uniform scale, both axes shrink by the larger factor.
+fn decode_target(plan: &resize::Plan, (iw, ih): (u32, u32), geometry: bool, orientation: u8) -> (u32, u32) {
   let (_, _, cw, ch) = plan.crop;
-  let nw = (f64::from(plan.scaled.0) * f64::from(iw) / cw).ceil() as u32;
-  let nh = (f64::from(plan.scaled.1) * f64::from(ih) / ch).ceil() as u32;
+  let (mut fx, mut fy) = (f64::from(plan.scaled.0) / cw, f64::from(plan.scaled.1) / ch);
+  if geometry {
+    fx = fx.max(fy);
+    fy = fx;
+  }
+  let nw = (fx * f64::from(iw)).ceil() as u32;
+  let nh = (fy * f64::from(ih)).ceil() as u32;
   if orientation >= 5 {
     (nh, nw)
   } else {

@@ -19,18 +19,24 @@ pub struct Region {
   pub height: u32,
 }
 
-/// Crops to `r`; ERR_INVALID_ARG when `r` is empty or leaves the image.
-pub fn extract(p: Pixels, r: Region) -> Result<Pixels> {
+/// ERR_INVALID_ARG when `r` is empty or leaves a `w`x`h` image.
+pub fn check_region(r: Region, w: u32, h: u32) -> Result<()> {
   let inside = r.width > 0
     && r.height > 0
-    && u64::from(r.left) + u64::from(r.width) <= u64::from(p.width)
-    && u64::from(r.top) + u64::from(r.height) <= u64::from(p.height);
-  if !inside {
-    return Err(Error::invalid(format!(
-      "extract region (left {}, top {}, {}x{}) lies outside the {}x{} image: keep left + width and top + height within it",
-      r.left, r.top, r.width, r.height, p.width, p.height
-    )));
+    && u64::from(r.left) + u64::from(r.width) <= u64::from(w)
+    && u64::from(r.top) + u64::from(r.height) <= u64::from(h);
+  if inside {
+    return Ok(());
   }
+  Err(Error::invalid(format!(
+    "extract region (left {}, top {}, {}x{}) lies outside the {w}x{h} image: keep left + width and top + height within it",
+    r.left, r.top, r.width, r.height
+  )))
+}
+
+/// Crops to `r`; ERR_INVALID_ARG when `r` is empty or leaves the image.
+pub fn extract(p: Pixels, r: Region) -> Result<Pixels> {
+  check_region(r, p.width, p.height)?;
   if (r.left, r.top, r.width, r.height) == (0, 0, p.width, p.height) {
     return Ok(p);
   }

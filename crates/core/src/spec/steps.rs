@@ -1,0 +1,135 @@
+//! The value types of the image operations around the resize (sharp's
+//! `extract`, `rotate`, `blur`, `sharpen`), each checked once here with its
+//! message, as values.rs does for the resize's own options. The operations
+//! themselves live in tasks/image/ops.rs; their order in tasks/image/steps.rs.
+
+use serde_json::{Map, Value};
+
+use super::describe::describe;
+use super::values::{field_value, whole, FieldValue};
+use crate::tasks::image::ops::{Region, Sharpen, BLUR_SIGMA};
+
+/// Reads a number field of an object option, with its path in the message
+/// (".sigma must be ...": the caller's field name goes in front).
+fn number(m: &Map<String, Value>, key: &str, range: (f64, f64), default: f64) -> Result<f64, String> {
+  match m.get(key) {
+    None | Some(Value::Null) => Ok(default),
+    Some(v) => v
+      .as_f64()
+      .filter(|f| (range.0..=range.1).contains(f))
+      .ok_or_else(|| format!(".{key} must be a number from {} to {}, got {}", range.0, range.1, describe(v))),
+  }
+}
+
+/// Refuses keys an object option does not take.
+fn only(m: &Map<String, Value>, keys: &[&str]) -> Result<(), String> {
+  match m.keys().find(|k| !keys.contains(&k.as_str())) {
+    Some(k) => Err(format!("has no option {}: it takes {}", serde_json::to_string(k).unwrap_or_default(), keys.join(", "))),
+    None => Ok(()),
+  }
+}
+
+/// `extract: { left, top, width, height }`, in pixels of the upright image.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Extract(pub Region);
+
+impl FieldValue for Extract {
+  fn from_value(v: &Value) -> Result<Self, String> {
+    let Value::Object(m) = v else {
+      return Err(format!("must be an object {{ left, top, width, height }} of whole pixels, got {}", describe(v)));
+    };
+    only(m, &["left", "top", "width", "height"])?;
+    let side = |k: &str, least: u64| -> Result<u32, String> {
+      let v = m.get(k).unwrap_or(&Value::Null);
+      whole(v)
+        .filter(|&n| n >= least && n <= u64::from(u32::MAX))
+        .map(|n| n as u32)
+        .ok_or_else(|| format!(".{k} must be an integer of at least {least}, got {}", describe(v)))
+    };
+    Ok(Extract(Region { left: side("left", 0)?, top: side("top", 0)?, width: side("width", 1)?, height: side("height", 1)? }))
+  }
+}
+
+/// `rotate`: clockwise degrees. Multiples of 90 are exact; other angles
+/// rotate onto `background`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rotate(pub f64);
+
+impl FieldValue for Rotate {
+  fn from_value(v: &Value) -> Result<Self, String> {
+    v.as_f64()
+      .filter(|d| d.is_finite() && d.abs() <= 1e9)
+      .map(Rotate)
+      .ok_or_else(|| format!("must be a number of degrees, got {}", describe(v)))
+  }
+}
+
+/// The sigma `blur: true` stands for: a mild blur, close to sharp's 3x3 box.
+pub const MILD_BLUR_SIGMA: f64 = 0.8;
+
+/// `blur`: a Gaussian sigma from 0.3 to 1000, or `true` for a mild blur.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Blur(pub Option<f64>);
+
+impl FieldValue for Blur {
+  fn from_value(v: &Value) -> Result<Self, String> {
+    match v {
+      Value::Bool(b) => Ok(Blur(b.then_some(MILD_BLUR_SIGMA))),
+      _ => v
+        .as_f64()
+        .filter(|s| (BLUR_SIGMA.0..=BLUR_SIGMA.1).contains(s))
+        .map(|s| Blur(Some(s)))
+        .ok_or_else(|| format!("must be true or a sigma from {} to {}, got {}", BLUR_SIGMA.0, BLUR_SIGMA.1, describe(v))),
+    }
+  }
+}
+
+/// `sharpen`: `true` (sharp's mild default) or `{ sigma, m1, m2, x1, y2, y3 }`
+/// with sharp's ranges and defaults.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SharpenOption(pub Option<Sharpen>);
+
+impl FieldValue for SharpenOption {
+  fn from_value(v: &Value) -> Result<Self, String> {
+    match v {
+      Value::Bool(b) => Ok(SharpenOption(b.then(Sharpen::default))),
+      Value::Object(m) => {
+        only(m, &["sigma", "m1", "m2", "x1", "y2", "y3"])?;
+        let d = Sharpen::default();
+        let big = (0.0, 1_000_000.0);
+        Ok(SharpenOption(Some(Sharpen {
+          sigma: number(m, "sigma", (0.000_001, 10.0), d.sigma)?,
+          m1: number(m, "m1", big, d.m1)?,
+          m2: number(m, "m2", big, d.m2)?,
+          x1: number(m, "x1", big, d.x1)?,
+          y2: number(m, "y2", big, d.y2)?,
+          y3: number(m, "y3", big, d.y3)?,
+        })))
+      }
+      _ => Err(format!("must be true or {{ sigma, m1, m2, x1, y2, y3 }}, got {}", describe(v))),
+    }
+  }
+}
+
+field_value!(Extract, Rotate, Blur, SharpenOption);
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use serde_json::json;
+
+  #[test]
+  fn values_and_messages() {
+    assert_eq!(Extract::from_value(&json!({ "left": 1, "top": 2, "width": 3, "height": 4 })).unwrap().0, Region { left: 1, top: 2, width: 3, height: 4 });
+    assert_eq!(Extract::from_value(&json!({ "left": 1, "top": 2, "width": 0, "height": 4 })).unwrap_err(), ".width must be an integer of at least 1, got number 0");
+    assert!(Extract::from_value(&json!({ "left": 0, "top": 0, "width": 1, "height": 1, "x": 1 })).unwrap_err().starts_with("has no option \"x\": it takes left, top, width, height"));
+    assert_eq!(Rotate::from_value(&json!(-90)).unwrap().0, -90.0);
+    assert!(Rotate::from_value(&json!("90")).is_err());
+    assert_eq!(Blur::from_value(&json!(true)).unwrap().0, Some(MILD_BLUR_SIGMA));
+    assert_eq!(Blur::from_value(&json!(false)).unwrap().0, None);
+    assert_eq!(Blur::from_value(&json!(0.1)).unwrap_err(), "must be true or a sigma from 0.3 to 1000, got number 0.1");
+    let s = SharpenOption::from_value(&json!({ "sigma": 2, "m2": 3 })).unwrap().0.unwrap();
+    assert_eq!((s.sigma, s.m1, s.m2), (2.0, 1.0, 3.0));
+    assert_eq!(SharpenOption::from_value(&json!({ "sigma": 20 })).unwrap_err(), ".sigma must be a number from 0.000001 to 10, got number 20");
+  }
+}
