@@ -130,6 +130,8 @@ pub fn check_resize_options(data: &[u8]) -> Corpus {
     auto_orient: flags & 16 != 0,
     limit_output_pixels: [None, Some(1), Some(4096), Some(OPTIONS_MAX_OUTPUT_PIXELS)][usize::from(head[13] % 4)],
     limit_input_pixels: [OPTIONS_MAX_OUTPUT_PIXELS, 64, 1 << 16][usize::from(head[14] % 3)],
+    progressive: flags & 32 != 0,
+    steps: Default::default(),
   };
   let limit = opts.effective_limit_output_pixels();
   assert!(limit > 0 && limit <= OPTIONS_MAX_OUTPUT_PIXELS);
@@ -143,6 +145,49 @@ pub fn check_resize_options(data: &[u8]) -> Corpus {
       assert!(u64::from(m.width) * u64::from(m.height) <= limit, "output over the limit: {m:?} {opts:?}");
     }
     Err(e) => assert_eq!(e.code, Code::LimitExceeded, "{opts:?} on {iw}x{ih} {in_format:?}: {e}"),
+  }
+  Corpus::Keep
+}
+
+/// The operations around the resize (extract, rotate by any angle, flip,
+/// flop, blur, sharpen, greyscale) on a generated image: the result is an
+/// image of the planned size, or a coded refusal (an extract outside the
+/// image, a limit); never a panic or another error.
+pub fn check_resize_steps(data: &[u8]) -> Corpus {
+  use rusque_core::tasks::image::decode::Pixels;
+  use rusque_core::tasks::image::ops::{Region, Sharpen};
+  use rusque_core::tasks::image::steps::Steps;
+  use rusque_core::tasks::image::{encode, resize::plan};
+  let Some((head, _)) = data.split_first_chunk::<16>() else { return Corpus::Reject };
+  let (iw, ih) = (1 + u32::from(head[0] % 64), 1 + u32::from(head[1] % 64));
+  let bytes: Vec<u8> = (0..iw * ih * 3).map(|i| (i % 251) as u8).collect();
+  let Ok(input) = encode::encode(&Pixels { data: bytes, width: iw, height: ih, channels: 3 }, Format::Png, 90, false) else {
+    return Corpus::Reject;
+  };
+  let flags = head[2];
+  let steps = Steps {
+    extract: (flags & 1 != 0).then(|| Region { left: u32::from(head[3] % 70), top: u32::from(head[4] % 70), width: u32::from(head[5] % 70), height: u32::from(head[6] % 70) }),
+    rotate: (flags & 2 != 0).then(|| f64::from(i16::from_be_bytes([head[7], head[8]])) / 7.0),
+    flip: flags & 4 != 0,
+    flop: flags & 8 != 0,
+    blur: (flags & 16 != 0).then(|| 0.3 + f64::from(head[9]) / 4.0),
+    sharpen: (flags & 32 != 0).then(|| Sharpen { sigma: 0.01 + f64::from(head[10]) / 30.0, ..Sharpen::default() }),
+    greyscale: flags & 64 != 0,
+  };
+  let opts = ResizeOptions {
+    width: (flags & 128 != 0).then(|| 1 + u32::from(head[11] % 80)),
+    background: [head[12], head[13], head[14], head[15]],
+    steps,
+    ..ResizeOptions::default()
+  };
+  match image::resize(&input, &opts, &Cancel::never()) {
+    Ok(out) => {
+      let (sw, sh) = opts.steps.source_size(iw, ih).unwrap_or_else(|e| panic!("resize succeeded where the steps fail: {e}"));
+      let expected = plan(sw, sh, opts.width, None, opts.fit, opts.position, false).unwrap_or_else(|e| panic!("no plan: {e}"));
+      let m = image::metadata(&out).unwrap_or_else(|e| panic!("unreadable output: {e}"));
+      assert_eq!((m.width, m.height), expected.canvas, "{opts:?} on {iw}x{ih}");
+    }
+    Err(e) => assert!(matches!(e.code, Code::InvalidArg | Code::LimitExceeded), "{opts:?} on {iw}x{ih}: {e}"),
   }
   Corpus::Keep
 }
