@@ -107,7 +107,7 @@ pub fn check_resize_options(data: &[u8]) -> Corpus {
   let ih = side(head[2]).min((1 << 16) / iw).max(1);
   let len = (iw * ih) as usize * usize::from(channels);
   let bytes: Vec<u8> = if fill.is_empty() { vec![128; len] } else { fill.iter().copied().cycle().take(len).collect() };
-  let Ok(input) = encode::encode(&Pixels { data: bytes, width: iw, height: ih, channels }, in_format, &image::Encode { quality: 90, ..Default::default() }) else {
+  let Ok(input) = encode::encode(&Pixels { data: bytes, width: iw, height: ih, channels }, in_format, &image::Encode { quality: 90, ..Default::default() }, &Cancel::never()) else {
     return Corpus::Reject;
   };
 

@@ -9,7 +9,7 @@ use super::limits::{check_sides, try_with_capacity};
 use super::palette;
 use super::Format;
 use crate::error::{Error, Result};
-use crate::pool::panic_message;
+use crate::pool::{panic_message, Cancel};
 
 /// JPEG chroma subsampling (sharp's `chromaSubsampling`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,14 +109,15 @@ impl Encode {
   }
 }
 
-pub fn encode(img: &Pixels, format: Format, settings: &Encode) -> Result<Vec<u8>> {
+/// `cancel` is checked where encoding can take long (palette quantisation).
+pub fn encode(img: &Pixels, format: Format, settings: &Encode, cancel: &Cancel) -> Result<Vec<u8>> {
   settings.check()?;
   // resize() checked the plan against these before decoding; checked again
   // here so that no caller can hand an encoder a size it cannot write.
   check_sides(format, img.width, img.height)?;
   match format {
     Format::Jpeg => encode_jpeg(img, settings),
-    Format::Png | Format::Gif => encode_png(img, settings),
+    Format::Png | Format::Gif => encode_png(img, settings, cancel),
     Format::Webp => encode_webp(img, settings),
   }
 }
@@ -167,9 +168,9 @@ fn encode_jpeg(img: &Pixels, e: &Encode) -> Result<Vec<u8>> {
   }
 }
 
-fn encode_png(img: &Pixels, e: &Encode) -> Result<Vec<u8>> {
+fn encode_png(img: &Pixels, e: &Encode, cancel: &Cancel) -> Result<Vec<u8>> {
   let failed = |err: png::EncodingError| Error::internal(format!("PNG encoding failed: {err}"));
-  let indexed = e.palette.map(|p| palette::quantise(img, p)).transpose()?;
+  let indexed = e.palette.map(|p| palette::quantise(img, p, cancel)).transpose()?;
   let mut out = try_with_capacity(img.data.len() / 2, "PNG output buffer")?;
   {
     let mut encoder = png::Encoder::new(&mut out, img.width, img.height);

@@ -198,7 +198,7 @@ pub fn resize(data: &[u8], opts: &ResizeOptions, cancel: &Cancel) -> Result<Vec<
   if format == Format::Jpeg {
     out = resize::flatten(out, opts.background)?;
   }
-  let bytes = encode::encode(&out, format, &opts.encode)?;
+  let bytes = encode::encode(&out, format, &opts.encode, cancel)?;
   cancel.check()?;
   Ok(bytes)
 }

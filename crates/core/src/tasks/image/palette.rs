@@ -9,11 +9,14 @@ use super::decode::Pixels;
 use super::encode::Palette;
 use super::limits::try_with_capacity;
 use crate::error::{Error, Result};
-use crate::pool::panic_message;
+use crate::pool::{panic_message, Cancel};
 
 /// NeuQuant's sampling factor: 1 samples every pixel, 30 the fewest; 10 is
 /// its authors' balance of speed and quality.
 const SAMPLE_FACTOR: i32 = 10;
+
+/// Rows mapped between cancellation checks.
+const CANCEL_ROWS: usize = 64;
 
 /// An image mapped onto a palette of at most `Palette::colours` entries.
 pub struct Indexed {
@@ -26,7 +29,8 @@ pub struct Indexed {
   pub alpha: Option<Vec<u8>>,
 }
 
-pub fn quantise(img: &Pixels, p: Palette) -> Result<Indexed> {
+/// Checks `cancel` after training and every few rows while mapping.
+pub fn quantise(img: &Pixels, p: Palette, cancel: &Cancel) -> Result<Indexed> {
   if !(3..=4).contains(&img.channels) {
     return Err(Error::internal("palette quantisation expects RGB or RGBA pixels"));
   }
@@ -40,7 +44,7 @@ pub fn quantise(img: &Pixels, p: Palette) -> Result<Indexed> {
     std::borrow::Cow::Owned(v)
   };
   let colours = usize::from(p.colours).clamp(2, 256);
-  let mut indexed = std::panic::catch_unwind(|| map(&rgba, img.width as usize, colours, p.dither))
+  let mut indexed = std::panic::catch_unwind(|| map(&rgba, img.width as usize, colours, p.dither, cancel))
     .map_err(|payload| Error::internal(format!("palette quantisation failed: {}", panic_message(&payload))))??;
   // NeuQuant seeds some entries translucent and may leave those it never
   // trains so; an opaque image must not get a tRNS chunk from them.
@@ -50,18 +54,25 @@ pub fn quantise(img: &Pixels, p: Palette) -> Result<Indexed> {
   Ok(indexed)
 }
 
-fn map(rgba: &[u8], width: usize, colours: usize, dither: f32) -> Result<Indexed> {
+fn map(rgba: &[u8], width: usize, colours: usize, dither: f32, cancel: &Cancel) -> Result<Indexed> {
   let nq = NeuQuant::new(SAMPLE_FACTOR, colours, rgba);
+  cancel.check()?;
   let map = nq.color_map_rgba();
   let mut indices = try_with_capacity(rgba.len() / 4, "palette indices")?;
   if dither <= 0.0 {
-    indices.extend(rgba.chunks_exact(4).map(|px| nq.index_of(px) as u8));
+    for rows in rgba.chunks(width * 4 * CANCEL_ROWS) {
+      cancel.check()?;
+      indices.extend(rows.chunks_exact(4).map(|px| nq.index_of(px) as u8));
+    }
   } else {
     // Error carried to this row and the next, per channel, with a pixel of
     // margin on each side so the kernel needs no edge cases.
     let mut here = vec![0f32; (width + 2) * 4];
     let mut next = vec![0f32; (width + 2) * 4];
-    for row in rgba.chunks_exact(width * 4) {
+    for (y, row) in rgba.chunks_exact(width * 4).enumerate() {
+      if y % CANCEL_ROWS == 0 {
+        cancel.check()?;
+      }
       for (x, px) in row.chunks_exact(4).enumerate() {
         let mut want = [0u8; 4];
         let mut wantf = [0f32; 4];
@@ -104,7 +115,7 @@ mod tests {
   #[test]
   fn at_most_colours_entries_and_indices_in_range() {
     for (colours, dither, channels) in [(2, 1.0, 3), (16, 0.0, 3), (256, 0.5, 4), (64, 1.0, 4)] {
-      let q = quantise(&gradient(40, 30, channels), Palette { colours, dither }).unwrap();
+      let q = quantise(&gradient(40, 30, channels), Palette { colours, dither }, &Cancel::never()).unwrap();
       let n = q.rgb.len() / 3;
       assert!(n <= usize::from(colours), "{n} > {colours}");
       assert_eq!(q.indices.len(), 40 * 30);
@@ -114,8 +125,16 @@ mod tests {
   }
 
   #[test]
+  fn cancelled_stops() {
+    let cancel = Cancel::new();
+    cancel.cancel();
+    let e = quantise(&gradient(40, 30, 3), Palette { colours: 16, dither: 1.0 }, &cancel).err().unwrap();
+    assert_eq!(e.code, crate::error::Code::Aborted);
+  }
+
+  #[test]
   fn tiny_images() {
-    let q = quantise(&gradient(1, 1, 3), Palette { colours: 2, dither: 1.0 }).unwrap();
+    let q = quantise(&gradient(1, 1, 3), Palette { colours: 2, dither: 1.0 }, &Cancel::never()).unwrap();
     assert_eq!(q.indices.len(), 1);
   }
 }
