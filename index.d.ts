@@ -8,6 +8,8 @@ export type Input = Uint8Array | ArrayBufferView | ArrayBuffer
 export type Fit = 'cover' | 'contain' | 'fill' | 'inside' | 'outside'
 export type Kernel = 'nearest' | 'linear' | 'cubic' | 'mitchell' | 'lanczos3'
 export type OutputFormat = 'jpeg' | 'jpg' | 'png' | 'webp'
+/** JPEG chroma subsampling: colour at half ('4:2:0') or full ('4:4:4') resolution. */
+export type ChromaSubsampling = '4:2:0' | '4:4:4'
 export type Position =
   | 'centre' | 'center' | 'top' | 'right top' | 'right' | 'right bottom' | 'bottom' | 'left bottom' | 'left' | 'left top'
   | 'north' | 'northeast' | 'east' | 'southeast' | 'south' | 'southwest' | 'west' | 'northwest'
@@ -35,6 +37,38 @@ export interface ResizeOptions {
   quality?: number
   /** JPEG only: write a progressive (multi-scan) JPEG, which browsers draw coarse-to-fine. Default false. */
   progressive?: boolean
+  // Encoder options (sharp's names). Each concerns the output format it names; other formats
+  // ignore it (its value is still checked), as sharp's per-format options are.
+  /** JPEG only: '4:4:4' keeps colour at full resolution (sharper colour edges, larger file). Default '4:2:0'. */
+  chromaSubsampling?: ChromaSubsampling
+  /** JPEG only: mozjpeg's trellis quantisation: smaller files for the same quality, slower. Default false. */
+  trellisQuantisation?: boolean
+  /** Alternative spelling of trellisQuantisation. */
+  trellisQuantization?: boolean
+  /** JPEG only: optimised Huffman tables (smaller, a little slower). Default true. */
+  optimiseCoding?: boolean
+  /** Alternative spelling of optimiseCoding. */
+  optimizeCoding?: boolean
+  /** PNG only: zlib compression level, 0 (none, fastest) to 9 (smallest, slowest). Default 6. */
+  compressionLevel?: number
+  /** PNG only: choose a filter per row (smaller for photos); false writes no filter. Default true (sharp: false). */
+  adaptiveFiltering?: boolean
+  /** PNG only: write an 8-bit indexed (palette) PNG. Default false, or true if colours or dither is given. */
+  palette?: boolean
+  /** PNG only: most palette entries, 2-256 (implies palette). Default 256. */
+  colours?: number
+  /** Alternative spelling of colours. */
+  colors?: number
+  /** PNG only: Floyd-Steinberg dithering of the palette, 0 (none) to 1 (full) (implies palette). Default 1. */
+  dither?: number
+  /** WebP only: lossless compression (quality then sets the compression effort). Default false. */
+  lossless?: boolean
+  /** WebP only: near-lossless (implies lossless), preprocessing at a level set by quality. Default false. */
+  nearLossless?: boolean
+  /** WebP only: CPU effort, 0 (fastest) to 6 (smallest). Default 4. */
+  effort?: number
+  /** WebP only: quality of the alpha channel in lossy mode, 0-100. Default 100. */
+  alphaQuality?: number
   /** Apply the EXIF orientation (1-8) so the output is upright. Default true. */
   autoOrient?: boolean
   /** Reject inputs with more pixels than this (read from the header). false or 0 disables. Default 268402689. */

@@ -9,7 +9,9 @@ const { Worker, MultiWorker, native: nativeJob } = require('./lib/resque')
 /**
  * Resizes an image (JPEG, PNG, WebP or GIF bytes) on the rusque pool.
  * Options follow sharp's meanings: width, height, fit, position, background,
- * withoutEnlargement, kernel, format, quality, progressive, autoOrient, limitInputPixels, limitOutputPixels, signal.
+ * withoutEnlargement, kernel, format, quality, progressive, autoOrient, limitInputPixels, limitOutputPixels, signal,
+ * and the per-format encoder options (docs/api.md): chromaSubsampling, trellisQuantisation, optimiseCoding,
+ * compressionLevel, adaptiveFiltering, palette, colours, dither, lossless, nearLossless, effort, alphaQuality.
  */
 function resize (input, options) {
   return native.call('resize', input, options)

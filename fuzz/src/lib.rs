@@ -107,7 +107,7 @@ pub fn check_resize_options(data: &[u8]) -> Corpus {
   let ih = side(head[2]).min((1 << 16) / iw).max(1);
   let len = (iw * ih) as usize * usize::from(channels);
   let bytes: Vec<u8> = if fill.is_empty() { vec![128; len] } else { fill.iter().copied().cycle().take(len).collect() };
-  let Ok(input) = encode::encode(&Pixels { data: bytes, width: iw, height: ih, channels }, in_format, 90, false) else {
+  let Ok(input) = encode::encode(&Pixels { data: bytes, width: iw, height: ih, channels }, in_format, &image::Encode { quality: 90, ..Default::default() }, &Cancel::never()) else {
     return Corpus::Reject;
   };
 
@@ -126,11 +126,10 @@ pub fn check_resize_options(data: &[u8]) -> Corpus {
     without_enlargement: flags & 8 != 0,
     kernel: [Kernel::Nearest, Kernel::Linear, Kernel::Cubic, Kernel::Mitchell, Kernel::Lanczos3][usize::from(head[9] % 5)],
     format: [None, Some(Format::Jpeg), Some(Format::Png), Some(Format::Webp)][usize::from(head[10] % 4)],
-    quality: 1 + head[11] % 100,
+    encode: image::Encode { quality: 1 + head[11] % 100, progressive: flags & 32 != 0, ..Default::default() },
     auto_orient: flags & 16 != 0,
     limit_output_pixels: [None, Some(1), Some(4096), Some(OPTIONS_MAX_OUTPUT_PIXELS)][usize::from(head[13] % 4)],
     limit_input_pixels: [OPTIONS_MAX_OUTPUT_PIXELS, 64, 1 << 16][usize::from(head[14] % 3)],
-    progressive: flags & 32 != 0,
     steps: Default::default(),
   };
   let limit = opts.effective_limit_output_pixels();
@@ -161,7 +160,7 @@ pub fn check_resize_steps(data: &[u8]) -> Corpus {
   let Some((head, _)) = data.split_first_chunk::<16>() else { return Corpus::Reject };
   let (iw, ih) = (1 + u32::from(head[0] % 64), 1 + u32::from(head[1] % 64));
   let bytes: Vec<u8> = (0..iw * ih * 3).map(|i| (i % 251) as u8).collect();
-  let Ok(input) = encode::encode(&Pixels { data: bytes, width: iw, height: ih, channels: 3 }, Format::Png, 90, false) else {
+  let Ok(input) = encode::encode(&Pixels { data: bytes, width: iw, height: ih, channels: 3 }, Format::Png, &image::Encode::default(), &Cancel::never()) else {
     return Corpus::Reject;
   };
   let flags = head[2];

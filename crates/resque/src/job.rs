@@ -351,7 +351,7 @@ mod tests {
     let j = job(Kind::Resize, json!({}));
     let s = j.spec(&[json!({ "input": { "key": "in" }, "output": { "key": "out", "ttl": 60.0 }, "width": 100.0, "quality": 80.0 })]).unwrap();
     match s.task {
-      Task::Resize(o) => assert_eq!((o.width, o.quality), (Some(100), 80)),
+      Task::Resize(o) => assert_eq!((o.width, o.encode.quality), (Some(100), 80)),
       other => panic!("{other:?}"),
     }
     for bad in [json!(100.5), json!(-100.0), json!(1e300)] {
@@ -413,7 +413,7 @@ mod tests {
     let j = job(Kind::Resize, json!({ "width": 100, "format": "webp", "output": { "key": "o" } }));
     let s = j.spec(&[json!({ "input": { "key": "in" }, "width": null, "format": null, "output": null, "quality": null })]).unwrap();
     match s.task {
-      Task::Resize(o) => assert_eq!((o.width, o.format, o.quality), (Some(100), Some(Format::Webp), 80)),
+      Task::Resize(o) => assert_eq!((o.width, o.format, o.encode.quality), (Some(100), Some(Format::Webp), 80)),
       other => panic!("{other:?}"),
     }
     assert_eq!(s.output, OutputRef::Key { key: "o".into(), ttl: None });

@@ -8,12 +8,12 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::steps::{Blur, Extract, Rotate, SharpenOption};
-use super::values::{Choice, Colour, Dimension, Flag, OutputFormat, PixelLimit, Position, Quality};
+use super::values::{AlphaQuality, Choice, Colour, Colours, CompressionLevel, Dimension, Effort, Flag, Fraction, OutputFormat, PixelLimit, Position, Quality};
 use super::{describe, fields, parse};
 use crate::error::{Error, Result};
 use crate::tasks::hash::Algorithm;
 use crate::tasks::image::steps::Steps;
-use crate::tasks::image::{Fit, Kernel, ResizeOptions};
+use crate::tasks::image::{ChromaSubsampling, Encode, Fit, Kernel, Palette, ResizeOptions};
 use crate::tasks::Task;
 
 /// resize's options. Field names are sharp's.
@@ -28,9 +28,40 @@ pub struct ResizeSpec {
   pub without_enlargement: Option<Flag>,
   pub kernel: Option<Kernel>,
   pub format: Option<OutputFormat>,
+  // The encoder's options (sharp's names, flat as sharp's toFormat() takes
+  // them): each concerns one output format; the others ignore it, but its
+  // value is checked whatever the format. Read by `ResizeSpec::encode`.
+  /// JPEG and WebP.
   pub quality: Option<Quality>,
-  /// JPEG only: a progressive (multi-scan) JPEG. sharp's name.
+  /// JPEG: a progressive (multi-scan) JPEG.
   pub progressive: Option<Flag>,
+  /// JPEG: '4:2:0' (default) or '4:4:4'.
+  pub chroma_subsampling: Option<ChromaSubsampling>,
+  /// JPEG: mozjpeg's trellis quantisation.
+  #[serde(alias = "trellisQuantization")]
+  pub trellis_quantisation: Option<Flag>,
+  /// JPEG: optimised Huffman tables.
+  #[serde(alias = "optimizeCoding")]
+  pub optimise_coding: Option<Flag>,
+  /// PNG: zlib level 0-9.
+  pub compression_level: Option<CompressionLevel>,
+  /// PNG: a filter per row.
+  pub adaptive_filtering: Option<Flag>,
+  /// PNG: indexed colour; implied by colours or dither, as in sharp.
+  pub palette: Option<Flag>,
+  /// PNG palette size, 2-256.
+  #[serde(alias = "colors")]
+  pub colours: Option<Colours>,
+  /// PNG palette dithering, 0-1.
+  pub dither: Option<Fraction>,
+  /// WebP: lossless.
+  pub lossless: Option<Flag>,
+  /// WebP: near-lossless (implies lossless).
+  pub near_lossless: Option<Flag>,
+  /// WebP: 0-6.
+  pub effort: Option<Effort>,
+  /// WebP: 0-100.
+  pub alpha_quality: Option<AlphaQuality>,
   pub auto_orient: Option<Flag>,
   pub limit_input_pixels: Option<PixelLimit>,
   pub limit_output_pixels: Option<PixelLimit>,
@@ -58,8 +89,7 @@ impl From<ResizeSpec> for ResizeOptions {
       without_enlargement: s.without_enlargement.map_or(d.without_enlargement, |f| f.0),
       kernel: s.kernel.unwrap_or(d.kernel),
       format: s.format.map(|f| f.0).or(d.format),
-      quality: s.quality.map_or(d.quality, |q| q.0),
-      progressive: s.progressive.map_or(d.progressive, |f| f.0),
+      encode: s.encode(),
       auto_orient: s.auto_orient.map_or(d.auto_orient, |f| f.0),
       limit_input_pixels: s.limit_input_pixels.and_then(|l| l.0).unwrap_or(d.limit_input_pixels),
       // Not given (or true): follows limitInputPixels.
@@ -73,6 +103,30 @@ impl From<ResizeSpec> for ResizeOptions {
         blur: s.blur.and_then(|b| b.0),
         greyscale: s.greyscale.or(s.grayscale).is_some_and(|f| f.0),
       },
+    }
+  }
+}
+
+impl ResizeSpec {
+  /// The encoder's settings: sharp's defaults for what is not given.
+  fn encode(&self) -> Encode {
+    let d = Encode::default();
+    let flag = |f: Option<Flag>, default: bool| f.map_or(default, |f| f.0);
+    // sharp: colours or dither ask for a palette unless palette says otherwise.
+    let palette = flag(self.palette, self.colours.is_some() || self.dither.is_some());
+    Encode {
+      quality: self.quality.map_or(d.quality, |q| q.0),
+      progressive: flag(self.progressive, d.progressive),
+      chroma_subsampling: self.chroma_subsampling.unwrap_or(d.chroma_subsampling),
+      trellis_quantisation: flag(self.trellis_quantisation, d.trellis_quantisation),
+      optimise_coding: flag(self.optimise_coding, d.optimise_coding),
+      compression_level: self.compression_level.map_or(d.compression_level, |c| c.0),
+      adaptive_filtering: flag(self.adaptive_filtering, d.adaptive_filtering),
+      palette: palette.then(|| Palette { colours: self.colours.map_or(256, |c| c.0), dither: self.dither.map_or(1.0, |f| f.0) }),
+      lossless: flag(self.lossless, d.lossless),
+      near_lossless: flag(self.near_lossless, d.near_lossless),
+      effort: self.effort.map_or(d.effort, |e| e.0),
+      alpha_quality: self.alpha_quality.map_or(d.alpha_quality, |a| a.0),
     }
   }
 }
@@ -162,6 +216,7 @@ pub fn choices() -> Vec<(&'static str, Vec<&'static str>)> {
     ("kernel", Kernel::names()),
     ("position", Position::names()),
     ("format", OutputFormat::names()),
+    ("chromaSubsampling", ChromaSubsampling::names()),
     ("algorithm", Algorithm::names()),
   ]
 }
@@ -186,7 +241,7 @@ mod tests {
     assert_eq!(resize(Value::Null).unwrap(), ResizeOptions::default());
     assert_eq!(resize(json!({ "width": null, "quality": null })).unwrap(), ResizeOptions::default());
     let o = resize(json!({ "width": 100.0, "format": "JPG", "position": "North", "limitInputPixels": false, "progressive": true })).unwrap();
-    assert_eq!((o.width, o.format, o.position, o.limit_input_pixels, o.progressive), (Some(100), Some(Format::Jpeg), (0.5, 0.0), 0, true));
+    assert_eq!((o.width, o.format, o.position, o.limit_input_pixels, o.encode.progressive), (Some(100), Some(Format::Jpeg), (0.5, 0.0), 0, true));
   }
 
   #[test]
@@ -199,6 +254,28 @@ mod tests {
     assert!(msg(json!({ "widht": 5 })).starts_with("unknown option \"widht\" (did you mean \"width\"?): resize takes width, height, fit"));
     assert_eq!(msg(json!("wide")), "options must be an object, got a string (\"wide\")");
     assert_eq!(resize(json!({ "width": 0 })).unwrap_err().code, Code::InvalidArg);
+  }
+
+  #[test]
+  fn encoder_options() {
+    let e = resize(json!({ "chromaSubsampling": "4:4:4", "trellisQuantization": true, "optimizeCoding": false, "compressionLevel": 9,
+      "adaptiveFiltering": false, "colors": 16, "lossless": true, "nearLossless": true, "effort": 0, "alphaQuality": 50 }))
+    .unwrap()
+    .encode;
+    assert_eq!(e.chroma_subsampling, ChromaSubsampling::Yuv444);
+    assert_eq!((e.trellis_quantisation, e.optimise_coding, e.compression_level, e.adaptive_filtering), (true, false, 9, false));
+    assert_eq!(e.palette, Some(Palette { colours: 16, dither: 1.0 }), "colours implies a palette");
+    assert_eq!((e.lossless, e.near_lossless, e.effort, e.alpha_quality), (true, true, 0, 50));
+    assert_eq!(resize(json!({ "dither": 0.5 })).unwrap().encode.palette, Some(Palette { colours: 256, dither: 0.5 }));
+    assert_eq!(resize(json!({ "colours": 8, "palette": false })).unwrap().encode.palette, None, "an explicit palette: false wins");
+    let msg = |v: Value| resize(v).unwrap_err().message;
+    assert_eq!(msg(json!({ "compressionLevel": 10 })), "compressionLevel must be an integer from 0 to 9, got number 10");
+    assert_eq!(msg(json!({ "effort": 7 })), "effort must be an integer from 0 to 6, got number 7");
+    assert_eq!(msg(json!({ "alphaQuality": -1 })), "alphaQuality must be an integer from 0 to 100, got number -1");
+    assert_eq!(msg(json!({ "colours": 1 })), "colours must be an integer from 2 to 256, got number 1");
+    assert_eq!(msg(json!({ "dither": 2 })), "dither must be a number from 0 to 1, got number 2");
+    assert_eq!(msg(json!({ "chromaSubsampling": "4:2:2" })), "chromaSubsampling must be one of 4:2:0, 4:4:4; got a string (\"4:2:2\")");
+    assert_eq!(msg(json!({ "lossless": "yes" })), "lossless must be a boolean, got a string (\"yes\")");
   }
 
   #[test]

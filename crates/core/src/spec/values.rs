@@ -1,14 +1,14 @@
 //! The value types of task options: each takes the JSON value given for a
 //! field and checks it once, with one message ("must be ..., got <value>";
 //! the caller puts the field's path in front). Named choices (fit, kernel,
-//! position, format, algorithm) are one table each, read by the parser, its
+//! position, format, algorithm, chromaSubsampling) are one table each, read by the parser, its
 //! message and specInfo() (index.d.ts's unions are tested against them).
 
 use serde_json::Value;
 
 use super::describe::describe;
 use crate::tasks::hash::Algorithm;
-use crate::tasks::image::{Fit, Format, Kernel};
+use crate::tasks::image::{ChromaSubsampling, Fit, Format, Kernel};
 
 /// A field's value, checked. Its error is the message after the field's name.
 pub trait FieldValue: Sized {
@@ -58,6 +58,48 @@ impl FieldValue for Quality {
       .filter(|n| (1..=100).contains(n))
       .map(|n| Quality(n as u8))
       .ok_or_else(|| format!("must be an integer from 1 to 100, got {}", describe(v)))
+  }
+}
+
+/// An integer option with a fixed range: one type per option, one message.
+macro_rules! int_range {
+  ($($(#[$doc:meta])* $name:ident($t:ty) = $lo:literal..=$hi:literal;)*) => {$(
+    $(#[$doc])*
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    pub struct $name(pub $t);
+
+    impl FieldValue for $name {
+      fn from_value(v: &Value) -> Result<Self, String> {
+        whole(v)
+          .filter(|n| ($lo..=$hi).contains(n))
+          .map(|n| $name(n as $t))
+          .ok_or_else(|| format!("must be an integer from {} to {}, got {}", $lo, $hi, describe(v)))
+      }
+    }
+  )*};
+}
+
+int_range! {
+  /// PNG zlib level: 0 (stored) to 9.
+  CompressionLevel(u8) = 0..=9;
+  /// WebP effort (libwebp's method): 0 to 6.
+  Effort(u8) = 0..=6;
+  /// WebP alpha plane quality: 0 to 100.
+  AlphaQuality(u8) = 0..=100;
+  /// PNG palette size: 2 to 256.
+  Colours(u16) = 2..=256;
+}
+
+/// A number from 0 to 1 (PNG's `dither`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Fraction(pub f32);
+
+impl FieldValue for Fraction {
+  fn from_value(v: &Value) -> Result<Self, String> {
+    v.as_f64()
+      .filter(|f| (0.0..=1.0).contains(f))
+      .map(|f| Fraction(f as f32))
+      .ok_or_else(|| format!("must be a number from 0 to 1, got {}", describe(v)))
   }
 }
 
@@ -225,8 +267,15 @@ impl Choice for Algorithm {
   const ANY_CASE: bool = true;
 }
 
-choice_value!(Fit, Kernel, OutputFormat, Position, Algorithm);
-field_value!(Dimension, Quality, PixelLimit, Flag, Text, Colour, Fit, Kernel, OutputFormat, Position, Algorithm);
+impl Choice for ChromaSubsampling {
+  const NAMES: &'static [(&'static str, ChromaSubsampling)] = &[("4:2:0", ChromaSubsampling::Yuv420), ("4:4:4", ChromaSubsampling::Yuv444)];
+}
+
+choice_value!(Fit, Kernel, OutputFormat, Position, Algorithm, ChromaSubsampling);
+field_value!(
+  Dimension, Quality, PixelLimit, Flag, Text, Colour, Fit, Kernel, OutputFormat, Position, Algorithm, ChromaSubsampling,
+  CompressionLevel, Effort, AlphaQuality, Colours, Fraction
+);
 
 #[cfg(test)]
 mod tests {

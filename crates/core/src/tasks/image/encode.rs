@@ -1,42 +1,160 @@
-//! Encoding to JPEG (libjpeg-turbo via mozjpeg), PNG (`image`/png) and WebP (libwebp).
+//! Encoding to JPEG (libjpeg-turbo via mozjpeg), PNG (the `png` crate) and
+//! WebP (libwebp), with the encoder settings of one `Encode` value: sharp's
+//! per-format output options, each read only by the format it concerns.
 
-use std::io::Cursor;
-
-use image::codecs::png::{CompressionType, FilterType, PngEncoder};
-use image::{ExtendedColorType, ImageEncoder};
+use mozjpeg::qtable;
 
 use super::decode::Pixels;
 use super::limits::{check_sides, try_with_capacity};
+use super::palette;
 use super::Format;
 use crate::error::{Error, Result};
-use crate::pool::panic_message;
+use crate::pool::{panic_message, Cancel};
 
-/// `progressive`: JPEG only (a multi-scan JPEG, sharp's `progressive`).
-pub fn encode(img: &Pixels, format: Format, quality: u8, progressive: bool) -> Result<Vec<u8>> {
+/// JPEG chroma subsampling (sharp's `chromaSubsampling`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChromaSubsampling {
+  /// Colour at half resolution on each axis: sharp's and libjpeg's default.
+  Yuv420,
+  /// Colour at full resolution: sharper colour edges, larger files.
+  Yuv444,
+}
+
+/// PNG palette output: an 8-bit indexed PNG of at most `colours` entries.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Palette {
+  /// 2 to 256.
+  pub colours: u16,
+  /// Floyd-Steinberg error diffusion, 0 (none) to 1 (full).
+  pub dither: f32,
+}
+
+/// The encoder's settings. Each field concerns one format (or two, as
+/// `quality` does) and the others ignore it, as sharp's options do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Encode {
+  /// JPEG and lossy WebP, 1 to 100; WebP lossless: compression effort.
+  pub quality: u8,
+  /// JPEG: progressive (multi-scan) rather than baseline.
+  pub progressive: bool,
+  /// JPEG.
+  pub chroma_subsampling: ChromaSubsampling,
+  /// JPEG: mozjpeg's trellis quantisation (smaller files, slower).
+  pub trellis_quantisation: bool,
+  /// JPEG: optimised Huffman tables.
+  pub optimise_coding: bool,
+  /// PNG: zlib level, 0 (stored) to 9.
+  pub compression_level: u8,
+  /// PNG: choose a filter per row (otherwise none).
+  pub adaptive_filtering: bool,
+  /// PNG: indexed colour.
+  pub palette: Option<Palette>,
+  /// WebP: lossless.
+  pub lossless: bool,
+  /// WebP: lossless after near-lossless preprocessing (level from `quality`).
+  pub near_lossless: bool,
+  /// WebP: libwebp's `method`, 0 (fastest) to 6 (smallest).
+  pub effort: u8,
+  /// WebP: quality of the alpha plane, 0 to 100.
+  pub alpha_quality: u8,
+}
+
+impl Default for Encode {
+  /// sharp's defaults, except `adaptive_filtering` (see docs/api.md) and
+  /// `optimise_coding` (true, as sharp's is).
+  fn default() -> Self {
+    Encode {
+      quality: 80,
+      progressive: false,
+      chroma_subsampling: ChromaSubsampling::Yuv420,
+      trellis_quantisation: false,
+      optimise_coding: true,
+      compression_level: 6,
+      adaptive_filtering: true,
+      palette: None,
+      lossless: false,
+      near_lossless: false,
+      effort: 4,
+      alpha_quality: 100,
+    }
+  }
+}
+
+impl Encode {
+  /// The ranges the spec enforces, checked again for callers that build an
+  /// `Encode` by hand (the fuzzer, other crates).
+  pub fn check(&self) -> Result<()> {
+    let bad = |name: &str, range: &str, v: f64| Err(Error::invalid(format!("{name} must be an integer from {range}, got {v}")));
+    if !(1..=100).contains(&self.quality) {
+      return bad("quality", "1 to 100", f64::from(self.quality));
+    }
+    if self.compression_level > 9 {
+      return bad("compressionLevel", "0 to 9", f64::from(self.compression_level));
+    }
+    if self.effort > 6 {
+      return bad("effort", "0 to 6", f64::from(self.effort));
+    }
+    if self.alpha_quality > 100 {
+      return bad("alphaQuality", "0 to 100", f64::from(self.alpha_quality));
+    }
+    if let Some(p) = self.palette {
+      if !(2..=256).contains(&p.colours) {
+        return bad("colours", "2 to 256", f64::from(p.colours));
+      }
+      if !(0.0..=1.0).contains(&p.dither) {
+        return Err(Error::invalid(format!("dither must be a number from 0 to 1, got {}", p.dither)));
+      }
+    }
+    Ok(())
+  }
+}
+
+/// `cancel` is checked where encoding can take long (palette quantisation).
+pub fn encode(img: &Pixels, format: Format, settings: &Encode, cancel: &Cancel) -> Result<Vec<u8>> {
+  settings.check()?;
   // resize() checked the plan against these before decoding; checked again
   // here so that no caller can hand an encoder a size it cannot write.
   check_sides(format, img.width, img.height)?;
   match format {
-    Format::Jpeg => encode_jpeg(img, quality, progressive),
-    Format::Png | Format::Gif => encode_png(img),
-    Format::Webp => encode_webp(img, quality),
+    Format::Jpeg => encode_jpeg(img, settings),
+    Format::Png | Format::Gif => encode_png(img, settings, cancel),
+    Format::Webp => encode_webp(img, settings),
   }
 }
 
-fn encode_jpeg(img: &Pixels, quality: u8, progressive: bool) -> Result<Vec<u8>> {
+fn encode_jpeg(img: &Pixels, e: &Encode) -> Result<Vec<u8>> {
   if img.channels != 3 {
     return Err(Error::internal("JPEG encoder expects RGB pixels"));
   }
   let buffer = try_with_capacity((img.data.len() / 8).max(4096), "JPEG output buffer")?;
   let result = std::panic::catch_unwind(|| -> std::io::Result<Vec<u8>> {
+    // new() applies mozjpeg's own defaults (its max-compression profile),
+    // which include trellis quantisation; the crate has no switch for trellis
+    // alone.
     let mut c = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_RGB);
-    // libjpeg-turbo's classic settings (baseline, 4:2:0, standard tables) plus
-    // optimized Huffman tables: sharp's default output, a little smaller.
-    c.set_fastest_defaults();
+    if e.trellis_quantisation {
+      // Keep trellis (and the profile's overshoot deringing), but write
+      // sequential scans unless progressive is asked for.
+      c.set_optimize_scans(false);
+    } else {
+      // libjpeg-turbo's classic settings (baseline, 4:2:0, standard tables):
+      // sharp's default output.
+      c.set_fastest_defaults();
+    }
     c.set_size(img.width as usize, img.height as usize);
-    c.set_quality(f32::from(quality));
-    c.set_optimize_coding(true);
-    if progressive {
+    c.set_quality(f32::from(e.quality));
+    if e.trellis_quantisation {
+      // The standard (Annex K) tables at this quality, as the fast path
+      // uses, not mozjpeg's tuned ones: trellis changes the coding only.
+      let q = f32::from(e.quality);
+      c.set_luma_qtable(&qtable::AnnexK_Luma.scaled(q, q));
+      c.set_chroma_qtable(&qtable::AnnexK_Chroma.scaled(q, q));
+    }
+    if e.chroma_subsampling == ChromaSubsampling::Yuv444 {
+      c.set_chroma_sampling_pixel_sizes((1, 1), (1, 1));
+    }
+    c.set_optimize_coding(e.optimise_coding);
+    if e.progressive {
       c.set_progressive_mode();
     }
     let mut started = c.start_compress(buffer)?;
@@ -50,24 +168,59 @@ fn encode_jpeg(img: &Pixels, quality: u8, progressive: bool) -> Result<Vec<u8>> 
   }
 }
 
-fn encode_png(img: &Pixels) -> Result<Vec<u8>> {
-  let mut out = Cursor::new(try_with_capacity(img.data.len() / 2, "PNG output buffer")?);
-  let color = if img.channels == 4 { ExtendedColorType::Rgba8 } else { ExtendedColorType::Rgb8 };
-  PngEncoder::new_with_quality(&mut out, CompressionType::Default, FilterType::Adaptive)
-    .write_image(&img.data, img.width, img.height, color)
-    .map_err(|e| Error::internal(format!("PNG encoding failed: {e}")))?;
-  Ok(out.into_inner())
+fn encode_png(img: &Pixels, e: &Encode, cancel: &Cancel) -> Result<Vec<u8>> {
+  let failed = |err: png::EncodingError| Error::internal(format!("PNG encoding failed: {err}"));
+  let indexed = e.palette.map(|p| palette::quantise(img, p, cancel)).transpose()?;
+  let mut out = try_with_capacity(img.data.len() / 2, "PNG output buffer")?;
+  {
+    let mut encoder = png::Encoder::new(&mut out, img.width, img.height);
+    encoder.set_depth(png::BitDepth::Eight);
+    match &indexed {
+      Some(q) => {
+        encoder.set_color(png::ColorType::Indexed);
+        encoder.set_palette(q.rgb.as_slice());
+        if let Some(alpha) = &q.alpha {
+          encoder.set_trns(alpha.as_slice());
+        }
+      }
+      None => encoder.set_color(if img.channels == 4 { png::ColorType::Rgba } else { png::ColorType::Rgb }),
+    }
+    // Level 6 is what the encoder's "balanced" setting means, and was
+    // rusque's only PNG output before this option.
+    match e.compression_level {
+      0 => encoder.set_compression(png::Compression::NoCompression),
+      n => encoder.set_deflate_compression(png::DeflateCompression::Level(n)),
+    }
+    encoder.set_filter(if e.adaptive_filtering { png::Filter::Adaptive } else { png::Filter::NoFilter });
+    let mut writer = encoder.write_header().map_err(failed)?;
+    let data = indexed.as_ref().map_or(img.data.as_slice(), |q| q.indices.as_slice());
+    writer.write_image_data(data).map_err(failed)?;
+    writer.finish().map_err(failed)?;
+  }
+  Ok(out)
 }
 
-fn encode_webp(img: &Pixels, quality: u8) -> Result<Vec<u8>> {
+fn encode_webp(img: &Pixels, e: &Encode) -> Result<Vec<u8>> {
   let encoder = if img.channels == 4 {
     webp::Encoder::from_rgba(&img.data, img.width, img.height)
   } else {
     webp::Encoder::from_rgb(&img.data, img.width, img.height)
   };
-  let memory = encoder
-    .encode_simple(false, f32::from(quality))
-    .map_err(|e| Error::internal(format!("WebP encoding failed: {e:?}")))?;
+  let mut config = webp::WebPConfig::new().map_err(|()| Error::internal("WebP encoder configuration failed"))?;
+  let lossless = e.lossless || e.near_lossless;
+  config.lossless = i32::from(lossless);
+  // As libwebp's simple API: the alpha plane is compressed (lossily, at
+  // alpha_quality) only in lossy mode.
+  config.alpha_compression = i32::from(!lossless);
+  config.quality = f32::from(e.quality);
+  config.method = i32::from(e.effort);
+  config.alpha_quality = i32::from(e.alpha_quality);
+  if e.near_lossless {
+    // libwebp: 100 is off, 0 the strongest preprocessing; sharp (libvips)
+    // passes the quality.
+    config.near_lossless = i32::from(e.quality);
+  }
+  let memory = encoder.encode_advanced(&config).map_err(|e| Error::internal(format!("WebP encoding failed: {e:?}")))?;
   let mut out = try_with_capacity(memory.len(), "WebP output buffer")?;
   out.extend_from_slice(&memory);
   Ok(out)

@@ -10,10 +10,12 @@ pub mod limits;
 pub mod meta;
 pub mod ops;
 pub mod orient;
+pub mod palette;
 pub mod plausible;
 pub mod resize;
 pub mod steps;
 
+pub use encode::{ChromaSubsampling, Encode, Palette};
 pub use header::Header;
 pub use resize::{Fit, Kernel};
 
@@ -64,9 +66,8 @@ pub struct ResizeOptions {
   pub kernel: Kernel,
   /// Output format; `None` keeps the input's (GIF becomes PNG).
   pub format: Option<Format>,
-  pub quality: u8,
-  /// JPEG only: progressive (multi-scan) rather than baseline.
-  pub progressive: bool,
+  /// The encoder's settings (quality, progressive, compressionLevel...).
+  pub encode: Encode,
   pub auto_orient: bool,
   /// 0 disables the check.
   pub limit_input_pixels: u64,
@@ -97,8 +98,7 @@ impl Default for ResizeOptions {
       without_enlargement: false,
       kernel: Kernel::Lanczos3,
       format: None,
-      quality: 80,
-      progressive: false,
+      encode: Encode::default(),
       auto_orient: true,
       limit_input_pixels: DEFAULT_LIMIT_INPUT_PIXELS,
       limit_output_pixels: None,
@@ -140,9 +140,7 @@ pub fn validate(opts: &ResizeOptions) -> Result<()> {
       }
     }
   }
-  if !(1..=100).contains(&opts.quality) {
-    return Err(Error::invalid(format!("quality must be an integer from 1 to 100, got {}", opts.quality)));
-  }
+  opts.encode.check()?;
   let (px, py) = opts.position;
   if !(0.0..=1.0).contains(&px) || !(0.0..=1.0).contains(&py) {
     return Err(Error::invalid("position must lie within 0..1 on each axis"));
@@ -230,7 +228,7 @@ pub fn resize(data: &[u8], opts: &ResizeOptions, cancel: &Cancel) -> Result<Vec<
   if format == Format::Jpeg {
     out = resize::flatten(out, opts.background)?;
   }
-  let bytes = encode::encode(&out, format, opts.quality, opts.progressive)?;
+  let bytes = encode::encode(&out, format, &opts.encode, cancel)?;
   cancel.check()?;
   Ok(bytes)
 }
