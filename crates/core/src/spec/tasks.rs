@@ -32,6 +32,9 @@ pub struct ResizeSpec {
   pub auto_orient: Option<Flag>,
   pub limit_input_pixels: Option<PixelLimit>,
   pub limit_output_pixels: Option<PixelLimit>,
+  /// sharp's name: the result is `{ data, info }` (info: the output's
+  /// format, width, height, channels and size) rather than the bytes alone.
+  pub resolve_with_object: Option<Flag>,
 }
 
 impl From<ResizeSpec> for ResizeOptions {
@@ -52,6 +55,7 @@ impl From<ResizeSpec> for ResizeOptions {
       limit_input_pixels: s.limit_input_pixels.and_then(|l| l.0).unwrap_or(d.limit_input_pixels),
       // Not given (or true): follows limitInputPixels.
       limit_output_pixels: s.limit_output_pixels.and_then(|l| l.0),
+      resolve_with_object: s.resolve_with_object.map_or(d.resolve_with_object, |f| f.0),
     }
   }
 }
