@@ -245,7 +245,9 @@ fn gif(data: &[u8]) -> Details {
         if label == 0xF9 {
           next_delay = u32::from(le16(data, body + 2).unwrap_or(0)) * 10;
         } else if label == 0xFF && data.get(body..body + 12) == Some(b"\x0bNETSCAPE2.0") && data.get(body + 13) == Some(&1) {
-          d.loop_count = le16(data, body + 14).map(u32::from);
+          // The block counts repeats after the first play; sharp (libvips)
+          // reports plays: 0 stays "forever", n becomes n + 1.
+          d.loop_count = le16(data, body + 14).map(|n| if n == 0 { 0 } else { u32::from(n) + 1 });
         }
         let Some(p) = skip_blocks(body) else { break };
         pos = p;
@@ -308,6 +310,11 @@ mod tests {
     g.push(0x3B);
     let d = details(&g, Format::Gif);
     assert_eq!((d.pages, d.delay.as_deref(), d.loop_count), (Some(2), Some(&[70, 120][..]), Some(0)));
+    // A count of repeats: 2 repeats are 3 plays, as sharp reports it.
+    let at = g.windows(11).position(|w| w == b"NETSCAPE2.0").expect("loop block") + 13;
+    let mut three = g.clone();
+    three[at] = 2;
+    assert_eq!(details(&three, Format::Gif).loop_count, Some(3));
     // Cut anywhere: no panic, never more frames than were complete plus one.
     for cut in 0..g.len() {
       let d = details(&g[..cut], Format::Gif);
