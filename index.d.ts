@@ -123,8 +123,8 @@ export interface HashOptions {
 
 /** Resizes an image on rusque's thread pool. */
 export function resize(input: Input, options: ResizeOptions & { resolveWithObject: true }): Promise<ResizeResult>
-export function resize(input: Input, options?: ResizeOptions & { resolveWithObject?: false }): Promise<Buffer>
-export function resize(input: Input, options?: ResizeOptions): Promise<Buffer | ResizeResult>
+/** (An options value typed ResizeOptions is taken to leave resolveWithObject unset: a Buffer.) */
+export function resize(input: Input, options?: ResizeOptions): Promise<Buffer>
 /** Reads an image's header (no full decode). */
 export function metadata(input: Input, options?: MetadataOptions): Promise<Metadata>
 /** Hex digest of the bytes. Default algorithm 'sha256'. */
