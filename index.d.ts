@@ -81,6 +81,12 @@ export interface ResizeOptions {
    */
   limitOutputPixels?: number | boolean
   /**
+   * Resolve to `{ data, info }` (info: the output's format, width, height, channels and size)
+   * rather than the Buffer alone, as sharp's toBuffer({ resolveWithObject: true }). Default false.
+   * A native resize job with it adds format, width, height and channels to its result.
+   */
+  resolveWithObject?: boolean
+  /**
    * Crop to this region (pixels of the upright image) before rotating and resizing; a region
    * outside the image is ERR_INVALID_ARG. sharp's extract before resize.
    */
@@ -103,6 +109,23 @@ export interface ResizeOptions {
   signal?: AbortSignal
 }
 
+/** What a resize wrote (sharp's `info`). */
+export interface OutputInfo {
+  format: 'jpeg' | 'png' | 'webp'
+  width: number
+  height: number
+  /** 3 (RGB) or 4 (RGBA): the channels the encoder was given. */
+  channels: number
+  /** Output size in bytes. */
+  size: number
+}
+
+/** A resize with `resolveWithObject: true` resolves to this. */
+export interface ResizeResult {
+  data: Buffer
+  info: OutputInfo
+}
+
 export interface Metadata {
   format: 'jpeg' | 'png' | 'webp' | 'gif'
   /** Stored width, before EXIF orientation (as sharp reports it). */
@@ -114,6 +137,26 @@ export interface Metadata {
   orientation: number
   /** Input size in bytes. */
   size: number
+  /** Pixels per inch. JPEG and PNG: 72 when the file does not say; absent for WebP and GIF. */
+  density?: number
+  /** JPEG only: '4:2:0', '4:2:2', '4:4:4', '4:4:0', '4:1:1', '4:1:0' (with ':4' appended for CMYK). */
+  chromaSubsampling?: string
+  /** Progressive JPEG or interlaced (Adam7) PNG. */
+  isProgressive: boolean
+  /** Frames: for GIF always (1 for a still GIF), for PNG and WebP only when animated. */
+  pages?: number
+  /** Per-frame delay in milliseconds, one entry per page (present with pages). */
+  delay?: number[]
+  /** Times an animation plays; 0 means forever (present with pages; GIF without a loop block: 1). */
+  loop?: number
+  /** An ICC profile is embedded (its bytes are in `icc`). */
+  hasProfile: boolean
+  /** The raw EXIF block (for JPEG with its 'Exif\0\0' prefix, as sharp gives it), if any. */
+  exif?: Buffer
+  /** The embedded ICC profile, if any. */
+  icc?: Buffer
+  /** The XMP packet (XML), if any. */
+  xmp?: Buffer
 }
 
 export type HashAlgorithm = 'sha256' | 'sha512' | 'blake3' | 'md5'
@@ -132,6 +175,8 @@ export interface HashOptions {
 }
 
 /** Resizes an image on rusque's thread pool. */
+export function resize(input: Input, options: ResizeOptions & { resolveWithObject: true }): Promise<ResizeResult>
+/** (An options value typed ResizeOptions is taken to leave resolveWithObject unset: a Buffer.) */
 export function resize(input: Input, options?: ResizeOptions): Promise<Buffer>
 /** Reads an image's header (no full decode). */
 export function metadata(input: Input, options?: MetadataOptions): Promise<Metadata>
@@ -359,6 +404,7 @@ export declare class JobQueue extends EventEmitter {
   readonly running: number
   readonly isPaused: boolean
   readonly isClosed: boolean
+  add(task: 'resize', input: Input, taskOptions: ResizeOptions & { resolveWithObject: true }, jobOptions?: JobOptions): Promise<ResizeResult>
   add<T extends TaskName>(task: T, input: Input, taskOptions?: TaskOptionsMap[T], jobOptions?: JobOptions): Promise<TaskResultMap[T]>
   addBulk(jobs: BulkJob[]): Promise<unknown[]>
   pause(): void
@@ -627,8 +673,10 @@ export interface NativeJobDefinition extends JobDefinition<any> {
 /**
  * A job definition whose CPU part runs on rusque's pool.
  * - resize: defaults are resize options (width, height, fit, format, quality...); output required;
- *   the job's result is { size, key } or { size, path }.
- * - metadata: the result is the metadata object (written as JSON when output is given).
+ *   the job's result is { size, key } or { size, path } (with resolveWithObject: true, also the
+ *   output's format, width, height and channels).
+ * - metadata: the result is the metadata object (written as JSON when output is given), except
+ *   that exif, icc and xmp are replaced by their sizes in bytes: exifSize, iccSize, xmpSize.
  * - hash: defaults { algorithm } (or the algorithm as a string); the result is the hex digest.
  * With an output, an object result also says where it went ({ key } or { path }).
  * Every task takes `maxInputBytes` (default 256 MiB): a larger file, key value or base64 input

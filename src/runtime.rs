@@ -12,7 +12,7 @@ use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 use rusque_core::tasks::hash::Algorithm;
-use rusque_core::tasks::image::Metadata;
+use rusque_core::tasks::image::{Encoded, Metadata};
 use rusque_core::{budget, metrics, pool, Cancel, Output, Task};
 
 use crate::error::{self, invalid, napi_failed, to_napi};
@@ -39,6 +39,9 @@ const ADMITTED: &str = "RUSQUE_ADMITTED";
 /// `[id, errorCode | null, value | errorMessage, ...]`.
 struct Batch(Vec<Completion>);
 
+/// `metadata()`'s result: sharp's names. An optional field is absent (not
+/// undefined) when the format has none: density for WebP and GIF, pages,
+/// delay and loop outside animations and GIF, chromaSubsampling outside JPEG.
 #[napi(object)]
 pub struct JsMetadata {
   pub format: String,
@@ -48,10 +51,23 @@ pub struct JsMetadata {
   pub has_alpha: bool,
   pub orientation: u32,
   pub size: f64,
+  pub density: Option<f64>,
+  pub chroma_subsampling: Option<String>,
+  pub is_progressive: bool,
+  pub pages: Option<u32>,
+  pub delay: Option<Vec<u32>>,
+  #[napi(js_name = "loop")]
+  pub loop_count: Option<u32>,
+  pub has_profile: bool,
+  pub exif: Option<Buffer>,
+  pub icc: Option<Buffer>,
+  pub xmp: Option<Buffer>,
 }
 
 impl From<Metadata> for JsMetadata {
   fn from(m: Metadata) -> Self {
+    let has_profile = m.has_profile();
+    let d = m.details;
     JsMetadata {
       format: m.format.name().to_string(),
       width: m.width,
@@ -60,7 +76,42 @@ impl From<Metadata> for JsMetadata {
       has_alpha: m.has_alpha,
       orientation: u32::from(m.orientation),
       size: m.size as f64,
+      density: d.density,
+      chroma_subsampling: d.chroma_subsampling,
+      is_progressive: d.is_progressive,
+      pages: d.pages,
+      delay: d.delay,
+      loop_count: d.loop_count,
+      has_profile,
+      exif: d.exif.map(Buffer::from),
+      icc: d.icc.map(Buffer::from),
+      xmp: d.xmp.map(Buffer::from),
     }
+  }
+}
+
+/// sharp's `info` of a resize's output (`resolveWithObject: true`).
+#[napi(object)]
+pub struct JsOutputInfo {
+  pub format: String,
+  pub width: u32,
+  pub height: u32,
+  pub channels: u32,
+  pub size: f64,
+}
+
+/// A resize with `resolveWithObject: true` resolves to `{ data, info }`.
+#[napi(object)]
+pub struct JsResizeResult {
+  pub data: Buffer,
+  pub info: JsOutputInfo,
+}
+
+impl From<Encoded> for JsResizeResult {
+  fn from(e: Encoded) -> Self {
+    let i = e.info;
+    let info = JsOutputInfo { format: i.format.name().to_string(), width: i.width, height: i.height, channels: u32::from(i.channels), size: i.size as f64 };
+    JsResizeResult { data: Buffer::from(e.bytes), info }
   }
 }
 
@@ -85,6 +136,7 @@ impl ToNapiValue for Batch {
           set_element(env, arr, base + 1, Null::to_napi_value(env, Null)?)?;
           let value = match out {
             Output::Bytes(bytes) => Buffer::to_napi_value(env, Buffer::from(bytes))?,
+            Output::Image(e) => JsResizeResult::to_napi_value(env, JsResizeResult::from(e))?,
             Output::Text(text) => String::to_napi_value(env, text)?,
             Output::Metadata(m) => JsMetadata::to_napi_value(env, JsMetadata::from(m))?,
           };

@@ -131,6 +131,7 @@ pub fn check_resize_options(data: &[u8]) -> Corpus {
     limit_output_pixels: [None, Some(1), Some(4096), Some(OPTIONS_MAX_OUTPUT_PIXELS)][usize::from(head[13] % 4)],
     limit_input_pixels: [OPTIONS_MAX_OUTPUT_PIXELS, 64, 1 << 16][usize::from(head[14] % 3)],
     steps: Default::default(),
+    resolve_with_object: false,
   };
   let limit = opts.effective_limit_output_pixels();
   assert!(limit > 0 && limit <= OPTIONS_MAX_OUTPUT_PIXELS);

@@ -9,7 +9,7 @@
 
 use base64::Engine;
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::files::{Roots, DEFAULT_MAX_INPUT_BYTES};
 use super::keys::KeyPolicy;
@@ -300,20 +300,7 @@ impl Spec {
   /// The job's result from the task's output, after writing a path output
   /// (through `roots`); a key output comes back for the caller to store.
   pub fn finish(self, output: Output, roots: &Roots) -> Result<(Value, Option<KeyOutput>)> {
-    let (bytes, mut result): (Vec<u8>, Value) = match output {
-      Output::Bytes(b) => {
-        let n = b.len();
-        (b, json!({ "size": n }))
-      }
-      Output::Text(t) => (t.clone().into_bytes(), Value::String(t)),
-      Output::Metadata(m) => {
-        let v = json!({
-          "format": m.format.name(), "width": m.width, "height": m.height, "channels": m.channels,
-          "hasAlpha": m.has_alpha, "orientation": m.orientation, "size": m.size,
-        });
-        (v.to_string().into_bytes(), v)
-      }
-    };
+    let (bytes, mut result) = super::result::of(output);
     let (wrote, deferred) = match self.output {
       OutputRef::None => (None, None),
       OutputRef::Key { key, ttl } => (Some(("key", Value::String(key.clone()))), Some((key, bytes, ttl))),

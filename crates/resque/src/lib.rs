@@ -5,4 +5,5 @@ pub mod files;
 pub mod job;
 pub mod keys;
 pub mod payload;
+pub mod result;
 pub mod worker;

@@ -75,6 +75,9 @@ pub struct ResizeSpec {
   pub greyscale: Option<Flag>,
   /// sharp's alias of `greyscale`.
   pub grayscale: Option<Flag>,
+  /// sharp's name: the result is `{ data, info }` (info: the output's
+  /// format, width, height, channels and size) rather than the bytes alone.
+  pub resolve_with_object: Option<Flag>,
 }
 
 impl From<ResizeSpec> for ResizeOptions {
@@ -94,6 +97,7 @@ impl From<ResizeSpec> for ResizeOptions {
       limit_input_pixels: s.limit_input_pixels.and_then(|l| l.0).unwrap_or(d.limit_input_pixels),
       // Not given (or true): follows limitInputPixels.
       limit_output_pixels: s.limit_output_pixels.and_then(|l| l.0),
+      resolve_with_object: s.resolve_with_object.map_or(d.resolve_with_object, |f| f.0),
       steps: Steps {
         extract: s.extract.map(|e| e.0),
         rotate: s.rotate.map(|r| r.0),

@@ -15,9 +15,11 @@ pub enum Task {
 }
 
 /// What a task returns.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Output {
   Bytes(Vec<u8>),
+  /// A resize asked for `resolveWithObject`: its bytes with their info.
+  Image(image::Encoded),
   Text(String),
   Metadata(image::Metadata),
 }
@@ -26,7 +28,9 @@ impl Task {
   pub fn run(&self, input: &[u8], cancel: &Cancel) -> Result<Output> {
     cancel.check()?;
     match self {
-      Task::Resize(opts) => image::resize(input, opts, cancel).map(Output::Bytes),
+      // The info rides along only when asked for: the default result stays the bare bytes.
+      Task::Resize(opts) => image::resize_with_info(input, opts, cancel)
+        .map(|e| if opts.resolve_with_object { Output::Image(e) } else { Output::Bytes(e.bytes) }),
       Task::Metadata => image::metadata(input).map(Output::Metadata),
       Task::Hash(alg) => Ok(Output::Text(hash::hash(input, *alg))),
     }

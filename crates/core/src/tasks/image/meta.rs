@@ -34,12 +34,55 @@ pub struct Details {
 
 /// The details of an image whose header already read as `format`.
 pub fn details(data: &[u8], format: Format) -> Details {
-  match format {
+  let mut d = match format {
     Format::Jpeg => jpeg(data),
     Format::Png => png(data),
     Format::Webp => webp(data),
     Format::Gif => gif(data),
+  };
+  // As libvips (so sharp) does: an EXIF resolution, when complete, wins
+  // over JFIF's and pHYs's (WebP's is ignored: sharp reports no density).
+  if let Some(dpi) = d.exif.as_deref().filter(|_| format != Format::Webp).and_then(exif_density) {
+    d.density = Some(dpi);
   }
+  d
+}
+
+/// Pixels per inch from EXIF IFD0's XResolution and ResolutionUnit (both
+/// needed): unit 2 is inches, 3 centimetres, 1 "none" (read as per mm, as
+/// libvips does). Rounded as sharp rounds; None when 25 or less (sharp
+/// reports no density then).
+fn exif_density(exif: &[u8]) -> Option<f64> {
+  let t = exif.strip_prefix(b"Exif\0\0").unwrap_or(exif);
+  let le = match t.get(..4)? {
+    b"II*\0" => true,
+    b"MM\0*" => false,
+    _ => return None,
+  };
+  let u16_at = |at: usize| if le { le16(t, at) } else { be16(t, at) };
+  let u32_at = |at: usize| if le { le32(t, at) } else { be32(t, at) };
+  let ifd = u32_at(4)? as usize;
+  let (mut xres, mut unit) = (None, None);
+  for i in 0..usize::from(u16_at(ifd)?) {
+    let e = ifd + 2 + 12 * i;
+    match (u16_at(e)?, u16_at(e + 2)?) {
+      (0x011A, 5) => {
+        let at = u32_at(e + 8)? as usize;
+        let (num, den) = (u32_at(at)?, u32_at(at + 4)?);
+        xres = (den != 0).then(|| f64::from(num) / f64::from(den));
+      }
+      (0x0128, 3) => unit = u16_at(e + 8),
+      _ => {}
+    }
+  }
+  let dpi = match unit? {
+    1 => xres? * 25.4,
+    2 => xres?,
+    3 => xres? * 2.54,
+    _ => return None,
+  }
+  .round();
+  (dpi > 25.0).then_some(dpi)
 }
 
 fn be16(d: &[u8], at: usize) -> Option<u16> {
@@ -133,6 +176,15 @@ fn subsampling(sof: &[u8]) -> Option<String> {
   Some(if n == 4 { format!("{name}:4") } else { name.to_string() })
 }
 
+const XMP_PNG: &[u8] = b"XML:com.adobe.xmp\0";
+
+/// Most bytes an XMP packet may inflate to: a bomb stops here (no XMP).
+const MAX_XMP: usize = 16 << 20;
+
+fn inflate(z: &[u8]) -> Option<Vec<u8>> {
+  miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(z, MAX_XMP).ok()
+}
+
 fn png(data: &[u8]) -> Details {
   let mut d = Details { density: Some(72.0), ..Details::default() };
   let mut pos = 8;
@@ -149,16 +201,16 @@ fn png(data: &[u8]) -> Details {
         }
       }
       b"eXIf" if d.exif.is_none() => d.exif = Some(body.to_vec()),
-      b"iTXt" if d.xmp.is_none() && body.starts_with(b"XML:com.adobe.xmp\0") => {
+      b"iTXt" if d.xmp.is_none() && body.starts_with(XMP_PNG) => {
         // keyword\0, compression flag, method, language\0, translated keyword\0, text.
-        let rest = &body[18..];
-        if rest.first() == Some(&0) {
-          let mut nul = rest.iter().enumerate().skip(2).filter(|(_, &b)| b == 0).map(|(i, _)| i);
-          if let (Some(_), Some(end)) = (nul.next(), nul.next()) {
-            d.xmp = Some(rest[end + 1..].to_vec());
-          }
+        let rest = &body[XMP_PNG.len()..];
+        let mut nul = rest.iter().enumerate().skip(2).filter(|(_, &b)| b == 0).map(|(i, _)| i);
+        if let (Some(_), Some(end), Some(&flag)) = (nul.next(), nul.next(), rest.first()) {
+          d.xmp = if flag == 0 { Some(rest[end + 1..].to_vec()) } else { inflate(&rest[end + 1..]) };
         }
       }
+      // libvips (so sharp) writes XMP as zTXt: keyword\0, method, zlib data.
+      b"zTXt" if d.xmp.is_none() && body.starts_with(XMP_PNG) => d.xmp = body.get(XMP_PNG.len() + 1..).and_then(inflate),
       b"acTL" => {
         animated = true;
         d.loop_count = be32(body, 4);
@@ -245,7 +297,9 @@ fn gif(data: &[u8]) -> Details {
         if label == 0xF9 {
           next_delay = u32::from(le16(data, body + 2).unwrap_or(0)) * 10;
         } else if label == 0xFF && data.get(body..body + 12) == Some(b"\x0bNETSCAPE2.0") && data.get(body + 13) == Some(&1) {
-          d.loop_count = le16(data, body + 14).map(u32::from);
+          // The block counts repeats after the first play; sharp (libvips)
+          // reports plays: 0 stays "forever", n becomes n + 1.
+          d.loop_count = le16(data, body + 14).map(|n| if n == 0 { 0 } else { u32::from(n) + 1 });
         }
         let Some(p) = skip_blocks(body) else { break };
         pos = p;
@@ -297,6 +351,26 @@ mod tests {
   }
 
   #[test]
+  fn exif_resolution_wins_over_jfif() {
+    // Big-endian TIFF, IFD0 at 8 with XResolution (rational at 38) and ResolutionUnit.
+    let tiff = |unit: u16, num: u32| {
+      let mut t = b"MM\0*\0\0\0\x08\0\x02".to_vec();
+      t.extend_from_slice(&[0x01, 0x1A, 0, 5, 0, 0, 0, 1, 0, 0, 0, 38]);
+      t.extend_from_slice(&[0x01, 0x28, 0, 3, 0, 0, 0, 1]);
+      t.extend_from_slice(&unit.to_be_bytes());
+      t.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+      t.extend_from_slice(&num.to_be_bytes());
+      t.extend_from_slice(&1u32.to_be_bytes());
+      t
+    };
+    assert_eq!(exif_density(&tiff(2, 300)), Some(300.0));
+    assert_eq!(exif_density(&tiff(3, 118)), Some(300.0), "118 per cm");
+    assert_eq!(exif_density(&[b"Exif\0\0".as_slice(), &tiff(2, 240)].concat()), Some(240.0));
+    assert_eq!(exif_density(&tiff(7, 300)), None, "unknown unit");
+    assert_eq!(exif_density(&tiff(2, 300)[..40]), None, "cut short");
+  }
+
+  #[test]
   fn gif_frames_delays_and_loop() {
     let mut g = b"GIF89a\x02\0\x02\0\x80\0\0".to_vec();
     g.extend_from_slice(&[0, 0, 0, 255, 255, 255]); // 2-entry global table
@@ -308,6 +382,11 @@ mod tests {
     g.push(0x3B);
     let d = details(&g, Format::Gif);
     assert_eq!((d.pages, d.delay.as_deref(), d.loop_count), (Some(2), Some(&[70, 120][..]), Some(0)));
+    // A count of repeats: 2 repeats are 3 plays, as sharp reports it.
+    let at = g.windows(11).position(|w| w == b"NETSCAPE2.0").expect("loop block") + 13;
+    let mut three = g.clone();
+    three[at] = 2;
+    assert_eq!(details(&three, Format::Gif).loop_count, Some(3));
     // Cut anywhere: no panic, never more frames than were complete plus one.
     for cut in 0..g.len() {
       let d = details(&g[..cut], Format::Gif);

@@ -78,6 +78,9 @@ pub struct ResizeOptions {
   pub limit_output_pixels: Option<u64>,
   /// extract, rotate, flip, flop, sharpen, blur, greyscale (steps.rs).
   pub steps: steps::Steps,
+  /// sharp's `resolveWithObject`: the task returns the bytes with an
+  /// `OutputInfo` (Output::Image) instead of the bytes alone.
+  pub resolve_with_object: bool,
 }
 
 impl ResizeOptions {
@@ -103,11 +106,13 @@ impl Default for ResizeOptions {
       limit_input_pixels: DEFAULT_LIMIT_INPUT_PIXELS,
       limit_output_pixels: None,
       steps: steps::Steps::default(),
+      resolve_with_object: false,
     }
   }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What `metadata()` reports, read from the headers without decoding pixels.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Metadata {
   pub format: Format,
   pub width: u32,
@@ -116,6 +121,15 @@ pub struct Metadata {
   pub has_alpha: bool,
   pub orientation: u8,
   pub size: usize,
+  /// EXIF/ICC/XMP blocks, density, progressive, animation and subsampling (sharp's names).
+  pub details: meta::Details,
+}
+
+impl Metadata {
+  /// sharp's `hasProfile`: an embedded ICC profile is present.
+  pub fn has_profile(&self) -> bool {
+    self.details.icc.is_some()
+  }
 }
 
 pub fn metadata(data: &[u8]) -> Result<Metadata> {
@@ -128,6 +142,7 @@ pub fn metadata(data: &[u8]) -> Result<Metadata> {
     has_alpha: h.has_alpha,
     orientation: h.orientation,
     size: data.len(),
+    details: meta::details(data, h.format),
   })
 }
 
@@ -146,6 +161,30 @@ pub fn validate(opts: &ResizeOptions) -> Result<()> {
     return Err(Error::invalid("position must lie within 0..1 on each axis"));
   }
   Ok(())
+}
+
+/// What a resize wrote, as sharp's `info` describes its output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputInfo {
+  pub format: Format,
+  pub width: u32,
+  pub height: u32,
+  /// Channels the encoder was given: 3 (RGB) or 4 (RGBA).
+  pub channels: u8,
+  /// Bytes written.
+  pub size: usize,
+}
+
+/// A resize's bytes and what they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encoded {
+  pub bytes: Vec<u8>,
+  pub info: OutputInfo,
+}
+
+/// The resized image's bytes (see `resize_with_info`).
+pub fn resize(data: &[u8], opts: &ResizeOptions, cancel: &Cancel) -> Result<Vec<u8>> {
+  resize_with_info(data, opts, cancel).map(|e| e.bytes)
 }
 
 /// What a resize will do, known from the header and the options before
@@ -181,7 +220,9 @@ pub fn prepare(header: &Header, opts: &ResizeOptions) -> Result<Prepared> {
   Ok(Prepared { orientation, upright: (iw, ih), source: (sw, sh), plan, format, need })
 }
 
-pub fn resize(data: &[u8], opts: &ResizeOptions, cancel: &Cancel) -> Result<Vec<u8>> {
+/// Decode → orient → steps → resize → encode; the info costs nothing to
+/// keep (the encoder's input already says it), so every caller gets it.
+pub fn resize_with_info(data: &[u8], opts: &ResizeOptions, cancel: &Cancel) -> Result<Encoded> {
   validate(opts)?;
   let header = header::read(data)?;
   let Prepared { orientation, upright, source, plan, format, need } = prepare(&header, opts)?;
@@ -230,7 +271,8 @@ pub fn resize(data: &[u8], opts: &ResizeOptions, cancel: &Cancel) -> Result<Vec<
   }
   let bytes = encode::encode(&out, format, &opts.encode, cancel)?;
   cancel.check()?;
-  Ok(bytes)
+  let info = OutputInfo { format, width: out.width, height: out.height, channels: out.channels, size: bytes.len() };
+  Ok(Encoded { bytes, info })
 }
 
 /// The smallest decoded size (stored orientation) that still covers `plan`'s
