@@ -844,6 +844,7 @@ module.exports.buildInfo = nativeBinding.buildInfo
 module.exports.checkNativeDefaults = nativeBinding.checkNativeDefaults
 module.exports.configure = nativeBinding.configure
 module.exports.errorCatalogue = nativeBinding.errorCatalogue
+module.exports.eventKinds = nativeBinding.eventKinds
 module.exports.poolInfo = nativeBinding.poolInfo
 module.exports.poolStats = nativeBinding.poolStats
 module.exports.setMemoryBudget = nativeBinding.setMemoryBudget

@@ -661,3 +661,14 @@ test('a success listener added while the job runs gets its event (the mask is re
   assert.equal(result.size, (await redis.getBuffer('out:big')).length)
   await loop.end()
 })
+
+test('event kinds are the Rust list, and the JS loop handles every one', () => {
+  const binding = require('../lib/load').load()
+  const { KIND } = require('../lib/resque/native-loop')
+  const { kinds } = binding.eventKinds()
+  assert.deepEqual(kinds, ['start', 'job', 'success', 'failure', 'end', 'pause', 'error', 'ready'])
+  assert.deepEqual(Object.keys(KIND), kinds)
+  // Every kind but `start` (which needs nothing) has its own case in the dispatcher.
+  const src = require('node:fs').readFileSync(require.resolve('../lib/resque/native-loop'), 'utf8')
+  for (const k of kinds.filter((k) => k !== 'start')) assert.match(src, new RegExp(`case KIND\\.${k}:`), k)
+})

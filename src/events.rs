@@ -6,8 +6,8 @@ use napi::threadsafe_function::ThreadsafeFunction;
 
 pub type EventFn = ThreadsafeFunction<String, Unknown<'static>, String, Status, false>;
 
-/// One event as a JSON array, `[kind, slot, ...]` (kinds in
-/// lib/resque/native-loop.js): arrays parse faster than objects, and JS parses
+/// One event as a JSON array, `[kind, slot, ...]` (kind: its index in
+/// `Event::KINDS`, which JS reads through `eventKinds()`): arrays parse faster than objects, and JS parses
 /// thousands a second. A payload that is valid JSON goes in as is, so JS
 /// parses each entry once, with the batch; any other payload goes in as a string.
 pub fn event_json(e: rusque_resque::worker::Event) -> String {
@@ -28,16 +28,30 @@ pub fn event_json(e: rusque_resque::worker::Event) -> String {
     let sep = if tail.is_empty() { "" } else { "," };
     format!("[{kind},{slot},{},{}{sep}{tail}]", Value::String(queue), payload_json(payload, known_json))
   };
+  let kind = e.kind();
   match e {
-    E::Start { slot } => json!([0, slot]).to_string(),
-    E::Job { slot, queue, payload } => with_payload(1, slot, queue, payload, false, json!([])),
-    E::Success { slot, queue, payload, result, duration_ms } => with_payload(2, slot, queue, payload, true, json!([result, duration_ms])),
+    E::Start { slot } | E::End { slot } | E::Pause { slot } | E::Ready { slot } => json!([kind, slot]).to_string(),
+    E::Job { slot, queue, payload } => with_payload(kind, slot, queue, payload, false, json!([])),
+    E::Success { slot, queue, payload, result, duration_ms } => with_payload(kind, slot, queue, payload, true, json!([result, duration_ms])),
     E::Failure { slot, queue, payload, exception, error, duration_ms } => {
-      with_payload(3, slot, queue, payload, false, json!([error.code.as_str(), error.message, duration_ms, exception]))
+      with_payload(kind, slot, queue, payload, false, json!([error.code.as_str(), error.message, duration_ms, exception]))
     }
-    E::End { slot } => json!([4, slot]).to_string(),
-    E::Pause { slot } => json!([5, slot]).to_string(),
-    E::Error { slot, message } => json!([6, slot, message]).to_string(),
-    E::Ready { slot } => json!([7, slot]).to_string(),
+    E::Error { slot, message } => json!([kind, slot, message]).to_string(),
   }
+}
+
+#[napi_derive::napi(object)]
+pub struct EventKinds {
+  /// Every kind by name; an event's number is its index here.
+  pub kinds: Vec<String>,
+  /// The bits of the per-job event mask (`NativeWorker#setEvents`).
+  pub emit_job: u32,
+  pub emit_success: u32,
+}
+
+/// The Rust loop's event kinds and mask bits, defined in rusque_resque::worker.
+#[napi_derive::napi]
+pub fn event_kinds() -> EventKinds {
+  use rusque_resque::worker::{Event, EMIT_JOB, EMIT_SUCCESS};
+  EventKinds { kinds: Event::KINDS.iter().map(|k| k.to_string()).collect(), emit_job: u32::from(EMIT_JOB), emit_success: u32::from(EMIT_SUCCESS) }
 }

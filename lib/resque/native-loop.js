@@ -26,14 +26,10 @@ function connectionTarget (connection) {
   return connection || {}
 }
 
-// Event kinds sent by the Rust loop.
-const JOB = 1
-const SUCCESS = 2
-const FAILURE = 3
-const END = 4
-const PAUSE = 5
-const ERROR = 6
-const READY = 7
+// Event kinds sent by the Rust loop, as numbers: each is its index in the
+// Rust list (rusque_resque::worker::Event::KINDS), read once from the binding.
+const KINDS = binding.eventKinds()
+const KIND = Object.freeze(Object.fromEntries(KINDS.kinds.map((name, i) => [name, i])))
 
 /**
  * The error a `failure` event carries, as the JS loop builds it: InvalidPayload
@@ -50,12 +46,12 @@ function failureError (exception, code, message) {
   return new RusqueError(code, message)
 }
 
-// Bits of the per-job events mask (EMIT_JOB, EMIT_SUCCESS in the Rust loop).
-const EVENT_BITS = new Map([['job', 1], ['success', 2]])
+// The per-job events the Rust loop can leave out when nobody listens, by mask bit.
+const EVENT_BITS = new Map([['job', KINDS.emitJob], ['success', KINDS.emitSuccess]])
 
-/** The per-job events someone listens for: bit 1 `job`, bit 2 `success`. */
+/** The per-job events someone listens for, as the Rust loop's mask bits. */
 function eventMask (emitter) {
-  return (emitter.listenerCount('job') > 0 ? 1 : 0) | (emitter.listenerCount('success') > 0 ? 2 : 0)
+  return (emitter.listenerCount('job') > 0 ? KINDS.emitJob : 0) | (emitter.listenerCount('success') > 0 ? KINDS.emitSuccess : 0)
 }
 
 class NativeLoop {
@@ -163,7 +159,7 @@ class NativeLoop {
   }
 
   _onEvents (json) {
-    // Each event is [kind, slot, ...] (see event_json in src/lib.rs); payloads
+    // Each event is [kind, slot, ...] (see event_json in src/events.rs); payloads
     // arrive parsed (an entry that is not JSON arrives as its text).
     const events = JSON.parse(json)
     for (const e of events) {
@@ -180,26 +176,26 @@ class NativeLoop {
   _dispatch (e) {
     const em = this.emitter
     switch (e[0]) {
-      case JOB: // [1, slot, queue, payload]
+      case KIND.job: // [job, slot, queue, payload]
         em.emit('job', e[2], e[3])
         break
-      case SUCCESS: // [2, slot, queue, payload, result, duration]
+      case KIND.success: // [success, slot, queue, payload, result, duration]
         em.emit('success', e[2], e[3], e[4], e[5])
         break
-      case FAILURE: // [3, slot, queue, payload, code, message, duration, exception]
+      case KIND.failure: // [failure, slot, queue, payload, code, message, duration, exception]
         em.emit('failure', e[2], e[3], failureError(e[7], e[4], e[5]), e[6])
         break
-      case ERROR: // [6, slot, message]: Redis unreachable or lost; the slot retries
+      case KIND.error: // [error, slot, message]: Redis unreachable or lost; the slot retries
         this._error(new RusqueError(codes.ERR_REDIS_UNREACHABLE, e[2]), false)
         break
-      case PAUSE:
+      case KIND.pause:
         em.emit('pause')
         break
-      case READY: // [7, slot]: its first poll is done; it waits for release()
+      case KIND.ready: // [ready, slot]: its first poll is done; it waits for release()
         this.polled[e[1]] = true
         this._settled(e[1])
         break
-      case END:
+      case KIND.end:
         debug('native loop: slot %s ended', this.slots[e[1]])
         this._settled(e[1])
         if (--this._liveSlots === 0) {
@@ -207,7 +203,7 @@ class NativeLoop {
           this._endResolve()
         }
         break
-      default: // START
+      default: // start
         break
     }
   }
@@ -230,4 +226,4 @@ class NativeLoop {
   }
 }
 
-module.exports = { NativeLoop, redisUrl }
+module.exports = { KIND, NativeLoop, redisUrl }

@@ -141,6 +141,26 @@ pub enum Event {
   Ready { slot: usize },
 }
 
+impl Event {
+  /// Every event kind by name, in the order of their numbers on the wire
+  /// (`kind()`): the one list, which JS reads through the binding.
+  pub const KINDS: [&'static str; 8] = ["start", "job", "success", "failure", "end", "pause", "error", "ready"];
+
+  /// The event's kind, as its index in [`Event::KINDS`].
+  pub fn kind(&self) -> u8 {
+    match self {
+      Event::Start { .. } => 0,
+      Event::Job { .. } => 1,
+      Event::Success { .. } => 2,
+      Event::Failure { .. } => 3,
+      Event::End { .. } => 4,
+      Event::Pause { .. } => 5,
+      Event::Error { .. } => 6,
+      Event::Ready { .. } => 7,
+    }
+  }
+}
+
 pub type Sink = Arc<dyn Fn(Event) + Send + Sync>;
 
 pub struct Handle {
