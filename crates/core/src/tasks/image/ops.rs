@@ -170,10 +170,15 @@ pub fn blur(p: Pixels, sigma: f64, cancel: &Cancel) -> Result<Pixels> {
   }
   let c = usize::from(p.channels);
   let (w, h) = (p.width as usize, p.height as usize);
-  let mut plane: Vec<f32> = Vec::new();
-  plane.try_reserve_exact(p.data.len()).map_err(|_| Error::new(crate::error::Code::LimitExceeded, "not enough memory to blur this image"))?;
+  let floats = |what: &str| -> Result<Vec<f32>> {
+    let mut v: Vec<f32> = Vec::new();
+    v.try_reserve_exact(p.data.len()).map_err(|_| Error::new(crate::error::Code::LimitExceeded, format!("not enough memory for the blur's {what}")))?;
+    Ok(v)
+  };
+  let mut plane = floats("image")?;
   plane.extend(p.data.iter().map(|&v| f32::from(v)));
-  let mut tmp = plane.clone();
+  let mut tmp = floats("second pass")?;
+  tmp.resize(plane.len(), 0.0);
   if sigma <= EXACT_SIGMA_MAX {
     let k = gaussian_kernel(sigma);
     convolve_rows(&plane, &mut tmp, w, h, c, &k, cancel)?;
