@@ -127,34 +127,62 @@ fn read_jpeg(data: &[u8]) -> Result<Header> {
   }
 }
 
+/// The marker segments of a JPEG before its image data (SOS), as
+/// (marker, segment body). Stops at SOS, EOI or the data's end; `malformed`
+/// then says whether it stopped at bytes that are not a segment.
+pub struct JpegSegments<'a> {
+  data: &'a [u8],
+  pos: usize,
+  pub malformed: bool,
+}
+
+pub fn jpeg_segments(data: &[u8]) -> JpegSegments<'_> {
+  JpegSegments { data, pos: 2, malformed: false }
+}
+
+impl<'a> Iterator for JpegSegments<'a> {
+  type Item = (u8, &'a [u8]);
+
+  fn next(&mut self) -> Option<Self::Item> {
+    let data = self.data;
+    while self.pos + 4 <= data.len() {
+      let pos = self.pos;
+      if data[pos] != 0xFF {
+        self.malformed = true;
+        return None;
+      }
+      let marker = data[pos + 1];
+      if marker == 0xFF {
+        self.pos += 1;
+        continue;
+      }
+      if matches!(marker, 0xD8 | 0x01 | 0xD0..=0xD7) {
+        self.pos += 2;
+        continue;
+      }
+      if marker == 0xDA || marker == 0xD9 {
+        return None;
+      }
+      let Some(segment) = be16(data, pos + 2).map(usize::from).filter(|&l| l >= 2).and_then(|len| data.get(pos + 4..pos + 2 + len)) else {
+        self.malformed = true;
+        return None;
+      };
+      self.pos = pos + 4 + segment.len();
+      return Some((marker, segment));
+    }
+    None
+  }
+}
+
 /// The embedded ICC profile of a JPEG: APP2 "ICC_PROFILE" chunks, in sequence order.
 pub fn jpeg_icc(data: &[u8]) -> Option<Vec<u8>> {
-  let mut chunks: Vec<(u8, &[u8])> = Vec::new();
-  let mut pos = 2;
-  while pos + 4 <= data.len() {
-    if data[pos] != 0xFF {
-      return None;
-    }
-    let marker = data[pos + 1];
-    if marker == 0xFF {
-      pos += 1;
-      continue;
-    }
-    if matches!(marker, 0xD8 | 0x01 | 0xD0..=0xD7) {
-      pos += 2;
-      continue;
-    }
-    if marker == 0xDA || marker == 0xD9 {
-      break;
-    }
-    let len = usize::from(be16(data, pos + 2)?);
-    let segment = data.get(pos + 4..pos + 2 + len)?;
-    if marker == 0xE2 && segment.len() > 14 && segment.starts_with(b"ICC_PROFILE\0") {
-      chunks.push((segment[12], &segment[14..]));
-    }
-    pos += 2 + len.max(2);
-  }
-  if chunks.is_empty() {
+  let mut segments = jpeg_segments(data);
+  let mut chunks: Vec<(u8, &[u8])> = segments
+    .by_ref()
+    .filter(|(marker, segment)| *marker == 0xE2 && segment.len() > 14 && segment.starts_with(b"ICC_PROFILE\0"))
+    .map(|(_, segment)| (segment[12], &segment[14..]))
+    .collect();
+  if chunks.is_empty() || segments.malformed {
     return None;
   }
   chunks.sort_by_key(|c| c.0);

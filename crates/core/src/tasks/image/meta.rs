@@ -109,26 +109,7 @@ const XMP_JPEG: &[u8] = b"http://ns.adobe.com/xap/1.0/\0";
 
 fn jpeg(data: &[u8]) -> Details {
   let mut d = Details { density: Some(72.0), ..Details::default() };
-  let mut pos = 2;
-  // Walks the marker segments up to the image data (SOS).
-  while pos + 4 <= data.len() {
-    if data[pos] != 0xFF {
-      break;
-    }
-    let marker = data[pos + 1];
-    if marker == 0xFF {
-      pos += 1;
-      continue;
-    }
-    if matches!(marker, 0xD8 | 0x01 | 0xD0..=0xD7) {
-      pos += 2;
-      continue;
-    }
-    if marker == 0xDA || marker == 0xD9 {
-      break;
-    }
-    let Some(len) = be16(data, pos + 2).map(usize::from).filter(|&l| l >= 2) else { break };
-    let Some(seg) = data.get(pos + 4..pos + 2 + len) else { break };
+  for (marker, seg) in super::header::jpeg_segments(data) {
     match marker {
       0xE0 if seg.starts_with(b"JFIF\0") && seg.len() >= 12 => {
         let x = f64::from(be16(seg, 8).unwrap_or(0));
@@ -146,7 +127,6 @@ fn jpeg(data: &[u8]) -> Details {
       }
       _ => {}
     }
-    pos += 2 + len;
   }
   d.icc = super::header::jpeg_icc(data);
   d
