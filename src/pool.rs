@@ -36,6 +36,12 @@ pub struct JsHistogram {
   pub max_ms: f64,
 }
 
+impl From<metrics::HistogramSnapshot> for JsHistogram {
+  fn from(h: metrics::HistogramSnapshot) -> Self {
+    JsHistogram { counts: h.counts.into_iter().map(|c| c as f64).collect(), sum_ms: ms(h.sum_ns), max_ms: ms(h.max_ns) }
+  }
+}
+
 #[napi(object)]
 pub struct JsTaskStats {
   pub task: String,
@@ -75,11 +81,6 @@ pub fn pool_stats() -> PoolStats {
   let c = pool::config();
   let s = metrics::snapshot();
   let m = budget::snapshot();
-  let hist = |h: metrics::HistogramSnapshot| JsHistogram {
-    counts: h.counts.into_iter().map(|c| c as f64).collect(),
-    sum_ms: ms(h.sum_ns),
-    max_ms: ms(h.max_ns),
-  };
   PoolStats {
     threads: c.threads as u32,
     nice: c.nice,
@@ -97,8 +98,8 @@ pub fn pool_stats() -> PoolStats {
         completed: k.completed as f64,
         failed: k.failed as f64,
         cancelled: k.cancelled as f64,
-        run: hist(k.run),
-        wait: hist(k.wait),
+        run: k.run.into(),
+        wait: k.wait.into(),
       })
       .collect(),
     memory: JsMemoryStats {

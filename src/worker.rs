@@ -12,7 +12,7 @@ use rusque_core::metrics;
 use crate::events::{event_json, EventFn};
 use crate::pool::JsHistogram;
 use crate::error::{invalid, napi_failed, to_napi, JsError, Result};
-use crate::{jobs, keep_alive, ms};
+use crate::{jobs, keep_alive};
 
 /// The config lib/resque/native-loop.js builds for a NativeWorker.
 #[napi(object)]
@@ -225,11 +225,10 @@ impl NativeWorker {
       .stats
       .iter()
       .map(|s| {
-        let h = s.run.snapshot();
         JsSlotStats {
           completed: s.completed.load(Relaxed) as f64,
           failed: s.failed.load(Relaxed) as f64,
-          run: JsHistogram { counts: h.counts.into_iter().map(|c| c as f64).collect(), sum_ms: ms(h.sum_ns), max_ms: ms(h.max_ns) },
+          run: s.run.snapshot().into(),
         }
       })
       .collect()
