@@ -14,6 +14,27 @@ export type Position =
   | 'centre' | 'center' | 'top' | 'right top' | 'right' | 'right bottom' | 'bottom' | 'left bottom' | 'left' | 'left top'
   | 'north' | 'northeast' | 'east' | 'southeast' | 'south' | 'southwest' | 'west' | 'northwest'
 /** '#rgb', '#rrggbb', '#rrggbbaa', 'white', 'black', 'transparent', or RGB 0-255 with alpha 0-1. */
+/** How an overlay's colour combines with the image's (sharp's names; see docs/api.md). */
+export type Blend = 'over' | 'multiply' | 'screen' | 'darken' | 'lighten'
+
+/** One overlay of `composite` (sharp's names). */
+export interface CompositeOverlay {
+  /**
+   * The overlay's bytes (JPEG, PNG, WebP or GIF), copied when the call is
+   * made. In a native job's arguments: { path } (inside the Worker's roots),
+   * { key } or { base64 }, as for the main input.
+   */
+  input: Input | NativeInput
+  /** Where it goes when top and left are not given; default 'centre'. */
+  gravity?: Position
+  /** Offset of its top edge in pixels (with left; may be negative). */
+  top?: number
+  /** Offset of its left edge in pixels (with top; may be negative). */
+  left?: number
+  /** Default 'over'. */
+  blend?: Blend
+}
+
 export type Colour = string | { r: number; g: number; b: number; alpha?: number }
 
 export interface ResizeOptions {
@@ -105,6 +126,12 @@ export interface ResizeOptions {
   greyscale?: boolean
   /** Alias of greyscale. */
   grayscale?: boolean
+  /**
+   * Overlays composited in order onto the output, after greyscale (a
+   * watermark PNG with alpha is the usual one). Each is decoded on the pool
+   * and meets limitInputPixels; overlays reaching past the edges are clipped.
+   */
+  composite?: CompositeOverlay[]
   /** Cancels the call: it rejects with an AbortError (code 'ABORT_ERR'). */
   signal?: AbortSignal
 }

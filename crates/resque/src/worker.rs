@@ -711,6 +711,19 @@ impl Slot {
         None => return Ok(Err(Error::internal("no input"))),
       },
     };
+    let mut spec = spec;
+    let mut keyed = Vec::new();
+    for k in spec.overlay_keys() {
+      match self.read_key(con, &k, spec.max_input_bytes)? {
+        KeyRead::Value(v) => keyed.push(v),
+        KeyRead::TooLarge(n) => return Ok(Err(input_too_large(&format!("Redis key {k:?}"), n, spec.max_input_bytes))),
+        KeyRead::Refused(e) if e.starts_with("WRONGTYPE") => return Ok(Err(Error::invalid(format!("cannot read a composite overlay from Redis key {k:?}: {e}")))),
+        KeyRead::Refused(e) => return Ok(Err(Error::new(Code::RedisRejected, format!("Redis refused to read composite overlay key {k:?}: {e}")))),
+      }
+    }
+    if let Err(e) = spec.read_overlays(&self.config.roots, keyed) {
+      return Ok(Err(e));
+    }
     let inline = match &spec.task {
       Task::Metadata => true,
       Task::Hash(_) => input.len() <= INLINE_HASH_BYTES,

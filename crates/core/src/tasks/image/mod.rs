@@ -199,6 +199,8 @@ pub struct Prepared {
   pub format: Format,
   /// The smallest decode (stored orientation) that still yields the output.
   pub need: (u32, u32),
+  /// Pixels of the largest `composite` overlay (0: none).
+  pub overlay_pixels: u64,
 }
 
 pub fn prepare(header: &Header, opts: &ResizeOptions) -> Result<Prepared> {
@@ -217,7 +219,9 @@ pub fn prepare(header: &Header, opts: &ResizeOptions) -> Result<Prepared> {
   // more than the limits, the encoder or the resampler's tables allow.
   limits::check_plan(&plan, (sw, sh), format, opts.kernel, opts.effective_limit_output_pixels())?;
   let need = decode_target(&plan, (iw, ih), opts.steps.has_geometry(), orientation);
-  Ok(Prepared { orientation, upright: (iw, ih), source: (sw, sh), plan, format, need })
+  // Overlays are inputs too: their headers meet the same pixel limit, now.
+  let overlay_pixels = composite::check(&opts.steps.composite, opts.limit_input_pixels)?;
+  Ok(Prepared { orientation, upright: (iw, ih), source: (sw, sh), plan, format, need, overlay_pixels })
 }
 
 /// Decode → orient → steps → resize → encode; the info costs nothing to
@@ -225,7 +229,7 @@ pub fn prepare(header: &Header, opts: &ResizeOptions) -> Result<Prepared> {
 pub fn resize_with_info(data: &[u8], opts: &ResizeOptions, cancel: &Cancel) -> Result<Encoded> {
   validate(opts)?;
   let header = header::read(data)?;
-  let Prepared { orientation, upright, source, plan, format, need } = prepare(&header, opts)?;
+  let Prepared { orientation, upright, source, plan, format, need, .. } = prepare(&header, opts)?;
 
   // The decoder may shrink in the DCT domain as long as the region we resample
   // still has at least as many pixels as the output on each axis.
@@ -266,6 +270,7 @@ pub fn resize_with_info(data: &[u8], opts: &ResizeOptions, cancel: &Cancel) -> R
   }
   let mut out = resize::embed(resized, &plan, opts.background)?;
   out = opts.steps.filters(out, cancel)?;
+  out = opts.steps.overlays(out, opts.limit_input_pixels, cancel)?;
   if format == Format::Jpeg {
     out = resize::flatten(out, opts.background)?;
   }
