@@ -132,6 +132,12 @@ export interface ResizeOptions {
    * and meets limitInputPixels; overlays reaching past the edges are clipped.
    */
   composite?: CompositeOverlay[]
+  /** Write the input's EXIF into the output (its Orientation set to 1 when auto-oriented). */
+  keepExif?: boolean
+  /** Embed the input's ICC profile and leave the pixels in it instead of converting them to sRGB. */
+  keepIccProfile?: boolean
+  /** keepExif and keepIccProfile. */
+  keepMetadata?: boolean
   /** Cancels the call: it rejects with an AbortError (code 'ABORT_ERR'). */
   signal?: AbortSignal
 }

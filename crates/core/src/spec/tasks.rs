@@ -78,6 +78,12 @@ pub struct ResizeSpec {
   pub grayscale: Option<Flag>,
   /// Overlays (a watermark), composited after the filters.
   pub composite: Option<CompositeOption>,
+  /// The input's EXIF in the output (Orientation 1 when auto-oriented).
+  pub keep_exif: Option<Flag>,
+  /// The input's ICC profile in the output, pixels left in it.
+  pub keep_icc_profile: Option<Flag>,
+  /// keepExif and keepIccProfile.
+  pub keep_metadata: Option<Flag>,
   /// sharp's name: the result is `{ data, info }` (info: the output's
   /// format, width, height, channels and size) rather than the bytes alone.
   pub resolve_with_object: Option<Flag>,
@@ -101,6 +107,9 @@ impl From<ResizeSpec> for ResizeOptions {
       // Not given (or true): follows limitInputPixels.
       limit_output_pixels: s.limit_output_pixels.and_then(|l| l.0),
       resolve_with_object: s.resolve_with_object.map_or(d.resolve_with_object, |f| f.0),
+      // keepMetadata turns both on, as sharp's keepMetadata() adds to the others.
+      keep_exif: s.keep_exif.is_some_and(|f| f.0) || s.keep_metadata.is_some_and(|f| f.0),
+      keep_icc_profile: s.keep_icc_profile.is_some_and(|f| f.0) || s.keep_metadata.is_some_and(|f| f.0),
       steps: Steps {
         extract: s.extract.map(|e| e.0),
         rotate: s.rotate.map(|r| r.0),

@@ -4,6 +4,7 @@
 pub mod colour;
 pub mod composite;
 pub mod decode;
+pub mod embed;
 pub mod encode;
 pub mod header;
 pub mod limits;
@@ -81,6 +82,12 @@ pub struct ResizeOptions {
   /// sharp's `resolveWithObject`: the task returns the bytes with an
   /// `OutputInfo` (Output::Image) instead of the bytes alone.
   pub resolve_with_object: bool,
+  /// sharp's `keepExif`: the input's EXIF goes into the output (its
+  /// Orientation set to 1 when auto-oriented).
+  pub keep_exif: bool,
+  /// sharp's `keepIccProfile`: the input's ICC profile goes into the output
+  /// and the pixels stay in it, not converted to sRGB.
+  pub keep_icc_profile: bool,
 }
 
 impl ResizeOptions {
@@ -107,6 +114,8 @@ impl Default for ResizeOptions {
       limit_output_pixels: None,
       steps: steps::Steps::default(),
       resolve_with_object: false,
+      keep_exif: false,
+      keep_icc_profile: false,
     }
   }
 }
@@ -263,18 +272,28 @@ pub fn resize_with_info(data: &[u8], opts: &ResizeOptions, cancel: &Cancel) -> R
   }
   let mut resized = resize::resample(pixels, &plan, opts.kernel)?;
   cancel.check()?;
-  // Output carries no profile, so convert embedded-profile colours to sRGB
-  // (as sharp does); on the resized pixels, where it is cheapest.
-  if let Some(icc) = icc.as_deref() {
-    colour::to_srgb(&mut resized, icc);
-  }
+  // Output carries no profile unless kept, so convert embedded-profile
+  // colours to sRGB (as sharp does); on the resized pixels, where it is
+  // cheapest. A kept profile keeps its pixels.
+  let kept_icc = match icc {
+    Some(icc) if !opts.keep_icc_profile => {
+      colour::to_srgb(&mut resized, &icc);
+      None
+    }
+    kept => kept,
+  };
   let mut out = resize::embed(resized, &plan, opts.background)?;
   out = opts.steps.filters(out, cancel)?;
   out = opts.steps.overlays(out, opts.limit_input_pixels, cancel)?;
   if format == Format::Jpeg {
     out = resize::flatten(out, opts.background)?;
   }
-  let bytes = encode::encode(&out, format, &opts.encode, cancel)?;
+  let mut bytes = encode::encode(&out, format, &opts.encode, cancel)?;
+  if opts.keep_exif || kept_icc.is_some() {
+    let exif = if opts.keep_exif { meta::details(data, header.format).exif } else { None };
+    let kept = embed::Kept { exif: exif.map(|e| embed::Kept::exif_from(&e, orientation != 1)), icc: kept_icc };
+    bytes = embed::embed(bytes, format, &kept)?;
+  }
   cancel.check()?;
   let info = OutputInfo { format, width: out.width, height: out.height, channels: out.channels, size: bytes.len() };
   Ok(Encoded { bytes, info })
