@@ -155,7 +155,7 @@ pub fn check_resize_options(data: &[u8]) -> Corpus {
 /// image, a limit); never a panic or another error.
 pub fn check_resize_steps(data: &[u8]) -> Corpus {
   use rusque_core::tasks::image::decode::Pixels;
-  use rusque_core::tasks::image::ops::{Region, Sharpen};
+  use rusque_core::tasks::image::ops::{Mask, Region, Sharpen};
   use rusque_core::tasks::image::steps::Steps;
   use rusque_core::tasks::image::{encode, resize::plan};
   let Some((head, _)) = data.split_first_chunk::<16>() else { return Corpus::Reject };
@@ -171,7 +171,7 @@ pub fn check_resize_steps(data: &[u8]) -> Corpus {
     flip: flags & 4 != 0,
     flop: flags & 8 != 0,
     blur: (flags & 16 != 0).then(|| 0.3 + f64::from(head[9]) / 4.0),
-    sharpen: (flags & 32 != 0).then(|| Sharpen { sigma: 0.01 + f64::from(head[10]) / 30.0, ..Sharpen::default() }),
+    sharpen: (flags & 32 != 0).then(|| if head[10] == 0 { Sharpen::Mild } else { Sharpen::Mask(Mask { sigma: 0.01 + f64::from(head[10]) / 30.0, ..Mask::default() }) }),
     greyscale: flags & 64 != 0,
     composite: Vec::new(),
   };

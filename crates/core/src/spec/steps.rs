@@ -11,7 +11,7 @@ use super::describe::describe;
 use super::fields::{check_keys, fields};
 use super::values::{field_value, whole, Choice, FieldValue, Position};
 use crate::tasks::image::composite::{Blend, Overlay, Place, Source, MAX_OVERLAYS};
-use crate::tasks::image::ops::{Region, Sharpen, BLUR_SIGMA};
+use crate::tasks::image::ops::{Mask, Region, Sharpen, BLUR_SIGMA};
 
 /// Reads a number field of an object option, with its path in the message
 /// (".sigma must be ...": the caller's field name goes in front).
@@ -88,27 +88,28 @@ impl FieldValue for Blur {
   }
 }
 
-/// `sharpen`: `true` (sharp's mild default) or `{ sigma, m1, m2, x1, y2, y3 }`
-/// with sharp's ranges and defaults.
+/// `sharpen`: `true` (sharp's fast mild sharpen) or `{ sigma, m1, m2, x1,
+/// y2, y3 }` (sharp's unsharp mask of the lightness) with sharp's ranges and
+/// defaults.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SharpenOption(pub Option<Sharpen>);
 
 impl FieldValue for SharpenOption {
   fn from_value(v: &Value) -> Result<Self, String> {
     match v {
-      Value::Bool(b) => Ok(SharpenOption(b.then(Sharpen::default))),
+      Value::Bool(b) => Ok(SharpenOption(b.then_some(Sharpen::Mild))),
       Value::Object(m) => {
         only(m, &["sigma", "m1", "m2", "x1", "y2", "y3"])?;
-        let d = Sharpen::default();
+        let d = Mask::default();
         let big = (0.0, 1_000_000.0);
-        Ok(SharpenOption(Some(Sharpen {
+        Ok(SharpenOption(Some(Sharpen::Mask(Mask {
           sigma: number(m, "sigma", (0.000_001, 10.0), d.sigma)?,
           m1: number(m, "m1", big, d.m1)?,
           m2: number(m, "m2", big, d.m2)?,
           x1: number(m, "x1", big, d.x1)?,
           y2: number(m, "y2", big, d.y2)?,
           y3: number(m, "y3", big, d.y3)?,
-        })))
+        }))))
       }
       _ => Err(format!("must be true or {{ sigma, m1, m2, x1, y2, y3 }}, got {}", describe(v))),
     }
@@ -225,8 +226,9 @@ mod tests {
     assert_eq!(Blur::from_value(&json!(true)).unwrap().0, Some(MILD_BLUR_SIGMA));
     assert_eq!(Blur::from_value(&json!(false)).unwrap().0, None);
     assert_eq!(Blur::from_value(&json!(0.1)).unwrap_err(), "must be true or a sigma from 0.3 to 1000, got number 0.1");
-    let s = SharpenOption::from_value(&json!({ "sigma": 2, "m2": 3 })).unwrap().0.unwrap();
+    let Some(Sharpen::Mask(s)) = SharpenOption::from_value(&json!({ "sigma": 2, "m2": 3 })).unwrap().0 else { panic!("a mask") };
     assert_eq!((s.sigma, s.m1, s.m2), (2.0, 1.0, 3.0));
+    assert_eq!(SharpenOption::from_value(&json!(true)).unwrap().0, Some(Sharpen::Mild));
     assert_eq!(SharpenOption::from_value(&json!({ "sigma": 20 })).unwrap_err(), ".sigma must be a number from 0.000001 to 10, got number 20");
   }
 
