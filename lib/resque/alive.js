@@ -46,20 +46,26 @@ class Alive {
       debug('worker %s: pings come from the JS thread: %s is not available to Rust threads', w.name, target.unsupported)
       return false
     }
-    const native = new binding.Heartbeat({
-      url: target.url,
-      namespace: target.keyPrefix + w.connection.key(),
-      slots: w.slots.map((s) => s.name),
-      queues: w.registeredQueues,
-      everyMs: w.options.timeout,
-      checkInMs: CHECK_IN_MS,
-      expect
-    })
-    const failed = await native.start()
-    if (failed) {
-      w._error(new RusqueError(codes[failed.code] || codes.ERR_INTERNAL, `${failed.message}; the worker pings from its JS thread instead, so a job that blocks it may be taken for a dead worker's`))
+    const fallBack = (code, message) => {
+      w._error(new RusqueError(codes[code] || codes.ERR_INTERNAL, `${message}; the worker pings from its JS thread instead, so a job that blocks it may be taken for a dead worker's`))
       return false
     }
+    let native
+    try {
+      native = new binding.Heartbeat({
+        url: target.url,
+        namespace: target.keyPrefix + w.connection.key(),
+        slots: w.slots.map((s) => s.name),
+        queues: w.registeredQueues,
+        everyMs: w.options.timeout,
+        checkInMs: CHECK_IN_MS,
+        expect
+      })
+    } catch (err) {
+      return fallBack(err.code, err.message) // a timeout that is not a number of ms
+    }
+    const failed = await native.start()
+    if (failed) return fallBack(failed.code, failed.message)
     if (this.stopping) {
       await native.stop()
       return false

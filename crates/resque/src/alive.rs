@@ -218,7 +218,9 @@ impl Drop for Heartbeat {
 
 fn run(shared: &Shared, config: &Config, keys: &Keys, con: redis::Connection) {
   let mut link = Some(con);
-  while !shared.sleep(config.every) {
+  // A timeout of 0 (setInterval's minimum is 1 ms) must not spin.
+  let every = config.every.max(Duration::from_millis(1));
+  while !shared.sleep(every) {
     if link.is_none() {
       match connect(config) {
         Ok(c) => link = Some(c),
