@@ -151,7 +151,12 @@ describe('the Rust ping thread', () => {
     w.on('error', (err) => assert.fail(err))
     await w.connect()
     await w.start()
-    await nextEvent(w, 'ping')
+    // One `ping` event per ping of the Rust thread (every 100 ms here), not one a second.
+    const pings = []
+    w.on('ping', (time) => pings.push(time))
+    await sleep(1000)
+    assert.ok(pings.length >= 3, `${pings.length} ping events in 1 s`)
+    assert.ok(pings.every((t) => Math.abs(t - Date.now() / 1000) < 3), `ping events carry the ping's time: ${pings}`)
     for (const name of ['host:1', 'host:1#1']) {
       const p = await waitFor(async () => { const v = await ping(name); return v && v.rusque && v }, { what: `a Rust ping for ${name}` })
       assert.equal(p.queues, Q)

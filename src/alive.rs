@@ -39,6 +39,8 @@ pub struct HeartbeatFailure {
 pub struct HeartbeatNews {
   /// Unix seconds of the last ping written (0: none yet).
   pub pinged: f64,
+  /// How many pings were written so far (one for all slots).
+  pub pings: f64,
   /// The JS thread's current lag, in ms.
   pub lag: f64,
   /// The last ping failure since the previous call.
@@ -138,10 +140,10 @@ impl Heartbeat {
   #[napi]
   pub fn news(&self) -> HeartbeatNews {
     match self.beat.get() {
-      None => HeartbeatNews { pinged: 0.0, lag: 0.0, error: None },
+      None => HeartbeatNews { pinged: 0.0, pings: 0.0, lag: 0.0, error: None },
       Some(h) => {
         let news = h.news();
-        HeartbeatNews { pinged: news.pinged as f64, lag: h.lag().as_millis() as f64, error: news.error.map(failure) }
+        HeartbeatNews { pinged: news.pinged as f64, pings: news.pings as f64, lag: h.lag().as_millis() as f64, error: news.error.map(failure) }
       }
     }
   }

@@ -34,7 +34,7 @@ class Alive {
     this.worker = worker
     this.native = null
     this.timer = null
-    this.pinged = 0
+    this.pings = 0 // the Rust thread's pings reported as `ping` events so far
     this.stopping = false
     this.ready = this._start(expect)
   }
@@ -91,8 +91,8 @@ class Alive {
     if (this.native === null) return
     const news = this.native.news()
     if (news.error) this.worker._error(new RusqueError(codes[news.error.code] || codes.ERR_INTERNAL, news.error.message))
-    if (news.pinged > this.pinged) {
-      this.pinged = news.pinged
+    if (news.pings > this.pings) {
+      this.pings = news.pings
       this.worker._emitSafe('ping', news.pinged)
     }
   }

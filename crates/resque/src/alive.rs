@@ -62,6 +62,8 @@ pub struct Config {
 pub struct News {
   /// The time (unix seconds) of the last ping written, 0 before the first.
   pub pinged: u64,
+  /// How many pings were written (one for all slots).
+  pub pings: u64,
   /// The last failure since the previous call, if any.
   pub error: Option<Error>,
 }
@@ -195,7 +197,7 @@ impl Heartbeat {
   /// The last ping's time, and the last failure since the previous call.
   pub fn news(&self) -> News {
     let mut news = self.shared.news.lock().unwrap_or_else(|p| p.into_inner());
-    News { pinged: news.pinged, error: news.error.take() }
+    News { pinged: news.pinged, pings: news.pings, error: news.error.take() }
   }
 
   /// Stops the thread and waits for it: once this returns no ping of this
@@ -242,7 +244,10 @@ fn run(shared: &Shared, config: &Config, keys: &Keys, con: redis::Connection) {
       break;
     }
     match pipe.query::<()>(con) {
-      Ok(()) => shared.note(|n| n.pinged = now),
+      Ok(()) => shared.note(|n| {
+        n.pinged = now;
+        n.pings += 1;
+      }),
       Err(e) => {
         // An error reply leaves the connection usable; anything else, a new one next time.
         let broken = e.code().is_none();
