@@ -489,7 +489,11 @@ export interface JobDefinition<TResult = unknown> {
 export type Jobs = Record<string, JobDefinition<any> | ((this: Worker, ...args: any[]) => any)>
 
 export interface RecoveryOptions {
-  /** A registered worker whose ping is older than this (ms) is dead. Default 60000. */
+  /**
+   * A registered worker whose ping is older than this (ms) is dead. Default 60000. A worker
+   * whose JS thread is busy still pings (from a Rust thread), so this need not cover your
+   * longest blocking job; see docs/resque.md, Liveness.
+   */
   staleAfter?: number
   /** Its in-flight job goes back to the front of its queue, or to `failed` with the reason. Default 'requeue'. */
   action?: 'requeue' | 'fail'
@@ -501,7 +505,10 @@ export interface WorkerOptions {
   connection?: ResqueConnectionOptions
   /** Queues in priority order, or '*' (default) for every queue, sorted. */
   queues?: string[] | string
-  /** Poll interval when the queues are empty, and ping interval (ms). Default 5000. */
+  /**
+   * Poll interval when the queues are empty, and ping interval (ms). Default 5000. Pings come
+   * from a Rust thread and carry the JS thread's lag (`rusque: { lag }`, ms).
+   */
   timeout?: number
   /** Default `${hostname}:${pid}`. Slot i > 0 registers as `${name}#${i}`. */
   name?: string

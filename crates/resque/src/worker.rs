@@ -221,7 +221,7 @@ fn random_u64() -> u64 {
   h.finish()
 }
 
-fn now_seconds() -> u64 {
+pub(crate) fn now_seconds() -> u64 {
   SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
@@ -368,18 +368,13 @@ impl Slot {
   }
 
   /// Refreshes the worker's ping key, as node-resque's worker does, and its
-  /// registration: a stall long enough for a survivor to recover this slot
-  /// (which unregisters it) must not leave it claiming jobs unseen, where a
-  /// later crash would strand them.
+  /// registration (crate::alive::refresh says why).
   fn ping(&self, con: &mut redis::Connection) -> Result<(), Disconnected> {
     let keys = Keys::new(&self.config.namespace);
     let queues = self.queues();
-    redis::pipe()
-      .set(keys.ping(self.name()), payload::ping(self.name(), &queues, now_seconds()))
-      .ignore()
-      .sadd(keys.workers(), format!("{}:{}", self.name(), queues))
-      .ignore()
-      .query::<()>(con)?;
+    let mut pipe = redis::pipe();
+    super::alive::refresh(&mut pipe, &keys, self.name(), &queues, payload::ping(self.name(), &queues, now_seconds()));
+    pipe.query::<()>(con)?;
     Ok(())
   }
 
