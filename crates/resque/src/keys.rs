@@ -3,20 +3,57 @@
 
 use rusque_core::error::{Code, Error, Result};
 
+/// Builds key names as node-resque's `connection.key(...parts)` does: the
+/// namespace and the parts joined with ':', each blank part (empty or only
+/// whitespace, by JS's `trim()`) left out. So an empty namespace gives
+/// `worker:x`, not `:worker:x`, and a namespace given as `resque:` gives
+/// `resque::worker:x`, as node-resque writes it. An ioredis `keyPrefix` is
+/// put before the whole name verbatim (no ':' added), as ioredis does.
 #[derive(Debug, Clone)]
 pub struct Keys {
-  namespace: String,
+  /// Everything before the first part: the key prefix, then the namespace and ':' (none for a blank namespace).
+  head: String,
+}
+
+/// Whether node-resque leaves `part` out of a key: `String(part).trim()` is
+/// empty. JS's whitespace (WhiteSpace and LineTerminator), which differs
+/// from Rust's `char::is_whitespace` (U+FEFF is JS whitespace, U+0085 is not).
+fn blank(part: &str) -> bool {
+  part.chars().all(|c| {
+    matches!(c, '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'..='\u{200a}' | '\u{2028}' | '\u{2029}' | '\u{202f}' | '\u{205f}' | '\u{3000}' | '\u{feff}')
+  })
 }
 
 impl Keys {
+  /// node-resque's layout under `namespace` (the joined namespace; blank: none).
   pub fn new(namespace: &str) -> Self {
-    Keys { namespace: namespace.to_string() }
+    Self::prefixed("", namespace)
   }
+
+  /// The same layout as seen through an ioredis client with `key_prefix`.
+  pub fn prefixed(key_prefix: &str, namespace: &str) -> Self {
+    let mut head = key_prefix.to_string();
+    if !blank(namespace) {
+      head.push_str(namespace);
+      head.push(':');
+    }
+    Keys { head }
+  }
+
+  /// What every key of the layout starts with (`<prefix><namespace>:`, or just the prefix for a blank namespace).
+  pub fn head(&self) -> &str {
+    &self.head
+  }
+
   fn key(&self, parts: &[&str]) -> String {
-    let mut k = self.namespace.clone();
-    for p in parts {
-      k.push(':');
+    let mut k = self.head.clone();
+    let mut first = true;
+    for p in parts.iter().filter(|p| !blank(p)) {
+      if !first {
+        k.push(':');
+      }
       k.push_str(p);
+      first = false;
     }
     k
   }
@@ -59,15 +96,14 @@ impl Keys {
 /// Worker's `keys: { prefix }` option).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KeyPolicy {
-  /// `<namespace>:`, or empty for an empty namespace.
+  /// `<namespace>:`, or empty for a blank namespace (as [`Keys::head`]).
   own: String,
   prefixes: Vec<String>,
 }
 
 impl KeyPolicy {
   pub fn new(namespace: &str, prefixes: Vec<String>) -> Self {
-    let own = if namespace.is_empty() { String::new() } else { format!("{namespace}:") };
-    KeyPolicy { own, prefixes }
+    KeyPolicy { own: Keys::new(namespace).head, prefixes }
   }
 
   /// Whether `key` is one of the queue's own: under `<namespace>:`, or, with
@@ -140,5 +176,35 @@ mod tests {
     assert_eq!(k.worker_stat("processed", "host:1"), "resque:stat:processed:host:1");
     assert_eq!(k.failed(), "resque:failed");
     assert_eq!(k.own("cycle", "host:1", "a,b"), "resque:rusque:cycle:host:1:a,b");
+  }
+
+  /// node-resque's `key()`: `[namespace, ...parts].filter(p => String(p).trim()).join(':')`.
+  #[test]
+  fn empty_and_colon_ended_namespaces_as_node_resque_joins_them() {
+    let top = Keys::new("");
+    assert_eq!(top.queue("images"), "queue:images");
+    assert_eq!(top.working("w", "a,b"), "worker:w:a,b");
+    assert_eq!(top.ping("w"), "worker:ping:w");
+    assert_eq!(top.failed(), "failed");
+    assert_eq!(top.own("cycle", "w", "q"), "rusque:cycle:w:q");
+    // Blank by JS's trim(): left out, whatever the whitespace.
+    for ns in [" ", "\t\n", "\u{feff}", "\u{3000}"] {
+      assert_eq!(Keys::new(ns).queue("q"), "queue:q", "{ns:?}");
+    }
+    // U+0085 is not JS whitespace: a namespace of its own.
+    assert_eq!(Keys::new("\u{85}").queue("q"), "\u{85}:queue:q");
+    // A trailing ':' is kept, and joined with another one, as node-resque does.
+    assert_eq!(Keys::new("resque:").queue("q"), "resque::queue:q");
+    assert_eq!(Keys::new("a:b").ping("w"), "a:b:worker:ping:w");
+    // A blank part is left out too (a queue named "").
+    assert_eq!(Keys::new("resque").queue(""), "resque:queue");
+    // An ioredis keyPrefix goes in front verbatim.
+    assert_eq!(Keys::prefixed("pfx:", "").ping("w"), "pfx:worker:ping:w");
+    assert_eq!(Keys::prefixed("pfx:", "resque").ping("w"), "pfx:resque:worker:ping:w");
+    assert_eq!(Keys::prefixed("pfx", "resque").head(), "pfxresque:");
+    // The key policy's own prefix is the same head.
+    assert!(KeyPolicy::new("resque:", vec![]).check("resque::queue:q", "output").is_err());
+    assert!(KeyPolicy::new("resque:", vec![]).check("resque:img", "output").is_ok());
+    assert!(KeyPolicy::new(" ", vec![]).check("queue:q", "output").is_err());
   }
 }
