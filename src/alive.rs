@@ -14,8 +14,10 @@ use crate::worker::millis;
 pub struct HeartbeatConfig {
   /// `redis://[user:password@]host:port/db`, as for NativeWorker.
   pub url: String,
-  /// The joined key prefix (node-resque's namespace, after any ioredis keyPrefix).
+  /// node-resque's namespace, joined (lib/resque/keys.js keyMaker).
   pub namespace: String,
+  /// The ioredis client's `keyPrefix`, put before every key verbatim (absent: none).
+  pub key_prefix: Option<String>,
   /// One registered worker name per slot.
   pub slots: Vec<String>,
   /// Their registered queue list (`a,b`, or `*`).
@@ -111,6 +113,7 @@ impl Heartbeat {
     let config = rusque_resque::alive::Config {
       url: config.url,
       namespace: config.namespace,
+      key_prefix: config.key_prefix.unwrap_or_default(),
       slots: config.slots,
       queues: config.queues,
       every: millis("everyMs", Some(config.every_ms))?,

@@ -54,7 +54,8 @@ class Alive {
     try {
       native = new binding.Heartbeat({
         url: target.url,
-        namespace: target.keyPrefix + w.connection.key(),
+        namespace: w.connection.key(),
+        keyPrefix: target.keyPrefix,
         slots: w.slots.map((s) => s.name),
         queues: w.registeredQueues,
         everyMs: w.options.timeout,

@@ -41,8 +41,10 @@ pub fn refresh(pipe: &mut redis::Pipeline, keys: &Keys, name: &str, queues: &str
 pub struct Config {
   /// `redis://[user:password@]host:port/db`.
   pub url: String,
-  /// The joined key prefix (node-resque's namespace).
+  /// node-resque's namespace, joined (see [`Keys`]).
   pub namespace: String,
+  /// The ioredis `keyPrefix` of the worker's client, put before every key ("" for none).
+  pub key_prefix: String,
   /// The registered worker names (one per slot) this process pings for.
   pub slots: Vec<String>,
   /// Their registered queue list (`a,b`, or `*`).
@@ -156,7 +158,7 @@ impl Heartbeat {
     if config.slots.is_empty() {
       return Err(Error::invalid("a heartbeat needs at least one worker name"));
     }
-    let keys = Keys::new(&config.namespace);
+    let keys = Keys::prefixed(&config.key_prefix, &config.namespace);
     let mut con = connect(&config)?;
     if let Some(expect) = &config.expect {
       let key = keys.ping(&config.slots[0]);
