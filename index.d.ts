@@ -534,7 +534,11 @@ export interface WorkerOptions {
   keys?: NativeKeysOptions
   /** Recovery of dead workers' in-flight jobs; false to leave it to node-resque's Scheduler. */
   recovery?: RecoveryOptions | false
-  /** false: run native-only job sets in the JS loop instead of the Rust one. Default true. */
+  /**
+   * false: run native-only job sets in the JS loop instead of the Rust one. Default true.
+   * A connection Rust threads cannot use (Cluster, Sentinel, TLS, a Unix socket, an ioredis
+   * keyPrefix) also runs the JS loop.
+   */
   nativeLoop?: boolean
 }
 

@@ -12,10 +12,20 @@ const { spawn } = require('node:child_process')
 const { EventEmitter, once } = require('node:events')
 const NR = require('node-resque')
 const { NativeLoop } = require('../lib/resque/native-loop')
+const { nativeTarget } = require('../lib/resque/redis-target')
 const { metadata } = require('..')
 const { RedisServer } = require('./helpers/redis')
 const { cleanup } = require('./helpers/cleanup')
 const { fixture } = require('./helpers/fixtures')
+
+/**
+ * A NativeLoop's url and namespace for node-resque's top-level connection
+ * options, through the one mapping of client options (nativeTarget).
+ */
+function at (c) {
+  const options = { host: c.host, port: c.port, db: c.database, username: c.username, password: c.password }
+  return { url: nativeTarget({ options }).url, namespace: c.namespace ?? 'resque' }
+}
 
 const sha1 = (s) => require('node:crypto').createHash('sha1').update(s).digest('hex')
 
@@ -94,7 +104,7 @@ test('native jobs run from claim to ack: outputs, stats, failures, cleanup', asy
 
   const em = new EventEmitter()
   const seen = collect(em)
-  const loop = new NativeLoop({ connection: server.connection(), queues: ['img'], slots: ['box:1', 'box:1#1'], timeout: 100, jobs: JOBS }, em)
+  const loop = new NativeLoop({ ...at(server.connection()), queues: ['img'], slots: ['box:1', 'box:1#1'], timeout: 100, jobs: JOBS }, em)
   loop.start()
   await until(async () => (await redis.llen('resque:queue:img')) === 0 && seen.success.length + seen.failure.length === 6)
 
@@ -155,7 +165,7 @@ test('paths must stay inside roots, lexically and after symlinks', async () => {
 
   const em = new EventEmitter()
   const seen = collect(em)
-  const loop = new NativeLoop({ connection: server.connection(), queues: ['files'], slots: ['files:1'], timeout: 100, roots: [root], jobs: JOBS }, em)
+  const loop = new NativeLoop({ ...at(server.connection()), queues: ['files'], slots: ['files:1'], timeout: 100, roots: [root], jobs: JOBS }, em)
   loop.start()
   await until(() => seen.success.length + seen.failure.length === 4)
   await loop.end()
@@ -177,7 +187,7 @@ test('a worker SIGKILLed mid-job leaves the job recoverable in its working-on ke
     const { NativeLoop } = require(${JSON.stringify(path.join(__dirname, '..', 'lib', 'resque', 'native-loop.js'))})
     const em = new EventEmitter()
     em.on('job', () => console.log('job'))
-    new NativeLoop({ connection: ${JSON.stringify(server.connection())}, queues: ['slow'], slots: ['doomed:1'], timeout: 100,
+    new NativeLoop({ ...${JSON.stringify(at(server.connection()))}, queues: ['slow'], slots: ['doomed:1'], timeout: 100,
       jobs: { thumb: { task: 'resize', defaults: {} } } }, em).start()`
   const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, RUSQUE_THREADS: '1' } })
   await once(child.stdout, 'data')
@@ -201,7 +211,7 @@ test('a worker SIGKILLed mid-job leaves the job recoverable in its working-on ke
 test('Redis going away: error events, reconnect, jobs still complete', async () => {
   const em = new EventEmitter()
   const seen = collect(em)
-  const loop = new NativeLoop({ connection: server.connection(), queues: ['r'], slots: ['r:1'], timeout: 50, jobs: JOBS }, em)
+  const loop = new NativeLoop({ ...at(server.connection()), queues: ['r'], slots: ['r:1'], timeout: 50, jobs: JOBS }, em)
   loop.start()
   await queue.enqueue('r', 'digest', [{ input: { base64: 'eA==' } }])
   await until(() => seen.success.length === 1)
@@ -235,7 +245,7 @@ test('one step per job: inputs above the prefetch size, keys of another type, ac
   // When `success` fires, the job is already acked: Redis counts it.
   const countedAtSuccess = []
   em.on('success', () => { countedAtSuccess.push(redis.get('resque:stat:processed')) })
-  const loop = new NativeLoop({ connection: server.connection(), queues: ['img'], slots: ['one'], timeout: 100, jobs: JOBS }, em)
+  const loop = new NativeLoop({ ...at(server.connection()), queues: ['img'], slots: ['one'], timeout: 100, jobs: JOBS }, em)
   loop.start()
   await until(async () => seen.success.length + seen.failure.length === 22)
   await loop.end()
@@ -270,7 +280,7 @@ test('a job left in a slot\'s working-on key runs again when that slot starts', 
   await queue.enqueue('img', 'digest', [{ input: { base64: Buffer.from('next').toString('base64') }, output: { key: 'next' } }])
   const em = new EventEmitter()
   const seen = collect(em)
-  const loop = new NativeLoop({ connection: server.connection(), queues: ['img'], slots: ['same-name'], timeout: 100, jobs: JOBS }, em)
+  const loop = new NativeLoop({ ...at(server.connection()), queues: ['img'], slots: ['same-name'], timeout: 100, jobs: JOBS }, em)
   loop.start()
   await until(async () => seen.success.length === 2)
   await loop.end()
@@ -289,7 +299,7 @@ test('a job left behind by a worker that kept dying is filed in failed, not re-r
   await queue.enqueue('img', 'digest', [{ input: { base64: 'YWJj' }, output: { key: 'next' } }])
   const em = new EventEmitter()
   const seen = collect(em)
-  const loop = new NativeLoop({ connection: server.connection(), queues: ['img'], slots: ['crashy'], timeout: 100, jobs: JOBS }, em)
+  const loop = new NativeLoop({ ...at(server.connection()), queues: ['img'], slots: ['crashy'], timeout: 100, jobs: JOBS }, em)
   loop.start()
   await until(() => seen.success.length === 1 && seen.failure.length === 1)
   await loop.end()
@@ -307,7 +317,7 @@ test('a job resumed 4 times before still runs a fifth time', async () => {
   await holdJob('unlucky', job, 4)
   const em = new EventEmitter()
   const seen = collect(em)
-  const loop = new NativeLoop({ connection: server.connection(), queues: ['img'], slots: ['unlucky'], timeout: 100, jobs: JOBS }, em)
+  const loop = new NativeLoop({ ...at(server.connection()), queues: ['img'], slots: ['unlucky'], timeout: 100, jobs: JOBS }, em)
   loop.start()
   await until(() => seen.success.length === 1)
   await loop.end()
@@ -322,7 +332,7 @@ test('end() while Redis restarts mid-job: the held job is finished and acked onc
   await queue.enqueue('img', 'thumb', [{ input: { key: 'in:big' }, output: { key: 'out:big' }, width: 2400, format: 'png' }])
   const em = new EventEmitter()
   const seen = collect(em)
-  const loop = new NativeLoop({ connection: server.connection(), queues: ['img'], slots: ['blip'], timeout: 100, jobs: JOBS }, em)
+  const loop = new NativeLoop({ ...at(server.connection()), queues: ['img'], slots: ['blip'], timeout: 100, jobs: JOBS }, em)
   loop.start()
   await until(async () => (await redis.get('resque:worker:blip:img')) !== null)
   await server.stop({ save: true })
@@ -342,7 +352,7 @@ test('a listener that throws becomes an error event; end() still resolves', asyn
   const errors = []
   em._error = (err) => errors.push(err) // the Worker's error path
   em.on('success', () => { throw new Error('listener bug') })
-  const loop = new NativeLoop({ connection: server.connection(), queues: ['img'], slots: ['thrower'], timeout: 100, jobs: JOBS }, em)
+  const loop = new NativeLoop({ ...at(server.connection()), queues: ['img'], slots: ['thrower'], timeout: 100, jobs: JOBS }, em)
   loop.start()
   await until(() => errors.some((e) => e.message === 'listener bug'))
   await loop.end()
@@ -356,7 +366,7 @@ test('Redis refusing the output (an ACL) fails that job; the slot goes on', asyn
     await queue.enqueue('img', 'digest', [{ input: { base64: 'YWJj' }, output: { key: 'mine:1' } }])
     const em = new EventEmitter()
     const seen = collect(em)
-    const loop = new NativeLoop({ connection: { ...server.connection(), username: 'limited', password: 'pw' }, queues: ['img'], slots: ['acl'], timeout: 100, jobs: JOBS }, em)
+    const loop = new NativeLoop({ ...at({ ...server.connection(), username: 'limited', password: 'pw' }), queues: ['img'], slots: ['acl'], timeout: 100, jobs: JOBS }, em)
     loop.start()
     await until(() => seen.success.length + seen.failure.length === 2)
     await loop.end()
@@ -380,7 +390,7 @@ test('edge shapes: an empty output key is written, a queue of another type is sk
   await redis.set('resque:worker:edge:broken,img', '{"not":"a record"')
   const em = new EventEmitter()
   const seen = collect(em)
-  const loop = new NativeLoop({ connection: server.connection(), queues: ['broken', 'img'], slots: ['edge'], timeout: 100, jobs: JOBS }, em)
+  const loop = new NativeLoop({ ...at(server.connection()), queues: ['broken', 'img'], slots: ['edge'], timeout: 100, jobs: JOBS }, em)
   loop.start()
   await until(() => seen.success.length === 1)
   await loop.end()
@@ -397,7 +407,7 @@ test('failed records can be found again by node-resque (whole numbers written as
   await redis.rpush('resque:queue:img', '{"class":"digest","queue":"img","args":[{"input":{"key":"missing"},"n":100.0}]}')
   const em = new EventEmitter()
   const seen = collect(em)
-  const loop = new NativeLoop({ connection: server.connection(), queues: ['img'], slots: ['floats'], timeout: 100, jobs: JOBS }, em)
+  const loop = new NativeLoop({ ...at(server.connection()), queues: ['img'], slots: ['floats'], timeout: 100, jobs: JOBS }, em)
   loop.start()
   await until(() => seen.failure.length === 1)
   await loop.end()
@@ -421,7 +431,7 @@ for (const twins of [false, true]) for (const mode of ['reply', 'request']) {
       for (const key of outputs) await queue.enqueue('img', 'digest', [{ input: { base64: 'YWJj' }, output: { key } }])
       const em = new EventEmitter()
       const seen = collect(em)
-      const loop = new NativeLoop({ connection: { host: '127.0.0.1', port: proxy.port }, queues: ['img'], slots: ['cut'], timeout: 50, jobs: JOBS }, em)
+      const loop = new NativeLoop({ ...at({ host: '127.0.0.1', port: proxy.port }), queues: ['img'], slots: ['cut'], timeout: 50, jobs: JOBS }, em)
       if (twins) await new Promise((resolve) => setTimeout(resolve, 1050 - (Date.now() % 1000)))
       loop.start()
       try {
@@ -470,7 +480,7 @@ test('a copy of an acking step that Redis runs late, while the slot runs an iden
         })
       })()
     })
-    const loop = new NativeLoop({ connection: { host: '127.0.0.1', port: proxy.port }, queues: ['img'], slots: ['late'], timeout: 50, jobs: JOBS }, em)
+    const loop = new NativeLoop({ ...at({ host: '127.0.0.1', port: proxy.port }), queues: ['img'], slots: ['late'], timeout: 50, jobs: JOBS }, em)
     await new Promise((resolve) => setTimeout(resolve, 1020 - (Date.now() % 1000)))
     loop.start()
     try {
@@ -503,7 +513,7 @@ test('a resume count lost with the connection is taken again on reconnect', asyn
   try {
     const em = new EventEmitter()
     const seen = collect(em)
-    const loop = new NativeLoop({ connection: { host: '127.0.0.1', port: proxy.port }, queues: ['img'], slots: ['recount'], timeout: 50, jobs: JOBS }, em)
+    const loop = new NativeLoop({ ...at({ host: '127.0.0.1', port: proxy.port }), queues: ['img'], slots: ['recount'], timeout: 50, jobs: JOBS }, em)
     loop.start()
     try {
       await until(() => seen.failure.length === 1)
@@ -527,7 +537,7 @@ test('an ack never deletes a job that a late step claimed into the slot\'s key: 
   const late = { class: 'digest', queue: 'img', args: [{ input: { base64: 'YWJj' }, output: { key: 'out:late' } }] }
   const em = new EventEmitter()
   const seen = collect(em)
-  const loop = new NativeLoop({ connection: server.connection(), queues: ['img'], slots: ['cas'], timeout: 50, jobs: JOBS }, em)
+  const loop = new NativeLoop({ ...at(server.connection()), queues: ['img'], slots: ['cas'], timeout: 50, jobs: JOBS }, em)
   loop.start()
   try {
     await until(() => seen.job.length === 1)
@@ -553,7 +563,7 @@ test('a failing job\'s record is not deleted either when a late step claimed ano
   const late = { class: 'digest', queue: 'img', args: [{ input: { base64: 'YWJj' }, output: { key: 'out:late-f' } }] }
   const em = new EventEmitter()
   const seen = collect(em)
-  const loop = new NativeLoop({ connection: server.connection(), queues: ['img'], slots: ['cas-f'], timeout: 50, roots: [root], jobs: JOBS }, em)
+  const loop = new NativeLoop({ ...at(server.connection()), queues: ['img'], slots: ['cas-f'], timeout: 50, roots: [root], jobs: JOBS }, em)
   loop.start()
   try {
     await until(() => seen.job.length === 1)
@@ -572,7 +582,7 @@ test('a failing job\'s record is not deleted either when a late step claimed ano
 test('a slot unregistered by a survivor\'s recovery (after a stall) registers again at its next ping', async () => {
   const em = new EventEmitter()
   const seen = collect(em)
-  const loop = new NativeLoop({ connection: server.connection(), queues: ['img'], slots: ['stalled'], timeout: 50, jobs: JOBS }, em)
+  const loop = new NativeLoop({ ...at(server.connection()), queues: ['img'], slots: ['stalled'], timeout: 50, jobs: JOBS }, em)
   loop.start()
   try {
     await until(async () => (await redis.sismember('resque:workers', 'stalled:img')) === 1)
@@ -603,7 +613,7 @@ test('a slot keeps its ping fresh while a long job runs on the pool', async () =
     const seen = collect(em)
     let doneAt = 0
     em.on('success', () => { doneAt = Date.now() })
-    const loop = new NativeLoop({ connection: server.connection(), queues: ['img'], slots: ['pinger'], timeout: 50, jobs: JOBS }, em)
+    const loop = new NativeLoop({ ...at(server.connection()), queues: ['img'], slots: ['pinger'], timeout: 50, jobs: JOBS }, em)
     loop.start()
     await until(() => seen.success.length === 1, 60000)
     await loop.end()
@@ -622,7 +632,7 @@ test('a slot keeps its ping fresh while a long job runs on the pool', async () =
 test('a success listener added just before a job is pushed gets its event, however soon the job is claimed', async () => {
   const { execFileSync } = require('node:child_process')
   const em = new EventEmitter()
-  const loop = new NativeLoop({ connection: server.connection(), queues: ['img'], slots: ['eager'], timeout: 10, jobs: JOBS }, em)
+  const loop = new NativeLoop({ ...at(server.connection()), queues: ['img'], slots: ['eager'], timeout: 10, jobs: JOBS }, em)
   // start() resolves after the slot's first poll; the slot goes on once the
   // JS thread has had a turn (setImmediate), which the synchronous poll below
   // would never give it: let that turn pass first.
@@ -647,7 +657,7 @@ test('a success listener added while the job runs gets its event (the mask is re
   const em = new EventEmitter()
   // Full size to PNG: the encode keeps the job running for a while.
   const jobs = { slow: { task: 'resize', defaults: { width: 2725, format: 'png' } } }
-  const loop = new NativeLoop({ connection: server.connection(), queues: ['img'], slots: ['slow'], timeout: 10, jobs }, em)
+  const loop = new NativeLoop({ ...at(server.connection()), queues: ['img'], slots: ['slow'], timeout: 10, jobs }, em)
   loop.start()
   await queue.enqueue('img', 'slow', [{ input: { key: 'in:big' }, output: { key: 'out:big' } }])
   await until(async () => (await redis.exists('resque:worker:slow:img')) === 1)

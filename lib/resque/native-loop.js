@@ -9,8 +9,7 @@ const binding = require('../load').load()
 const debug = require('../debug')
 const { RusqueError, fromNative, codes } = require('../errors')
 const { toJson } = require('./native-job')
-const { keyMaker } = require('./keys')
-const { redisUrl, connectionTarget } = require('./redis-target')
+const { nativeTarget } = require('./redis-target')
 
 // Event kinds sent by the Rust loop, as numbers: each is its index in the
 // Rust list (rusque_resque::worker::Event::KINDS), read once from the binding.
@@ -40,10 +39,25 @@ function eventMask (emitter) {
   return (emitter.listenerCount('job') > 0 ? KINDS.emitJob : 0) | (emitter.listenerCount('success') > 0 ? KINDS.emitSuccess : 0)
 }
 
+/**
+ * Where the Rust loop's slots connect (nativeTarget: the Worker's own
+ * client's server, database and credentials), or `{ unsupported }`: what
+ * nativeTarget cannot map, and an ioredis keyPrefix, which the Rust loop
+ * would add to the queue's keys but not to the keys jobs name for their input
+ * and output (the JS loop's reads and writes go through the client, which
+ * adds it). The Worker then runs the JS loop instead (worker.js nativeLoop).
+ */
+function loopTarget (client) {
+  const target = nativeTarget(client)
+  if (target.keyPrefix) return { unsupported: 'an ioredis keyPrefix (the Rust loop does not add it to the keys jobs read and write)' }
+  return target
+}
+
 class NativeLoop {
   /**
    * @param {object} o
-   * @param {object} o.connection node-resque connection options
+   * @param {string} o.url from loopTarget()
+   * @param {string} o.namespace the joined namespace (connection.key())
    * @param {string[]} o.queues
    * @param {string[]} o.slots one worker name per slot
    * @param {number} o.timeout poll interval (ms) when the queues are empty
@@ -64,10 +78,10 @@ class NativeLoop {
     const jobs = {}
     for (const [name, def] of Object.entries(o.jobs || {})) jobs[name] = { task: String(def.task), defaults: toJson(def.defaults || {}) }
     const config = {
-      url: redisUrl(connectionTarget(o.connection)),
-      // node-resque takes a namespace as a string or an array of parts;
-      // the Rust loop takes the joined prefix, as keyMaker builds it.
-      namespace: keyMaker((o.connection && o.connection.namespace) || 'resque')(),
+      url: o.url,
+      // node-resque takes a namespace as a string or an array of parts; the
+      // Rust loop takes them joined, as keyMaker joins them ('' for none).
+      namespace: o.namespace,
       queues: o.queues,
       slots: o.slots,
       pollMs: o.timeout,
@@ -212,4 +226,4 @@ class NativeLoop {
   }
 }
 
-module.exports = { KIND, NativeLoop }
+module.exports = { KIND, NativeLoop, loopTarget }

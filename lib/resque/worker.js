@@ -29,7 +29,7 @@ const { workerKeys } = require('./keys')
 const { performJob, performInline } = require('./perform')
 const { Recovery, normalizeRecovery } = require('./recovery')
 const { Alive } = require('./alive')
-const { NativeLoop } = require('./native-loop')
+const { NativeLoop, loopTarget } = require('./native-loop')
 const { SlotStats, workerStats } = require('../metrics')
 const debug = require('../debug')
 const { NativeJobs } = require('./native-job')
@@ -217,10 +217,16 @@ class Worker extends EventEmitter {
 
   /**
    * True when every job is a native() definition without plugins, the worker
-   * loops over named queues, and `nativeLoop` was not set to false: such a
-   * worker runs its fetch-to-ack loop in Rust.
+   * loops over named queues, `nativeLoop` was not set to false, and, once
+   * connected, Rust threads can reach Redis as its client does (loopTarget in
+   * native-loop.js): such a worker runs its fetch-to-ack loop in Rust.
    */
   get nativeLoop () {
+    return this._nativeJobsOnly() && (this.connection.redis === null || !loopTarget(this.connection.redis).unsupported)
+  }
+
+  /** The part of `nativeLoop` its options and jobs decide. */
+  _nativeJobsOnly () {
     const names = Object.keys(this.jobs)
     return this.options.nativeLoop !== false && names.length > 0 && this.options.looping && !this.wildcard &&
       names.every((n) => this.jobs[n].native && !(this.jobs[n].plugins && this.jobs[n].plugins.length))
@@ -240,6 +246,9 @@ class Worker extends EventEmitter {
     this.started = true
     this.emit('start', new Date())
     debug('worker %s started: %d slots, %s loop', this.name, this.slots.length, this.nativeLoop ? 'Rust' : 'JS')
+    if (this._nativeJobsOnly() && !this.nativeLoop) {
+      debug('worker %s: the JS loop runs its native jobs: the Rust loop cannot use %s', this.name, loopTarget(this.connection.redis).unsupported)
+    }
     await this.init()
     if (!this.running) return // end() was called while we were starting
     if (this.recovery) {
@@ -257,7 +266,8 @@ class Worker extends EventEmitter {
     const jobs = {}
     for (const [name, def] of Object.entries(this.jobs)) jobs[name] = { task: def.native.task, defaults: def.native.defaults }
     this._native = new NativeLoop({
-      connection: this.connection.options,
+      url: loopTarget(this.connection.redis).url,
+      namespace: this.connection.key(),
       queues: this.queues,
       slots: this.slots.map((s) => s.name),
       timeout: this.options.timeout,
