@@ -28,6 +28,7 @@ function freePort () {
   })
 }
 
+// A server with requirepass answers PING with NOAUTH: it is up all the same.
 async function waitReady (port, deadlineMs = 10000) {
   const until = Date.now() + deadlineMs
   for (;;) {
@@ -35,7 +36,7 @@ async function waitReady (port, deadlineMs = 10000) {
       const sock = net.connect(port, '127.0.0.1')
       sock.once('connect', () => {
         sock.write('PING\r\n')
-        sock.once('data', (d) => { sock.destroy(); resolve(String(d).startsWith('+PONG')) })
+        sock.once('data', (d) => { sock.destroy(); resolve(/^(\+PONG|-NOAUTH)/.test(String(d))) })
       })
       sock.once('error', () => resolve(false))
     })
@@ -66,7 +67,9 @@ function killOnExit () {
 }
 
 class RedisServer {
-  constructor () {
+  /** @param {{ requirepass?: string }} [o] requirepass: clients must AUTH with this password (the default user's). */
+  constructor ({ requirepass } = {}) {
+    this.requirepass = requirepass || null
     this.port = 0
     this.dir = null
     this.proc = null
@@ -78,6 +81,7 @@ class RedisServer {
     if (!this.port) this.port = await freePort()
     const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir,
       '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning']
+    if (this.requirepass) args.push('--requirepass', this.requirepass)
     killOnExit()
     const proc = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'inherit'] })
     this.proc = proc
@@ -103,13 +107,16 @@ class RedisServer {
     return this
   }
 
-  /** Connection details in node-resque's shape. */
+  /** Connection details in node-resque's shape (with the password, if the server requires one). */
   connection (namespace = 'resque') {
-    return { host: '127.0.0.1', port: this.port, database: 0, namespace }
+    const c = { host: '127.0.0.1', port: this.port, database: 0, namespace }
+    if (this.requirepass) c.password = this.requirepass
+    return c
   }
 
-  client () {
-    const c = new Redis({ host: '127.0.0.1', port: this.port, maxRetriesPerRequest: 1, retryStrategy: (n) => Math.min(n * 50, 500) })
+  /** A client of this server (db 0, or `db`), closed with the server. */
+  client ({ db = 0 } = {}) {
+    const c = new Redis({ host: '127.0.0.1', port: this.port, db, password: this.requirepass || undefined, maxRetriesPerRequest: 1, retryStrategy: (n) => Math.min(n * 50, 500) })
     c.on('error', () => {})
     this.clients.push(c)
     return c
@@ -162,7 +169,7 @@ class RedisServer {
     this.proc = null
     proc.ref() // wait for its exit below even when nothing else keeps the process running
     if (save) {
-      const c = new Redis({ host: '127.0.0.1', port: this.port, lazyConnect: true, retryStrategy: () => null })
+      const c = new Redis({ host: '127.0.0.1', port: this.port, password: this.requirepass || undefined, lazyConnect: true, retryStrategy: () => null })
       c.on('error', () => {})
       await c.connect()
       await c.call('SHUTDOWN', 'SAVE').catch(() => {})
@@ -186,8 +193,9 @@ class RedisServer {
   }
 }
 
-async function startRedis () {
-  return new RedisServer().start()
+/** A started server; `{ requirepass }` makes it require that password. */
+async function startRedis (options) {
+  return new RedisServer(options).start()
 }
 
 module.exports = { startRedis, RedisServer }
