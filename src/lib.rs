@@ -9,12 +9,14 @@
 //! - `pool`: `configure`, pool statistics and build facts;
 //! - `worker` and `events`: the Rust resque loop and the events it reports;
 //! - `jobs`: native jobs run by the JS resque loop;
-//! - `error`: the one place errors cross into JS, and the error catalogue.
+//! - `error`: the one place errors cross into JS, and the error catalogue;
+//! - `bench`: the resize stages timed alone, for benchmark/ only.
 
 use std::sync::Mutex;
 
 use napi::bindgen_prelude::*;
 
+mod bench;
 mod error;
 mod events;
 mod input;
