@@ -31,7 +31,7 @@ pub struct BenchStages {
 pub fn bench_stages(input: &[u8], spec: &TaskSpec, reps: u32) -> error::Result<BenchStages> {
   let Task::Resize(opts) = &spec.task else { return Err(invalid("__benchStages times resizes only".into())) };
   let t = stages::stages(input, opts, reps).map_err(to_napi)?;
-  let ms = crate::ms;
+  let ms = |ns: i64| ns as f64 / 1e6;
   Ok(BenchStages {
     header: ms(t.header),
     decode: ms(t.decode),

@@ -11,8 +11,8 @@ const { median } = require('./stats')
 
 const STAGES = [
   ['header', 'header read and plan'],
-  ['decode', 'decode (entropy + IDCT at the DCT scale, YCbCr)'],
-  ['colour', 'colour conversion (YCbCr → RGB, in libjpeg)'],
+  ['decode', 'decode (entropy, IDCT, upsampling; YCbCr out)'],
+  ['colour', 'colour conversion (RGB decode − YCbCr decode; ≤ 0: fused into upsampling)'],
   ['orient', 'orient'],
   ['resample', 'resample (fast_image_resize)'],
   ['profile', 'ICC profile → sRGB'],
@@ -25,7 +25,7 @@ const STAGES = [
  * it returns its promise), deliveryMs (a tiny job's round trip minus its own
  * call: pool hand-off, wake-up, completion batch, promise settlement) }.
  */
-async function measureStages (rusque, input, options, { reps = 9, calls = 40, roundTrips = 400 } = {}) {
+async function measureStages (rusque, input, options, { reps = 15, calls = 40, roundTrips = 400 } = {}) {
   const binding = require('../../lib/load').load()
   const spec = new binding.TaskSpec('resize', JSON.stringify(options))
   const stages = binding.__benchStages(input, spec, reps)
@@ -58,7 +58,7 @@ async function measureStages (rusque, input, options, { reps = 9, calls = 40, ro
  * saturation; `threads`: the pool's threads.
  */
 function stageRows ({ stages, callMs, deliveryMs }, { single, perSec, threads }) {
-  const fmt = (x) => x.toFixed(2)
+  const fmt = (x) => x.toFixed(Math.abs(x) < 0.1 ? 3 : 2)
   const rows = []
   let sum = 0
   for (const [key, name] of STAGES) {

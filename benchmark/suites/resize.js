@@ -192,7 +192,7 @@ async function run ({ log, args = [] }) {
     `Throughput: ${plan.concurrency} calls in flight, ${plan.imagesPerRound} images per round, ${plan.throughputRounds} rounds per library; latency: ${plan.latencyRounds} rounds of ${plan.callsPerLatencyRound} sequential calls (median of round medians; p95 over all calls).`,
     `sharp runs with its defaults: ${setup.sharpConcurrency} libvips thread(s) per image (sharp picks 1 on glibc without jemalloc), ${setup.uvThreadpoolSize} libuv threads; libvips cache off. rusque: ${setup.rusquePool.threads} pool threads at nice ${setup.rusquePool.nice}.`,
     'Targets marked (issue) come from the issue; the others are parity with sharp.',
-    'Stages: each timed alone on the JS thread (medians of 9; nothing else running), the same functions as a call runs, in its order; "colour conversion" is the decode to RGB minus the decode left in YCbCr. Sum = stages + the JS-thread call + completion delivery; saturation ideal = pool threads / sum of the pool-side stages.'
+    'Stages: each timed alone on the JS thread (nothing else of ours running; 15 repetitions, each running every stage once in the pipeline\'s order, then the whole pipeline; medians), the same functions a call runs; "colour conversion" is the decode to RGB minus the decode left in YCbCr. Sum = stages + the JS-thread call + completion delivery; saturation ideal = pool threads / sum of the pool-side stages.'
   ]
   // Noise: rounds of one library disagreeing, or other processes on the CPU
   // (their share is measured from /proc/stat, not guessed from load average).

@@ -14,27 +14,28 @@ use crate::pool::{run_guarded, Cancel};
 #[derive(Debug, Clone, Default)]
 pub struct StageTimes {
   /// Header read and plan (`header::read`, `prepare`).
-  pub header: u64,
-  /// JPEG: entropy decoding and IDCT at the chosen DCT scale, output left in
-  /// YCbCr; other formats: the whole decode.
-  pub decode: u64,
-  /// JPEG: the decode to RGB minus the decode to YCbCr (libjpeg's colour
-  /// conversion and upsampling); 0 for other formats.
-  pub colour: u64,
+  pub header: i64,
+  /// JPEG: entropy decoding, IDCT at the chosen DCT scale and upsampling,
+  /// output left in YCbCr; other formats: the whole decode.
+  pub decode: i64,
+  /// JPEG: the decode to RGB minus the decode left in YCbCr, per repetition
+  /// (libjpeg's colour conversion). Zero or below when libjpeg-turbo fuses
+  /// the conversion with upsampling (its merged h2v2 path); 0 for other formats.
+  pub colour: i64,
   /// The DCT scale the decoder used (numerator out of 8; 8 for non-JPEG).
   pub dct_scale: u32,
   /// Orientation (a no-op for upright inputs).
-  pub orient: u64,
+  pub orient: i64,
   /// Resampling the crop to the output size (fast_image_resize).
-  pub resample: u64,
+  pub resample: i64,
   /// Conversion from an embedded ICC profile to sRGB (0 without one).
-  pub profile: u64,
+  pub profile: i64,
   /// Embedding (contain) and flattening alpha for JPEG.
-  pub embed: u64,
+  pub embed: i64,
   /// Encoding the output.
-  pub encode: u64,
+  pub encode: i64,
   /// `resize_with_info` end to end on this thread, for comparison with the sum.
-  pub pipeline: u64,
+  pub pipeline: i64,
 }
 
 /// Times each stage of resizing `data` with `opts`, `reps` times (at least 1).
@@ -44,83 +45,67 @@ pub fn stages(data: &[u8], opts: &ResizeOptions, reps: u32) -> Result<StageTimes
   run_guarded(|| time_stages(data, opts, reps.max(1)))
 }
 
-fn median_ns(reps: u32, mut f: impl FnMut() -> Result<u64>) -> Result<u64> {
-  let mut v = (0..reps).map(|_| f()).collect::<Result<Vec<u64>>>()?;
-  v.sort_unstable();
-  Ok(v[v.len() / 2])
-}
-
-fn timed<T>(f: impl FnOnce() -> Result<T>) -> Result<(T, u64)> {
+fn timed<T>(f: impl FnOnce() -> Result<T>) -> Result<(T, i64)> {
   let t0 = Instant::now();
   let out = f()?;
-  Ok((out, t0.elapsed().as_nanos() as u64))
+  Ok((out, t0.elapsed().as_nanos() as i64))
 }
 
+fn median(mut v: Vec<i64>) -> i64 {
+  v.sort_unstable();
+  v.get(v.len() / 2).copied().unwrap_or(0)
+}
+
+/// Each repetition runs every stage once, in the pipeline's order, then the
+/// whole pipeline: drift in the machine's load hits all of them alike.
 fn time_stages(data: &[u8], opts: &ResizeOptions, reps: u32) -> Result<StageTimes> {
   let never = Cancel::never();
-  let mut t = StageTimes::default();
-  t.header = median_ns(reps, || timed(|| prepare(&header::read(data)?, opts)).map(|(_, ns)| ns))?;
   let header = header::read(data)?;
-  let Prepared { orientation, source, plan, format, need, .. } = prepare(&header, opts)?;
-
-  // Decode, with libjpeg's colour conversion measured apart for JPEG: each
-  // decode to RGB right after one left in YCbCr, so that drift in the
-  // machine's load hits both; the conversion is the median difference.
-  let full = || timed(|| decode::decode(data, &header, Some(need))).map(|(_, ns)| ns);
-  if header.format == Format::Jpeg && header.channels == 3 {
-    let numerator = decode::jpeg_scale_numerator(header.width, header.height, Some(need));
-    t.dct_scale = u32::from(numerator);
-    let mut ycc = Vec::new();
-    t.colour = median_ns(reps, || {
-      let (_, plain) = timed(|| decode_ycbcr(data, numerator))?;
-      ycc.push(plain);
-      Ok(full()?.saturating_sub(plain))
-    })?;
-    ycc.sort_unstable();
-    t.decode = ycc[ycc.len() / 2];
-  } else {
-    t.dct_scale = 8;
-    t.decode = median_ns(reps, full)?;
-  }
-
-  let (decoded, icc) = decode::decode(data, &header, Some(need))?;
-  t.orient = median_ns(reps, || {
-    let p = decoded.clone();
-    timed(|| Ok(orient::apply(p, orientation))).map(|(_, ns)| ns)
-  })?;
-  let pixels = orient::apply(decoded, orientation);
-  let plan = plan_for_decoded(plan, source, &pixels);
-  t.resample = median_ns(reps, || {
-    let p = pixels.clone();
-    timed(|| resize::resample(p, &plan, opts.kernel)).map(|(_, ns)| ns)
-  })?;
-  let resized = resize::resample(pixels, &plan, opts.kernel)?;
-  if let Some(icc) = icc.as_deref() {
-    t.profile = median_ns(reps, || {
-      let mut p = resized.clone();
-      timed(|| {
-        colour::to_srgb(&mut p, icc);
-        Ok(())
-      })
-      .map(|(_, ns)| ns)
-    })?;
-  }
-  let embed = |p| -> Result<decode::Pixels> {
-    let out = resize::embed(p, &plan, opts.background)?;
-    if format == Format::Jpeg {
-      resize::flatten(out, opts.background)
+  let jpeg = header.format == Format::Jpeg && header.channels == 3;
+  let mut samples: [Vec<i64>; 9] = Default::default();
+  let mut dct_scale = 8;
+  for _ in 0..reps {
+    let (Prepared { orientation, source, plan, format, need, .. }, ns) = timed(|| prepare(&header::read(data)?, opts))?;
+    samples[0].push(ns);
+    let ((decoded, icc), rgb) = timed(|| decode::decode(data, &header, Some(need)))?;
+    if jpeg {
+      let numerator = decode::jpeg_scale_numerator(header.width, header.height, Some(need));
+      dct_scale = u32::from(numerator);
+      let (_, ycc) = timed(|| decode_ycbcr(data, numerator))?;
+      samples[1].push(ycc);
+      samples[2].push(rgb - ycc);
     } else {
-      Ok(out)
+      samples[1].push(rgb);
+      samples[2].push(0);
     }
-  };
-  t.embed = median_ns(reps, || {
-    let p = resized.clone();
-    timed(|| embed(p)).map(|(_, ns)| ns)
-  })?;
-  let out = embed(resized)?;
-  t.encode = median_ns(reps, || timed(|| encode::encode(&out, format, &opts.encode, &never)).map(|(_, ns)| ns))?;
-  t.pipeline = median_ns(reps, || timed(|| resize_with_info(data, opts, &never)).map(|(_, ns)| ns))?;
-  Ok(t)
+    let (pixels, ns) = timed(|| Ok(orient::apply(decoded, orientation)))?;
+    samples[3].push(ns);
+    let plan = plan_for_decoded(plan, source, &pixels);
+    let (mut resized, ns) = timed(|| resize::resample(pixels, &plan, opts.kernel))?;
+    samples[4].push(ns);
+    let (_, ns) = timed(|| {
+      if let Some(icc) = icc.as_deref() {
+        colour::to_srgb(&mut resized, icc);
+      }
+      Ok(())
+    })?;
+    samples[5].push(ns);
+    let (out, ns) = timed(|| {
+      let out = resize::embed(resized, &plan, opts.background)?;
+      if format == Format::Jpeg {
+        resize::flatten(out, opts.background)
+      } else {
+        Ok(out)
+      }
+    })?;
+    samples[6].push(ns);
+    let (_, ns) = timed(|| encode::encode(&out, format, &opts.encode, &never))?;
+    samples[7].push(ns);
+    let (_, ns) = timed(|| resize_with_info(data, opts, &never))?;
+    samples[8].push(ns);
+  }
+  let [header, decode, colour, orient, resample, profile, embed, encode, pipeline] = samples.map(median);
+  Ok(StageTimes { header, decode, colour, dct_scale, orient, resample, profile, embed, encode, pipeline })
 }
 
 /// A JPEG decode at scale `numerator`/8 left in YCbCr (no colour conversion).
