@@ -180,6 +180,24 @@ mod tests {
     assert_eq!(jpeg_scale_numerator(2725, 2225, None), 8);
   }
 
+  /// The header a decode is checked against no longer matches the bytes
+  /// (the caller changed them in between): refused, not decoded at the new size.
+  #[test]
+  fn a_size_other_than_the_headers_is_refused() {
+    use crate::error::Code;
+    use crate::pool::Cancel;
+    let pixels = Pixels { data: vec![128; 16 * 12 * 3], width: 16, height: 12, channels: 3 };
+    for format in [Format::Jpeg, Format::Png] {
+      let bytes = super::super::encode::encode(&pixels, format, &Default::default(), &Cancel::never()).unwrap();
+      let header = super::super::header::read(&bytes).unwrap();
+      assert!(decode(&bytes, &header, None).is_ok());
+      let smaller = Header { width: 8, ..header };
+      let err = decode(&bytes, &smaller, None).unwrap_err();
+      assert_eq!(err.code, Code::CorruptInput, "{format:?}: {}", err.message);
+      assert!(err.message.contains("differs from its header"), "{}", err.message);
+    }
+  }
+
   #[test]
   fn cmyk_conversion() {
     assert_eq!(cmyk_to_rgb(&[255, 255, 255, 255, 0, 0, 0, 0]), vec![255, 255, 255, 0, 0, 0]);
