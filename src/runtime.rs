@@ -123,12 +123,15 @@ unsafe fn set_element(env: sys::napi_env, arr: sys::napi_value, index: u32, valu
 }
 
 impl ToNapiValue for Batch {
-  unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
+  unsafe fn to_napi_value(env: sys::napi_env, mut val: Self) -> Result<sys::napi_value> {
+    // On the JS thread, and no job of the batch reads its input any more:
+    // release every input first, so a failure below cannot leak one.
+    for c in &mut val.0 {
+      std::mem::take(&mut c.held).release(env);
+    }
     let mut arr = ptr::null_mut();
     check_status!(sys::napi_create_array_with_length(env, val.0.len() * 3, &mut arr))?;
     for (i, c) in val.0.into_iter().enumerate() {
-      // On the JS thread, and the job no longer reads its input.
-      c.held.release(env);
       let base = (i * 3) as u32;
       set_element(env, arr, base, u32::to_napi_value(env, c.id)?)?;
       if c.admitted {
