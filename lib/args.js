@@ -49,7 +49,11 @@ function toBytes (input, name = 'input') {
   } else {
     throw invalidArg(`${name} must be a Buffer, Uint8Array or ArrayBuffer, got ${describe(input)}`)
   }
-  if (bytes.byteLength === 0 && isDetached(bytes.buffer)) throw detachedError(name)
+  const ab = bytes.buffer
+  if (bytes.byteLength === 0 && isDetached(ab)) throw detachedError(name)
+  // The pool reads the caller's bytes in place (src/input.rs); a resizable
+  // ArrayBuffer may give memory back when shrunk, so its bytes are copied.
+  if (ab.resizable === true) return bytes.slice()
   return bytes
 }
 
@@ -63,11 +67,16 @@ function readArg (name, read) {
   try {
     return read()
   } catch (err) {
-    if (err instanceof RusqueError) throw err
-    let what
-    try { what = types.isNativeError(err) ? `${err.name}: ${err.message}` : describe(err) } catch { what = 'an error' }
-    throw invalidArg(`${name} could not be read (reading it threw ${what}): pass a plain object`, { cause: err })
+    throw argError(name, err)
   }
+}
+
+/** What readArg throws for `err`, thrown while reading argument `name` (hot paths catch themselves). */
+function argError (name, err) {
+  if (err instanceof RusqueError) return err
+  let what
+  try { what = types.isNativeError(err) ? `${err.name}: ${err.message}` : describe(err) } catch { what = 'an error' }
+  return invalidArg(`${name} could not be read (reading it threw ${what}): pass a plain object`, { cause: err })
 }
 
 function imageBytes (input) {
@@ -156,4 +165,4 @@ function isBytes (v) {
 /** Options only JS reads; every other option is the spec's. */
 const JS_ONLY = new Set(['signal'])
 
-module.exports = { toBytes, imageBytes, checkSignal, readArg, isDetached, describe, toJson, optionsJson, JS_ONLY }
+module.exports = { toBytes, imageBytes, checkSignal, readArg, argError, isDetached, describe, toJson, optionsJson, JS_ONLY }

@@ -99,8 +99,11 @@ class Job {
   }
 }
 
+// Job options when none are given: shared, never written.
+const DEFAULT_JOB_OPTIONS = Object.freeze({ priority: 0, signal: undefined, timeout: undefined, id: undefined })
+
 function jobOptions (o) {
-  if (o === undefined || o === null) return { priority: 0, signal: undefined, timeout: undefined, id: undefined }
+  if (o === undefined || o === null) return DEFAULT_JOB_OPTIONS
   if (typeof o !== 'object') throw invalidArg(`job options must be an object, got ${describe(o)}`)
   return readArg('job options', () => {
     const priority = o.priority === undefined ? 0 : o.priority
@@ -160,7 +163,7 @@ class JobQueue extends EventEmitter {
   add (task, input, taskOptions, options) {
     return new Promise((resolve, reject) => {
       const job = this._make(task, input, taskOptions, options, resolve, reject)
-      if (job) this._enqueue([job])
+      if (job) this._enqueueOne(job)
     })
   }
 
@@ -225,18 +228,32 @@ class JobQueue extends EventEmitter {
   }
 
   _enqueue (jobs) {
-    for (const job of jobs) {
-      if (job.settled) continue
-      this._counts.added++
-      this._heap.push(job)
-      this._waiting++
-      if (job.signal) {
-        job.onAbort = () => this._abort(job, abortError(job.signal), 'cancelled')
-        job.signal.addEventListener('abort', job.onAbort, { once: true })
-      }
-    }
+    for (const job of jobs) if (!job.settled) this._push(job)
     this._updateHold()
-    // Jobs added in the same tick start together (one crossing for hash groups).
+    this._schedulePump()
+  }
+
+  /** add()'s path: _enqueue of one job without the array. */
+  _enqueueOne (job) {
+    this._push(job)
+    this._updateHold()
+    this._schedulePump()
+  }
+
+  _push (job) {
+    this._counts.added++
+    this._heap.push(job)
+    this._waiting++
+    if (job.signal) {
+      job.onAbort = () => this._abort(job, abortError(job.signal), 'cancelled')
+      job.signal.addEventListener('abort', job.onAbort, { once: true })
+    }
+  }
+
+  // Jobs added, or slots freed, in the same tick start together: one pump,
+  // one crossing for hash groups. A batch of completions frees its slots
+  // together too (see _finish).
+  _schedulePump () {
     if (!this._pumpScheduled) {
       this._pumpScheduled = true
       queueMicrotask(() => { this._pumpScheduled = false; this._pump() })
@@ -252,12 +269,14 @@ class JobQueue extends EventEmitter {
     if (this._paused) return
     const hadWaiting = this._waiting > 0
     let hashBatch = null
+    let now = 0 // one clock reading for the jobs this pump starts
     while (this._running < this.concurrency && this._heap.length > 0) {
       const job = this._heap.pop()
       if (job.state !== 'waiting') continue // aborted while waiting
       this._waiting--
       job.state = 'running'
-      job.startedAt = performance.now()
+      if (now === 0) now = performance.now()
+      job.startedAt = now
       this._wait.record(job.startedAt - job.addedAt)
       this._running++
       if (job.timeout !== undefined) {
@@ -313,8 +332,11 @@ class JobQueue extends EventEmitter {
     job.state = 'done'
     this._run.record(performance.now() - job.startedAt)
     if (!job.settled) this._settle(job, err, value, err ? 'failed' : 'completed')
-    this._pump()
-    this._checkIdle()
+    // The freed slot is filled once the batch this completion came in is
+    // delivered: a batch of completions starts its successors in one pump
+    // (one native crossing) instead of one each.
+    if (this._waiting > 0) this._schedulePump()
+    else this._checkIdle()
   }
 
   // Settles the job's promise first: a listener that throws afterwards (or
