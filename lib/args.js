@@ -49,11 +49,7 @@ function toBytes (input, name = 'input') {
   } else {
     throw invalidArg(`${name} must be a Buffer, Uint8Array or ArrayBuffer, got ${describe(input)}`)
   }
-  const ab = bytes.buffer
-  if (bytes.byteLength === 0 && isDetached(ab)) throw detachedError(name)
-  // The pool reads the caller's bytes in place (src/input.rs); a resizable
-  // ArrayBuffer may give memory back when shrunk, so its bytes are copied.
-  if (ab.resizable === true) return bytes.slice()
+  if (bytes.byteLength === 0 && isDetached(bytes.buffer)) throw detachedError(name)
   return bytes
 }
 

@@ -4,7 +4,6 @@
 //!
 //! - `runtime`: one `Runtime` per JS environment, which submits calls to the
 //!   pool and hands completions back in batches through a threadsafe function;
-//! - `input`: a call's input bytes, read in place and kept alive until delivery;
 //! - `spec`: task options, as JSON, parsed by the core's spec;
 //! - `pool`: `configure`, pool statistics and build facts;
 //! - `worker` and `events`: the Rust resque loop and the events it reports;
@@ -21,7 +20,6 @@ mod alive;
 mod bench;
 mod error;
 mod events;
-mod input;
 mod jobs;
 mod pool;
 mod runtime;

@@ -16,7 +16,6 @@ use rusque_core::tasks::image::{Encoded, Metadata};
 use rusque_core::{budget, metrics, pool, Cancel, Output, Task};
 
 use crate::error::{self, invalid, napi_failed, to_napi};
-use crate::input::{Held, Input, JsBytes};
 use crate::spec::TaskSpec;
 use crate::{enqueue_and_wake, keep_alive};
 
@@ -31,8 +30,6 @@ struct Completion {
   /// Not a result: the memory budget admitted this parked job (JS now sends
   /// its input with `runAdmitted`). Delivered as `[id, ADMITTED, null]`.
   admitted: bool,
-  /// The references keeping the job's input alive, released on delivery.
-  held: Held,
 }
 
 /// The code of an admission in a batch (lib/native.js reads it).
@@ -123,12 +120,7 @@ unsafe fn set_element(env: sys::napi_env, arr: sys::napi_value, index: u32, valu
 }
 
 impl ToNapiValue for Batch {
-  unsafe fn to_napi_value(env: sys::napi_env, mut val: Self) -> Result<sys::napi_value> {
-    // On the JS thread, and no job of the batch reads its input any more:
-    // release every input first, so a failure below cannot leak one.
-    for c in &mut val.0 {
-      std::mem::take(&mut c.held).release(env);
-    }
+  unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
     let mut arr = ptr::null_mut();
     check_status!(sys::napi_create_array_with_length(env, val.0.len() * 3, &mut arr))?;
     for (i, c) in val.0.into_iter().enumerate() {
@@ -171,11 +163,11 @@ struct Shared {
 }
 
 impl Shared {
-  fn complete(&self, id: u32, result: rusque_core::Result<Output>, held: Held, cancellable: bool) {
+  fn complete(&self, id: u32, result: rusque_core::Result<Output>, cancellable: bool) {
     if cancellable {
       self.cancels.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
     }
-    self.deliver(std::iter::once(Completion { id, result, admitted: false, held }));
+    self.deliver(std::iter::once(Completion { id, result, admitted: false }));
   }
 
   /// The budget admitted parked job `id`: keep its permit until JS sends the input.
@@ -188,7 +180,7 @@ impl Shared {
       return;
     }
     self.parked.lock().unwrap_or_else(|p| p.into_inner()).insert(id, (permit, queued_at));
-    self.deliver(std::iter::once(Completion { id, result: Ok(Output::Text(String::new())), admitted: true, held: Held::default() }));
+    self.deliver(std::iter::once(Completion { id, result: Ok(Output::Text(String::new())), admitted: true }));
   }
 
   fn deliver(&self, completions: impl Iterator<Item = Completion>) {
@@ -229,28 +221,23 @@ impl Runtime {
   }
 
   /// Sends a task to the pool, or, when the memory budget has no room for
-  /// it, parks it without holding its input and returns false: the runtime
+  /// it, parks it without copying its input and returns false: the runtime
   /// then delivers an admission and JS calls `run_admitted` with the input.
-  fn spawn(&self, id: u32, task: Task, input: &JsBytes, cancellable: bool) -> error::Result<bool> {
-    let view = input.view()?;
-    let cost = pool::cost(&task, view);
+  fn spawn(&self, id: u32, task: Task, input: &[u8], cancellable: bool) -> bool {
+    let cost = pool::cost(&task, input);
     let queued_at = metrics::queued(metrics::Kind::of(&task));
     let shared = Arc::clone(&self.shared);
     let park = move || -> budget::Job { Box::new(move |permit| shared.admitted(id, permit, queued_at)) };
     match budget::reserve_or_park(cost, park) {
       Some(permit) => {
-        self.run(id, permit, queued_at, task, input, view, cancellable);
-        Ok(true)
+        self.run(id, permit, queued_at, task, input.to_vec(), cancellable);
+        true
       }
-      None => Ok(false),
+      None => false,
     }
   }
 
-  /// Runs an admitted task on the pool, its input held (`view` is `js`'s).
-  #[allow(clippy::too_many_arguments)]
-  fn run(&self, id: u32, permit: budget::Permit, queued_at: u64, task: Task, js: &JsBytes, view: &[u8], cancellable: bool) {
-    let mut held = Held::default();
-    let input = js.hold(view, &mut held);
+  fn run(&self, id: u32, permit: budget::Permit, queued_at: u64, task: Task, input: Vec<u8>, cancellable: bool) {
     let cancel = if cancellable {
       let c = Cancel::new();
       self.shared.cancels.lock().unwrap_or_else(|p| p.into_inner()).insert(id, c.clone());
@@ -260,23 +247,22 @@ impl Runtime {
     };
     let shared = Arc::clone(&self.shared);
     pool::spawn(move || {
-      pool::run_admitted(permit, queued_at, task, input, cancel, move |result| shared.complete(id, result, held, cancellable))
+      pool::run_admitted(permit, queued_at, task, input, cancel, move |result| shared.complete(id, result, cancellable))
     });
   }
 
   /// Returns false when the job was parked by the memory budget (see `spawn`).
   #[napi]
-  pub fn submit_resize(&self, id: u32, input: JsBytes, spec: &TaskSpec, cancellable: bool) -> error::Result<bool> {
-    self.spawn(id, spec.task.clone(), &input, cancellable)
+  pub fn submit_resize(&self, id: u32, input: &[u8], spec: &TaskSpec, cancellable: bool) -> error::Result<bool> {
+    Ok(self.spawn(id, spec.task.clone(), input, cancellable))
   }
 
   /// Runs a parked resize the budget has admitted, with its input.
   #[napi]
-  pub fn run_admitted(&self, id: u32, input: JsBytes, spec: &TaskSpec, cancellable: bool) -> error::Result<()> {
-    let view = input.view()?;
+  pub fn run_admitted(&self, id: u32, input: &[u8], spec: &TaskSpec, cancellable: bool) -> error::Result<()> {
     let parked = self.shared.parked.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
     let (permit, queued_at) = parked.ok_or_else(|| invalid(format!("job {id} was not admitted")))?;
-    self.run(id, permit, queued_at, spec.task.clone(), &input, view, cancellable);
+    self.run(id, permit, queued_at, spec.task.clone(), input.to_vec(), cancellable);
     Ok(())
   }
 
@@ -294,20 +280,21 @@ impl Runtime {
   }
 
   #[napi]
-  pub fn submit_metadata(&self, id: u32, input: JsBytes, cancellable: bool) -> error::Result<()> {
-    self.spawn(id, Task::Metadata, &input, cancellable).map(|_| ())
+  pub fn submit_metadata(&self, id: u32, input: &[u8], cancellable: bool) {
+    self.spawn(id, Task::Metadata, input, cancellable);
   }
 
   /// `algorithm`: its name (the spec's Algorithm table), absent for the default.
   #[napi]
-  pub fn submit_hash(&self, id: u32, input: JsBytes, algorithm: Option<String>, cancellable: bool) -> error::Result<()> {
+  pub fn submit_hash(&self, id: u32, input: &[u8], algorithm: Option<String>, cancellable: bool) -> error::Result<()> {
     let alg = algorithm_of(algorithm)?;
-    self.spawn(id, Task::Hash(alg), &input, cancellable).map(|_| ())
+    self.spawn(id, Task::Hash(alg), input, cancellable);
+    Ok(())
   }
 
   /// Many hash jobs in one call: ids[i] hashes inputs[i].
   #[napi]
-  pub fn submit_hash_many(&self, ids: Vec<u32>, inputs: Vec<JsBytes>, algorithm: Option<String>) -> error::Result<()> {
+  pub fn submit_hash_many(&self, ids: Vec<u32>, inputs: Vec<&[u8]>, algorithm: Option<String>) -> error::Result<()> {
     let alg = algorithm_of(algorithm)?;
     if ids.len() != inputs.len() {
       return Err(invalid("ids and inputs differ in length".into()));
@@ -316,14 +303,7 @@ impl Runtime {
     // one completion push per group instead of per job.
     let groups = pool::config().threads * 4;
     let per_group = ids.len().div_ceil(groups).max(1);
-    // Every input read before any is held: a bad one refuses the call with nothing held.
-    let views = inputs.iter().map(JsBytes::view).collect::<error::Result<Vec<&[u8]>>>()?;
-    let mut jobs: Vec<(u32, Input, Held)> = Vec::with_capacity(ids.len());
-    for ((id, js), view) in ids.into_iter().zip(&inputs).zip(views) {
-      let mut held = Held::default();
-      let input = js.hold(view, &mut held);
-      jobs.push((id, input, held));
-    }
+    let mut jobs: Vec<(u32, Vec<u8>)> = ids.into_iter().zip(inputs.into_iter().map(<[u8]>::to_vec)).collect();
     while !jobs.is_empty() {
       let rest = jobs.split_off(per_group.min(jobs.len()));
       let group = std::mem::replace(&mut jobs, rest);
@@ -336,12 +316,11 @@ impl Runtime {
         let done: Vec<Completion> = group
           .into_iter()
           .zip(queued_at)
-          .map(|((id, input, held), queued_at)| {
+          .map(|((id, input), queued_at)| {
             let started_at = metrics::started(metrics::Kind::Hash, queued_at);
-            let result = pool::run_guarded(|| task.run(input.as_ref(), &never));
+            let result = pool::run_guarded(|| task.run(&input, &never));
             metrics::finished(metrics::Kind::Hash, started_at, metrics::Outcome::of(&result));
-            drop(input);
-            Completion { id, result, admitted: false, held }
+            Completion { id, result, admitted: false }
           })
           .collect();
         shared.deliver(done.into_iter());
@@ -364,7 +343,7 @@ impl Runtime {
     let shared = Arc::clone(&self.shared);
     pool::spawn(move || {
       let result = pool::run_guarded::<Output>(|| panic!("deliberate panic from the test hook"));
-      shared.complete(id, result, Held::default(), false);
+      shared.complete(id, result, false);
     });
   }
 }
