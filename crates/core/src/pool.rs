@@ -140,9 +140,9 @@ pub fn spawn(job: impl FnOnce() + Send + 'static) {
 /// the memory `budget`; `done` gets the result on the pool thread. Every task
 /// the package runs goes through here, `run_admitted` or `run_counted`.
 ///
-/// `input` is anything that reads as bytes: an owned `Vec<u8>`, or a view of
-/// memory someone else keeps alive until `done` runs (the Node glue reads a
-/// caller's Buffer in place, src/input.rs). It is dropped before `done`.
+/// `input` is anything that reads as bytes (an owned `Vec<u8>`, or a view of
+/// memory someone else keeps alive and unchanged until `done` runs). It is
+/// dropped before `done`.
 pub fn submit<I: AsRef<[u8]> + Send + 'static>(task: Task, input: I, cancel: Cancel, done: impl FnOnce(Result<Output>) + Send + 'static) {
   let cost = cost(&task, input.as_ref());
   let queued_at = metrics::queued(metrics::Kind::of(&task));

@@ -21,9 +21,10 @@ pub struct Pixels {
 }
 
 /// The limits were checked against the header read before decoding; the
-/// decoder reads the size again, and it must agree: the bytes are the
-/// caller's, read in place, and a caller could change them in between
-/// (src/input.rs). From here on the decoder allocates by its own reading.
+/// decoder reads the size again, and it must agree, so that nothing the
+/// decoder allocates rests on a header other than the one checked (a caller
+/// of the core that hands over memory it may change). From here on the
+/// decoder allocates by its own reading.
 const CHANGED: &str = "the image's size differs from its header's (were the input's bytes changed while the job ran?)";
 
 /// Decodes `data`, returning the pixels and the embedded ICC profile, if any.
