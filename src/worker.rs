@@ -64,8 +64,7 @@ impl TryFrom<NativeWorkerConfig> for rusque_resque::worker::Config {
     use rusque_resque::job::{Kind, NativeJob};
     use serde_json::Value;
     let namespace = c.namespace.unwrap_or_else(|| "resque".to_string());
-    let keys_json = c.keys.as_deref().map(serde_json::from_str::<Value>).transpose().map_err(|e| invalid(format!("keys is not valid JSON: {e}")))?;
-    let keys = jobs::key_policy(&namespace, keys_json.as_ref())?;
+    let keys = jobs::key_policy(&namespace, c.keys.as_deref())?;
     let mut native_jobs = HashMap::new();
     for (class, def) in c.jobs {
       let kind = Kind::parse(&def.task).map_err(to_napi)?;
