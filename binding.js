@@ -835,6 +835,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.Heartbeat = nativeBinding.Heartbeat
 module.exports.NativeJobs = nativeBinding.NativeJobs
 module.exports.NativePlan = nativeBinding.NativePlan
 module.exports.NativeWorker = nativeBinding.NativeWorker

@@ -14,6 +14,27 @@ export type Position =
   | 'centre' | 'center' | 'top' | 'right top' | 'right' | 'right bottom' | 'bottom' | 'left bottom' | 'left' | 'left top'
   | 'north' | 'northeast' | 'east' | 'southeast' | 'south' | 'southwest' | 'west' | 'northwest'
 /** '#rgb', '#rrggbb', '#rrggbbaa', 'white', 'black', 'transparent', or RGB 0-255 with alpha 0-1. */
+/** How an overlay's colour combines with the image's (sharp's names; see docs/api.md). */
+export type Blend = 'over' | 'multiply' | 'screen' | 'darken' | 'lighten'
+
+/** One overlay of `composite` (sharp's names). */
+export interface CompositeOverlay {
+  /**
+   * The overlay's bytes (JPEG, PNG, WebP or GIF), copied when the call is
+   * made. In a native job's arguments: { path } (inside the Worker's roots),
+   * { key } or { base64 }, as for the main input.
+   */
+  input: Input | NativeInput
+  /** Where it goes when top and left are not given; default 'centre'. */
+  gravity?: Position
+  /** Offset of its top edge in pixels (with left; may be negative). */
+  top?: number
+  /** Offset of its left edge in pixels (with top; may be negative). */
+  left?: number
+  /** Default 'over'. */
+  blend?: Blend
+}
+
 export type Colour = string | { r: number; g: number; b: number; alpha?: number }
 
 export interface ResizeOptions {
@@ -105,6 +126,18 @@ export interface ResizeOptions {
   greyscale?: boolean
   /** Alias of greyscale. */
   grayscale?: boolean
+  /**
+   * Overlays composited in order onto the output, after greyscale (a
+   * watermark PNG with alpha is the usual one). Each is decoded on the pool
+   * and meets limitInputPixels; overlays reaching past the edges are clipped.
+   */
+  composite?: CompositeOverlay[]
+  /** Write the input's EXIF into the output (its Orientation set to 1 when auto-oriented). */
+  keepExif?: boolean
+  /** Embed the input's ICC profile and leave the pixels in it instead of converting them to sRGB. */
+  keepIccProfile?: boolean
+  /** keepExif and keepIccProfile. */
+  keepMetadata?: boolean
   /** Cancels the call: it rejects with an AbortError (code 'ABORT_ERR'). */
   signal?: AbortSignal
 }
@@ -456,7 +489,11 @@ export interface JobDefinition<TResult = unknown> {
 export type Jobs = Record<string, JobDefinition<any> | ((this: Worker, ...args: any[]) => any)>
 
 export interface RecoveryOptions {
-  /** A registered worker whose ping is older than this (ms) is dead. Default 60000. */
+  /**
+   * A registered worker whose ping is older than this (ms) is dead. Default 60000. A worker
+   * whose JS thread is busy still pings (from a Rust thread), so this need not cover your
+   * longest blocking job; see docs/resque.md, Liveness.
+   */
   staleAfter?: number
   /** Its in-flight job goes back to the front of its queue, or to `failed` with the reason. Default 'requeue'. */
   action?: 'requeue' | 'fail'
@@ -468,7 +505,10 @@ export interface WorkerOptions {
   connection?: ResqueConnectionOptions
   /** Queues in priority order, or '*' (default) for every queue, sorted. */
   queues?: string[] | string
-  /** Poll interval when the queues are empty, and ping interval (ms). Default 5000. */
+  /**
+   * Poll interval when the queues are empty, and ping interval (ms). Default 5000. Pings come
+   * from a Rust thread and carry the JS thread's lag (`rusque: { lag }`, ms).
+   */
   timeout?: number
   /** Default `${hostname}:${pid}`. Slot i > 0 registers as `${name}#${i}`. */
   name?: string

@@ -134,7 +134,7 @@ describe('index.d.ts says what the spec accepts', () => {
 
   it('lists exactly the accepted values of each choice', () => {
     const values = (name) => info.choices.find((c) => c.name === name).values
-    for (const [choice, type] of [['fit', 'Fit'], ['kernel', 'Kernel'], ['position', 'Position'], ['format', 'OutputFormat'], ['chromaSubsampling', 'ChromaSubsampling'], ['algorithm', 'HashAlgorithm']]) {
+    for (const [choice, type] of [['fit', 'Fit'], ['kernel', 'Kernel'], ['position', 'Position'], ['format', 'OutputFormat'], ['chromaSubsampling', 'ChromaSubsampling'], ['blend', 'Blend'], ['algorithm', 'HashAlgorithm']]) {
       assert.deepEqual(union(type), values(choice), `type ${type} vs the spec's ${choice}`)
     }
   })

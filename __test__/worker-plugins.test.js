@@ -287,8 +287,10 @@ describe('Scheduler', () => {
     const started = nextEvent(w, 'job')
     await queue.enqueue(Q, 'forever', [1])
     await started
-    // The process is alive but its ping stops: as if its event loop were blocked.
+    // Its pings stop, as if the process were gone (a blocked event loop
+    // would not stop them: they come from a Rust thread).
     clearInterval(w.pingTimer)
+    await w._stopAlive()
     await scheduler.end()
     await stuck.connect()
     await stuck.start()

@@ -5,15 +5,13 @@
 
 const { describe, it, before, after, beforeEach } = require('node:test')
 const assert = require('node:assert/strict')
-const path = require('path')
-const { spawn } = require('child_process')
-const readline = require('readline')
 const NodeResque = require('node-resque')
 const { Worker } = require('..')
 const { STEP: CYCLE } = require('../lib/resque/scripts')
 const { startRedis } = require('./helpers/redis')
 const { cleanup } = require('./helpers/cleanup')
 const { nextEvent, collect, sleep, waitFor } = require('./helpers/events')
+const { spawnWorker: spawnChild, kill, killAll } = require('./helpers/children')
 
 const sha1 = (s) => require('node:crypto').createHash('sha1').update(s).digest('hex')
 
@@ -24,37 +22,14 @@ let n = 0
 let redisServer
 let redis
 let queue
-const children = new Set()
 
 function connection () {
   return redisServer.connection(NS)
 }
 
-/** Starts a worker process; resolves once it has started, with a line reader. */
+/** Starts a worker process on this file's Redis, namespace and queue. */
 function spawnWorker (cfg) {
-  const child = spawn(process.execPath, [path.join(__dirname, 'helpers', 'worker-child.js'), JSON.stringify({ port: redisServer.port, namespace: NS, queue: Q, ...cfg })], { stdio: ['ignore', 'pipe', 'inherit'] })
-  children.add(child)
-  child.once('exit', () => children.delete(child))
-  child.lines = []
-  child.waiters = []
-  readline.createInterface({ input: child.stdout }).on('line', (line) => {
-    child.lines.push(line)
-    for (const w of child.waiters.slice()) if (w.test(line)) { child.waiters.splice(child.waiters.indexOf(w), 1); w.resolve(line) }
-  })
-  child.waitLine = (prefix, ms = 10000) => new Promise((resolve, reject) => {
-    const hit = child.lines.find((l) => l.startsWith(prefix))
-    if (hit) return resolve(hit)
-    const timer = setTimeout(() => reject(new Error(`child never printed "${prefix}"`)), ms)
-    child.waiters.push({ test: (l) => l.startsWith(prefix), resolve: (l) => { clearTimeout(timer); resolve(l) } })
-  })
-  return child.waitLine('started').then(() => child)
-}
-
-function kill (child) {
-  return new Promise((resolve) => {
-    child.once('exit', resolve)
-    child.kill('SIGKILL')
-  })
+  return spawnChild({ port: redisServer.port, namespace: NS, queue: Q, ...cfg })
 }
 
 function survivor (options = {}) {
@@ -74,7 +49,7 @@ before(async () => {
 })
 
 after(() => cleanup(
-  () => { for (const c of children) c.kill('SIGKILL') },
+  () => killAll(),
   () => queue?.end(),
   () => redisServer?.close()
 ))

@@ -569,10 +569,13 @@ describe('Worker: concurrency', () => {
 })
 
 describe('Worker: errors', () => {
-  it('emits error instead of an unhandled rejection when ping fails', async () => {
+  it('emits error instead of an unhandled rejection when a ping from the JS thread fails', async () => {
     const w = makeWorker()
     await w.connect()
     await w.start()
+    // Pings come from a Rust thread (worker-alive.test.js tests its failures);
+    // without it, as for a client a Rust thread cannot use, this thread pings.
+    await w._stopAlive()
     const original = w.connection.redis.set.bind(w.connection.redis)
     const boom = new Error('Connection is closed')
     w.connection.redis.set = async () => { throw boom }

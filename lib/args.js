@@ -122,13 +122,35 @@ function toJson (value) {
 /**
  * A call's task options as JSON for the spec, without the JS-only keys
  * (signal); "null" when none are given. Getters run here (call inside readArg).
+ * With `buffers` (an array), each `composite` overlay given as bytes is
+ * pushed there and named in the JSON as `{ buffer: n }`; anything else is
+ * left for the spec to judge.
  */
-function optionsJson (options) {
+function optionsJson (options, buffers) {
   if (options === undefined || options === null) return 'null'
   if (typeof options !== 'object') throw invalidArg(`options must be an object, got ${describe(options)}`)
   const rest = {}
-  for (const k of Object.keys(options)) if (!JS_ONLY.has(k)) rest[k] = options[k]
+  for (const k of Object.keys(options)) {
+    if (JS_ONLY.has(k)) continue
+    rest[k] = k === 'composite' && buffers !== undefined ? overlaysJson(options[k], buffers) : options[k]
+  }
   return toJson(rest)
+}
+
+/** `composite` with each overlay's bytes moved to `buffers` (see optionsJson). */
+function overlaysJson (composite, buffers) {
+  if (!Array.isArray(composite)) return composite
+  return composite.map((entry, i) => {
+    if (entry === null || typeof entry !== 'object' || !isBytes(entry.input)) return entry
+    const bytes = toBytes(entry.input, `composite[${i}].input`)
+    buffers.push(bytes)
+    return { ...entry, input: { buffer: buffers.length - 1 } }
+  })
+}
+
+/** Whether `v` is bytes toBytes takes (a Buffer, typed array, DataView or ArrayBuffer). */
+function isBytes (v) {
+  return ArrayBuffer.isView(v) || types.isArrayBuffer(v)
 }
 
 /** Options only JS reads; every other option is the spec's. */

@@ -177,9 +177,9 @@ const HASH_KEYS = new Set([...spec.tasks.find((t) => t.task === 'hash').fields, 
 const ALGORITHMS = new Set(spec.choices.find((c) => c.name === 'algorithm').values)
 
 /** The task's options parsed by the spec (a TaskSpec); throws its ERR_INVALID_ARG. */
-function parseSpec (task, json) {
+function parseSpec (task, json, buffers) {
   try {
-    return new binding.TaskSpec(task, json)
+    return new binding.TaskSpec(task, json, buffers)
   } catch (err) {
     throw fromNative(err)
   }
@@ -220,8 +220,9 @@ function prepare (task, input, taskOptions) {
   }
   if (kind === KIND_RESIZE) {
     const { arg, signal } = opts.readArg('options', () => {
-      const json = opts.optionsJson(taskOptions)
-      return { arg: parseSpec('resize', json), signal: signalOf(taskOptions) }
+      const buffers = []
+      const json = opts.optionsJson(taskOptions, buffers)
+      return { arg: parseSpec('resize', json, buffers), signal: signalOf(taskOptions) }
     })
     return { kind, bytes: opts.readArg('input', () => opts.imageBytes(input)), arg, signal, options: taskOptions }
   }

@@ -28,10 +28,25 @@ const TARGETS = {
   resize_gif: ['gif'],
   metadata: ['jpeg', 'png', 'webp', 'gif'],
   resize_options: ['options'],
+  resize_steps: [],
+  resize_composite: ['composite'],
   resque_payload: ['resque']
 }
 
-const seeds = { jpeg: [], png: [], webp: [], gif: [], resque: [], options: [] }
+const seeds = { jpeg: [], png: [], webp: [], gif: [], resque: [], options: [], composite: [] }
+
+// The resize_composite target reads 6 bytes (base size, alpha and placement,
+// offsets, blend; layout in fuzz/src/lib.rs, check_resize_composite) and then
+// an overlay: every small image seed, behind two heads (a gravity, an offset).
+function compositeSeeds () {
+  const heads = { gravity: [40, 30, 1, 2, 2, 0], offset: [20, 20, 2, 0xfe, 3, 1] }
+  for (const format of ['jpeg', 'png', 'webp', 'gif']) {
+    for (const [name, bytes] of seeds[format]) {
+      if (bytes.length > 32 * 1024) continue
+      for (const [how, head] of Object.entries(heads)) add('composite', `${how}-${name}`, Buffer.concat([Buffer.from(head), bytes]))
+    }
+  }
+}
 
 // Byte strings for the resize_options target (layout in fuzz/src/lib.rs,
 // check_resize_options): issue #12's cases and an ordinary resize.
@@ -162,6 +177,7 @@ async function main () {
     console.error(`fuzz-seeds: no fixtures at ${fixtures}`)
   }
   await variants()
+  compositeSeeds()
   resqueSeeds()
   optionsSeeds()
   for (const [target, formats] of Object.entries(TARGETS)) {

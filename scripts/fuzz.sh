@@ -28,7 +28,7 @@ main() {
   seconds="${1:-120}"
   shift || true
   local targets=("$@")
-  [ ${#targets[@]} -gt 0 ] || targets=(metadata resize_jpeg resize_png resize_webp resize_gif resize_options resque_payload)
+  [ ${#targets[@]} -gt 0 ] || targets=(metadata resize_jpeg resize_png resize_webp resize_gif resize_options resize_steps resize_composite resque_payload)
 
   if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "cargo-fuzz is not installed: cargo install cargo-fuzz" >&2

@@ -111,14 +111,20 @@ impl NativePlan {
     }
   }
 
-  /// Throws ERR_LIMIT_EXCEEDED if a key input of `size` bytes is over the
-  /// job's maxInputBytes (checked before the value is fetched).
+  /// The Redis keys the job's `composite` overlays name, in order: JS
+  /// reads them and passes their values to `run`.
+  #[napi(getter)]
+  pub fn overlay_keys(&self) -> Vec<String> {
+    self.spec.as_ref().map(Spec::overlay_keys).unwrap_or_default()
+  }
+
+  /// Throws ERR_LIMIT_EXCEEDED if the input at Redis key `key` (the input's
+  /// or an overlay's), of `size` bytes, is over the job's maxInputBytes
+  /// (checked before the value is fetched).
   #[napi]
-  pub fn check_input_size(&self, size: f64) -> Result<()> {
-    match (&self.spec, self.input_key()) {
-      (Some(spec), Some(key)) if size > spec.max_input_bytes as f64 => {
-        Err(to_napi(input_too_large(&format!("Redis key {key:?}"), size as u64, spec.max_input_bytes)))
-      }
+  pub fn check_input_size(&self, size: f64, key: String) -> Result<()> {
+    match &self.spec {
+      Some(spec) if size > spec.max_input_bytes as f64 => Err(to_napi(input_too_large(&format!("Redis key {key:?}"), size as u64, spec.max_input_bytes))),
       _ => Ok(()),
     }
   }
@@ -189,12 +195,15 @@ impl NativeJobs {
   }
 
   /// Runs a planned job on the pool: reads its file or base64 input (or
-  /// takes `input`, a key input's value, null if the key was absent), runs
-  /// the task, writes a file output; the completion arrives under `id`.
+  /// takes `input`, a key input's value, null if the key was absent), and
+  /// its overlays (`overlays`: the values of `overlayKeys`, null for an
+  /// absent key), runs the task, writes a file output; the completion
+  /// arrives under `id`.
   #[napi]
-  pub fn run(&self, id: u32, plan: &mut NativePlan, input: Option<Buffer>) -> Result<()> {
-    let spec = plan.spec.take().ok_or_else(|| invalid("this job plan ran already".into()))?;
+  pub fn run(&self, id: u32, plan: &mut NativePlan, input: Option<Buffer>, overlays: Option<Vec<Option<Buffer>>>) -> Result<()> {
+    let mut spec = plan.spec.take().ok_or_else(|| invalid("this job plan ran already".into()))?;
     let given = input.map(|b| b.to_vec());
+    let overlays: Vec<Option<Vec<u8>>> = overlays.unwrap_or_default().into_iter().map(|b| b.map(|b| b.to_vec())).collect();
     let roots = Arc::clone(&self.roots);
     let shared = Arc::clone(&self.shared);
     pool::spawn(move || {
@@ -203,6 +212,7 @@ impl NativeJobs {
           InputRef::Key(k) => spec.key_input(k, given)?,
           _ => spec.local_input(&roots).unwrap_or_else(|| Err(rusque_core::Error::internal("no input")))?,
         };
+        spec.read_overlays(&roots, overlays)?;
         let output = spec.task.run(&input, &Cancel::never())?;
         drop(input);
         spec.finish(output, &roots)

@@ -7,6 +7,7 @@
 //! - `spec`: task options, as JSON, parsed by the core's spec;
 //! - `pool`: `configure`, pool statistics and build facts;
 //! - `worker` and `events`: the Rust resque loop and the events it reports;
+//! - `alive`: the JS loop's pings from a Rust thread (a busy JS thread is not a dead worker);
 //! - `jobs`: native jobs run by the JS resque loop;
 //! - `error`: the one place errors cross into JS, and the error catalogue.
 
@@ -14,6 +15,7 @@ use std::sync::Mutex;
 
 use napi::bindgen_prelude::*;
 
+mod alive;
 mod error;
 mod events;
 mod jobs;

@@ -4,6 +4,9 @@
 
 use napi_derive::napi;
 use rusque_core::spec::{self, TaskName};
+use std::sync::Arc;
+
+use rusque_core::tasks::image::composite::{input_name, Source};
 use rusque_core::Task;
 use rusque_resque::job::NativeJob;
 use rusque_resque::payload::parse_json;
@@ -25,11 +28,30 @@ pub struct TaskSpec {
 #[napi]
 impl TaskSpec {
   /// `task`: resize, metadata or hash; `options_json`: its options as a JSON
-  /// object (or null), without JS-only keys (signal).
+  /// object (or null), without JS-only keys (signal). `buffers`: the bytes
+  /// of `composite` overlays, which the JSON names as `{ buffer: n }`; they
+  /// are copied here, so the caller may reuse them once this returns.
   #[napi(constructor)]
-  pub fn new(task: String, options_json: String) -> Result<Self> {
+  pub fn new(task: String, options_json: String, buffers: Option<Vec<&[u8]>>) -> Result<Self> {
     let name = TaskName::parse(&task).map_err(coded)?;
-    let task = spec::task(name, &json(&options_json, "options")?, &[]).map_err(coded)?;
+    let mut task = spec::task(name, &json(&options_json, "options")?, &[]).map_err(coded)?;
+    if let Task::Resize(o) = &mut task {
+      let buffers = buffers.unwrap_or_default();
+      for (i, source) in o.steps.sources_mut() {
+        *source = match source {
+          Source::Buffer(n) => Source::Bytes(buffers.get(*n).map(|b| Arc::from(*b)).ok_or_else(|| {
+            coded(rusque_core::Error::internal(format!("{} names buffer {n}, of {} passed", input_name(i), buffers.len())))
+          })?),
+          Source::Bytes(_) => continue,
+          _ => {
+            return Err(coded(rusque_core::Error::invalid(format!(
+              "{}: a path, key or base64 names an overlay in a native job only; resize() and JobQueue take its bytes (a Buffer)",
+              input_name(i)
+            ))))
+          }
+        };
+      }
+    }
     Ok(TaskSpec { task })
   }
 }

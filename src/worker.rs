@@ -48,7 +48,7 @@ pub struct NativeWorkerJob {
 }
 
 /// A millisecond option as a Duration: a finite number >= 0, else ERR_INVALID_ARG.
-fn millis(name: &str, v: Option<f64>) -> Result<std::time::Duration> {
+pub(crate) fn millis(name: &str, v: Option<f64>) -> Result<std::time::Duration> {
   match v {
     None => Ok(std::time::Duration::from_millis(5000)),
     Some(ms) if ms >= 0.0 => std::time::Duration::try_from_secs_f64(ms / 1000.0)

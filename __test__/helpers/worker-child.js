@@ -1,8 +1,9 @@
 'use strict'
 
 // A worker in its own process, for crash tests. Configured by argv JSON:
-// { port, namespace, queue, name, concurrency, timeout }. Prints one line per
-// event to stdout: "job <args JSON>", "success <args JSON>".
+// { port, namespace, queue, name, concurrency, timeout, recovery }. Prints one
+// line per event to stdout: "job <args JSON>", "success <args JSON>",
+// "recover <worker name>".
 
 const { Worker } = require('../..')
 
@@ -10,6 +11,14 @@ const cfg = JSON.parse(process.argv[2])
 const jobs = {
   slow: async (id, ms) => {
     await new Promise((resolve) => setTimeout(resolve, ms))
+    return id
+  },
+  // Counts its runs in Redis (<namespace>:test:runs:<id>), then keeps the JS
+  // thread busy for `ms`: no timer, no I/O, no JS ping meanwhile.
+  block: async function (id, ms) {
+    await this.connection.redis.incr(`${cfg.namespace}:test:runs:${id}`)
+    const until = Date.now() + ms
+    while (Date.now() < until) Math.sqrt(Math.random())
     return id
   }
 }
@@ -24,6 +33,7 @@ const worker = new Worker({
 worker.on('error', () => {})
 worker.on('job', (q, job) => process.stdout.write(`job ${JSON.stringify(job.args)}\n`))
 worker.on('success', (q, job) => process.stdout.write(`success ${JSON.stringify(job.args)}\n`))
+worker.on('recover', (info) => process.stdout.write(`recover ${info.worker}\n`))
 worker.connect().then(() => worker.start()).then(() => process.stdout.write('started\n'))
 process.on('SIGTERM', () => worker.end().then(() => process.exit(0)))
 

@@ -155,7 +155,7 @@ pub fn check_resize_options(data: &[u8]) -> Corpus {
 /// image, a limit); never a panic or another error.
 pub fn check_resize_steps(data: &[u8]) -> Corpus {
   use rusque_core::tasks::image::decode::Pixels;
-  use rusque_core::tasks::image::ops::{Region, Sharpen};
+  use rusque_core::tasks::image::ops::{Mask, Region, Sharpen};
   use rusque_core::tasks::image::steps::Steps;
   use rusque_core::tasks::image::{encode, resize::plan};
   let Some((head, _)) = data.split_first_chunk::<16>() else { return Corpus::Reject };
@@ -171,8 +171,9 @@ pub fn check_resize_steps(data: &[u8]) -> Corpus {
     flip: flags & 4 != 0,
     flop: flags & 8 != 0,
     blur: (flags & 16 != 0).then(|| 0.3 + f64::from(head[9]) / 4.0),
-    sharpen: (flags & 32 != 0).then(|| Sharpen { sigma: 0.01 + f64::from(head[10]) / 30.0, ..Sharpen::default() }),
+    sharpen: (flags & 32 != 0).then(|| if head[10] == 0 { Sharpen::Mild } else { Sharpen::Mask(Mask { sigma: 0.01 + f64::from(head[10]) / 30.0, ..Mask::default() }) }),
     greyscale: flags & 64 != 0,
+    composite: Vec::new(),
   };
   let opts = ResizeOptions {
     width: (flags & 128 != 0).then(|| 1 + u32::from(head[11] % 80)),
@@ -188,6 +189,49 @@ pub fn check_resize_steps(data: &[u8]) -> Corpus {
       assert_eq!((m.width, m.height), expected.canvas, "{opts:?} on {iw}x{ih}");
     }
     Err(e) => assert!(matches!(e.code, Code::InvalidArg | Code::LimitExceeded), "{opts:?} on {iw}x{ih}: {e}"),
+  }
+  Corpus::Keep
+}
+
+/// A composite overlay made of the fuzzer's bytes (any format the sniffer
+/// takes: the corpus holds PNG, JPEG, WebP and GIF seeds) onto a small PNG,
+/// placed and blended as the first bytes say: the result is the base's size,
+/// or an error with an input code that names the overlay.
+pub fn check_resize_composite(data: &[u8]) -> Corpus {
+  use rusque_core::tasks::image::composite::{Blend, Overlay, Place, Source};
+  use rusque_core::tasks::image::decode::Pixels;
+  use rusque_core::tasks::image::steps::Steps;
+  let Some((head, overlay)) = data.split_first_chunk::<6>() else { return Corpus::Reject };
+  if header::sniff(overlay).is_none() {
+    return Corpus::Reject;
+  }
+  let (bw, bh) = (1 + u32::from(head[0] % 48), 1 + u32::from(head[1] % 48));
+  let channels = 3 + (head[2] & 1);
+  let bytes: Vec<u8> = (0..bw * bh * u32::from(channels)).map(|i| (i % 253) as u8).collect();
+  let Ok(base) = image::encode::encode(&Pixels { data: bytes, width: bw, height: bh, channels }, Format::Png, &image::Encode::default(), &Cancel::never())
+  else {
+    return Corpus::Reject;
+  };
+  let place = if head[2] & 2 != 0 {
+    Place::At { left: i64::from(head[3] as i8) * 3, top: i64::from(head[4] as i8) * 3 }
+  } else {
+    Place::Gravity((f64::from(head[3] % 3) / 2.0, f64::from(head[4] % 3) / 2.0))
+  };
+  let blend = Blend::ALL[usize::from(head[5]) % Blend::ALL.len()].1;
+  let opts = ResizeOptions {
+    limit_input_pixels: LIMIT_INPUT_PIXELS,
+    steps: Steps { composite: vec![Overlay { input: Source::Bytes(overlay.into()), place, blend }], ..Steps::default() },
+    ..ResizeOptions::default()
+  };
+  match image::resize(&base, &opts, &Cancel::never()) {
+    Ok(out) => {
+      let m = image::metadata(&out).unwrap_or_else(|e| panic!("unreadable output: {e}"));
+      assert_eq!((m.width, m.height), (bw, bh), "the overlay changed the image's size");
+    }
+    Err(e) => {
+      assert!(input_error(e.code), "composite failed with a non-input error: {e}");
+      assert!(e.message.starts_with("composite[0].input: "), "the error does not name the overlay: {e}");
+    }
   }
   Corpus::Keep
 }

@@ -105,12 +105,15 @@ class NativeJobs {
     }
   }
 
-  /** Runs a planned job on the pool; resolves to { result, bytes } (bytes: a key output's value). */
-  run (plan, input) {
+  /**
+   * Runs a planned job on the pool, with its key input's value and its
+   * overlay keys' values; resolves to { result, bytes } (bytes: a key output's value).
+   */
+  run (plan, input, overlays) {
     return new Promise((resolve, reject) => {
       const id = this._seq = (this._seq + 1) >>> 0
       try {
-        this._native.run(id, plan, input === undefined ? null : input)
+        this._native.run(id, plan, input === undefined ? null : input, overlays)
       } catch (err) {
         reject(fromNative(err))
         return
@@ -164,7 +167,9 @@ async function runNative (worker, task, defaultsJson, args) {
   const outputKey = plan.outputKey
   const ttl = plan.outputTtl
   const input = inputKey === null ? undefined : await readKey(worker, plan, inputKey)
-  const { result, bytes } = await jobs.run(plan, input)
+  const overlays = []
+  for (const key of plan.overlayKeys) overlays.push(await readKey(worker, plan, key, OVERLAY))
+  const { result, bytes } = await jobs.run(plan, input, overlays)
   if (outputKey !== null) {
     const redis = redisOf(worker)
     try {
@@ -177,24 +182,29 @@ async function runNative (worker, task, defaultsJson, args) {
   return result
 }
 
+/** What readKey reads: the input, or a composite overlay (as the Rust loop's messages name them). */
+const INPUT = { what: 'input', refused: 'input key' }
+const OVERLAY = { what: 'a composite overlay', refused: 'composite overlay key' }
+
 /** A key input's value (null: no such key), its size checked before it is fetched. */
-async function readKey (worker, plan, key) {
+async function readKey (worker, plan, key, as = INPUT) {
   const redis = redisOf(worker)
+  const refused = `Redis refused to read ${as.refused} ${JSON.stringify(key)}`
   let size
   try {
     size = await redis.strlen(key)
   } catch (err) {
-    throw redisError(err, `Redis refused to read input key ${JSON.stringify(key)}`, key)
+    throw redisError(err, refused, key, as.what)
   }
   try {
-    plan.checkInputSize(size)
+    plan.checkInputSize(size, key)
   } catch (err) {
     throw fromNative(err)
   }
   try {
     return await redis.getBuffer(key)
   } catch (err) {
-    throw redisError(err, `Redis refused to read input key ${JSON.stringify(key)}`, key)
+    throw redisError(err, refused, key, as.what)
   }
 }
 
@@ -203,11 +213,11 @@ async function readKey (worker, plan, key) {
  * job's fault (ERR_INVALID_ARG); another refusal (out of memory, an ACL) is
  * the server's (ERR_REDIS_REJECTED); no answer, ERR_REDIS_UNREACHABLE.
  */
-function redisError (err, what, inputKey) {
+function redisError (err, what, inputKey, reading = 'input') {
   const message = String(err && err.message)
   if (err && err.name === 'ReplyError') {
     if (inputKey !== undefined && message.startsWith('WRONGTYPE')) {
-      return invalidArg(`cannot read input from Redis key ${JSON.stringify(inputKey)}: ${message}`)
+      return invalidArg(`cannot read ${reading} from Redis key ${JSON.stringify(inputKey)}: ${message}`)
     }
     return new RusqueError(codes.ERR_REDIS_REJECTED, `${what}: ${message}`)
   }

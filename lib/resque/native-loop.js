@@ -10,21 +10,7 @@ const debug = require('../debug')
 const { RusqueError, fromNative, codes } = require('../errors')
 const { toJson, accessConfig } = require('./native-job')
 const { keyMaker } = require('./keys')
-
-function redisUrl (o) {
-  const auth = o.password ? `${encodeURIComponent(o.username || '')}:${encodeURIComponent(o.password)}@` : ''
-  const host = o.host && o.host.includes(':') ? `[${o.host}]` : (o.host || '127.0.0.1')
-  return `redis://${auth}${host}:${o.port || 6379}/${o.database || o.db || 0}`
-}
-
-/** Connection options as node-resque accepts them, including { redis: ioredisClient }. */
-function connectionTarget (connection) {
-  if (connection && connection.redis && connection.redis.options) {
-    const c = connection.redis.options
-    return { host: c.host, port: c.port, database: c.db, password: c.password, username: c.username }
-  }
-  return connection || {}
-}
+const { redisUrl, connectionTarget } = require('./redis-target')
 
 // Event kinds sent by the Rust loop, as numbers: each is its index in the
 // Rust list (rusque_resque::worker::Event::KINDS), read once from the binding.
@@ -223,4 +209,4 @@ class NativeLoop {
   }
 }
 
-module.exports = { KIND, NativeLoop, redisUrl }
+module.exports = { KIND, NativeLoop }

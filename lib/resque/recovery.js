@@ -6,6 +6,11 @@
 // ('fail') with a reason. Each take-over is one Lua call that first checks the
 // ping and working-on values are still the ones we read, so two survivors (or
 // a survivor and node-resque's Scheduler) never both act on one job.
+//
+// Only the ping's `time` counts: a rusque worker pings from a Rust thread
+// (alive.js), so one whose JS thread is busy with a long job stays fresh, and
+// only a process that is gone goes stale. Its `rusque.lag` is for people and
+// tools; a worker that still pings is alive, whatever its lag.
 
 const os = require('os')
 const { workerKeys } = require('./keys')

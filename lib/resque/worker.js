@@ -11,7 +11,9 @@
 //   slots at once: a step (lua/step-js.lua). The claim pops the queue entry and writes
 //   the working-on key atomically, so a killed worker never loses a job.
 // - Dead workers (stale ping) are recovered by survivors: their in-flight job
-//   is re-queued or failed (option `recovery`).
+//   is re-queued or failed (option `recovery`). Pings come from a Rust thread
+//   of this process (alive.js), so a job that blocks the JS thread for a while
+//   does not make its worker look dead.
 //
 // The per-job path (perform.js) sees one job at a time and knows nothing of
 // Redis. A worker whose jobs are all native() (no plugins) runs the Rust loop
@@ -26,6 +28,7 @@ const { Producer, exec } = require('./producer')
 const { workerKeys } = require('./keys')
 const { performJob, performInline } = require('./perform')
 const { Recovery, normalizeRecovery } = require('./recovery')
+const { Alive } = require('./alive')
 const { NativeLoop } = require('./native-loop')
 const { SlotStats, workerStats } = require('../metrics')
 const debug = require('../debug')
@@ -53,6 +56,11 @@ function normalizeQueues (queues) {
   if (typeof queues === 'string') return queues.split(',').map((q) => q.trim()).filter(Boolean)
   if (!Array.isArray(queues)) throw invalidArg('queues must be an array of queue names or "*"')
   return queues.slice()
+}
+
+/** A ping value in node-resque's format (the Rust thread adds rusque's `lag`). */
+function pingValue (name, queues, time) {
+  return JSON.stringify({ time, name, queues })
 }
 
 // run_at is a Date string with one-second resolution; build it once a second.
@@ -141,6 +149,8 @@ class Worker extends EventEmitter {
     this._retryDelay = 0
     this._idleWaiters = []
     this._pinging = null
+    this._pingedAt = 0 // time of the last ping from this thread
+    this._alive = null // the Rust ping thread (alive.js), once init() started it
     this._recoverer = null
     this._lastUnhandled = 0
     this._closed = false
@@ -243,6 +253,7 @@ class Worker extends EventEmitter {
   async _startNative () {
     // The Rust slots ping (and re-register) from here on.
     if (this.pingTimer) { clearInterval(this.pingTimer); this.pingTimer = null }
+    await this._stopAlive()
     const jobs = {}
     for (const [name, def] of Object.entries(this.jobs)) jobs[name] = { task: def.native.task, defaults: def.native.defaults }
     this._native = new NativeLoop({
@@ -261,7 +272,8 @@ class Worker extends EventEmitter {
   /**
    * Registers the worker in Redis as node-resque's init() does: each slot in
    * the `workers` set, its `worker:<name>:<queues>:started` key and a ping;
-   * then pings every `timeout` ms. start() calls it. Called alone on a
+   * then pings every `timeout` ms, from a Rust thread (alive.js) when the
+   * connection allows. start() calls it. Called alone on a
    * connected worker, it makes the worker visible to node-resque's
    * queue.workers(), allWorkingOn() and forceCleanWorker() without working
    * any job; end() unregisters it.
@@ -277,8 +289,22 @@ class Worker extends EventEmitter {
     for (const s of this.slots) multi.set(s.keys.started, now)
     await exec(multi)
     await this._ping()
-    if (!this.running || this.pingTimer !== null) return // ended meanwhile, or init() ran before
+    if (!this.running || this.pingTimer !== null || this._alive !== null) return // ended meanwhile, or init() ran before
+    // The Rust loop's slots ping for themselves.
+    if (!(this._startedLoop && this.nativeLoop)) {
+      this._alive = new Alive(this, pingValue(this.slots[0].name, this.registeredQueues, this._pingedAt))
+      await this._alive.ready
+    }
+    if (!this.running || this.pingTimer !== null) return
     this.pingTimer = setInterval(() => { this._ping() }, this.options.timeout)
+  }
+
+  /** Stops the Rust ping thread, if any; resolves once none of its pings can land. */
+  async _stopAlive () {
+    const alive = this._alive
+    if (alive === null) return
+    await alive.stop()
+    if (this._alive === alive) this._alive = null
   }
 
   /** Stops claiming, waits for running jobs, acknowledges them, unregisters. */
@@ -295,6 +321,7 @@ class Worker extends EventEmitter {
       this.running = false
       if (this.pingTimer) { clearInterval(this.pingTimer); this.pingTimer = null }
       if (this._pinging) await this._pinging
+      await this._stopAlive()
       if (this._recoverer) { this._recoverer.stop(); await this._recoverer.idle(); this._recoverer = null }
       await this._native.end()
       // init() registered every slot; a slot whose Rust loop never got as far
@@ -326,6 +353,8 @@ class Worker extends EventEmitter {
       if (this._flushing === null && this._busy === 0 && this._unacked() === 0) break
     }
     if (this._pinging) await this._pinging
+    // Before unregistering: a ping landing after it would register the worker again.
+    await this._stopAlive()
     // Acks end() gave up on stay for recovery: no retry may send them while
     // (or after) the slots unregister.
     if (this._retryTimer !== null) { clearTimeout(this._retryTimer); this._retryTimer = null }
@@ -375,7 +404,7 @@ class Worker extends EventEmitter {
       : failureRecord(slot.name, parsed && parsed.queue, job ?? workingOn, 'InvalidPayload', 'unreadable working-on value found at end()', [])
     let ping = await redis.get(slot.keys.ping)
     if (ping === null) {
-      ping = JSON.stringify({ time: Math.round(Date.now() / 1000), name: slot.name, queues: this.registeredQueues })
+      ping = pingValue(slot.name, this.registeredQueues, Math.round(Date.now() / 1000))
       await redis.set(slot.keys.ping, ping)
     }
     await redis.rusqueRecover(slot.keys.ping, key('workers'), slot.keys.workingOn, slot.keys.started, slot.keys.failed,
@@ -669,14 +698,21 @@ class Worker extends EventEmitter {
 
   // --- liveness -------------------------------------------------------------
 
+  /**
+   * On the ping timer. While the Rust thread pings (alive.js) this only
+   * reports its pings as `ping` events; otherwise (before it starts, or when
+   * the connection cannot be given to it) this thread pings.
+   */
   _ping () {
+    if (this._alive !== null && this._alive.active) return this._alive.report()
     if (!this.running || this._pinging) return this._pinging
     const now = Math.round(Date.now() / 1000)
+    this._pingedAt = now
     this._emitSafe('ping', now)
     const { redis, key } = this.connection
     const work = async () => {
       try {
-        await Promise.all(this.slots.map((s) => redis.set(s.keys.ping, JSON.stringify({ time: now, name: s.name, queues: this.registeredQueues }))))
+        await Promise.all(this.slots.map((s) => redis.set(s.keys.ping, pingValue(s.name, this.registeredQueues, now))))
         // Re-register: a stall long enough for another worker to recover us
         // must not leave us working unseen.
         if (this.running) await redis.sadd(key('workers'), this.slots.map((s) => s.keys.entry))

@@ -276,7 +276,9 @@ fn resize_cost(data: &[u8], o: &image::ResizeOptions) -> Option<u64> {
   // Filters (blur, sharpen) hold float copies of the output.
   let filters = if o.steps.blur.is_some() || o.steps.sharpen.is_some() { 3 * cw * chh * 4 * 4 } else { 0 };
   let output = sw * sh * ch + 2 * cw * chh * 4;
-  Some(decoded + rotated + steps + intermediate + filters + output)
+  // One decoded overlay at a time, and its upright copy.
+  let overlays = p.overlay_pixels * 4 * 2;
+  Some(decoded + rotated + steps + intermediate + filters + output + overlays)
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use super::keys::KeyPolicy;
 use rusque_core::error::{Code, Error, Result};
 use rusque_core::spec::values::whole;
 use rusque_core::spec::{self, check_keys, describe, fields, TaskName};
+use rusque_core::tasks::image::composite::{input_name, Source};
 use rusque_core::tasks::image::ResizeOptions;
 use rusque_core::tasks::{Output, Task};
 
@@ -266,6 +267,20 @@ impl NativeJob {
     if let InputRef::Key(k) = &input {
       self.keys.check(k, "input")?;
     }
+    if let Task::Resize(o) = &task {
+      for (i, source) in o.steps.composite.iter().map(|c| &c.input).enumerate() {
+        match source {
+          Source::Key(k) => self.keys.check(k, &input_name(i))?,
+          Source::Buffer(_) => {
+            return Err(Error::invalid(format!(
+              "{}: {{ buffer }} is for resize() and JobQueue; a native job names an overlay by {{ path }} | {{ key }} | {{ base64 }}",
+              input_name(i)
+            )))
+          }
+          _ => {}
+        }
+      }
+    }
     if let OutputRef::Key { key, .. } = &output {
       self.keys.check(key, "output")?;
     }
@@ -311,16 +326,58 @@ impl Spec {
     }
     Ok((result, deferred))
   }
+
+  /// The Redis keys the job's `composite` overlays name, in order: the
+  /// caller reads each (checked against maxInputBytes) and hands the values
+  /// to `read_overlays`.
+  pub fn overlay_keys(&self) -> Vec<String> {
+    match &self.task {
+      Task::Resize(o) => o.steps.composite.iter().filter_map(|c| if let Source::Key(k) = &c.input { Some(k.clone()) } else { None }).collect(),
+      _ => Vec::new(),
+    }
+  }
+
+  /// Turns every overlay reference into bytes: a file through `roots`,
+  /// base64 decoded, a key from `keyed` (the values of `overlay_keys()`, in
+  /// order; None: no such key). Each input is held to maxInputBytes.
+  pub fn read_overlays(&mut self, roots: &Roots, keyed: Vec<Option<Vec<u8>>>) -> Result<()> {
+    let max = self.max_input_bytes;
+    let Task::Resize(o) = &mut self.task else { return Ok(()) };
+    let mut keyed = keyed.into_iter();
+    for (i, source) in o.steps.sources_mut() {
+      let name = input_name(i);
+      let about = |e: Error| Error::new(e.code, format!("{name}: {}", e.message));
+      let bytes = match source {
+        Source::Bytes(_) => continue,
+        Source::Path(p) => roots.read(p, max).map_err(about)?,
+        Source::Base64(b) => decode_base64_named(b, max, &format!("{name}.base64"))?,
+        Source::Key(k) => match keyed.next() {
+          Some(Some(v)) if v.len() as u64 > max => return Err(about(input_too_large(&format!("Redis key {k:?}"), v.len() as u64, max))),
+          Some(Some(v)) => v,
+          Some(None) => return Err(about(Error::new(Code::InputNotFound, format!("no value at Redis key {k:?}")))),
+          None => return Err(Error::internal(format!("{name}: the value of Redis key {k:?} was not read"))),
+        },
+        Source::Buffer(_) => return Err(Error::internal(format!("{name}: a buffer reference reached a native job"))),
+      };
+      *source = Source::Bytes(bytes.into());
+    }
+    Ok(())
+  }
 }
 
 /// Decodes a job's `input.base64` (standard alphabet, padded, canonical),
 /// refusing more than `max` decoded bytes before decoding.
 pub fn decode_base64(b: &str, max: u64) -> Result<Vec<u8>> {
+  decode_base64_named(b, max, "input.base64")
+}
+
+/// `decode_base64` for the field `what` names in its messages.
+fn decode_base64_named(b: &str, max: u64, what: &str) -> Result<Vec<u8>> {
   let decoded = (b.len() as u64 / 4 * 3).saturating_sub(b.bytes().rev().take(2).filter(|&c| c == b'=').count() as u64);
   if decoded > max {
-    return Err(input_too_large("input.base64", decoded, max));
+    return Err(input_too_large(what, decoded, max));
   }
-  base64::engine::general_purpose::STANDARD.decode(b).map_err(|e| Error::invalid(format!("input.base64 is not valid base64: {e}")))
+  base64::engine::general_purpose::STANDARD.decode(b).map_err(|e| Error::invalid(format!("{what} is not valid base64: {e}")))
 }
 
 #[cfg(test)]

@@ -124,12 +124,28 @@ pub fn unparsable(entry: &str) -> Value {
   serde_json::from_str(entry).unwrap_or_else(|_| Value::String(entry.to_string()))
 }
 
+/// A worker's ping value, node-resque's `{time, name, queues}` (time in
+/// unix seconds), which its Scheduler and our recovery read.
 pub fn ping(name: &str, queues: &str, now_seconds: u64) -> String {
+  Value::Object(ping_fields(name, queues, now_seconds)).to_string()
+}
+
+/// The ping a worker's heartbeat thread writes (crate::alive): node-resque's
+/// fields, which node-resque parses as before, and `rusque: {lag}`: how many
+/// ms the worker's JS thread is behind its check-in timer. Present only in
+/// pings from that thread, so it also says "written by a native thread".
+pub fn ping_alive(name: &str, queues: &str, now_seconds: u64, lag_ms: u64) -> String {
+  let mut m = ping_fields(name, queues, now_seconds);
+  m.insert("rusque".into(), json!({ "lag": lag_ms }));
+  Value::Object(m).to_string()
+}
+
+fn ping_fields(name: &str, queues: &str, now_seconds: u64) -> Map<String, Value> {
   let mut m = Map::new();
   m.insert("time".into(), json!(now_seconds));
   m.insert("name".into(), json!(name));
   m.insert("queues".into(), json!(queues));
-  Value::Object(m).to_string()
+  m
 }
 
 /// JavaScript's `new Date().toString()` for a UTC clock, as node-resque

@@ -233,7 +233,7 @@ fn random_u64() -> u64 {
   h.finish()
 }
 
-fn now_seconds() -> u64 {
+pub(crate) fn now_seconds() -> u64 {
   SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
@@ -490,19 +490,13 @@ impl Slot {
   }
 
   /// Refreshes the worker's ping key, as node-resque's worker does, and its
-  /// registration: a stall long enough for a survivor to recover this slot
-  /// (which unregisters it) must not leave it claiming jobs unseen, where a
-  /// later crash would strand them.
+  /// registration (crate::alive::refresh says why).
   async fn ping(&self, con: &mut MultiplexedConnection) -> Result<(), Disconnected> {
     let keys = Keys::new(&self.config.namespace);
     let queues = self.queues();
-    redis::pipe()
-      .set(keys.ping(self.name()), payload::ping(self.name(), &queues, now_seconds()))
-      .ignore()
-      .sadd(keys.workers(), format!("{}:{}", self.name(), queues))
-      .ignore()
-      .query_async::<()>(con)
-      .await?;
+    let mut pipe = redis::pipe();
+    super::alive::refresh(&mut pipe, &keys, self.name(), &queues, payload::ping(self.name(), &queues, now_seconds()));
+    pipe.query_async::<()>(con).await?;
     Ok(())
   }
 
@@ -841,6 +835,19 @@ impl Slot {
         None => return Ok(Err(Error::internal("no input"))),
       },
     };
+    let mut spec = spec;
+    let mut keyed = Vec::new();
+    for k in spec.overlay_keys() {
+      match self.read_key(con, &k, spec.max_input_bytes).await? {
+        KeyRead::Value(v) => keyed.push(v),
+        KeyRead::TooLarge(n) => return Ok(Err(input_too_large(&format!("Redis key {k:?}"), n, spec.max_input_bytes))),
+        KeyRead::Refused(e) if e.starts_with("WRONGTYPE") => return Ok(Err(Error::invalid(format!("cannot read a composite overlay from Redis key {k:?}: {e}")))),
+        KeyRead::Refused(e) => return Ok(Err(Error::new(Code::RedisRejected, format!("Redis refused to read composite overlay key {k:?}: {e}")))),
+      }
+    }
+    if let Err(e) = spec.read_overlays(&self.config.roots, keyed) {
+      return Ok(Err(e));
+    }
     let inline = match &spec.task {
       Task::Metadata => true,
       Task::Hash(_) => input.len() <= INLINE_HASH_BYTES,

@@ -41,7 +41,7 @@ pub fn parse_fields<T: DeserializeOwned>(v: &Value) -> Result<T> {
   serde_path_to_error::deserialize(v).map_err(|e| {
     let path = e.path().to_string();
     let message = e.inner().to_string();
-    // A nested value's message may go on with its own path (".ttl ...").
-    Error::invalid(if message.starts_with('.') { format!("{path}{message}") } else { format!("{path} {message}") })
+    // A nested value's message may go on with its own path (".ttl ...", "[0].input ...").
+    Error::invalid(if message.starts_with('.') || message.starts_with('[') { format!("{path}{message}") } else { format!("{path} {message}") })
   })
 }

@@ -7,11 +7,12 @@ use std::str::FromStr;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::steps::{Blur, Extract, Rotate, SharpenOption};
+use super::steps::{Blur, CompositeOption, Extract, Rotate, SharpenOption};
 use super::values::{AlphaQuality, Choice, Colour, Colours, CompressionLevel, Dimension, Effort, Flag, Fraction, OutputFormat, PixelLimit, Position, Quality};
 use super::{describe, fields, parse};
 use crate::error::{Error, Result};
 use crate::tasks::hash::Algorithm;
+use crate::tasks::image::composite::Blend;
 use crate::tasks::image::steps::Steps;
 use crate::tasks::image::{ChromaSubsampling, Encode, Fit, Kernel, Palette, ResizeOptions};
 use crate::tasks::Task;
@@ -75,6 +76,14 @@ pub struct ResizeSpec {
   pub greyscale: Option<Flag>,
   /// sharp's alias of `greyscale`.
   pub grayscale: Option<Flag>,
+  /// Overlays (a watermark), composited after the filters.
+  pub composite: Option<CompositeOption>,
+  /// The input's EXIF in the output (Orientation 1 when auto-oriented).
+  pub keep_exif: Option<Flag>,
+  /// The input's ICC profile in the output, pixels left in it.
+  pub keep_icc_profile: Option<Flag>,
+  /// keepExif and keepIccProfile.
+  pub keep_metadata: Option<Flag>,
   /// sharp's name: the result is `{ data, info }` (info: the output's
   /// format, width, height, channels and size) rather than the bytes alone.
   pub resolve_with_object: Option<Flag>,
@@ -98,6 +107,9 @@ impl From<ResizeSpec> for ResizeOptions {
       // Not given (or true): follows limitInputPixels.
       limit_output_pixels: s.limit_output_pixels.and_then(|l| l.0),
       resolve_with_object: s.resolve_with_object.map_or(d.resolve_with_object, |f| f.0),
+      // keepMetadata turns both on, as sharp's keepMetadata() adds to the others.
+      keep_exif: s.keep_exif.is_some_and(|f| f.0) || s.keep_metadata.is_some_and(|f| f.0),
+      keep_icc_profile: s.keep_icc_profile.is_some_and(|f| f.0) || s.keep_metadata.is_some_and(|f| f.0),
       steps: Steps {
         extract: s.extract.map(|e| e.0),
         rotate: s.rotate.map(|r| r.0),
@@ -106,6 +118,7 @@ impl From<ResizeSpec> for ResizeOptions {
         sharpen: s.sharpen.and_then(|o| o.0),
         blur: s.blur.and_then(|b| b.0),
         greyscale: s.greyscale.or(s.grayscale).is_some_and(|f| f.0),
+        composite: s.composite.map(|c| c.0).unwrap_or_default(),
       },
     }
   }
@@ -221,6 +234,7 @@ pub fn choices() -> Vec<(&'static str, Vec<&'static str>)> {
     ("position", Position::names()),
     ("format", OutputFormat::names()),
     ("chromaSubsampling", ChromaSubsampling::names()),
+    ("blend", Blend::names()),
     ("algorithm", Algorithm::names()),
   ]
 }

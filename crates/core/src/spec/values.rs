@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::describe::describe;
 use crate::tasks::hash::Algorithm;
+use crate::tasks::image::composite::Blend;
 use crate::tasks::image::{ChromaSubsampling, Fit, Format, Kernel};
 
 /// A field's value, checked. Its error is the message after the field's name.
@@ -267,13 +268,17 @@ impl Choice for Algorithm {
   const ANY_CASE: bool = true;
 }
 
+impl Choice for Blend {
+  const NAMES: &'static [(&'static str, Blend)] = &Blend::ALL;
+}
+
 impl Choice for ChromaSubsampling {
   const NAMES: &'static [(&'static str, ChromaSubsampling)] = &[("4:2:0", ChromaSubsampling::Yuv420), ("4:4:4", ChromaSubsampling::Yuv444)];
 }
 
-choice_value!(Fit, Kernel, OutputFormat, Position, Algorithm, ChromaSubsampling);
+choice_value!(Fit, Kernel, OutputFormat, Position, Algorithm, ChromaSubsampling, Blend);
 field_value!(
-  Dimension, Quality, PixelLimit, Flag, Text, Colour, Fit, Kernel, OutputFormat, Position, Algorithm, ChromaSubsampling,
+  Dimension, Quality, PixelLimit, Flag, Text, Colour, Fit, Kernel, OutputFormat, Position, Algorithm, ChromaSubsampling, Blend,
   CompressionLevel, Effort, AlphaQuality, Colours, Fraction
 );
 

@@ -191,6 +191,16 @@ pub fn jpeg_icc(data: &[u8]) -> Option<Vec<u8>> {
 
 /// Reads the Orientation tag (0x0112) from IFD0 of a TIFF-structured EXIF block.
 pub fn exif_orientation(tiff: &[u8]) -> Option<u8> {
+  let (at, little) = exif_orientation_at(tiff)?;
+  let b = tiff.get(at..at + 2)?;
+  let value = if little { u16::from_le_bytes([b[0], b[1]]) } else { u16::from_be_bytes([b[0], b[1]]) };
+  (1..=8).contains(&value).then_some(value as u8)
+}
+
+/// Where the Orientation tag's value lies in a TIFF-structured EXIF block
+/// (its offset, and whether the block is little-endian), for reading it or
+/// writing it in place.
+pub fn exif_orientation_at(tiff: &[u8]) -> Option<(usize, bool)> {
   let little = match tiff.get(0..2)? {
     b"II" => true,
     b"MM" => false,
@@ -210,8 +220,8 @@ pub fn exif_orientation(tiff: &[u8]) -> Option<u8> {
   for i in 0..count {
     let entry = ifd.checked_add(2 + i * 12)?;
     if u16_at(entry)? == 0x0112 {
-      let value = u16_at(entry + 8)?;
-      return (1..=8).contains(&value).then_some(value as u8);
+      tiff.get(entry + 8..entry + 10)?;
+      return Some((entry + 8, little));
     }
   }
   None

@@ -4,6 +4,7 @@
 pub mod colour;
 pub mod composite;
 pub mod decode;
+pub mod embed;
 pub mod encode;
 pub mod header;
 pub mod limits;
@@ -81,6 +82,12 @@ pub struct ResizeOptions {
   /// sharp's `resolveWithObject`: the task returns the bytes with an
   /// `OutputInfo` (Output::Image) instead of the bytes alone.
   pub resolve_with_object: bool,
+  /// sharp's `keepExif`: the input's EXIF goes into the output (its
+  /// Orientation set to 1 when auto-oriented).
+  pub keep_exif: bool,
+  /// sharp's `keepIccProfile`: the input's ICC profile goes into the output
+  /// and the pixels stay in it, not converted to sRGB.
+  pub keep_icc_profile: bool,
 }
 
 impl ResizeOptions {
@@ -107,6 +114,8 @@ impl Default for ResizeOptions {
       limit_output_pixels: None,
       steps: steps::Steps::default(),
       resolve_with_object: false,
+      keep_exif: false,
+      keep_icc_profile: false,
     }
   }
 }
@@ -199,6 +208,8 @@ pub struct Prepared {
   pub format: Format,
   /// The smallest decode (stored orientation) that still yields the output.
   pub need: (u32, u32),
+  /// Pixels of the largest `composite` overlay (0: none).
+  pub overlay_pixels: u64,
 }
 
 pub fn prepare(header: &Header, opts: &ResizeOptions) -> Result<Prepared> {
@@ -217,7 +228,9 @@ pub fn prepare(header: &Header, opts: &ResizeOptions) -> Result<Prepared> {
   // more than the limits, the encoder or the resampler's tables allow.
   limits::check_plan(&plan, (sw, sh), format, opts.kernel, opts.effective_limit_output_pixels())?;
   let need = decode_target(&plan, (iw, ih), opts.steps.has_geometry(), orientation);
-  Ok(Prepared { orientation, upright: (iw, ih), source: (sw, sh), plan, format, need })
+  // Overlays are inputs too: their headers meet the same pixel limit, now.
+  let overlay_pixels = composite::check(&opts.steps.composite, opts.limit_input_pixels)?;
+  Ok(Prepared { orientation, upright: (iw, ih), source: (sw, sh), plan, format, need, overlay_pixels })
 }
 
 /// Decode → orient → steps → resize → encode; the info costs nothing to
@@ -225,7 +238,7 @@ pub fn prepare(header: &Header, opts: &ResizeOptions) -> Result<Prepared> {
 pub fn resize_with_info(data: &[u8], opts: &ResizeOptions, cancel: &Cancel) -> Result<Encoded> {
   validate(opts)?;
   let header = header::read(data)?;
-  let Prepared { orientation, upright, source, plan, format, need } = prepare(&header, opts)?;
+  let Prepared { orientation, upright, source, plan, format, need, .. } = prepare(&header, opts)?;
 
   // The decoder may shrink in the DCT domain as long as the region we resample
   // still has at least as many pixels as the output on each axis.
@@ -259,17 +272,28 @@ pub fn resize_with_info(data: &[u8], opts: &ResizeOptions, cancel: &Cancel) -> R
   }
   let mut resized = resize::resample(pixels, &plan, opts.kernel)?;
   cancel.check()?;
-  // Output carries no profile, so convert embedded-profile colours to sRGB
-  // (as sharp does); on the resized pixels, where it is cheapest.
-  if let Some(icc) = icc.as_deref() {
-    colour::to_srgb(&mut resized, icc);
-  }
+  // Output carries no profile unless kept, so convert embedded-profile
+  // colours to sRGB (as sharp does); on the resized pixels, where it is
+  // cheapest. A kept profile keeps its pixels.
+  let kept_icc = match icc {
+    Some(icc) if !opts.keep_icc_profile => {
+      colour::to_srgb(&mut resized, &icc);
+      None
+    }
+    kept => kept,
+  };
   let mut out = resize::embed(resized, &plan, opts.background)?;
   out = opts.steps.filters(out, cancel)?;
+  out = opts.steps.overlays(out, opts.limit_input_pixels, cancel)?;
   if format == Format::Jpeg {
     out = resize::flatten(out, opts.background)?;
   }
-  let bytes = encode::encode(&out, format, &opts.encode, cancel)?;
+  let mut bytes = encode::encode(&out, format, &opts.encode, cancel)?;
+  if opts.keep_exif || kept_icc.is_some() {
+    let exif = if opts.keep_exif { meta::details(data, header.format).exif } else { None };
+    let kept = embed::Kept { exif: exif.map(|e| embed::Kept::exif_from(&e, orientation != 1)), icc: kept_icc };
+    bytes = embed::embed(bytes, format, &kept)?;
+  }
   cancel.check()?;
   let info = OutputInfo { format, width: out.width, height: out.height, channels: out.channels, size: bytes.len() };
   Ok(Encoded { bytes, info })

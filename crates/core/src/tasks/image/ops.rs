@@ -168,29 +168,36 @@ pub fn blur(p: Pixels, sigma: f64, cancel: &Cancel) -> Result<Pixels> {
   if !(BLUR_SIGMA.0..=BLUR_SIGMA.1).contains(&sigma) {
     return Err(Error::invalid(format!("blur sigma must be a number from {} to {}, got {sigma}", BLUR_SIGMA.0, BLUR_SIGMA.1)));
   }
-  let c = usize::from(p.channels);
-  let (w, h) = (p.width as usize, p.height as usize);
-  let floats = |what: &str| -> Result<Vec<f32>> {
-    let mut v: Vec<f32> = Vec::new();
-    v.try_reserve_exact(p.data.len()).map_err(|_| Error::new(crate::error::Code::LimitExceeded, format!("not enough memory for the blur's {what}")))?;
-    Ok(v)
-  };
-  let mut plane = floats("image")?;
+  let mut plane = floats(p.data.len(), "blur's image")?;
   plane.extend(p.data.iter().map(|&v| f32::from(v)));
-  let mut tmp = floats("second pass")?;
+  gaussian(&mut plane, p.width as usize, p.height as usize, usize::from(p.channels), sigma, cancel)?;
+  let data = plane.iter().map(|&v| v.round().clamp(0.0, 255.0) as u8).collect();
+  Ok(Pixels { data, ..p })
+}
+
+/// An empty float buffer for `n` values, allocated fallibly.
+fn floats(n: usize, what: &str) -> Result<Vec<f32>> {
+  let mut v: Vec<f32> = Vec::new();
+  v.try_reserve_exact(n).map_err(|_| Error::new(crate::error::Code::LimitExceeded, format!("not enough memory for the {what}")))?;
+  Ok(v)
+}
+
+/// Blurs `plane` (`w`x`h`, `c` interleaved channels) in place: an exact
+/// Gaussian up to EXACT_SIGMA_MAX, three box passes above it.
+fn gaussian(plane: &mut [f32], w: usize, h: usize, c: usize, sigma: f64, cancel: &Cancel) -> Result<()> {
+  let mut tmp = floats(plane.len(), "blur's second pass")?;
   tmp.resize(plane.len(), 0.0);
   if sigma <= EXACT_SIGMA_MAX {
     let k = gaussian_kernel(sigma);
-    convolve_rows(&plane, &mut tmp, w, h, c, &k, cancel)?;
-    convolve_cols(&tmp, &mut plane, w, h, c, &k, cancel)?;
+    convolve_rows(plane, &mut tmp, w, h, c, &k, cancel)?;
+    convolve_cols(&tmp, plane, w, h, c, &k, cancel)?;
   } else {
     for r in box_radii(sigma) {
-      box_rows(&plane, &mut tmp, w, h, c, r, cancel)?;
-      box_cols(&tmp, &mut plane, w, h, c, r, cancel)?;
+      box_rows(plane, &mut tmp, w, h, c, r, cancel)?;
+      box_cols(&tmp, plane, w, h, c, r, cancel)?;
     }
   }
-  let data = plane.iter().map(|&v| v.round().clamp(0.0, 255.0) as u8).collect();
-  Ok(Pixels { data, ..p })
+  Ok(())
 }
 
 /// A normalised Gaussian kernel reaching 3 sigma on each side.
@@ -289,12 +296,20 @@ fn box_cols(src: &[f32], dst: &mut [f32], w: usize, h: usize, c: usize, r: usize
   Ok(())
 }
 
-/// sharp's `sharpen` parameters: the Gaussian `sigma` of the unsharp mask,
-/// the gain `m1` for flat areas (detail below `x1`) and `m2` for jagged ones,
-/// and the most a pixel may brighten (`y2`) or darken (`y3`), on sharp's
-/// 0-100 lightness scale (scaled to bytes here).
+/// sharp's two sharpens: `sharpen()` without parameters is a fast, mild
+/// 3x3 convolution; with parameters, an unsharp mask of the lightness.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Sharpen {
+pub enum Sharpen {
+  Mild,
+  Mask(Mask),
+}
+
+/// The unsharp mask's parameters, sharp's: the Gaussian `sigma`, the gain
+/// `m1` for flat areas (detail within `x1`) and `m2` for jagged ones, and
+/// the most a pixel may brighten (`y2`) or darken (`y3`), all in L* units
+/// (0-100) of CIE Lab.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Mask {
   pub sigma: f64,
   pub m1: f64,
   pub m2: f64,
@@ -303,32 +318,104 @@ pub struct Sharpen {
   pub y3: f64,
 }
 
-impl Default for Sharpen {
-  /// sharp's defaults for `sharpen({ sigma })`; `sharpen: true` uses sigma 1.
+impl Default for Mask {
+  /// sharp's defaults for what `sharpen({ sigma })` leaves out.
   fn default() -> Self {
-    Sharpen { sigma: 1.0, m1: 1.0, m2: 2.0, x1: 2.0, y2: 10.0, y3: 20.0 }
+    Mask { sigma: 1.0, m1: 1.0, m2: 2.0, x1: 2.0, y2: 10.0, y3: 20.0 }
   }
 }
 
-/// Unsharp mask: each colour channel gains `gain(detail)` where detail is the
-/// pixel minus its Gaussian blur. Unlike sharp, which sharpens the L channel
-/// of LAB, this works on each sRGB channel (docs/api.md says so).
 pub fn sharpen(p: Pixels, s: Sharpen, cancel: &Cancel) -> Result<Pixels> {
-  let blurred = blur(p.clone(), s.sigma.clamp(BLUR_SIGMA.0, BLUR_SIGMA.1), cancel)?;
-  let c = usize::from(p.channels);
-  let scale = 255.0 / 100.0;
-  let (x1, y2, y3) = (s.x1 * scale, s.y2 * scale, s.y3 * scale);
-  let mut out = p;
-  for (i, (o, b)) in out.data.iter_mut().zip(blurred.data.iter()).enumerate() {
-    if c == 4 && i % 4 == 3 {
-      continue;
-    }
-    let detail = f64::from(*o) - f64::from(*b);
-    let gain = if detail.abs() <= x1 { detail * s.m1 } else { detail * s.m2 };
-    let gain = gain.clamp(-y3, y2);
-    *o = (f64::from(*o) + gain).round().clamp(0.0, 255.0) as u8;
+  match s {
+    Sharpen::Mild => Ok(sharpen_mild(p)),
+    Sharpen::Mask(m) => sharpen_mask(p, m, cancel),
   }
-  Ok(out)
+}
+
+/// Every colour channel through the kernel 32 at the centre, -1 around,
+/// divided by 24 (edges repeat); alpha is left as it is.
+fn sharpen_mild(p: Pixels) -> Pixels {
+  let (w, h, c) = (p.width as usize, p.height as usize, usize::from(p.channels));
+  let mut out = p.data.clone();
+  for y in 0..h {
+    let rows = [y.saturating_sub(1), y, (y + 1).min(h - 1)];
+    for x in 0..w {
+      let cols = [x.saturating_sub(1), x, (x + 1).min(w - 1)];
+      for ch in 0..c.min(3) {
+        let mut ring = 0i32;
+        for &yy in &rows {
+          for &xx in &cols {
+            ring += i32::from(p.data[(yy * w + xx) * c + ch]);
+          }
+        }
+        let centre = i32::from(p.data[(y * w + x) * c + ch]);
+        let v = (33 * centre - ring) as f32 / 24.0;
+        out[(y * w + x) * c + ch] = v.round().clamp(0.0, 255.0) as u8;
+      }
+    }
+  }
+  Pixels { data: out, ..p }
+}
+
+/// CIE Lab's f(t), and its inverse.
+fn lab_f(t: f32) -> f32 {
+  const E: f32 = 216.0 / 24389.0;
+  if t > E {
+    t.cbrt()
+  } else {
+    (24389.0 / 27.0 * t + 16.0) / 116.0
+  }
+}
+
+fn lab_f_inv(f: f32) -> f32 {
+  let t = f * f * f;
+  if t > 216.0 / 24389.0 {
+    t
+  } else {
+    (116.0 * f - 16.0) * 27.0 / 24389.0
+  }
+}
+
+/// The unsharp mask on L* (sRGB to Lab under D65 and back, a* and b*
+/// kept): each pixel's detail d = L - blur(L) becomes a gain of m1·d within
+/// ±x1 and continues with slope m2 beyond it, clamped to -y3..y2.
+fn sharpen_mask(p: Pixels, m: Mask, cancel: &Cancel) -> Result<Pixels> {
+  let (w, h, c) = (p.width as usize, p.height as usize, usize::from(p.channels));
+  let n = w * h;
+  let lin = srgb_to_linear_table();
+  // fX, fY, fZ per pixel: L = 116 fY - 16, and a*, b* are differences of them.
+  let mut f = floats(n * 3, "sharpen's Lab image")?;
+  for px in p.data.chunks_exact(c) {
+    let (r, g, b) = (lin[usize::from(px[0])], lin[usize::from(px[1])], lin[usize::from(px[2])]);
+    let x = 0.412_456_4 * r + 0.357_576_1 * g + 0.180_437_5 * b;
+    let y = 0.212_672_9 * r + 0.715_152_2 * g + 0.072_175 * b;
+    let z = 0.019_333_9 * r + 0.119_192 * g + 0.950_304_1 * b;
+    f.extend_from_slice(&[lab_f(x / 0.950_47), lab_f(y), lab_f(z / 1.088_83)]);
+  }
+  let mut blurred = floats(n, "sharpen's blurred lightness")?;
+  blurred.extend(f.chunks_exact(3).map(|v| 116.0 * v[1] - 16.0));
+  cancel.check()?;
+  gaussian(&mut blurred, w, h, 1, m.sigma, cancel)?;
+  cancel.check()?;
+  let (x1, m1, m2, y2, y3) = (m.x1 as f32, m.m1 as f32, m.m2 as f32, m.y2 as f32, m.y3 as f32);
+  let shape = |d: f32| -> f32 {
+    let g = if d.abs() <= x1 { m1 * d } else { d.signum() * (m1 * x1 + m2 * (d.abs() - x1)) };
+    g.clamp(-y3, y2)
+  };
+  let mut out = p.data;
+  for (i, px) in out.chunks_exact_mut(c).enumerate() {
+    let fv = &f[i * 3..i * 3 + 3];
+    let l = 116.0 * fv[1] - 16.0;
+    let shift = shape(l - blurred[i]) / 116.0;
+    let (x, y, z) = (0.950_47 * lab_f_inv(fv[0] + shift), lab_f_inv(fv[1] + shift), 1.088_83 * lab_f_inv(fv[2] + shift));
+    let r = 3.240_454_2 * x - 1.537_138_5 * y - 0.498_531_4 * z;
+    let g = -0.969_266 * x + 1.876_010_8 * y + 0.041_556 * z;
+    let b = 0.055_643_4 * x - 0.204_025_9 * y + 1.057_225_2 * z;
+    for (o, v) in px.iter_mut().zip([r, g, b]) {
+      *o = linear_to_srgb(v.clamp(0.0, 1.0));
+    }
+  }
+  Ok(Pixels { data: out, ..p })
 }
 
 #[cfg(test)]
@@ -454,9 +541,16 @@ mod tests {
       }
     }
     let edge = Pixels { data, width: 16, height: 8, channels: 3 };
-    let s = sharpen(edge.clone(), Sharpen::default(), &Cancel::never()).unwrap();
-    assert!(px(&s, 7, 4)[0] < 100 && px(&s, 8, 4)[0] > 150, "{} {}", px(&s, 7, 4)[0], px(&s, 8, 4)[0]);
-    assert_eq!(px(&s, 1, 4)[0], 100, "flat areas stay");
-    assert!(px(&s, 8, 4)[0] <= 150 + 26, "brightening is capped by y2");
+    for how in [Sharpen::Mild, Sharpen::Mask(Mask::default())] {
+      let s = sharpen(edge.clone(), how, &Cancel::never()).unwrap();
+      assert!(px(&s, 7, 4)[0] < 100 && px(&s, 8, 4)[0] > 150, "{how:?}: {} {}", px(&s, 7, 4)[0], px(&s, 8, 4)[0]);
+      assert_eq!(px(&s, 1, 4), &[100, 100, 100], "{how:?}: flat areas stay");
+      assert!(px(&s, 8, 4)[1] == px(&s, 8, 4)[0] && px(&s, 8, 4)[2] == px(&s, 8, 4)[0], "{how:?}: grey stays grey");
+    }
+    // The mild kernel: (33 centre - the 3x3 sum) / 24 = 150 + 3 * 50 / 24 beside the edge.
+    assert_eq!(px(&sharpen(edge.clone(), Sharpen::Mild, &Cancel::never()).unwrap(), 8, 4)[0], 156);
+    // The mask works on L* and caps brightening at y2 (10 L* units, about 26 levels here).
+    let capped = sharpen(edge, Sharpen::Mask(Mask { m2: 100.0, ..Mask::default() }), &Cancel::never()).unwrap();
+    assert!(px(&capped, 8, 4)[0] <= 150 + 30, "brightening is capped by y2: {}", px(&capped, 8, 4)[0]);
   }
 }

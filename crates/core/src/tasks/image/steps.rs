@@ -1,9 +1,11 @@
 //! The operations around the resize, as one value in `ResizeOptions` and in
 //! one fixed, documented order (sharp's): auto-orient, `extract` (in upright
 //! coordinates), `rotate`, `flip`/`flop`, the resize itself, then
-//! `sharpen`/`blur`, `greyscale`, and finally the encoder. This file knows
-//! the order and the sizes each step produces; ops.rs does the pixel work.
+//! `sharpen`/`blur`, `greyscale`, `composite`, and finally the encoder. This
+//! file knows the order and the sizes each step produces; ops.rs and
+//! composite.rs do the pixel work.
 
+use super::composite::{self, Overlay, Source};
 use super::decode::Pixels;
 use super::ops::{self, Region, Sharpen};
 use crate::error::{Code, Error, Result};
@@ -20,6 +22,8 @@ pub struct Steps {
   /// Gaussian sigma.
   pub blur: Option<f64>,
   pub greyscale: bool,
+  /// Overlays, composited in order onto the filtered image.
+  pub composite: Vec<Overlay>,
 }
 
 /// Width and height of an image of `w`x`h` rotated by `degrees`, as
@@ -98,6 +102,22 @@ impl Steps {
       p = ops::greyscale(p);
     }
     Ok(p)
+  }
+}
+
+impl Steps {
+  /// The overlays' inputs with their indices, for the caller to turn each
+  /// reference (a buffer, a path, a key, base64) into bytes before the task runs.
+  pub fn sources_mut(&mut self) -> impl Iterator<Item = (usize, &mut Source)> {
+    self.composite.iter_mut().map(|o| &mut o.input).enumerate()
+  }
+
+  /// Composites the overlays onto `p`, the filtered output.
+  pub fn overlays(&self, p: Pixels, limit_input_pixels: u64, cancel: &Cancel) -> Result<Pixels> {
+    if self.composite.is_empty() {
+      return Ok(p);
+    }
+    composite::apply(p, &self.composite, limit_input_pixels, cancel)
   }
 }
 
