@@ -6,7 +6,7 @@
 // the pool's threadsafe function and are turned into events here.
 
 const { EventEmitter } = require('node:events')
-const native = require('./native')
+const pool = require('./pool')
 const { Histogram, summary } = require('./metrics')
 const { RusqueError, invalidArg, abortError, codes } = require('./errors')
 const { describe, checkSignal, readArg } = require('./args')
@@ -93,7 +93,7 @@ class Job {
     this.info = null
   }
 
-  // Called by lib/native when the pool reports this job done.
+  // Called by lib/pool when the pool reports this job done.
   complete (err, value) {
     this.queue._finish(this, err, value)
   }
@@ -127,7 +127,7 @@ class JobQueue extends EventEmitter {
   constructor (options = {}) {
     super()
     if (options === null || typeof options !== 'object') throw invalidArg('JobQueue options must be an object')
-    const { concurrency = native.poolConfig().threads, maxQueued = Infinity } = options
+    const { concurrency = pool.poolConfig().threads, maxQueued = Infinity } = options
     if (!Number.isInteger(concurrency) || concurrency < 1) {
       throw invalidArg(`concurrency must be a positive integer, got ${describe(concurrency)}`)
     }
@@ -207,7 +207,7 @@ class JobQueue extends EventEmitter {
     }
     let prepared, o
     try {
-      prepared = native.prepare(task, input, taskOptions)
+      prepared = pool.prepare(task, input, taskOptions)
       o = jobOptions(options)
     } catch (err) {
       reject(err)
@@ -285,7 +285,7 @@ class JobQueue extends EventEmitter {
         }, job.timeout)
       }
       const p = job.prepared
-      if (p.kind === native.KIND_HASH && !job.signal && job.timeout === undefined) {
+      if (p.kind === pool.KIND_HASH && !job.signal && job.timeout === undefined) {
         // Uncancellable hash jobs go to the pool together: one crossing per pump.
         if (hashBatch === null) hashBatch = new Map()
         let group = hashBatch.get(p.arg)
@@ -294,13 +294,13 @@ class JobQueue extends EventEmitter {
         group.dones.push(job)
         group.owners.push(job)
       } else {
-        job.nativeId = native.submit(p, job.signal !== undefined || job.timeout !== undefined, job)
+        job.nativeId = pool.submit(p, job.signal !== undefined || job.timeout !== undefined, job)
       }
       if (this.listenerCount('active') > 0) this._emitSafely('active', this._info(job))
     }
     if (hashBatch !== null) {
       for (const [algorithm, group] of hashBatch) {
-        const ids = native.submitHashMany(group.jobs, algorithm, group.dones)
+        const ids = pool.submitHashMany(group.jobs, algorithm, group.dones)
         for (let i = 0; i < ids.length; i++) group.owners[i].nativeId = ids[i]
       }
     }
@@ -322,7 +322,7 @@ class JobQueue extends EventEmitter {
       if (this._waiting === 0) this._emitSafely('drain')
       this._checkIdle()
     } else if (job.state === 'running') {
-      native.cancel(job.nativeId)
+      pool.cancel(job.nativeId)
       this._settle(job, err, undefined, counter)
     }
   }
@@ -365,7 +365,7 @@ class JobQueue extends EventEmitter {
     try {
       this.emit(event, ...args)
     } catch (err) {
-      native.reportError(err)
+      pool.reportError(err)
     }
   }
 
@@ -383,8 +383,8 @@ class JobQueue extends EventEmitter {
     const want = this._waiting > 0
     if (want !== this._held) {
       this._held = want
-      if (want) native.hold()
-      else native.release()
+      if (want) pool.hold()
+      else pool.release()
     }
   }
 

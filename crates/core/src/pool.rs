@@ -63,8 +63,8 @@ fn build(config: PoolConfig) -> Result<rayon::ThreadPool> {
 }
 
 /// Lowers the calling thread's priority to `nice` (Linux; elsewhere a no-op).
-/// The pool's threads and the resque loop's slot threads run at the pool's
-/// nice level, so the JS thread gets a core first when the machine is busy.
+/// The pool's threads run at the pool's nice level, so the JS thread gets a
+/// core first when the machine is busy.
 #[cfg(target_os = "linux")]
 pub fn lower_priority(nice: i32) {
   if nice == 0 {
