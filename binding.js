@@ -841,6 +841,7 @@ module.exports.NativePlan = nativeBinding.NativePlan
 module.exports.NativeWorker = nativeBinding.NativeWorker
 module.exports.Runtime = nativeBinding.Runtime
 module.exports.TaskSpec = nativeBinding.TaskSpec
+module.exports.__benchStages = nativeBinding.__benchStages
 module.exports.buildInfo = nativeBinding.buildInfo
 module.exports.checkNativeDefaults = nativeBinding.checkNativeDefaults
 module.exports.configure = nativeBinding.configure

@@ -1,6 +1,6 @@
 'use strict'
 
-const native = require('./lib/native')
+const pool = require('./lib/pool')
 const metrics = require('./lib/metrics')
 const { RusqueError, AbortError } = require('./lib/errors')
 const { JobQueue } = require('./lib/queue')
@@ -14,17 +14,17 @@ const { Worker, MultiWorker, native: nativeJob } = require('./lib/resque')
  * compressionLevel, adaptiveFiltering, palette, colours, dither, lossless, nearLossless, effort, alphaQuality.
  */
 function resize (input, options) {
-  return native.call('resize', input, options)
+  return pool.call('resize', input, options)
 }
 
 /** Reads format, size, channels, alpha and EXIF orientation from the header only. */
 function metadata (input, options) {
-  return native.call('metadata', input, options)
+  return pool.call('metadata', input, options)
 }
 
 /** Hex digest of a buffer: 'sha256' (default), 'sha512', 'blake3' or 'md5'. */
 function hash (input, algorithm) {
-  return native.call('hash', input, algorithm)
+  return pool.call('hash', input, algorithm)
 }
 
 /**
@@ -40,7 +40,7 @@ module.exports = {
   resize,
   metadata,
   hash,
-  configure: native.configure,
+  configure: pool.configure,
   poolInfo: metrics.poolInfo,
   prometheus: metrics.prometheus,
   buildInfo,

@@ -5,7 +5,7 @@ const assert = require('node:assert/strict')
 const { spawnSync } = require('node:child_process')
 const path = require('node:path')
 const { resize, metadata, hash, configure, poolInfo } = require('..')
-const native = require('../lib/native')
+const pool = require('../lib/pool')
 const { fixture, loopProbe } = require('./helpers/fixtures')
 
 const big = fixture('2569067123_aca715a2ee_o.jpg')
@@ -41,7 +41,7 @@ test('work runs on rusque threads, not the JS thread and not libuv\'s pool', asy
 })
 
 test('a panic inside a task rejects with ERR_INTERNAL and the process keeps serving', async () => {
-  await assert.rejects(native.submitPanic(), (err) => {
+  await assert.rejects(pool.submitPanic(), (err) => {
     assert.equal(err.code, 'ERR_INTERNAL')
     assert.match(err.message, /deliberate panic/)
     return true

@@ -11,7 +11,7 @@ const { AsyncLocalStorage } = require('node:async_hooks')
 const { spawnSync } = require('node:child_process')
 const path = require('node:path')
 const { resize, hash, metadata, JobQueue } = require('..')
-const native = require('../lib/native')
+const pool = require('../lib/pool')
 const { fixture } = require('./helpers/fixtures')
 
 const small = fixture('320x240.jpg')
@@ -104,11 +104,11 @@ test('a store bound to start is active in the completion (APM context propagatio
 
 test('with no subscriber, no trace context is made', async () => {
   assert.equal(channel.hasSubscribers, false)
-  const before = native.traceCounts.contexts
+  const before = pool.traceCounts.contexts
   const q = new JobQueue()
   await Promise.all([resize(small, { width: 30 }), hash(small), metadata(small), q.add('hash', small)])
   await q.close()
-  assert.equal(native.traceCounts.contexts, before)
+  assert.equal(pool.traceCounts.contexts, before)
   // And one subscriber makes exactly one per call.
   const rec = record()
   try {
@@ -116,7 +116,7 @@ test('with no subscriber, no trace context is made', async () => {
   } finally {
     rec.stop()
   }
-  assert.equal(native.traceCounts.contexts, before + 1)
+  assert.equal(pool.traceCounts.contexts, before + 1)
 })
 
 test('NODE_DEBUG=rusque logs pool life-cycle events', () => {

@@ -63,11 +63,16 @@ function readArg (name, read) {
   try {
     return read()
   } catch (err) {
-    if (err instanceof RusqueError) throw err
-    let what
-    try { what = types.isNativeError(err) ? `${err.name}: ${err.message}` : describe(err) } catch { what = 'an error' }
-    throw invalidArg(`${name} could not be read (reading it threw ${what}): pass a plain object`, { cause: err })
+    throw argError(name, err)
   }
+}
+
+/** What readArg throws for `err`, thrown while reading argument `name` (hot paths catch themselves). */
+function argError (name, err) {
+  if (err instanceof RusqueError) return err
+  let what
+  try { what = types.isNativeError(err) ? `${err.name}: ${err.message}` : describe(err) } catch { what = 'an error' }
+  return invalidArg(`${name} could not be read (reading it threw ${what}): pass a plain object`, { cause: err })
 }
 
 function imageBytes (input) {
@@ -156,4 +161,4 @@ function isBytes (v) {
 /** Options only JS reads; every other option is the spec's. */
 const JS_ONLY = new Set(['signal'])
 
-module.exports = { toBytes, imageBytes, checkSignal, readArg, isDetached, describe, toJson, optionsJson, JS_ONLY }
+module.exports = { toBytes, imageBytes, checkSignal, readArg, argError, isDetached, describe, toJson, optionsJson, JS_ONLY }

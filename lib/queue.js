@@ -6,7 +6,7 @@
 // the pool's threadsafe function and are turned into events here.
 
 const { EventEmitter } = require('node:events')
-const native = require('./native')
+const pool = require('./pool')
 const { Histogram, summary } = require('./metrics')
 const { RusqueError, invalidArg, abortError, codes } = require('./errors')
 const { describe, checkSignal, readArg } = require('./args')
@@ -93,14 +93,17 @@ class Job {
     this.info = null
   }
 
-  // Called by lib/native when the pool reports this job done.
+  // Called by lib/pool when the pool reports this job done.
   complete (err, value) {
     this.queue._finish(this, err, value)
   }
 }
 
+// Job options when none are given: shared, never written.
+const DEFAULT_JOB_OPTIONS = Object.freeze({ priority: 0, signal: undefined, timeout: undefined, id: undefined })
+
 function jobOptions (o) {
-  if (o === undefined || o === null) return { priority: 0, signal: undefined, timeout: undefined, id: undefined }
+  if (o === undefined || o === null) return DEFAULT_JOB_OPTIONS
   if (typeof o !== 'object') throw invalidArg(`job options must be an object, got ${describe(o)}`)
   return readArg('job options', () => {
     const priority = o.priority === undefined ? 0 : o.priority
@@ -124,7 +127,7 @@ class JobQueue extends EventEmitter {
   constructor (options = {}) {
     super()
     if (options === null || typeof options !== 'object') throw invalidArg('JobQueue options must be an object')
-    const { concurrency = native.poolConfig().threads, maxQueued = Infinity } = options
+    const { concurrency = pool.poolConfig().threads, maxQueued = Infinity } = options
     if (!Number.isInteger(concurrency) || concurrency < 1) {
       throw invalidArg(`concurrency must be a positive integer, got ${describe(concurrency)}`)
     }
@@ -160,7 +163,7 @@ class JobQueue extends EventEmitter {
   add (task, input, taskOptions, options) {
     return new Promise((resolve, reject) => {
       const job = this._make(task, input, taskOptions, options, resolve, reject)
-      if (job) this._enqueue([job])
+      if (job) this._enqueueOne(job)
     })
   }
 
@@ -204,7 +207,7 @@ class JobQueue extends EventEmitter {
     }
     let prepared, o
     try {
-      prepared = native.prepare(task, input, taskOptions)
+      prepared = pool.prepare(task, input, taskOptions)
       o = jobOptions(options)
     } catch (err) {
       reject(err)
@@ -225,18 +228,32 @@ class JobQueue extends EventEmitter {
   }
 
   _enqueue (jobs) {
-    for (const job of jobs) {
-      if (job.settled) continue
-      this._counts.added++
-      this._heap.push(job)
-      this._waiting++
-      if (job.signal) {
-        job.onAbort = () => this._abort(job, abortError(job.signal), 'cancelled')
-        job.signal.addEventListener('abort', job.onAbort, { once: true })
-      }
-    }
+    for (const job of jobs) if (!job.settled) this._push(job)
     this._updateHold()
-    // Jobs added in the same tick start together (one crossing for hash groups).
+    this._schedulePump()
+  }
+
+  /** add()'s path: _enqueue of one job without the array. */
+  _enqueueOne (job) {
+    this._push(job)
+    this._updateHold()
+    this._schedulePump()
+  }
+
+  _push (job) {
+    this._counts.added++
+    this._heap.push(job)
+    this._waiting++
+    if (job.signal) {
+      job.onAbort = () => this._abort(job, abortError(job.signal), 'cancelled')
+      job.signal.addEventListener('abort', job.onAbort, { once: true })
+    }
+  }
+
+  // Jobs added, or slots freed, in the same tick start together: one pump,
+  // one crossing for hash groups. A batch of completions frees its slots
+  // together too (see _finish).
+  _schedulePump () {
     if (!this._pumpScheduled) {
       this._pumpScheduled = true
       queueMicrotask(() => { this._pumpScheduled = false; this._pump() })
@@ -252,12 +269,14 @@ class JobQueue extends EventEmitter {
     if (this._paused) return
     const hadWaiting = this._waiting > 0
     let hashBatch = null
+    let now = 0 // one clock reading for the jobs this pump starts
     while (this._running < this.concurrency && this._heap.length > 0) {
       const job = this._heap.pop()
       if (job.state !== 'waiting') continue // aborted while waiting
       this._waiting--
       job.state = 'running'
-      job.startedAt = performance.now()
+      if (now === 0) now = performance.now()
+      job.startedAt = now
       this._wait.record(job.startedAt - job.addedAt)
       this._running++
       if (job.timeout !== undefined) {
@@ -266,7 +285,7 @@ class JobQueue extends EventEmitter {
         }, job.timeout)
       }
       const p = job.prepared
-      if (p.kind === native.KIND_HASH && !job.signal && job.timeout === undefined) {
+      if (p.kind === pool.KIND_HASH && !job.signal && job.timeout === undefined) {
         // Uncancellable hash jobs go to the pool together: one crossing per pump.
         if (hashBatch === null) hashBatch = new Map()
         let group = hashBatch.get(p.arg)
@@ -275,13 +294,13 @@ class JobQueue extends EventEmitter {
         group.dones.push(job)
         group.owners.push(job)
       } else {
-        job.nativeId = native.submit(p, job.signal !== undefined || job.timeout !== undefined, job)
+        job.nativeId = pool.submit(p, job.signal !== undefined || job.timeout !== undefined, job)
       }
       if (this.listenerCount('active') > 0) this._emitSafely('active', this._info(job))
     }
     if (hashBatch !== null) {
       for (const [algorithm, group] of hashBatch) {
-        const ids = native.submitHashMany(group.jobs, algorithm, group.dones)
+        const ids = pool.submitHashMany(group.jobs, algorithm, group.dones)
         for (let i = 0; i < ids.length; i++) group.owners[i].nativeId = ids[i]
       }
     }
@@ -303,7 +322,7 @@ class JobQueue extends EventEmitter {
       if (this._waiting === 0) this._emitSafely('drain')
       this._checkIdle()
     } else if (job.state === 'running') {
-      native.cancel(job.nativeId)
+      pool.cancel(job.nativeId)
       this._settle(job, err, undefined, counter)
     }
   }
@@ -313,8 +332,11 @@ class JobQueue extends EventEmitter {
     job.state = 'done'
     this._run.record(performance.now() - job.startedAt)
     if (!job.settled) this._settle(job, err, value, err ? 'failed' : 'completed')
-    this._pump()
-    this._checkIdle()
+    // The freed slot is filled once the batch this completion came in is
+    // delivered: a batch of completions starts its successors in one pump
+    // (one native crossing) instead of one each.
+    if (this._waiting > 0) this._schedulePump()
+    else this._checkIdle()
   }
 
   // Settles the job's promise first: a listener that throws afterwards (or
@@ -343,7 +365,7 @@ class JobQueue extends EventEmitter {
     try {
       this.emit(event, ...args)
     } catch (err) {
-      native.reportError(err)
+      pool.reportError(err)
     }
   }
 
@@ -361,8 +383,8 @@ class JobQueue extends EventEmitter {
     const want = this._waiting > 0
     if (want !== this._held) {
       this._held = want
-      if (want) native.hold()
-      else native.release()
+      if (want) pool.hold()
+      else pool.release()
     }
   }
 

@@ -58,7 +58,7 @@ async function main (fixtures) {
     await q.close()
   })
   await check('a panic in a job becomes ERR_INTERNAL', async () => {
-    await assert.rejects(require('../lib/native').submitPanic(), { code: 'ERR_INTERNAL' })
+    await assert.rejects(require('../lib/pool').submitPanic(), { code: 'ERR_INTERNAL' })
   })
   return checks
 }

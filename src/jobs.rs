@@ -21,9 +21,11 @@ use rusque_core::{pool, Cancel};
 use crate::error::{invalid, napi_failed, to_napi, Result};
 use serde_json::Value;
 
-/// The Worker's `keys` option (`{ prefix?: string | string[] }`) as a policy
-/// for `namespace`. Shared with the Rust loop's config (lib.rs).
-pub fn key_policy(namespace: &str, keys: Option<&Value>) -> Result<KeyPolicy> {
+/// The Worker's `keys` option (`{ prefix?: string | string[] }`), as JSON,
+/// as a policy for `namespace`. Both loops' configs read it here.
+pub fn key_policy(namespace: &str, keys_json: Option<&str>) -> Result<KeyPolicy> {
+  let keys = keys_json.map(serde_json::from_str::<Value>).transpose().map_err(|e| invalid(format!("keys is not valid JSON: {e}")))?;
+  let keys = keys.as_ref();
   let bad = || invalid("keys must be { prefix: string | string[] } (the key prefixes native jobs may read and write)".into());
   let prefixes = match keys {
     None | Some(Value::Null) => Vec::new(),
@@ -50,16 +52,6 @@ pub fn key_policy(namespace: &str, keys: Option<&Value>) -> Result<KeyPolicy> {
 /// `follow_symlinks` false: no symlink inside them is followed.
 pub fn open_roots(roots: &[String], follow_symlinks: bool) -> Result<Roots> {
   Roots::open_with(roots, follow_symlinks).map_err(to_napi)
-}
-
-/// The Worker's `followSymlinks` from a config: absent means true. The JS
-/// surface checks it first (lib/resque/native-job.js); this guards the glue.
-pub fn follow_symlinks(v: &Value) -> Result<bool> {
-  match v.get("followSymlinks") {
-    None | Some(Value::Null) => Ok(true),
-    Some(Value::Bool(b)) => Ok(*b),
-    Some(other) => Err(invalid(format!("followSymlinks must be true or false, got {other}"))),
-  }
 }
 
 /// One finished job for JS: `code` null on success, `text` the result as
@@ -138,6 +130,19 @@ impl NativePlan {
   }
 }
 
+/// The config lib/resque/native-job.js builds for a Worker's NativeJobs.
+#[napi(object)]
+pub struct NativeJobsConfig {
+  /// The joined key prefix (node-resque's namespace); absent: `resque`.
+  pub namespace: Option<String>,
+  /// Absolute paths to existing directories.
+  pub roots: Option<Vec<String>>,
+  /// Absent: true.
+  pub follow_symlinks: Option<bool>,
+  /// The Worker's `keys` option (`{ prefix }`) as JSON (key_policy).
+  pub keys: Option<String>,
+}
+
 /// A Worker's native jobs for the JS loop: its roots (opened once, at the
 /// Worker's construction) and key policy, and a completion callback.
 #[napi]
@@ -149,21 +154,12 @@ pub struct NativeJobs {
 
 #[napi]
 impl NativeJobs {
-  /// `config_json`: `{ namespace, roots: string[], followSymlinks?: bool, keys?: { prefix } }`.
   /// Throws ERR_INVALID_ARG for a root that is not an absolute path to an
   /// existing directory, or a bad keys option.
   #[napi(constructor)]
-  pub fn new(env: Env, config_json: String, callback: Function<'static>) -> Result<Self> {
-    let v: Value = serde_json::from_str(&config_json).map_err(|e| invalid(format!("native jobs config: {e}")))?;
-    let roots: Vec<String> = match v.get("roots") {
-      None | Some(Value::Null) => Vec::new(),
-      Some(Value::Array(a)) => {
-        a.iter().map(|r| r.as_str().map(String::from).ok_or_else(|| invalid(format!("roots must be strings, got {r}")))).collect::<Result<_>>()?
-      }
-      Some(_) => return Err(invalid("roots must be an array of directories".into())),
-    };
-    let roots = open_roots(&roots, follow_symlinks(&v)?)?;
-    let keys = key_policy(v.get("namespace").and_then(Value::as_str).unwrap_or("resque"), v.get("keys"))?;
+  pub fn new(env: Env, config: NativeJobsConfig, callback: Function<'static>) -> Result<Self> {
+    let roots = open_roots(&config.roots.unwrap_or_default(), config.follow_symlinks.unwrap_or(true))?;
+    let keys = key_policy(config.namespace.as_deref().unwrap_or("resque"), config.keys.as_deref())?;
     let queue: Arc<Mutex<Vec<Done>>> = Arc::new(Mutex::new(Vec::new()));
     let drain = Arc::clone(&queue);
     let tsfn: DoneFn = callback.build_threadsafe_function::<()>().callee_handled::<false>().build_callback(move |_ctx| {

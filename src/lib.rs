@@ -9,13 +9,15 @@
 //! - `worker` and `events`: the Rust resque loop and the events it reports;
 //! - `alive`: the JS loop's pings from a Rust thread (a busy JS thread is not a dead worker);
 //! - `jobs`: native jobs run by the JS resque loop;
-//! - `error`: the one place errors cross into JS, and the error catalogue.
+//! - `error`: the one place errors cross into JS, and the error catalogue;
+//! - `bench`: the resize stages timed alone, for benchmark/ only.
 
 use std::sync::Mutex;
 
 use napi::bindgen_prelude::*;
 
 mod alive;
+mod bench;
 mod error;
 mod events;
 mod jobs;

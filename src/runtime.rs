@@ -32,7 +32,7 @@ struct Completion {
   admitted: bool,
 }
 
-/// The code of an admission in a batch (lib/native.js reads it).
+/// The code of an admission in a batch (lib/pool.js reads it).
 const ADMITTED: &str = "RUSQUE_ADMITTED";
 
 /// A batch of completions, handed to JS as a flat array of

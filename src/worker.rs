@@ -64,8 +64,7 @@ impl TryFrom<NativeWorkerConfig> for rusque_resque::worker::Config {
     use rusque_resque::job::{Kind, NativeJob};
     use serde_json::Value;
     let namespace = c.namespace.unwrap_or_else(|| "resque".to_string());
-    let keys_json = c.keys.as_deref().map(serde_json::from_str::<Value>).transpose().map_err(|e| invalid(format!("keys is not valid JSON: {e}")))?;
-    let keys = jobs::key_policy(&namespace, keys_json.as_ref())?;
+    let keys = jobs::key_policy(&namespace, c.keys.as_deref())?;
     let mut native_jobs = HashMap::new();
     for (class, def) in c.jobs {
       let kind = Kind::parse(&def.task).map_err(to_napi)?;
@@ -121,7 +120,7 @@ pub struct NativeWorker {
   js_events: Arc<std::sync::atomic::AtomicU8>,
   stats: Arc<Vec<SlotStats>>,
   handle: Option<rusque_resque::worker::Handle>,
-  /// The pending batch as a JSON array under construction (`[e1,e2`), built by the slot threads.
+  /// The pending batch as a JSON array under construction (`[e1,e2`), built by the loop's I/O threads.
   events: Arc<Mutex<String>>,
   tsfn: Arc<EventFn>,
 }
@@ -160,10 +159,10 @@ impl NativeWorker {
     std::thread::Builder::new()
       .name("rusque-resque-events".into())
       .spawn(move || {
-        // Ends when the last slot thread drops the sink (and with it `wake`).
-        // This thread, not the JS thread, takes the batch from the slots: a
-        // slot thread (at the pool's nice level) preempted while holding the
-        // lock then delays this thread only.
+        // Ends when the last I/O thread drops the sink (and with it `wake`).
+        // This thread, not the JS thread, takes the batch from the slots: an
+        // I/O thread preempted while holding the lock then delays this
+        // thread only.
         while woken.recv().is_ok() {
           std::thread::sleep(std::time::Duration::from_millis(10));
           while woken.try_recv().is_ok() {}

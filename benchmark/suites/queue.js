@@ -59,13 +59,15 @@ module.exports = {
     await Promise.all(Array.from({ length: 2000 }, () => pool.run(input)))
     await rusqueBulk(input, 256)
 
-    const samples = { add: [], addDefault: [], bulk: [], piscina: [] }
+    const samples = { add: [], addCpuUs: [], addDefault: [], bulk: [], piscina: [] }
     for (let r = 0; r < ROUNDS; r++) {
       samples.piscina.push(rate(JOBS, await timed(() => piscinaRun(pool, input))))
+      const cpu0 = mainThreadCpuMs()
       samples.add.push(rate(JOBS, await timed(() => rusqueAdd(input, 256))))
+      samples.addCpuUs.push((mainThreadCpuMs() - cpu0) * 1000 / JOBS)
       samples.bulk.push(rate(JOBS, await timed(() => rusqueBulk(input, 256))))
       samples.addDefault.push(rate(JOBS, await timed(() => rusqueAdd(input, poolInfo().threads))))
-      log(`round ${r + 1}: piscina ${samples.piscina[r].toFixed(0)}/s, add ${samples.add[r].toFixed(0)}/s, bulk ${samples.bulk[r].toFixed(0)}/s`)
+      log(`round ${r + 1}: piscina ${samples.piscina[r].toFixed(0)}/s, add ${samples.add[r].toFixed(0)}/s (${samples.addCpuUs[r].toFixed(2)} µs JS-thread CPU per job), bulk ${samples.bulk[r].toFixed(0)}/s`)
     }
     const piscinaThreads = pool.threads.length
     await pool.destroy()
@@ -73,6 +75,7 @@ module.exports = {
     const rows = [
       { metric: `piscina ${Piscina.version || ''} (${piscinaThreads} threads, node:crypto)`.replace('  ', ' '), value: `${base.toFixed(0)} jobs/s`, ratio: '1.00x', target: '' },
       { metric: 'JobQueue.add, concurrency 256', value: `${median(samples.add).toFixed(0)} jobs/s`, ratio: `${(median(samples.add) / base).toFixed(2)}x`, target: '>= 4x piscina' },
+      { metric: 'JS-thread CPU per job, same JobQueue.add burst (µs, lower is better)', value: median(samples.addCpuUs).toFixed(2), ratio: '', target: '' },
       { metric: 'JobQueue.addBulk, concurrency 256', value: `${median(samples.bulk).toFixed(0)} jobs/s`, ratio: `${(median(samples.bulk) / base).toFixed(2)}x`, target: '' },
       { metric: `JobQueue.add, default concurrency (${poolInfo().threads})`, value: `${median(samples.addDefault).toFixed(0)} jobs/s`, ratio: `${(median(samples.addDefault) / base).toFixed(2)}x`, target: '' }
     ]

@@ -14,12 +14,14 @@ const { startLoopProbe, INTERVAL_MS } = require('../lib/loop-probe')
 const { startContention } = require('../lib/contention')
 const { resizeLanczos3, psnr } = require('../lib/lanczos')
 const { median, percentile, max, min } = require('../lib/stats')
+const { measureStages, stageRows } = require('../lib/stages')
 
 const IMAGE = '2569067123_aca715a2ee_o.jpg'
 const SOURCE = { width: 2725, height: 2225 }
 const WIDTH = 720
 const HEIGHT = 588
 const QUALITY = 80
+const RUSQUE_OPTIONS = { width: WIDTH, height: HEIGHT, format: 'jpeg', quality: QUALITY }
 
 const PLANS = {
   full: {
@@ -66,7 +68,7 @@ async function run ({ log, args = [] }) {
   }
 
   const calls = {
-    rusque: () => rusque.resize(input, { width: WIDTH, height: HEIGHT, format: 'jpeg', quality: QUALITY }),
+    rusque: () => rusque.resize(input, RUSQUE_OPTIONS),
     sharp: () => sharp(input).resize(WIDTH, HEIGHT).jpeg({ quality: QUALITY }).toBuffer()
   }
   // The same resize with lossless output: PSNR then measures decoding and
@@ -153,6 +155,10 @@ async function run ({ log, args = [] }) {
     }
   }
 
+  // 6. The stages alone, on one thread (the JS thread: nothing else runs now).
+  const stages = await measureStages(rusque, input, RUSQUE_OPTIONS)
+  log(`stages (ms): ${Object.entries(stages.stages).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}; call ${stages.callMs.toFixed(3)}, delivery ${stages.deliveryMs.toFixed(3)}`)
+
   // 5. jimp, for scale: a few calls, each watched by the loop probe.
   const jimp = { latencies: [], gapMax: [] }
   for (let i = 0; i < plan.jimpCalls; i++) {
@@ -172,6 +178,8 @@ async function run ({ log, args = [] }) {
   const quality = await measureQuality(sharp, input, outputs, lossless, log)
 
   const summary = summarise({ saturation, latency, jimp, quality, idle })
+  const r = summary.values.rusque
+  summary.rows.push(...stageRows(stages, { single: r.latencyMedian, perSec: r.imagesPerSec, threads: setup.rusquePool.threads }))
   const spread = {}
   for (const lib of LIBS) {
     const ips = saturation[lib].map((s) => s.imagesPerSec)
@@ -183,7 +191,8 @@ async function run ({ log, args = [] }) {
     `Event-loop gaps are the time between ticks of a ${INTERVAL_MS} ms setInterval; on this machine an idle loop shows p99 ${idle.p99.toFixed(2)} ms, max ${idle.max.toFixed(2)} ms.`,
     `Throughput: ${plan.concurrency} calls in flight, ${plan.imagesPerRound} images per round, ${plan.throughputRounds} rounds per library; latency: ${plan.latencyRounds} rounds of ${plan.callsPerLatencyRound} sequential calls (median of round medians; p95 over all calls).`,
     `sharp runs with its defaults: ${setup.sharpConcurrency} libvips thread(s) per image (sharp picks 1 on glibc without jemalloc), ${setup.uvThreadpoolSize} libuv threads; libvips cache off. rusque: ${setup.rusquePool.threads} pool threads at nice ${setup.rusquePool.nice}.`,
-    'Targets marked (issue) come from the issue; the others are parity with sharp.'
+    'Targets marked (issue) come from the issue; the others are parity with sharp.',
+    'Stages: each timed alone on the JS thread (nothing else of ours running; 15 repetitions, each running every stage once in the pipeline\'s order, then the whole pipeline; medians), the same functions a call runs; "colour conversion" is the decode to RGB minus the decode left in YCbCr. Sum = stages + the JS-thread call + completion delivery; saturation ideal = pool threads / sum of the pool-side stages.'
   ]
   // Noise: rounds of one library disagreeing, or other processes on the CPU
   // (their share is measured from /proc/stat, not guessed from load average).
@@ -222,7 +231,8 @@ async function run ({ log, args = [] }) {
         latency,
         jimp
       },
-      quality
+      quality,
+      stages
     }
   }
 }
@@ -252,6 +262,7 @@ async function saturationRound (call, images, concurrency) {
     elapsedMs,
     imagesPerSec: (images * 1000) / elapsedMs,
     cpuMsPerImage: (cpu.user + cpu.system) / 1000 / images,
+    gapP50: median(gaps),
     gapP99: percentile(gaps, 99),
     gapMax: max(gaps),
     ticks: gaps.length
@@ -296,6 +307,7 @@ function summarise ({ saturation, latency, jimp, quality, idle }) {
     v[lib] = {
       imagesPerSec: pick(lib, 'imagesPerSec'),
       cpuMsPerImage: pick(lib, 'cpuMsPerImage'),
+      gapP50: pick(lib, 'gapP50'),
       gapP99: pick(lib, 'gapP99'),
       gapMax: pick(lib, 'gapMax'),
       gapMaxWorst: max(saturation[lib].map((s) => s.gapMax)),
@@ -353,6 +365,13 @@ function summarise ({ saturation, latency, jimp, quality, idle }) {
       rusque: fmt(r.latencyP95),
       sharp: fmt(s.latencyP95),
       ratio: ratio(r.latencyP95, s.latencyP95)
+    },
+    {
+      id: 'loopGapP50',
+      metric: 'event-loop gap p50 at saturation (ms)',
+      rusque: fmt(r.gapP50, 2),
+      sharp: fmt(s.gapP50, 2),
+      ratio: ratio(r.gapP50, s.gapP50)
     },
     {
       id: 'loopGapP99',

@@ -58,6 +58,22 @@ function followSymlinksOption (followSymlinks) {
 }
 
 /**
+ * What both loops' native configs take alike (NativeJobsConfig in
+ * src/jobs.rs, NativeWorkerConfig in src/worker.rs): the roots, whether
+ * symlinks inside them are followed, and the keys option as JSON.
+ */
+function accessConfig ({ roots, followSymlinks, keys }) {
+  if (roots !== undefined && roots !== null && !Array.isArray(roots)) {
+    throw invalidArg('roots must be an array of directories that native jobs may read and write')
+  }
+  return {
+    roots: (roots || []).map(String),
+    followSymlinks: followSymlinksOption(followSymlinks),
+    keys: keys === undefined || keys === null ? undefined : toJson(keys)
+  }
+}
+
+/**
  * A Worker's native jobs in the JS loop: its roots, opened once (each must be
  * an absolute path to an existing directory: throws ERR_INVALID_ARG naming
  * the root otherwise), whether symlinks inside them are followed, its key
@@ -68,9 +84,9 @@ class NativeJobs {
     this._pending = new Map()
     this._seq = 0
     this._active = false
-    followSymlinks = followSymlinksOption(followSymlinks)
+    const config = { namespace, ...accessConfig({ roots, followSymlinks, keys }) }
     try {
-      this._native = new binding.NativeJobs(toJson({ roots: roots || [], followSymlinks, namespace, keys }), (batch) => this._done(batch))
+      this._native = new binding.NativeJobs(config, (batch) => this._done(batch))
     } catch (err) {
       throw fromNative(err)
     }
@@ -214,4 +230,4 @@ function redisOf (worker) {
   return redis
 }
 
-module.exports = { native, runNative, NativeJobs, toJson }
+module.exports = { native, runNative, NativeJobs, accessConfig, toJson }

@@ -8,7 +8,7 @@
 const binding = require('../load').load()
 const debug = require('../debug')
 const { RusqueError, fromNative, codes } = require('../errors')
-const { toJson } = require('./native-job')
+const { toJson, accessConfig } = require('./native-job')
 const { nativeTarget } = require('./redis-target')
 
 // Event kinds sent by the Rust loop, as numbers: each is its index in the
@@ -86,10 +86,7 @@ class NativeLoop {
       slots: o.slots,
       pollMs: o.timeout,
       pingMs: o.timeout,
-      roots: (o.roots || []).map(String),
-      // Checked (a boolean) when the Worker was constructed.
-      followSymlinks: o.followSymlinks !== false,
-      keys: o.keys === undefined || o.keys === null ? undefined : toJson(o.keys),
+      ...accessConfig(o),
       jobs,
       events: eventMask(emitter)
     }

@@ -63,8 +63,8 @@ fn build(config: PoolConfig) -> Result<rayon::ThreadPool> {
 }
 
 /// Lowers the calling thread's priority to `nice` (Linux; elsewhere a no-op).
-/// The pool's threads and the resque loop's slot threads run at the pool's
-/// nice level, so the JS thread gets a core first when the machine is busy.
+/// The pool's threads run at the pool's nice level, so the JS thread gets a
+/// core first when the machine is busy.
 #[cfg(target_os = "linux")]
 pub fn lower_priority(nice: i32) {
   if nice == 0 {
@@ -139,8 +139,12 @@ pub fn spawn(job: impl FnOnce() + Send + 'static) {
 /// Runs `task` on `input` on the pool, counted in `metrics` and admitted by
 /// the memory `budget`; `done` gets the result on the pool thread. Every task
 /// the package runs goes through here, `run_admitted` or `run_counted`.
-pub fn submit(task: Task, input: Vec<u8>, cancel: Cancel, done: impl FnOnce(Result<Output>) + Send + 'static) {
-  let cost = cost(&task, &input);
+///
+/// `input` is anything that reads as bytes (an owned `Vec<u8>`, or a view of
+/// memory someone else keeps alive and unchanged until `done` runs). It is
+/// dropped before `done`.
+pub fn submit<I: AsRef<[u8]> + Send + 'static>(task: Task, input: I, cancel: Cancel, done: impl FnOnce(Result<Output>) + Send + 'static) {
+  let cost = cost(&task, input.as_ref());
   let queued_at = metrics::queued(metrics::Kind::of(&task));
   budget::admit(cost, move |permit| run_admitted(permit, queued_at, task, input, cancel, done));
 }
@@ -155,18 +159,19 @@ pub fn cost(task: &Task, input: &[u8]) -> u64 {
 }
 
 /// Runs an admitted task (its `permit` held, queued at `queued_at` on the
-/// metrics clock) on the calling pool thread.
-pub fn run_admitted(
+/// metrics clock) on the calling pool thread. `input` is dropped before
+/// `done` runs, so whoever keeps its memory alive may free it in `done`.
+pub fn run_admitted<I: AsRef<[u8]>>(
   permit: budget::Permit,
   queued_at: u64,
   task: Task,
-  input: Vec<u8>,
+  input: I,
   cancel: Cancel,
   done: impl FnOnce(Result<Output>),
 ) {
   let kind = metrics::Kind::of(&task);
   let started_at = metrics::started(kind, queued_at);
-  let result = run_guarded(|| task.run(&input, &cancel));
+  let result = run_guarded(|| task.run(input.as_ref(), &cancel));
   metrics::finished(kind, started_at, metrics::Outcome::of(&result));
   drop(input);
   // Given back before the result is delivered, so whoever sees the result

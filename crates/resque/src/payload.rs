@@ -209,7 +209,7 @@ mod tests {
   fn nesting_up_to_cjsons_limit_parses() {
     let nested = |n: usize| format!("{{\"class\":\"c\",\"args\":[{}1{}]}}", "[".repeat(n), "]".repeat(n));
     // The entry's own object and args array are two levels.
-    // On a thread with the default 2 MiB stack, as the slot threads have.
+    // On a thread with the default 2 MiB stack, as the loop's I/O threads have.
     let deep = std::thread::Builder::new().stack_size(2 << 20).spawn(move || parse(&nested(998)).map(|p| p.class)).unwrap().join().unwrap();
     assert_eq!(deep.unwrap(), "c");
     let e = parse(&nested(999)).unwrap_err();

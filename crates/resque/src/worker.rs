@@ -1,7 +1,12 @@
 //! A resque worker loop in Rust for native jobs: claim from Redis, read the
 //! input, run the task on the CPU pool, write the output, ack, all without
-//! the JS thread. One OS thread per slot (a registered worker name) does the
-//! Redis I/O; the CPU work runs on the shared pool.
+//! the JS thread. The slots (one registered worker name each, one job at a
+//! time) are tasks on two I/O threads (IO_THREADS), each a tokio
+//! current-thread runtime whose slots share one multiplexed Redis
+//! connection: their steps travel pipelined on it, so Redis reads them in
+//! one go and answers them in one write, instead of one thread, one
+//! connection and one wake-up per slot and job. The CPU work runs on the
+//! shared pool.
 //!
 //! Claims are atomic (a Lua script pops the entry and writes the worker's
 //! working-on key together), so a worker killed mid-job leaves its job in that
@@ -9,13 +14,14 @@
 //! same script acks the slot's previous job and returns the input value, so a
 //! job whose input and output are Redis keys costs one round trip.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use redis::aio::MultiplexedConnection;
 use serde_json::Value;
 
 use super::files::Roots;
@@ -96,9 +102,10 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Inputs up to this size come back with the claim (see STEP).
 const PREFETCH_BYTES: usize = 64 * 1024;
 
-/// Tasks this small run on the slot thread itself: handing them to the pool
-/// and waiting costs more than the work.
-const INLINE_HASH_BYTES: usize = 64 * 1024;
+/// Tasks this small run on the slot's I/O thread itself: handing them to the
+/// pool and waiting costs more than the work (a 4 KiB sha256 is a few
+/// microseconds). Kept small, since the thread's other slots wait meanwhile.
+const INLINE_HASH_BYTES: usize = 16 * 1024;
 
 /// Bits of [`Config::events`].
 pub const EMIT_JOB: u8 = 1;
@@ -175,19 +182,24 @@ pub struct Handle {
 /// events.
 #[derive(Default)]
 struct Gate {
-  open: std::sync::Mutex<bool>,
-  opened: std::sync::Condvar,
+  open: AtomicBool,
+  opened: tokio::sync::Notify,
 }
 
 impl Gate {
   fn open(&self) {
-    *self.open.lock().unwrap_or_else(|p| p.into_inner()) = true;
-    self.opened.notify_all();
+    self.open.store(true, Ordering::Release);
+    self.opened.notify_waiters();
   }
-  fn wait(&self) {
-    let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-    while !*open {
-      open = self.opened.wait(open).unwrap_or_else(|p| p.into_inner());
+  async fn wait(&self) {
+    loop {
+      // Registered before the flag is read, so an open() in between still wakes it.
+      let mut notified = std::pin::pin!(self.opened.notified());
+      notified.as_mut().enable();
+      if self.open.load(Ordering::Acquire) {
+        return;
+      }
+      notified.await;
     }
   }
 }
@@ -225,31 +237,140 @@ pub(crate) fn now_seconds() -> u64 {
   SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
-/// Starts one thread per slot. Each slot reports [`Event::Ready`] after its
-/// first poll and waits there until [`Handle::release`] or [`Handle::stop`].
+/// Starts the slots, spread over [`IO_THREADS`] threads. Each slot reports
+/// [`Event::Ready`] after its first poll and waits there until
+/// [`Handle::release`] or [`Handle::stop`].
 pub fn start(config: Config, sink: Sink) -> Handle {
   let stop = Arc::new(AtomicBool::new(false));
   let gate = Arc::new(Gate::default());
   let config = Arc::new(config);
-  let threads = (0..config.slots.len())
-    .map(|slot| {
+  let n = IO_THREADS.min(config.slots.len()).max(1);
+  let threads = (0..n)
+    .map(|t| {
+      let mine: Vec<usize> = (t..config.slots.len()).step_by(n).collect();
       let (config, sink, stop, gate) = (Arc::clone(&config), Arc::clone(&sink), Arc::clone(&stop), Arc::clone(&gate));
       std::thread::Builder::new()
-        .name(format!("rusque-resque-{slot}"))
-        .spawn(move || {
-          let end = Arc::clone(&sink);
-          // A panic in the loop must still end the slot, or end() would wait forever.
-          let token = format!("{:016x}", random_u64());
-          let seq = std::cell::Cell::new(0);
-          if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Slot { slot, config, sink, stop, token, seq, gate, polled: Default::default() }.run())).is_err() {
-            end(Event::Error { slot, message: "internal error: a worker slot stopped after a panic".into() });
-            end(Event::End { slot });
-          }
-        })
+        .name(format!("rusque-resque-{t}"))
+        .spawn(move || run_slots(config, mine, sink, stop, gate))
         .expect("rusque: could not start a worker thread")
     })
     .collect();
   Handle { stop, gate, threads }
+}
+
+/// How many threads the slots are spread over, each a tokio current-thread
+/// runtime with its own multiplexed connection. One thread answers all its
+/// slots' replies before it sends their next steps, and Redis answers a
+/// batch before it reads the next, so the two would take turns; with two
+/// groups, Redis runs one group's steps while the other group's replies are
+/// handled.
+const IO_THREADS: usize = 2;
+
+/// One I/O thread: a current-thread runtime (Redis I/O and timers; tasks go
+/// to the pool, but for the smallest, see INLINE_HASH_BYTES) running the
+/// slots `mine` as tasks on one shared connection, until all have ended.
+///
+/// Unlike the pool's threads, it keeps the process's priority: each of its
+/// wake-ups gates the steps of all its slots, and it does little CPU work
+/// per job, so at a lower priority on a busy machine Redis would wait on it.
+fn run_slots(config: Arc<Config>, mine: Vec<usize>, sink: Sink, stop: Arc<AtomicBool>, gate: Arc<Gate>) {
+  let runtime = match tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build() {
+    Ok(rt) => rt,
+    Err(e) => {
+      for &slot in &mine {
+        sink(Event::Error { slot, message: format!("internal error: could not start the worker's I/O runtime: {e}") });
+        sink(Event::End { slot });
+      }
+      return;
+    }
+  };
+  let link = std::rc::Rc::new(Link::new(&config.url));
+  let tasks = tokio::task::LocalSet::new();
+  for &slot in &mine {
+    let s = Slot {
+      slot,
+      config: Arc::clone(&config),
+      sink: Arc::clone(&sink),
+      stop: Arc::clone(&stop),
+      token: format!("{:016x}", random_u64()),
+      seq: Cell::new(0),
+      gate: Arc::clone(&gate),
+      polled: Cell::new(false),
+      link: std::rc::Rc::clone(&link),
+    };
+    let end = Arc::clone(&sink);
+    tasks.spawn_local(async move {
+      // A panic in a slot must still end it, or end() would wait forever.
+      if tokio::task::spawn_local(s.run()).await.is_err() {
+        end(Event::Error { slot, message: "internal error: a worker slot stopped after a panic".into() });
+        end(Event::End { slot });
+      }
+    });
+  }
+  runtime.block_on(tasks);
+}
+
+/// The multiplexed connection the slots share. A slot that finds it broken
+/// drops it here; the next slot to ask connects again.
+struct Link {
+  client: Result<redis::Client, String>,
+  current: tokio::sync::Mutex<Option<(u64, MultiplexedConnection)>>,
+  /// Connection attempts so far, and how the last failed one failed: slots
+  /// that queued behind a failed attempt report its failure rather than
+  /// each waiting out its own.
+  attempts: Cell<u64>,
+  last_error: std::cell::RefCell<String>,
+}
+
+impl Link {
+  fn new(url: &str) -> Self {
+    Link {
+      client: redis::Client::open(url).map_err(|e| e.to_string()),
+      current: Default::default(),
+      attempts: Cell::new(0),
+      last_error: Default::default(),
+    }
+  }
+
+  /// The shared connection and its number, connecting if there is none.
+  async fn get(&self) -> Result<(u64, MultiplexedConnection), String> {
+    let seen = self.attempts.get();
+    let mut current = self.current.lock().await;
+    if let Some((n, con)) = current.as_ref() {
+      return Ok((*n, con.clone()));
+    }
+    if self.attempts.get() != seen {
+      return Err(self.last_error.borrow().clone());
+    }
+    let n = seen + 1;
+    self.attempts.set(n);
+    let client = self.client.as_ref().map_err(Clone::clone)?;
+    // The timeouts of the blocking connections this replaces: 5 s to
+    // connect, 30 s for a reply. No-delay: steps are small writes that must
+    // not wait for the previous one's acknowledgement.
+    let cfg = redis::AsyncConnectionConfig::new()
+      .set_connection_timeout(Duration::from_secs(5))
+      .set_response_timeout(Duration::from_secs(30))
+      .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+    match client.get_multiplexed_async_connection_with_config(&cfg).await {
+      Ok(con) => {
+        *current = Some((n, con.clone()));
+        Ok((n, con))
+      }
+      Err(e) => {
+        *self.last_error.borrow_mut() = e.to_string();
+        Err(e.to_string())
+      }
+    }
+  }
+
+  /// Drops connection `n` (a slot saw it fail), unless it was replaced already.
+  async fn broken(&self, n: u64) {
+    let mut current = self.current.lock().await;
+    if current.as_ref().is_some_and(|(m, _)| *m == n) {
+      *current = None;
+    }
+  }
 }
 
 struct Slot {
@@ -259,10 +380,11 @@ struct Slot {
   stop: Arc<AtomicBool>,
   /// Step ids (see STEP): a random token of this slot's and a sequence.
   token: String,
-  seq: std::cell::Cell<u64>,
+  seq: Cell<u64>,
   gate: Arc<Gate>,
   /// The first poll has been reported (Event::Ready).
-  polled: std::cell::Cell<bool>,
+  polled: Cell<bool>,
+  link: std::rc::Rc<Link>,
 }
 
 /// A Redis failure: reconnect and carry on.
@@ -286,26 +408,25 @@ impl Slot {
   }
 
   /// Reports the slot's first poll once, then waits at the gate.
-  fn first_poll_done(&self) {
+  async fn first_poll_done(&self) {
     if !self.polled.replace(true) {
       (self.sink)(Event::Ready { slot: self.slot });
-      self.gate.wait();
+      self.gate.wait().await;
     }
   }
 
-  fn sleep(&self, d: Duration) {
+  async fn sleep(&self, d: Duration) {
     let until = Instant::now() + d;
     while !self.stopped() {
       let left = until.saturating_duration_since(Instant::now());
       if left.is_zero() {
         break;
       }
-      std::thread::sleep(left.min(Duration::from_millis(50)));
+      tokio::time::sleep(left.min(Duration::from_millis(50))).await;
     }
   }
 
-  fn run(self) {
-    pool::lower_priority(pool::config().nice);
+  async fn run(self) {
     let keys = Keys::new(&self.config.namespace);
     let script = redis::Script::new(STEP);
     (self.sink)(Event::Start { slot: self.slot });
@@ -324,34 +445,35 @@ impl Slot {
         }
         tries_after_stop += 1;
       }
-      let mut con = match redis::Client::open(self.config.url.as_str()).and_then(|c| c.get_connection_with_timeout(Duration::from_secs(5))) {
+      let (n, mut con) = match self.link.get().await {
         Ok(c) => c,
         Err(e) => {
           (self.sink)(Event::Error { slot: self.slot, message: format!("Redis connection failed: {e}") });
-          self.pause(backoff);
+          self.pause(backoff).await;
           backoff = (backoff * 2).min(MAX_BACKOFF);
           continue;
         }
       };
-      let _ = con.set_read_timeout(Some(Duration::from_secs(30)));
       let mut progressed = false;
-      match self.serve(&mut con, &keys, &script, &mut carry, &mut progressed) {
-        Ok(()) => match self.untrack(&mut con, &keys) {
+      match self.serve(&mut con, &keys, &script, &mut carry, &mut progressed).await {
+        Ok(()) => match self.untrack(&mut con, &keys).await {
           Ok(true) => break,
           // A job landed in the working-on key: serve again to run it (a
           // bounded number of times, see the top of the loop).
           Ok(false) => continue,
           Err(Disconnected(e)) => {
+            self.link.broken(n).await;
             (self.sink)(Event::Error { slot: self.slot, message: format!("could not unregister worker: {e}") });
             break;
           }
         },
         Err(Disconnected(message)) => {
+          self.link.broken(n).await;
           (self.sink)(Event::Error { slot: self.slot, message: format!("Redis connection lost: {message}") });
           // Back off further while nothing gets done (Redis refusing every
           // step), from the start again once a step went through.
           backoff = if progressed { Duration::from_millis(100) } else { (backoff * 2).min(MAX_BACKOFF) };
-          self.pause(backoff);
+          self.pause(backoff).await;
         }
       }
     }
@@ -359,26 +481,26 @@ impl Slot {
   }
 
   /// Sleeps `d`; once stopped, at most 200 ms (the slot is only finishing up).
-  fn pause(&self, d: Duration) {
+  async fn pause(&self, d: Duration) {
     if self.stopped() {
-      std::thread::sleep(d.min(Duration::from_millis(200)));
+      tokio::time::sleep(d.min(Duration::from_millis(200))).await;
     } else {
-      self.sleep(d);
+      self.sleep(d).await;
     }
   }
 
   /// Refreshes the worker's ping key, as node-resque's worker does, and its
   /// registration (crate::alive::refresh says why).
-  fn ping(&self, con: &mut redis::Connection) -> Result<(), Disconnected> {
+  async fn ping(&self, con: &mut MultiplexedConnection) -> Result<(), Disconnected> {
     let keys = Keys::new(&self.config.namespace);
     let queues = self.queues();
     let mut pipe = redis::pipe();
     super::alive::refresh(&mut pipe, &keys, self.name(), &queues, payload::ping(self.name(), &queues, now_seconds()));
-    pipe.query::<()>(con)?;
+    pipe.query_async::<()>(con).await?;
     Ok(())
   }
 
-  fn track(&self, con: &mut redis::Connection, keys: &Keys) -> Result<(), Disconnected> {
+  async fn track(&self, con: &mut MultiplexedConnection, keys: &Keys) -> Result<(), Disconnected> {
     let queues = self.queues();
     redis::pipe()
       .sadd(keys.workers(), format!("{}:{}", self.name(), queues))
@@ -387,13 +509,14 @@ impl Slot {
       .ignore()
       .set(keys.ping(self.name()), payload::ping(self.name(), &queues, now_seconds()))
       .ignore()
-      .query::<()>(con)?;
+      .query_async::<()>(con)
+      .await?;
     Ok(())
   }
 
   /// Unregisters the slot; false (and nothing done) if its working-on key
   /// holds a job meanwhile (one a late step claimed).
-  fn untrack(&self, con: &mut redis::Connection, keys: &Keys) -> Result<bool, Disconnected> {
+  async fn untrack(&self, con: &mut MultiplexedConnection, keys: &Keys) -> Result<bool, Disconnected> {
     let (name, queues) = (self.name(), self.queues());
     let done: i64 = redis::Script::new(UNTRACK)
       .key(keys.workers())
@@ -404,19 +527,20 @@ impl Slot {
       .key(keys.worker_stat("processed", name))
       .key(keys.own("cycle", name, &queues))
       .arg(format!("{name}:{queues}"))
-      .invoke(con)?;
+      .invoke_async(con)
+      .await?;
     Ok(done == 1)
   }
 
-  fn serve(
+  async fn serve(
     &self,
-    con: &mut redis::Connection,
+    con: &mut MultiplexedConnection,
     keys: &Keys,
     script: &redis::Script,
     carry: &mut Carry,
     progressed: &mut bool,
   ) -> Result<(), Disconnected> {
-    self.track(con, keys)?;
+    self.track(con, keys).await?;
     carry.registered = true;
     let queues = self.queues();
     let working = keys.working(self.name(), &queues);
@@ -441,18 +565,18 @@ impl Slot {
       // The connection failed during the step that acked `ack`, which may or
       // may not have run. Sent again with its id, it is applied once either
       // way (see STEP), and its reply tells what the slot holds now.
-      let claimed = self.step(con, script, &step_keys, ack, !self.stopped())?;
+      let claimed = self.step(con, script, &step_keys, ack, !self.stopped()).await?;
       *progressed = true;
       if let Some(claimed) = claimed {
-        *ack = self.process(con, claimed)?;
+        *ack = self.process(con, claimed).await?;
       }
       None
     } else {
-      let left = redis::cmd("GET").arg(&working).query::<Option<Vec<u8>>>(con)?;
+      let left = redis::cmd("GET").arg(&working).query_async::<Option<Vec<u8>>>(con).await?;
       left.map(|v| (leftover(&v), v))
     };
     if let Some((parsed, left)) = left {
-      self.first_poll_done();
+      self.first_poll_done().await;
       match parsed {
         Some(claimed) => {
           // Count the re-runs at start: a job that kills its worker (out of
@@ -461,19 +585,19 @@ impl Slot {
           // count is per job (resume.lua, shared with the JS loop) and kept
           // outside node-resque's `worker:*` keys, which its tools read.
           let resumes = keys.own("resumes", self.name(), &queues);
-          let n: u64 = if fresh { redis::Script::new(RESUME).key(&working).key(&resumes).invoke(con)? } else { 0 };
+          let n: u64 = if fresh { redis::Script::new(RESUME).key(&working).key(&resumes).invoke_async(con).await? } else { 0 };
           carry.looked = true;
           if n > MAX_RESUMES {
             let Claimed { queue, entry, record, .. } = claimed;
             let entry = entry.unwrap_or_else(|len| format!("(not UTF-8; {len} bytes)"));
             let error =
               Error::new(Code::Internal, format!("its worker stopped {n} times while running this job; not running it again"));
-            self.fail(con, &queue, entry, &record, Code::Internal.as_str(), error, 0)?;
+            self.fail(con, &queue, entry, &record, Code::Internal.as_str(), error, 0).await?;
           } else {
-            *ack = self.process(con, claimed)?;
+            *ack = self.process(con, claimed).await?;
           }
           if fresh {
-            redis::cmd("DEL").arg(&resumes).query::<()>(con)?;
+            redis::cmd("DEL").arg(&resumes).query_async::<()>(con).await?;
           }
         }
         // Not a record this loop can re-run: filed, not dropped.
@@ -485,7 +609,8 @@ impl Slot {
           "InvalidPayload",
           Error::invalid("unreadable working-on value found when the worker started"),
           0,
-        )?,
+        )
+        .await?,
       }
     }
     carry.looked = true;
@@ -494,19 +619,19 @@ impl Slot {
       // returns a job a late step may have claimed into its key.
       let stopping = self.stopped();
       if !stopping && last_ping.elapsed() >= self.config.ping {
-        self.ping(con)?;
+        self.ping(con).await?;
         last_ping = Instant::now();
       }
-      let claimed = self.step(con, script, &step_keys, ack, !stopping)?;
+      let claimed = self.step(con, script, &step_keys, ack, !stopping).await?;
       *progressed = true;
-      self.first_poll_done();
+      self.first_poll_done().await;
       match claimed {
         None if stopping => return Ok(()),
         None => {
           (self.sink)(Event::Pause { slot: self.slot });
-          self.sleep(self.config.poll);
+          self.sleep(self.config.poll).await;
         }
-        Some(claimed) => *ack = self.process(con, claimed)?,
+        Some(claimed) => *ack = self.process(con, claimed).await?,
       }
     }
   }
@@ -515,78 +640,81 @@ impl Slot {
   /// claims the next entry: one round trip. If the connection fails here the
   /// ack may or may not have landed and `ack` keeps it; the working-on key,
   /// read again on reconnect, tells which (see serve).
-  fn step(&self, con: &mut redis::Connection, script: &redis::Script, k: &StepKeys, ack: &mut Option<Ack>, claim: bool) -> Result<Option<Claimed>, Disconnected> {
-    let mut call = script.key(&k.working);
-    call.key(&k.processed).key(&k.processed_mine).key(&k.cycle);
-    for q in &k.queues {
-      call.key(q);
-    }
-    match ack.as_ref().map(|a| &a.output) {
-      None => call.arg("0").arg("").arg("").arg(""),
-      Some(None) => call.arg("1").arg("").arg("").arg(""),
-      Some(Some((key, bytes, ttl))) => call.arg("2").arg(key).arg(bytes.as_slice()).arg(ttl.map(|t| t.to_string()).unwrap_or_default()),
-    };
-    call.arg(if claim { "1" } else { "0" }).arg(payload::js_date_string(now_seconds())).arg(self.name()).arg(PREFETCH_BYTES);
-    call.arg(ack.as_ref().map_or(&[][..], |a| a.record.as_slice()));
-    let id = match ack.as_mut() {
-      Some(Ack { step: Some(id), .. }) => *id,
-      other => {
-        let id = self.seq.get() + 1;
-        self.seq.set(id);
-        if let Some(a) = other {
-          a.step = Some(id);
+  async fn step(&self, con: &mut MultiplexedConnection, script: &redis::Script, k: &StepKeys, ack: &mut Option<Ack>, claim: bool) -> Result<Option<Claimed>, Disconnected> {
+    // Twice at most: a step whose output Redis refused fails that job, then claims.
+    loop {
+      let mut call = script.key(&k.working);
+      call.key(&k.processed).key(&k.processed_mine).key(&k.cycle);
+      for q in &k.queues {
+        call.key(q);
+      }
+      match ack.as_ref().map(|a| &a.output) {
+        None => call.arg("0").arg("").arg("").arg(""),
+        Some(None) => call.arg("1").arg("").arg("").arg(""),
+        Some(Some((key, bytes, ttl))) => call.arg("2").arg(key).arg(bytes.as_slice()).arg(ttl.map(|t| t.to_string()).unwrap_or_default()),
+      };
+      call.arg(if claim { "1" } else { "0" }).arg(payload::js_date_string(now_seconds())).arg(self.name()).arg(PREFETCH_BYTES);
+      call.arg(ack.as_ref().map_or(&[][..], |a| a.record.as_slice()));
+      let id = match ack.as_mut() {
+        Some(Ack { step: Some(id), .. }) => *id,
+        other => {
+          let id = self.seq.get() + 1;
+          self.seq.set(id);
+          if let Some(a) = other {
+            a.step = Some(id);
+          }
+          id
         }
-        id
+      };
+      call.arg(format!("{}:{id:016}", self.token));
+      for q in &self.config.queues {
+        call.arg(q);
       }
-    };
-    call.arg(format!("{}:{id:016}", self.token));
-    for q in &self.config.queues {
-      call.arg(q);
-    }
-    // Bytes, not String: an entry that is not UTF-8 must fail as a bad
-    // payload, not as a Redis error that would retry it forever.
-    let reply: Option<Vec<redis::Value>> = match call.invoke(con) {
-      Ok(reply) => reply,
-      // Redis refused to store the output (an ACL, maxmemory...): that job
-      // fails, as it does in the JS loop, instead of being re-run forever.
-      // The output's SET is the script's first write (before the ack and
-      // step_done), so the script did nothing else.
-      Err(e) if e.code().is_some_and(|c| !transient(c)) && matches!(ack, Some(Ack { output: Some(_), .. })) => {
-        let Some(Ack { output: Some((key, ..)), queue, entry, record, .. }) = ack.take() else { unreachable!() };
-        // Out of memory, an ACL...: the server's fault, not the job's.
-        let error = Error::new(Code::RedisRejected, format!("Redis refused to store the output at key {key:?}: {e}"));
-        self.fail(con, &queue, entry, &record, Code::RedisRejected.as_str(), error, 0)?;
-        // The script did not run; claim now (no ack this time, so this recurses once at most).
-        return self.step(con, script, k, ack, claim);
+      // Bytes, not String: an entry that is not UTF-8 must fail as a bad
+      // payload, not as a Redis error that would retry it forever.
+      let reply: Option<Vec<redis::Value>> = match call.invoke_async(con).await {
+        Ok(reply) => reply,
+        // Redis refused to store the output (an ACL, maxmemory...): that job
+        // fails, as it does in the JS loop, instead of being re-run forever.
+        // The output's SET is the script's first write (before the ack and
+        // step_done), so the script did nothing else.
+        Err(e) if e.code().is_some_and(|c| !transient(c)) && matches!(ack, Some(Ack { output: Some(_), .. })) => {
+          let Some(Ack { output: Some((key, ..)), queue, entry, record, .. }) = ack.take() else { unreachable!() };
+          // Out of memory, an ACL...: the server's fault, not the job's.
+          let error = Error::new(Code::RedisRejected, format!("Redis refused to store the output at key {key:?}: {e}"));
+          self.fail(con, &queue, entry, &record, Code::RedisRejected.as_str(), error, 0).await?;
+          // The script did not run; claim now (with no ack this time).
+          continue;
+        }
+        Err(e) => return Err(e.into()),
+      };
+      // `success` follows the ack, so a listener that reads Redis sees the job counted.
+      if let Some(done) = ack.take() {
+        self.succeeded(done);
       }
-      Err(e) => return Err(e.into()),
-    };
-    // `success` follows the ack, so a listener that reads Redis sees the job counted.
-    if let Some(done) = ack.take() {
-      self.succeeded(done);
+      let Some(reply) = reply else { return Ok(None) };
+      let mut fields = reply.into_iter();
+      let mut next = || fields.next().unwrap_or(redis::Value::Nil);
+      let index: i64 = redis::from_redis_value(&next())?;
+      if index < 0 {
+        // The key already holds a job (a late step claimed it): run that one.
+        let record: Vec<u8> = redis::from_redis_value(&next())?;
+        return Ok(Some(held_job(record)));
+      }
+      let (entry, key, input, err, record): (Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>, Option<String>, Vec<u8>) = (
+        redis::from_redis_value(&next())?,
+        redis::from_redis_value(&next())?,
+        redis::from_redis_value(&next())?,
+        redis::from_redis_value(&next())?,
+        redis::from_redis_value(&next())?,
+      );
+      let Some(queue) = usize::try_from(index).ok().and_then(|i| i.checked_sub(1)).and_then(|i| self.config.queues.get(i)) else {
+        return Ok(None);
+      };
+      let input = key.map(|k| (String::from_utf8_lossy(&k).into_owned(), err.map_or(Ok(input), Err)));
+      let entry = String::from_utf8(entry).map_err(|e| e.as_bytes().len());
+      break Ok(Some(Claimed { queue: queue.clone(), entry, input, record }));
     }
-    let Some(reply) = reply else { return Ok(None) };
-    let mut fields = reply.into_iter();
-    let mut next = || fields.next().unwrap_or(redis::Value::Nil);
-    let index: i64 = redis::from_redis_value(&next())?;
-    if index < 0 {
-      // The key already holds a job (a late step claimed it): run that one.
-      let record: Vec<u8> = redis::from_redis_value(&next())?;
-      return Ok(Some(held_job(record)));
-    }
-    let (entry, key, input, err, record): (Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>, Option<String>, Vec<u8>) = (
-      redis::from_redis_value(&next())?,
-      redis::from_redis_value(&next())?,
-      redis::from_redis_value(&next())?,
-      redis::from_redis_value(&next())?,
-      redis::from_redis_value(&next())?,
-    );
-    let Some(queue) = usize::try_from(index).ok().and_then(|i| i.checked_sub(1)).and_then(|i| self.config.queues.get(i)) else {
-      return Ok(None);
-    };
-    let input = key.map(|k| (String::from_utf8_lossy(&k).into_owned(), err.map_or(Ok(input), Err)));
-    let entry = String::from_utf8(entry).map_err(|e| e.as_bytes().len());
-    Ok(Some(Claimed { queue: queue.clone(), entry, input, record }))
   }
 
   /// The `success` event of a job whose ack has landed, if JS listens now:
@@ -602,7 +730,7 @@ impl Slot {
   /// Runs one claimed entry. A success is returned to be acked with the next
   /// step; a job failure is recorded (and acked) at once. Only a Redis failure
   /// is returned as an error.
-  fn process(&self, con: &mut redis::Connection, claimed: Claimed) -> Result<Option<Ack>, Disconnected> {
+  async fn process(&self, con: &mut MultiplexedConnection, claimed: Claimed) -> Result<Option<Ack>, Disconnected> {
     let Claimed { queue, entry, input, record } = claimed;
     let (entry, utf8) = match entry {
       Ok(entry) => (entry, true),
@@ -622,7 +750,7 @@ impl Slot {
         None => Err(("Error", Error::invalid(format!("No job defined for class \"{}\"", p.class)))),
         Some(job) => match job.spec(&p.args) {
           Err(e) => Err((e.code.as_str(), e)),
-          Ok(spec) => self.execute(con, spec, input)?.map_err(|e| (e.code.as_str(), e)),
+          Ok(spec) => self.execute(con, spec, input).await?.map_err(|e| (e.code.as_str(), e)),
         },
       },
     };
@@ -632,7 +760,7 @@ impl Slot {
         Ok(Some(Ack { output, record, queue, entry, result, duration_ms, step: None }))
       }
       Err((exception, error)) => {
-        self.fail(con, &queue, entry, &record, exception, error, duration_ms)?;
+        self.fail(con, &queue, entry, &record, exception, error, duration_ms).await?;
         Ok(None)
       }
     }
@@ -643,9 +771,9 @@ impl Slot {
   /// Only while the working-on key holds the job's `held` record, as an ack:
   /// a step Redis ran late may have claimed another job into it.
   #[allow(clippy::too_many_arguments)]
-  fn fail(
+  async fn fail(
     &self,
-    con: &mut redis::Connection,
+    con: &mut MultiplexedConnection,
     queue: &str,
     entry: String,
     held: &[u8],
@@ -670,7 +798,8 @@ impl Slot {
       .key(keys.failed())
       .arg(held)
       .arg(record)
-      .invoke::<()>(con)?;
+      .invoke_async::<()>(con)
+      .await?;
     let exception = exception.to_string();
     (self.sink)(Event::Failure { slot: self.slot, queue: queue.to_string(), payload: entry, exception, error, duration_ms });
     Ok(())
@@ -678,12 +807,12 @@ impl Slot {
 
   /// Reads the input, runs the task and writes a path output. A key output is
   /// returned for the next step to write together with the ack.
-  fn execute(&self, con: &mut redis::Connection, spec: Spec, prefetched: Option<Prefetched>) -> Result<Result<(Value, Option<KeyOutput>), Error>, Disconnected> {
+  async fn execute(&self, con: &mut MultiplexedConnection, spec: Spec, prefetched: Option<Prefetched>) -> Result<Result<(Value, Option<KeyOutput>), Error>, Disconnected> {
     let input = match &spec.input {
       InputRef::Key(k) => {
         let value = match prefetched {
           Some((key, value)) if &key == k => value,
-          _ => match self.read_key(con, k, spec.max_input_bytes)? {
+          _ => match self.read_key(con, k, spec.max_input_bytes).await? {
             KeyRead::Value(v) => Ok(v),
             KeyRead::Refused(e) => Err(e),
             KeyRead::TooLarge(n) => return Ok(Err(input_too_large(&format!("Redis key {k:?}"), n, spec.max_input_bytes))),
@@ -709,7 +838,7 @@ impl Slot {
     let mut spec = spec;
     let mut keyed = Vec::new();
     for k in spec.overlay_keys() {
-      match self.read_key(con, &k, spec.max_input_bytes)? {
+      match self.read_key(con, &k, spec.max_input_bytes).await? {
         KeyRead::Value(v) => keyed.push(v),
         KeyRead::TooLarge(n) => return Ok(Err(input_too_large(&format!("Redis key {k:?}"), n, spec.max_input_bytes))),
         KeyRead::Refused(e) if e.starts_with("WRONGTYPE") => return Ok(Err(Error::invalid(format!("cannot read a composite overlay from Redis key {k:?}: {e}")))),
@@ -727,8 +856,8 @@ impl Slot {
     let ran = if inline {
       pool::run_counted(&spec.task, &input, &Cancel::never())
     } else {
-      // The CPU work goes to the pool; this thread only waits for it.
-      let (tx, rx) = mpsc::sync_channel(1);
+      // The CPU work goes to the pool; the slot only waits for it.
+      let (tx, mut rx) = tokio::sync::oneshot::channel();
       let task = spec.task.clone();
       pool::submit(task, input, Cancel::never(), move |result| {
         let _ = tx.send(result);
@@ -736,11 +865,16 @@ impl Slot {
       // Meanwhile it keeps the worker's ping fresh, so a long job (or one
       // queued behind others on a busy pool) is not taken for a dead worker's
       // and recovered while it still runs.
+      // Pings keep their cadence (the time a ping takes is not added to it).
+      let mut next = tokio::time::Instant::now() + self.config.ping;
       loop {
-        match rx.recv_timeout(self.config.ping) {
-          Ok(result) => break result,
-          Err(mpsc::RecvTimeoutError::Timeout) => self.ping(con)?,
-          Err(mpsc::RecvTimeoutError::Disconnected) => break Err(Error::new(Code::Internal, "the pool dropped a job")),
+        match tokio::time::timeout_at(next, &mut rx).await {
+          Ok(Ok(result)) => break result,
+          Err(_elapsed) => {
+            self.ping(con).await?;
+            next = (next + self.config.ping).max(tokio::time::Instant::now());
+          }
+          Ok(Err(_dropped)) => break Err(Error::new(Code::Internal, "the pool dropped a job")),
         }
       }
     };
@@ -751,16 +885,16 @@ impl Slot {
   /// value only if it is within `max` bytes. (Two plain commands: a script
   /// returning the value would copy large inputs twice more inside Redis. A
   /// value that grows in between is caught by Spec::key_input.)
-  fn read_key(&self, con: &mut redis::Connection, key: &str, max: u64) -> Result<KeyRead, Disconnected> {
+  async fn read_key(&self, con: &mut MultiplexedConnection, key: &str, max: u64) -> Result<KeyRead, Disconnected> {
     let refused = |e: redis::RedisError| if e.code().is_some() { Ok(KeyRead::Refused(e.to_string())) } else { Err(Disconnected::from(e)) };
-    let size: u64 = match redis::cmd("STRLEN").arg(key).query(con) {
+    let size: u64 = match redis::cmd("STRLEN").arg(key).query_async(con).await {
       Ok(n) => n,
       Err(e) => return refused(e),
     };
     if size > max {
       return Ok(KeyRead::TooLarge(size));
     }
-    match redis::cmd("GET").arg(key).query::<Option<Vec<u8>>>(con) {
+    match redis::cmd("GET").arg(key).query_async::<Option<Vec<u8>>>(con).await {
       Ok(v) => Ok(KeyRead::Value(v)),
       Err(e) => refused(e),
     }

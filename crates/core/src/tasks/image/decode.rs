@@ -20,6 +20,13 @@ pub struct Pixels {
   pub channels: u8,
 }
 
+/// The limits were checked against the header read before decoding; the
+/// decoder reads the size again, and it must agree, so that nothing the
+/// decoder allocates rests on a header other than the one checked (a caller
+/// of the core that hands over memory it may change). From here on the
+/// decoder allocates by its own reading.
+const CHANGED: &str = "the image's size differs from its header's (were the input's bytes changed while the job ran?)";
+
 /// Decodes `data`, returning the pixels and the embedded ICC profile, if any.
 /// `min_size` is the smallest (width, height), in stored (unrotated)
 /// orientation, the caller needs; a JPEG decoder may deliver a
@@ -94,6 +101,9 @@ fn decode_jpeg(data: &[u8], header: &Header, min_size: Option<(u32, u32)>) -> Re
   let cmyk = header.channels == 4;
   let result = std::panic::catch_unwind(|| -> std::io::Result<Pixels> {
     let mut d = mozjpeg::Decompress::with_err(error_mgr()).from_mem(data)?;
+    if (d.width(), d.height()) != (header.width as usize, header.height as usize) {
+      return Err(std::io::Error::other(CHANGED));
+    }
     d.scale(numerator);
     let colorspace = if cmyk { mozjpeg::ColorSpace::JCS_CMYK } else { mozjpeg::ColorSpace::JCS_RGB };
     let mut started = d.to_colorspace(colorspace)?;
@@ -145,6 +155,9 @@ fn decode_with_image_crate(data: &[u8], format: Format, header: &Header) -> Resu
   let mut reader = image::ImageReader::with_format(Cursor::new(data), image_format(format));
   reader.limits(decode_limits(header));
   let mut decoder = reader.into_decoder().map_err(|e| map_image_error(format, e))?;
+  if decoder.dimensions() != (header.width, header.height) {
+    return Err(Error::corrupt(format!("{} data is corrupt: {CHANGED}", format.name().to_uppercase())));
+  }
   let icc = decoder.icc_profile().ok().flatten();
   let img = image::DynamicImage::from_decoder(decoder).map_err(|e| map_image_error(format, e))?;
   let (width, height) = (img.width(), img.height());
@@ -166,6 +179,24 @@ mod tests {
     assert_eq!(jpeg_scale_numerator(2725, 2225, Some((300, 200))), 1);
     assert_eq!(jpeg_scale_numerator(2725, 2225, Some((2000, 10))), 8);
     assert_eq!(jpeg_scale_numerator(2725, 2225, None), 8);
+  }
+
+  /// The header a decode is checked against no longer matches the bytes
+  /// (the caller changed them in between): refused, not decoded at the new size.
+  #[test]
+  fn a_size_other_than_the_headers_is_refused() {
+    use crate::error::Code;
+    use crate::pool::Cancel;
+    let pixels = Pixels { data: vec![128; 16 * 12 * 3], width: 16, height: 12, channels: 3 };
+    for format in [Format::Jpeg, Format::Png] {
+      let bytes = super::super::encode::encode(&pixels, format, &Default::default(), &Cancel::never()).unwrap();
+      let header = super::super::header::read(&bytes).unwrap();
+      assert!(decode(&bytes, &header, None).is_ok());
+      let smaller = Header { width: 8, ..header };
+      let err = decode(&bytes, &smaller, None).unwrap_err();
+      assert_eq!(err.code, Code::CorruptInput, "{format:?}: {}", err.message);
+      assert!(err.message.contains("differs from its header"), "{}", err.message);
+    }
   }
 
   #[test]

@@ -14,6 +14,7 @@ pub mod orient;
 pub mod palette;
 pub mod plausible;
 pub mod resize;
+pub mod stages;
 pub mod steps;
 
 pub use encode::{ChromaSubsampling, Encode, Palette};
@@ -251,20 +252,7 @@ pub fn resize_with_info(data: &[u8], opts: &ResizeOptions, cancel: &Cancel) -> R
     cancel.check()?;
   }
 
-  // The decoder may have shrunk the image: scale the plan's crop to match.
-  let plan = {
-    let kx = f64::from(pixels.width) / f64::from(source.0);
-    let ky = f64::from(pixels.height) / f64::from(source.1);
-    let (l, t, w, h) = plan.crop;
-    let crop = if (kx, ky) == (1.0, 1.0) {
-      plan.crop
-    } else {
-      let w2 = (w * kx).min(f64::from(pixels.width));
-      let h2 = (h * ky).min(f64::from(pixels.height));
-      ((l * kx).min(f64::from(pixels.width) - w2), (t * ky).min(f64::from(pixels.height) - h2), w2, h2)
-    };
-    resize::Plan { crop, ..plan }
-  };
+  let plan = plan_for_decoded(plan, source, &pixels);
 
   let bg_transparent = opts.background[3] < 255 && plan.canvas != plan.scaled;
   if bg_transparent && format != Format::Jpeg {
@@ -297,6 +285,22 @@ pub fn resize_with_info(data: &[u8], opts: &ResizeOptions, cancel: &Cancel) -> R
   cancel.check()?;
   let info = OutputInfo { format, width: out.width, height: out.height, channels: out.channels, size: bytes.len() };
   Ok(Encoded { bytes, info })
+}
+
+/// The decoder may have shrunk the image (DCT scaling): `plan`, made for a
+/// source of `source` pixels, with its crop scaled to `pixels`.
+pub fn plan_for_decoded(plan: resize::Plan, source: (u32, u32), pixels: &decode::Pixels) -> resize::Plan {
+  let kx = f64::from(pixels.width) / f64::from(source.0);
+  let ky = f64::from(pixels.height) / f64::from(source.1);
+  let (l, t, w, h) = plan.crop;
+  let crop = if (kx, ky) == (1.0, 1.0) {
+    plan.crop
+  } else {
+    let w2 = (w * kx).min(f64::from(pixels.width));
+    let h2 = (h * ky).min(f64::from(pixels.height));
+    ((l * kx).min(f64::from(pixels.width) - w2), (t * ky).min(f64::from(pixels.height) - h2), w2, h2)
+  };
+  resize::Plan { crop, ..plan }
 }
 
 /// The smallest decoded size (stored orientation) that still covers `plan`'s

@@ -234,8 +234,28 @@ function prepare (task, input, taskOptions) {
     })
     return { kind, bytes: opts.readArg('input', () => opts.imageBytes(input)), arg: undefined, signal, options: taskOptions }
   }
-  const { algorithm, signal } = opts.readArg('options', () => hashOptions(taskOptions))
-  return { kind, bytes: opts.readArg('input', () => opts.toBytes(input)), arg: algorithm, signal, options: taskOptions }
+  return prepareHash(input, taskOptions)
+}
+
+/**
+ * prepare('hash', ...), the hot path of tiny jobs: no closure, and no
+ * options object read when none is given.
+ */
+function prepareHash (input, taskOptions) {
+  let algorithm, signal
+  if (taskOptions === undefined || taskOptions === null) {
+    algorithm = undefined
+    signal = undefined
+  } else {
+    ({ algorithm, signal } = opts.readArg('options', () => hashOptions(taskOptions)))
+  }
+  let bytes
+  try {
+    bytes = opts.toBytes(input)
+  } catch (err) {
+    throw opts.argError('input', err)
+  }
+  return { kind: KIND_HASH, bytes, arg: algorithm, signal, options: taskOptions }
 }
 
 function nextJobId () {
