@@ -128,6 +128,8 @@ pub struct Heartbeat {
 /// How long connecting may take, and how long one ping may wait for Redis
 /// at least (a ping slower than its interval is a failed one).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How soon a failed ping (or connection) is tried again.
+const RETRY: Duration = Duration::from_millis(100);
 const MIN_IO_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The ping thread's connection name (CLIENT SETNAME).
@@ -224,7 +226,14 @@ fn run(shared: &Shared, config: &Config, keys: &Keys, con: redis::Connection) {
   let mut link = Some(con);
   // A timeout of 0 (setInterval's minimum is 1 ms) must not spin.
   let every = config.every.max(Duration::from_millis(1));
-  while !shared.sleep(every) {
+  // After a failure the next try comes sooner, so that a worker is back in
+  // its peers' eyes within moments of Redis returning, as ioredis resends a
+  // JS ping queued while it reconnected: a peer judging pings after an
+  // outage waits one staleAfter, not one ping period more.
+  let retry = every.min(RETRY);
+  let mut wait = every;
+  while !shared.sleep(wait) {
+    wait = retry;
     if link.is_none() {
       match connect(config) {
         Ok(c) => link = Some(c),
@@ -246,10 +255,13 @@ fn run(shared: &Shared, config: &Config, keys: &Keys, con: redis::Connection) {
       break;
     }
     match pipe.query::<()>(con) {
-      Ok(()) => shared.note(|n| {
-        n.pinged = now;
-        n.pings += 1;
-      }),
+      Ok(()) => {
+        wait = every;
+        shared.note(|n| {
+          n.pinged = now;
+          n.pings += 1;
+        })
+      }
       Err(e) => {
         // An error reply leaves the connection usable; anything else, a new one next time.
         let broken = e.code().is_none();
