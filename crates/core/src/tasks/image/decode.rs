@@ -7,7 +7,7 @@ use std::os::raw::c_int;
 
 use super::header::{image_format, map_image_error, Header};
 use super::Format;
-use crate::error::{Error, Result};
+use crate::error::{Code, Error, Result};
 use crate::pool::panic_message;
 
 /// Decoded pixels, tightly packed rows of `channels` bytes per pixel.
@@ -29,6 +29,10 @@ pub fn decode(data: &[u8], header: &Header, min_size: Option<(u32, u32)>) -> Res
   super::plausible::check(data, header)?;
   match header.format {
     Format::Jpeg => Ok((decode_jpeg(data, header, min_size)?, super::header::jpeg_icc(data))),
+    Format::Avif => Err(Error::new(
+      Code::UnsupportedFormat,
+      "AVIF input can be described (metadata()) but not decoded: no AVIF decoder builds from crates.io sources on every target rusque ships; convert it to JPEG, PNG or WebP first",
+    )),
     other => decode_with_image_crate(data, other, header),
   }
 }
