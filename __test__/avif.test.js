@@ -4,8 +4,8 @@
 // decoder) and compared with the same resize as lossless PNG, pixel by pixel
 // (PSNR); the container's own fields (av1C's chroma subsampling, the alpha
 // auxiliary image) read from the bytes. Input: metadata() from the header;
-// decoding is refused with ERR_UNSUPPORTED_FORMAT (no decoder builds from
-// crates.io sources on every target, see README). Every path: resize(),
+// decoding is refused with ERR_UNSUPPORTED_FORMAT (no decoder yet, see
+// README). Every path: resize(),
 // JobQueue, a native job in each worker loop.
 
 const { describe, it, before, after } = require('node:test')

@@ -31,7 +31,7 @@ pub fn decode(data: &[u8], header: &Header, min_size: Option<(u32, u32)>) -> Res
     Format::Jpeg => Ok((decode_jpeg(data, header, min_size)?, super::header::jpeg_icc(data))),
     Format::Avif => Err(Error::new(
       Code::UnsupportedFormat,
-      "AVIF input can be described (metadata()) but not decoded: no AVIF decoder builds from crates.io sources on every target rusque ships; convert it to JPEG, PNG or WebP first",
+      "AVIF input can be described (metadata()) but not decoded: rusque has no AVIF decoder yet; convert it to JPEG, PNG or WebP first",
     )),
     other => decode_with_image_crate(data, other, header),
   }
