@@ -20,18 +20,19 @@ const fixtures = path.resolve(process.argv[3] || process.env.RUSQUE_FIXTURES || 
 // Larger fixtures would make every execution slow; the tiny variants stand in for them.
 const MAX_SEED_BYTES = 160 * 1024
 
-const FORMATS = { jpeg: /\.jpe?g$/i, png: /\.png$/i, webp: /\.webp$/i, gif: /\.gif$/i }
+const FORMATS = { jpeg: /\.jpe?g$/i, png: /\.png$/i, webp: /\.webp$/i, gif: /\.gif$/i, avif: /\.avif$/i }
 const TARGETS = {
   resize_jpeg: ['jpeg'],
   resize_png: ['png'],
   resize_webp: ['webp'],
   resize_gif: ['gif'],
-  metadata: ['jpeg', 'png', 'webp', 'gif'],
+  metadata: ['jpeg', 'png', 'webp', 'gif', 'avif'],
+  metadata_avif: ['avif'],
   resize_options: ['options'],
   resque_payload: ['resque']
 }
 
-const seeds = { jpeg: [], png: [], webp: [], gif: [], resque: [], options: [] }
+const seeds = { jpeg: [], png: [], webp: [], gif: [], avif: [], resque: [], options: [] }
 
 // Byte strings for the resize_options target (layout in fuzz/src/lib.rs,
 // check_resize_options): issue #12's cases and an ordinary resize.
@@ -105,6 +106,8 @@ async function variants () {
     add('webp', `lossless-${tag}.webp`, await base(alpha, w, h).webp({ lossless: true }).toBuffer())
     add('gif', `still-${tag}.gif`, await base(alpha, w, h).gif().toBuffer())
     add('gif', `interlaced-${tag}.gif`, await base(photo, w, h).gif({ interlace: true, colours: 8, dither: 0 }).toBuffer())
+    add('avif', `still-${tag}.avif`, await base(photo, w, h).avif({ quality: 40 }).toBuffer())
+    add('avif', `alpha-${tag}.avif`, await base(alpha, w, h).avif({ quality: 40 }).toBuffer())
   }
   for (let o = 2; o <= 8; o++) {
     add('jpeg', `orientation-${o}.jpg`, await base(photo, 24, 16).withMetadata({ orientation: o }).jpeg().toBuffer())
