@@ -217,7 +217,7 @@ mod tests {
       for chroma_subsampling in [ChromaSubsampling::Yuv420, ChromaSubsampling::Yuv444] {
         let out = encode(&img, &Avif { chroma_subsampling, effort: 9, ..Avif::default() }, false).unwrap();
         assert!(isobmff::is_avif(&out));
-        assert_eq!(isobmff::read(&out).unwrap(), isobmff::AvifHeader { width: img.width, height: img.height, has_alpha: alpha });
+        assert_eq!(isobmff::read(&out).unwrap(), isobmff::AvifHeader { width: img.width, height: img.height, has_alpha: alpha, orientation: 1 });
       }
     }
   }

@@ -54,7 +54,7 @@ pub fn read(data: &[u8]) -> Result<Header> {
     Format::Jpeg => read_jpeg(data)?,
     Format::Avif => {
       let h = super::isobmff::read(data)?;
-      Header { format, width: h.width, height: h.height, channels: if h.has_alpha { 4 } else { 3 }, has_alpha: h.has_alpha, orientation: 1 }
+      Header { format, width: h.width, height: h.height, channels: if h.has_alpha { 4 } else { 3 }, has_alpha: h.has_alpha, orientation: h.orientation }
     }
     Format::Webp => read_with_image_crate(data, format).map_err(|e| webp_canvas_too_large(data).unwrap_or(e))?,
     _ => read_with_image_crate(data, format)?,
