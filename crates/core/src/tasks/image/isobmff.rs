@@ -103,36 +103,56 @@ fn full<'a>(b: &Bx<'a>) -> Result<(u8, u32, &'a [u8])> {
   Ok(((vf >> 24) as u8, vf & 0xFF_FFFF, &b.body[4..]))
 }
 
-pub fn read(data: &[u8]) -> Result<AvifHeader> {
-  let meta = child(data, b"meta")?.ok_or_else(|| truncated("file (no meta box)"))?;
-  let (_, _, meta) = full(&meta)?;
-  let pitm = child(meta, b"pitm")?.ok_or_else(|| truncated("meta box (no primary item)"))?;
-  let (version, _, pitm) = full(&pitm)?;
-  let primary = if version == 0 { be16(pitm, 0).map(u32::from) } else { be32(pitm, 0) }.ok_or_else(|| truncated("pitm box"))?;
-  let iprp = child(meta, b"iprp")?.ok_or_else(|| truncated("meta box (no item properties)"))?;
-  let ipco = child(iprp.body, b"ipco")?.ok_or_else(|| truncated("iprp box (no property container)"))?;
-  let properties: Vec<Bx<'_>> = boxes(ipco.body).collect::<Result<_>>()?;
-  let ipma = child(iprp.body, b"ipma")?.ok_or_else(|| truncated("iprp box (no property associations)"))?;
-  let associations = associations(&ipma)?;
+/// The `meta` box's parts both the header and the decoder read: the body,
+/// the primary item, the item properties and their associations.
+struct Meta<'a> {
+  body: &'a [u8],
+  primary: u32,
+  properties: Vec<Bx<'a>>,
+  associations: Vec<(u32, u16)>,
+}
 
-  let property_of = |item: u32, kind: &[u8; 4]| {
-    associations
-      .iter()
-      .filter(|(i, _)| *i == item)
-      .filter_map(|(_, index)| index.checked_sub(1).and_then(|k| properties.get(usize::from(k))))
-      .find(|p| &p.kind == kind)
-  };
-  let ispe = property_of(primary, b"ispe").ok_or_else(|| truncated("primary item (no ispe size property)"))?;
+impl<'a> Meta<'a> {
+  fn read(data: &'a [u8]) -> Result<Meta<'a>> {
+    let meta = child(data, b"meta")?.ok_or_else(|| truncated("file (no meta box)"))?;
+    let (_, _, body) = full(&meta)?;
+    let pitm = child(body, b"pitm")?.ok_or_else(|| truncated("meta box (no primary item)"))?;
+    let (version, _, pitm) = full(&pitm)?;
+    let primary = if version == 0 { be16(pitm, 0).map(u32::from) } else { be32(pitm, 0) }.ok_or_else(|| truncated("pitm box"))?;
+    let iprp = child(body, b"iprp")?.ok_or_else(|| truncated("meta box (no item properties)"))?;
+    let ipco = child(iprp.body, b"ipco")?.ok_or_else(|| truncated("iprp box (no property container)"))?;
+    let properties: Vec<Bx<'_>> = boxes(ipco.body).collect::<Result<_>>()?;
+    let ipma = child(iprp.body, b"ipma")?.ok_or_else(|| truncated("iprp box (no property associations)"))?;
+    Ok(Meta { body, primary, properties, associations: associations(&ipma)? })
+  }
+
+  /// Each (item, property) association whose property exists.
+  fn associated(&self) -> impl Iterator<Item = (u32, &Bx<'a>)> + '_ {
+    self.associations.iter().filter_map(|&(item, index)| Some((item, self.properties.get(usize::from(index.checked_sub(1)?))?)))
+  }
+
+  /// `item`'s property of `kind`.
+  fn property(&self, item: u32, kind: &[u8; 4]) -> Option<&Bx<'a>> {
+    self.associated().find(|(i, p)| *i == item && &p.kind == kind).map(|(_, p)| p)
+  }
+}
+
+/// An `auxC` property naming the alpha URN.
+fn is_alpha(p: &Bx<'_>) -> bool {
+  &p.kind == b"auxC" && full(p).is_ok_and(|(_, _, urn)| ALPHA_URNS.iter().any(|u| urn.strip_suffix(&[0]).unwrap_or(urn).starts_with(u)))
+}
+
+pub fn read(data: &[u8]) -> Result<AvifHeader> {
+  let meta = Meta::read(data)?;
+  let ispe = meta.property(meta.primary, b"ispe").ok_or_else(|| truncated("primary item (no ispe size property)"))?;
   let (_, _, size) = full(ispe)?;
   let (width, height) = (be32(size, 0), be32(size, 4));
   let (Some(width), Some(height)) = (width, height) else { return Err(truncated("ispe box")) };
-  // Alpha: any item with an auxC property naming the alpha URN (a file
-  // holds one image, so an alpha plane is the primary item's).
-  let has_alpha = associations.iter().filter_map(|(_, index)| index.checked_sub(1).and_then(|k| properties.get(usize::from(k)))).any(|p| {
-    &p.kind == b"auxC" && full(p).is_ok_and(|(_, _, urn)| ALPHA_URNS.iter().any(|u| urn.strip_suffix(&[0]).unwrap_or(urn).starts_with(u)))
-  });
-  let turns = property_of(primary, b"irot").and_then(|p| p.body.first()).map_or(0, |b| b & 3);
-  let mirror = property_of(primary, b"imir").and_then(|p| p.body.first()).map(|b| b & 1);
+  // Alpha: any item with an alpha auxC property (a file holds one image,
+  // so an alpha plane is the primary item's).
+  let has_alpha = meta.associated().any(|(_, p)| is_alpha(p));
+  let turns = meta.property(meta.primary, b"irot").and_then(|p| p.body.first()).map_or(0, |b| b & 3);
+  let mirror = meta.property(meta.primary, b"imir").and_then(|p| p.body.first()).map(|b| b & 1);
   Ok(AvifHeader { width, height, has_alpha, orientation: orientation(turns, mirror) })
 }
 
@@ -150,30 +170,15 @@ pub struct Coded<'a> {
 pub fn coded(data: &[u8]) -> Result<Coded<'_>> {
   use crate::error::Code;
   let unsupported = |what: &str| Error::new(Code::UnsupportedFormat, format!("AVIF {what} is not supported"));
-  let meta = child(data, b"meta")?.ok_or_else(|| truncated("file (no meta box)"))?;
-  let (_, _, meta) = full(&meta)?;
-  let pitm = child(meta, b"pitm")?.ok_or_else(|| truncated("meta box (no primary item)"))?;
-  let (version, _, pitm) = full(&pitm)?;
-  let primary = if version == 0 { be16(pitm, 0).map(u32::from) } else { be32(pitm, 0) }.ok_or_else(|| truncated("pitm box"))?;
-  let types = item_types(meta)?;
+  let meta = Meta::read(data)?;
+  let primary = meta.primary;
+  let types = item_types(meta.body)?;
   let type_of = |item: u32| types.iter().find(|(i, _)| *i == item).map(|(_, t)| *t);
   if type_of(primary) != Some(*b"av01") {
     return Err(unsupported(&format!("primary item of type {:?} (only single AV1 images are read; grids are not)", type_of(primary).map(|t| String::from_utf8_lossy(&t).into_owned()))));
   }
-  let iprp = child(meta, b"iprp")?.ok_or_else(|| truncated("meta box (no item properties)"))?;
-  let ipco = child(iprp.body, b"ipco")?.ok_or_else(|| truncated("iprp box (no property container)"))?;
-  let properties: Vec<Bx<'_>> = boxes(ipco.body).collect::<Result<_>>()?;
-  let ipma = child(iprp.body, b"ipma")?.ok_or_else(|| truncated("iprp box (no property associations)"))?;
-  let alpha_item = associations(&ipma)?
-    .into_iter()
-    .filter(|(item, _)| *item != primary && type_of(*item) == Some(*b"av01"))
-    .find(|(_, index)| {
-      index.checked_sub(1).and_then(|k| properties.get(usize::from(k))).is_some_and(|p| {
-        &p.kind == b"auxC" && full(p).is_ok_and(|(_, _, urn)| ALPHA_URNS.iter().any(|u| urn.strip_suffix(&[0]).unwrap_or(urn).starts_with(u)))
-      })
-    })
-    .map(|(item, _)| item);
-  let iloc = child(meta, b"iloc")?.ok_or_else(|| truncated("meta box (no item locations)"))?;
+  let alpha_item = meta.associated().find(|&(item, p)| item != primary && type_of(item) == Some(*b"av01") && is_alpha(p)).map(|(item, _)| item);
+  let iloc = child(meta.body, b"iloc")?.ok_or_else(|| truncated("meta box (no item locations)"))?;
   let locations = locations(&iloc)?;
   let extents = |item: u32| -> Result<Vec<&[u8]>> {
     let (method, extents) = locations.iter().find(|(i, _, _)| *i == item).map(|(_, m, e)| (*m, e)).ok_or_else(|| truncated("iloc box (no location for an item)"))?;
