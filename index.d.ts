@@ -130,6 +130,7 @@ export interface ResizeResult {
 }
 
 export interface Metadata {
+  /** 'avif': read from the header only; resizing AVIF input is refused (ERR_UNSUPPORTED_FORMAT). */
   format: 'jpeg' | 'png' | 'webp' | 'gif' | 'avif'
   /** Stored width, before EXIF orientation (as sharp reports it). */
   width: number

@@ -26,7 +26,6 @@ const TARGETS = {
   resize_png: ['png'],
   resize_webp: ['webp'],
   resize_gif: ['gif'],
-  resize_avif: ['avif'],
   metadata: ['jpeg', 'png', 'webp', 'gif', 'avif'],
   metadata_avif: ['avif'],
   resize_options: ['options'],

@@ -2,7 +2,6 @@
 //! (decode → orient → resize → encode, with cancellation checkpoints between).
 
 pub mod avif;
-pub mod avif_decode;
 pub mod colour;
 pub mod composite;
 pub mod decode;
