@@ -7,8 +7,8 @@ export type Input = Uint8Array | ArrayBufferView | ArrayBuffer
 
 export type Fit = 'cover' | 'contain' | 'fill' | 'inside' | 'outside'
 export type Kernel = 'nearest' | 'linear' | 'cubic' | 'mitchell' | 'lanczos3'
-export type OutputFormat = 'jpeg' | 'jpg' | 'png' | 'webp'
-/** JPEG chroma subsampling: colour at half ('4:2:0') or full ('4:4:4') resolution. */
+export type OutputFormat = 'jpeg' | 'jpg' | 'png' | 'webp' | 'avif'
+/** JPEG and AVIF chroma subsampling: colour at half ('4:2:0') or full ('4:4:4') resolution. */
 export type ChromaSubsampling = '4:2:0' | '4:4:4'
 export type Position =
   | 'centre' | 'center' | 'top' | 'right top' | 'right' | 'right bottom' | 'bottom' | 'left bottom' | 'left' | 'left top'
@@ -54,13 +54,13 @@ export interface ResizeOptions {
   kernel?: Kernel
   /** Output format. Default: the input's format (GIF input gives PNG). */
   format?: OutputFormat
-  /** JPEG and WebP quality, 1-100. Default 80. */
+  /** JPEG, WebP and AVIF quality, 1-100. Default 80 (AVIF: 50, as sharp's; on the same scale, see docs/api.md). */
   quality?: number
   /** JPEG only: write a progressive (multi-scan) JPEG, which browsers draw coarse-to-fine. Default false. */
   progressive?: boolean
   // Encoder options (sharp's names). Each concerns the output format it names; other formats
   // ignore it (its value is still checked), as sharp's per-format options are.
-  /** JPEG only: '4:4:4' keeps colour at full resolution (sharper colour edges, larger file). Default '4:2:0'. */
+  /** JPEG and AVIF: '4:4:4' keeps colour at full resolution (sharper colour edges, larger file). Default '4:2:0' (AVIF: '4:4:4'). */
   chromaSubsampling?: ChromaSubsampling
   /** JPEG only: mozjpeg's trellis quantisation: smaller files for the same quality, slower. Default false. */
   trellisQuantisation?: boolean
@@ -82,11 +82,14 @@ export interface ResizeOptions {
   colors?: number
   /** PNG only: Floyd-Steinberg dithering of the palette, 0 (none) to 1 (full) (implies palette). Default 1. */
   dither?: number
-  /** WebP only: lossless compression (quality then sets the compression effort). Default false. */
+  /**
+   * WebP: lossless compression (quality then sets the compression effort). AVIF: full-resolution RGB at
+   * the AV1 encoder's finest quantiser, near-lossless but not bit-exact (rav1e has no lossless mode). Default false.
+   */
   lossless?: boolean
   /** WebP only: near-lossless (implies lossless), preprocessing at a level set by quality. Default false. */
   nearLossless?: boolean
-  /** WebP only: CPU effort, 0 (fastest) to 6 (smallest). Default 4. */
+  /** WebP: CPU effort, 0 (fastest) to 6 (smallest); AVIF: 0 to 9. Default 4. */
   effort?: number
   /** WebP only: quality of the alpha channel in lossy mode, 0-100. Default 100. */
   alphaQuality?: number
@@ -98,7 +101,7 @@ export interface ResizeOptions {
    * Reject resizes whose output has more pixels than this (width x height of the result, and of
    * the resized image inside a 'contain' canvas), checked before the input is decoded. false or 0
    * disables. Default: the same as limitInputPixels (so false there disables this too, unless set).
-   * Each format's own size limit applies whatever this is: JPEG 65500 and WebP 16383 pixels a side.
+   * Each format's own size limit applies whatever this is: JPEG 65500, WebP 16383 and AVIF 65536 pixels a side.
    */
   limitOutputPixels?: number | boolean
   /**
@@ -144,7 +147,7 @@ export interface ResizeOptions {
 
 /** What a resize wrote (sharp's `info`). */
 export interface OutputInfo {
-  format: 'jpeg' | 'png' | 'webp'
+  format: 'jpeg' | 'png' | 'webp' | 'avif'
   width: number
   height: number
   /** 3 (RGB) or 4 (RGBA): the channels the encoder was given. */
@@ -160,7 +163,8 @@ export interface ResizeResult {
 }
 
 export interface Metadata {
-  format: 'jpeg' | 'png' | 'webp' | 'gif'
+  /** 'avif': read from the header only; resizing AVIF input is refused (ERR_UNSUPPORTED_FORMAT). */
+  format: 'jpeg' | 'png' | 'webp' | 'gif' | 'avif'
   /** Stored width, before EXIF orientation (as sharp reports it). */
   width: number
   height: number

@@ -194,7 +194,7 @@ describe('checks and other formats', () => {
       [{ dither: 1.5 }, 'dither must be a number from 0 to 1, got number 1.5'],
       [{ lossless: 'true' }, 'lossless must be a boolean, got a string ("true")'],
       [{ nearLossless: 0 }, 'nearLossless must be a boolean, got number 0'],
-      [{ effort: 7 }, 'effort must be an integer from 0 to 6, got number 7'],
+      [{ effort: 10 }, 'effort must be an integer from 0 to 9, got number 10'],
       [{ alphaQuality: 101 }, 'alphaQuality must be an integer from 0 to 100, got number 101']
     ]
     for (const [opts, message] of cases) {
@@ -230,7 +230,7 @@ describe('through a native job', () => {
       const entries = [
         { class: 'thumb', queue: 'q', args: [{ input, output: { key: `out:${ns}:0` }, format: 'png', colours: 8 }, { tag: 0 }] },
         { class: 'thumb', queue: 'q', args: [{ input, output: { key: `out:${ns}:1` }, format: 'jpeg', chromaSubsampling: '4:4:4' }, { tag: 1 }] },
-        { class: 'thumb', queue: 'q', args: [{ input, output: { key: `out:${ns}:2` }, effort: 9 }, { tag: 2 }] }
+        { class: 'thumb', queue: 'q', args: [{ input, output: { key: `out:${ns}:2` }, effort: 10 }, { tag: 2 }] }
       ]
       const { outcomes } = await runEntries(server, redis, loop, { ns, jobs, entries })
       assert.ok(outcomes[0].ok && outcomes[1].ok, JSON.stringify(outcomes))
@@ -240,7 +240,7 @@ describe('through a native job', () => {
       assert.equal((await sharp(await redis.getBuffer(`out:${ns}:1`)).metadata()).chromaSubsampling, '4:4:4')
       assert.equal(outcomes[2].ok, false)
       assert.equal(outcomes[2].code, 'ERR_INVALID_ARG')
-      assert.match(outcomes[2].error, /effort must be an integer from 0 to 6/)
+      assert.match(outcomes[2].error, /effort must be an integer from 0 to 9/)
     })
   }
 })

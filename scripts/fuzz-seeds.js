@@ -20,20 +20,21 @@ const fixtures = path.resolve(process.argv[3] || process.env.RUSQUE_FIXTURES || 
 // Larger fixtures would make every execution slow; the tiny variants stand in for them.
 const MAX_SEED_BYTES = 160 * 1024
 
-const FORMATS = { jpeg: /\.jpe?g$/i, png: /\.png$/i, webp: /\.webp$/i, gif: /\.gif$/i }
+const FORMATS = { jpeg: /\.jpe?g$/i, png: /\.png$/i, webp: /\.webp$/i, gif: /\.gif$/i, avif: /\.avif$/i }
 const TARGETS = {
   resize_jpeg: ['jpeg'],
   resize_png: ['png'],
   resize_webp: ['webp'],
   resize_gif: ['gif'],
-  metadata: ['jpeg', 'png', 'webp', 'gif'],
+  metadata: ['jpeg', 'png', 'webp', 'gif', 'avif'],
+  metadata_avif: ['avif'],
   resize_options: ['options'],
   resize_steps: [],
   resize_composite: ['composite'],
   resque_payload: ['resque']
 }
 
-const seeds = { jpeg: [], png: [], webp: [], gif: [], resque: [], options: [], composite: [] }
+const seeds = { jpeg: [], png: [], webp: [], gif: [], avif: [], resque: [], options: [], composite: [] }
 
 // The resize_composite target reads 6 bytes (base size, alpha and placement,
 // offsets, blend; layout in fuzz/src/lib.rs, check_resize_composite) and then
@@ -120,6 +121,8 @@ async function variants () {
     add('webp', `lossless-${tag}.webp`, await base(alpha, w, h).webp({ lossless: true }).toBuffer())
     add('gif', `still-${tag}.gif`, await base(alpha, w, h).gif().toBuffer())
     add('gif', `interlaced-${tag}.gif`, await base(photo, w, h).gif({ interlace: true, colours: 8, dither: 0 }).toBuffer())
+    add('avif', `still-${tag}.avif`, await base(photo, w, h).avif({ quality: 40 }).toBuffer())
+    add('avif', `alpha-${tag}.avif`, await base(alpha, w, h).avif({ quality: 40 }).toBuffer())
   }
   for (let o = 2; o <= 8; o++) {
     add('jpeg', `orientation-${o}.jpg`, await base(photo, 24, 16).withMetadata({ orientation: o }).jpeg().toBuffer())

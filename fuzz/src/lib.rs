@@ -125,7 +125,7 @@ pub fn check_resize_options(data: &[u8]) -> Corpus {
     background: if flags & 4 != 0 { [0, 0, 0, 0] } else { [255, 255, 255, 255] },
     without_enlargement: flags & 8 != 0,
     kernel: [Kernel::Nearest, Kernel::Linear, Kernel::Cubic, Kernel::Mitchell, Kernel::Lanczos3][usize::from(head[9] % 5)],
-    format: [None, Some(Format::Jpeg), Some(Format::Png), Some(Format::Webp)][usize::from(head[10] % 4)],
+    format: [None, Some(Format::Jpeg), Some(Format::Png), Some(Format::Webp), Some(Format::Avif)][usize::from(head[10] % 5)],
     encode: image::Encode { quality: 1 + head[11] % 100, progressive: flags & 32 != 0, ..Default::default() },
     auto_orient: flags & 16 != 0,
     limit_output_pixels: [None, Some(1), Some(4096), Some(OPTIONS_MAX_OUTPUT_PIXELS)][usize::from(head[13] % 4)],

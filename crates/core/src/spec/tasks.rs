@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::tasks::hash::Algorithm;
 use crate::tasks::image::composite::Blend;
 use crate::tasks::image::steps::Steps;
-use crate::tasks::image::{ChromaSubsampling, Encode, Fit, Kernel, Palette, ResizeOptions};
+use crate::tasks::image::{Avif, ChromaSubsampling, Encode, Fit, Kernel, Palette, ResizeOptions};
 use crate::tasks::Task;
 
 /// resize's options. Field names are sharp's.
@@ -32,11 +32,11 @@ pub struct ResizeSpec {
   // The encoder's options (sharp's names, flat as sharp's toFormat() takes
   // them): each concerns one output format; the others ignore it, but its
   // value is checked whatever the format. Read by `ResizeSpec::encode`.
-  /// JPEG and WebP.
+  /// JPEG, WebP and AVIF (AVIF's default: 50).
   pub quality: Option<Quality>,
   /// JPEG: a progressive (multi-scan) JPEG.
   pub progressive: Option<Flag>,
-  /// JPEG: '4:2:0' (default) or '4:4:4'.
+  /// JPEG: '4:2:0' (default) or '4:4:4'; AVIF: the same, default '4:4:4'.
   pub chroma_subsampling: Option<ChromaSubsampling>,
   /// JPEG: mozjpeg's trellis quantisation.
   #[serde(alias = "trellisQuantization")]
@@ -55,11 +55,11 @@ pub struct ResizeSpec {
   pub colours: Option<Colours>,
   /// PNG palette dithering, 0-1.
   pub dither: Option<Fraction>,
-  /// WebP: lossless.
+  /// WebP and AVIF: lossless.
   pub lossless: Option<Flag>,
   /// WebP: near-lossless (implies lossless).
   pub near_lossless: Option<Flag>,
-  /// WebP: 0-6.
+  /// WebP: 0-6; AVIF: 0-9.
   pub effort: Option<Effort>,
   /// WebP: 0-100.
   pub alpha_quality: Option<AlphaQuality>,
@@ -144,6 +144,12 @@ impl ResizeSpec {
       near_lossless: flag(self.near_lossless, d.near_lossless),
       effort: self.effort.map_or(d.effort, |e| e.0),
       alpha_quality: self.alpha_quality.map_or(d.alpha_quality, |a| a.0),
+      // The same options, with AVIF's defaults.
+      avif: Avif {
+        quality: self.quality.map_or(d.avif.quality, |q| q.0),
+        chroma_subsampling: self.chroma_subsampling.unwrap_or(d.avif.chroma_subsampling),
+        effort: self.effort.map_or(d.avif.effort, |e| e.0),
+      },
     }
   }
 }
@@ -288,7 +294,7 @@ mod tests {
     assert_eq!(resize(json!({ "colours": 8, "palette": false })).unwrap().encode.palette, None, "an explicit palette: false wins");
     let msg = |v: Value| resize(v).unwrap_err().message;
     assert_eq!(msg(json!({ "compressionLevel": 10 })), "compressionLevel must be an integer from 0 to 9, got number 10");
-    assert_eq!(msg(json!({ "effort": 7 })), "effort must be an integer from 0 to 6, got number 7");
+    assert_eq!(msg(json!({ "effort": 10 })), "effort must be an integer from 0 to 9, got number 10");
     assert_eq!(msg(json!({ "alphaQuality": -1 })), "alphaQuality must be an integer from 0 to 100, got number -1");
     assert_eq!(msg(json!({ "colours": 1 })), "colours must be an integer from 2 to 256, got number 1");
     assert_eq!(msg(json!({ "dither": 2 })), "dither must be a number from 0 to 1, got number 2");

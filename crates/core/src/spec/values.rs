@@ -83,8 +83,9 @@ macro_rules! int_range {
 int_range! {
   /// PNG zlib level: 0 (stored) to 9.
   CompressionLevel(u8) = 0..=9;
-  /// WebP effort (libwebp's method): 0 to 6.
-  Effort(u8) = 0..=6;
+  /// Encoder effort: AVIF 0 to 9, WebP 0 to 6 (libwebp's method; checked
+  /// once the output format is known, `Encode::check_for`).
+  Effort(u8) = 0..=9;
   /// WebP alpha plane quality: 0 to 100.
   AlphaQuality(u8) = 0..=100;
   /// PNG palette size: 2 to 256.
@@ -230,6 +231,7 @@ impl Choice for OutputFormat {
     ("jpg", OutputFormat(Format::Jpeg)),
     ("png", OutputFormat(Format::Png)),
     ("webp", OutputFormat(Format::Webp)),
+    ("avif", OutputFormat(Format::Avif)),
   ];
   const ANY_CASE: bool = true;
 }

@@ -1,5 +1,5 @@
-//! Encoding to JPEG (libjpeg-turbo via mozjpeg), PNG (the `png` crate) and
-//! WebP (libwebp), with the encoder settings of one `Encode` value: sharp's
+//! Encoding to JPEG (libjpeg-turbo via mozjpeg), PNG (the `png` crate),
+//! WebP (libwebp) and AVIF (rav1e, avif.rs), with the encoder settings of one `Encode` value: sharp's
 //! per-format output options, each read only by the format it concerns.
 
 use mozjpeg::qtable;
@@ -29,6 +29,25 @@ pub struct Palette {
   pub dither: f32,
 }
 
+/// AVIF's settings. sharp takes them from the same options as the other
+/// formats (`quality`, `chromaSubsampling`, `effort`) but with AVIF's own
+/// defaults (50, '4:4:4', 4) and effort range (0-9), so they are resolved
+/// apart from the fields JPEG and WebP read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Avif {
+  /// 1 to 100.
+  pub quality: u8,
+  pub chroma_subsampling: ChromaSubsampling,
+  /// 0 (fastest) to 9 (smallest).
+  pub effort: u8,
+}
+
+impl Default for Avif {
+  fn default() -> Self {
+    Avif { quality: super::avif::DEFAULT_QUALITY, chroma_subsampling: ChromaSubsampling::Yuv444, effort: super::avif::DEFAULT_EFFORT }
+  }
+}
+
 /// The encoder's settings. Each field concerns one format (or two, as
 /// `quality` does) and the others ignore it, as sharp's options do.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,14 +68,17 @@ pub struct Encode {
   pub adaptive_filtering: bool,
   /// PNG: indexed colour.
   pub palette: Option<Palette>,
-  /// WebP: lossless.
+  /// WebP: lossless. AVIF: rav1e's finest quantiser on RGB (see avif.rs).
   pub lossless: bool,
   /// WebP: lossless after near-lossless preprocessing (level from `quality`).
   pub near_lossless: bool,
-  /// WebP: libwebp's `method`, 0 (fastest) to 6 (smallest).
+  /// WebP: libwebp's `method`, 0 (fastest) to 6 (smallest). The option
+  /// takes 0 to 9 (AVIF's range); `check_for` refuses 7-9 for WebP.
   pub effort: u8,
   /// WebP: quality of the alpha plane, 0 to 100.
   pub alpha_quality: u8,
+  /// AVIF: quality, chroma subsampling and effort.
+  pub avif: Avif,
 }
 
 impl Default for Encode {
@@ -76,6 +98,7 @@ impl Default for Encode {
       near_lossless: false,
       effort: 4,
       alpha_quality: 100,
+      avif: Avif::default(),
     }
   }
 }
@@ -91,8 +114,14 @@ impl Encode {
     if self.compression_level > 9 {
       return bad("compressionLevel", "0 to 9", f64::from(self.compression_level));
     }
-    if self.effort > 6 {
-      return bad("effort", "0 to 6", f64::from(self.effort));
+    if self.effort > super::avif::MAX_EFFORT {
+      return bad("effort", "0 to 9", f64::from(self.effort));
+    }
+    if !(1..=100).contains(&self.avif.quality) {
+      return bad("quality", "1 to 100", f64::from(self.avif.quality));
+    }
+    if self.avif.effort > super::avif::MAX_EFFORT {
+      return bad("effort", "0 to 9", f64::from(self.avif.effort));
     }
     if self.alpha_quality > 100 {
       return bad("alphaQuality", "0 to 100", f64::from(self.alpha_quality));
@@ -109,9 +138,22 @@ impl Encode {
   }
 }
 
+impl Encode {
+  /// The ranges that depend on the output format: `effort` is 0-6 for
+  /// WebP, 0-9 for AVIF (sharp's ranges). Checked before decoding, once the
+  /// output format is known.
+  pub fn check_for(&self, format: Format) -> Result<()> {
+    self.check()?;
+    if format == Format::Webp && self.effort > 6 {
+      return Err(Error::invalid(format!("effort must be an integer from 0 to 6 for WebP output (0 to 9 is AVIF's range), got {}", self.effort)));
+    }
+    Ok(())
+  }
+}
+
 /// `cancel` is checked where encoding can take long (palette quantisation).
 pub fn encode(img: &Pixels, format: Format, settings: &Encode, cancel: &Cancel) -> Result<Vec<u8>> {
-  settings.check()?;
+  settings.check_for(format)?;
   // resize() checked the plan against these before decoding; checked again
   // here so that no caller can hand an encoder a size it cannot write.
   check_sides(format, img.width, img.height)?;
@@ -119,6 +161,7 @@ pub fn encode(img: &Pixels, format: Format, settings: &Encode, cancel: &Cancel) 
     Format::Jpeg => encode_jpeg(img, settings),
     Format::Png | Format::Gif => encode_png(img, settings, cancel),
     Format::Webp => encode_webp(img, settings),
+    Format::Avif => super::avif::encode(img, &settings.avif, settings.lossless),
   }
 }
 

@@ -36,6 +36,8 @@ pub fn sniff(data: &[u8]) -> Option<Format> {
     Some(Format::Webp)
   } else if data.starts_with(b"GIF87a") || data.starts_with(b"GIF89a") {
     Some(Format::Gif)
+  } else if super::isobmff::is_avif(data) {
+    Some(Format::Avif)
   } else {
     None
   }
@@ -43,13 +45,17 @@ pub fn sniff(data: &[u8]) -> Option<Format> {
 
 pub fn read(data: &[u8]) -> Result<Header> {
   if data.is_empty() {
-    return Err(Error::new(Code::UnsupportedFormat, "input is empty: expected the bytes of a JPEG, PNG, WebP or GIF image"));
+    return Err(Error::new(Code::UnsupportedFormat, "input is empty: expected the bytes of a JPEG, PNG, WebP, GIF or AVIF image"));
   }
   let format = sniff(data).ok_or_else(|| {
-    Error::new(Code::UnsupportedFormat, "input is not a supported image: expected JPEG, PNG, WebP or GIF bytes")
+    Error::new(Code::UnsupportedFormat, "input is not a supported image: expected JPEG, PNG, WebP, GIF or AVIF bytes")
   })?;
   let header = match format {
     Format::Jpeg => read_jpeg(data)?,
+    Format::Avif => {
+      let h = super::isobmff::read(data)?;
+      Header { format, width: h.width, height: h.height, channels: if h.has_alpha { 4 } else { 3 }, has_alpha: h.has_alpha, orientation: h.orientation }
+    }
     Format::Webp => read_with_image_crate(data, format).map_err(|e| webp_canvas_too_large(data).unwrap_or(e))?,
     _ => read_with_image_crate(data, format)?,
   };
@@ -262,6 +268,7 @@ pub(crate) fn image_format(format: Format) -> image::ImageFormat {
     Format::Png => image::ImageFormat::Png,
     Format::Webp => image::ImageFormat::WebP,
     Format::Gif => image::ImageFormat::Gif,
+    Format::Avif => image::ImageFormat::Avif,
   }
 }
 

@@ -13,11 +13,13 @@ use super::Format;
 use crate::error::{Code, Error, Result};
 
 /// The largest side each encoder can write: libjpeg-turbo's JPEG_MAX_DIMENSION,
-/// WebP's 14-bit sizes, and PNG's 2^31 - 1 (the spec's bound on its 32-bit fields).
+/// WebP's 14-bit sizes, AV1's 16-bit sizes, and PNG's 2^31 - 1 (the spec's
+/// bound on its 32-bit fields).
 pub fn max_side(format: Format) -> u32 {
   match format {
     Format::Jpeg => 65_500,
     Format::Webp => 16_383,
+    Format::Avif => super::avif::MAX_SIDE,
     Format::Png | Format::Gif => i32::MAX as u32,
   }
 }
@@ -34,6 +36,7 @@ pub fn check_sides(format: Format, width: u32, height: u32) -> Result<()> {
           Format::Jpeg => "JPEG",
           Format::Png | Format::Gif => "PNG",
           Format::Webp => "WebP",
+          Format::Avif => "AVIF",
         }
       ),
     ));

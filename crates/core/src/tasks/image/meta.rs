@@ -39,6 +39,8 @@ pub fn details(data: &[u8], format: Format) -> Details {
     Format::Png => png(data),
     Format::Webp => webp(data),
     Format::Gif => gif(data),
+    // The header's size and alpha are all that is read (isobmff.rs).
+    Format::Avif => Details::default(),
   };
   // As libvips (so sharp) does: an EXIF resolution, when complete, wins
   // over JFIF's and pHYs's (WebP's is ignored: sharp reports no density).

@@ -1,12 +1,14 @@
 //! The image tasks: `metadata` (header only) and `resize`
 //! (decode → orient → resize → encode, with cancellation checkpoints between).
 
+pub mod avif;
 pub mod colour;
 pub mod composite;
 pub mod decode;
 pub mod embed;
 pub mod encode;
 pub mod header;
+pub mod isobmff;
 pub mod limits;
 pub mod meta;
 pub mod ops;
@@ -17,7 +19,7 @@ pub mod resize;
 pub mod stages;
 pub mod steps;
 
-pub use encode::{ChromaSubsampling, Encode, Palette};
+pub use encode::{Avif, ChromaSubsampling, Encode, Palette};
 pub use header::Header;
 pub use resize::{Fit, Kernel};
 
@@ -30,6 +32,7 @@ pub enum Format {
   Png,
   Webp,
   Gif,
+  Avif,
 }
 
 impl Format {
@@ -39,6 +42,7 @@ impl Format {
       Format::Png => "png",
       Format::Webp => "webp",
       Format::Gif => "gif",
+      Format::Avif => "avif",
     }
   }
   pub fn parse(s: &str) -> Option<Format> {
@@ -47,6 +51,7 @@ impl Format {
       "png" => Some(Format::Png),
       "webp" => Some(Format::Webp),
       "gif" => Some(Format::Gif),
+      "avif" => Some(Format::Avif),
       _ => None,
     }
   }
@@ -225,6 +230,7 @@ pub fn prepare(header: &Header, opts: &ResizeOptions) -> Result<Prepared> {
     None if header.format == Format::Gif => Format::Png,
     None => header.format,
   };
+  opts.encode.check_for(format)?;
   // What the output will be is known now: refuse it before decoding if it is
   // more than the limits, the encoder or the resampler's tables allow.
   limits::check_plan(&plan, (sw, sh), format, opts.kernel, opts.effective_limit_output_pixels())?;

@@ -57,6 +57,8 @@ pub fn min_bytes(data: &[u8], format: Format) -> Option<Floor> {
     Format::Gif => gif(data),
     Format::Jpeg => jpeg(data),
     Format::Webp => webp(data),
+    // Never decoded (decode.rs): no floor needed.
+    Format::Avif => None,
   }
 }
 

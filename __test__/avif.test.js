@@ -1,0 +1,225 @@
+'use strict'
+
+// AVIF (issue #16). Output: decoded back by sharp (libheif, an independent
+// decoder) and compared with the same resize as lossless PNG, pixel by pixel
+// (PSNR); the container's own fields (av1C's chroma subsampling, the alpha
+// auxiliary image) read from the bytes. Input: metadata() from the header;
+// decoding is refused with ERR_UNSUPPORTED_FORMAT (why: README, "AVIF").
+// Every path: resize(),
+// JobQueue, a native job in each worker loop.
+
+const { describe, it, before, after } = require('node:test')
+const assert = require('node:assert/strict')
+const sharp = require('sharp')
+const { resize, metadata, JobQueue, native } = require('..')
+const { fixture, raw } = require('./helpers/fixtures')
+const { startRedis } = require('./helpers/redis')
+const { LOOPS, runEntries } = require('./helpers/loops')
+
+const photo = fixture('320x240.jpg')
+const translucent = fixture('blackbug.png') // RGBA
+
+function psnr (a, b) {
+  assert.deepEqual([a.width, a.height, a.channels], [b.width, b.height, b.channels], 'same size to compare')
+  let sse = 0
+  for (let i = 0; i < a.data.length; i++) sse += (a.data[i] - b.data[i]) ** 2
+  return sse === 0 ? Infinity : 10 * Math.log10((255 * 255 * a.data.length) / sse)
+}
+
+/** The boxes of an ISOBMFF byte range: [{ type, body }]. */
+function boxes (buf) {
+  const out = []
+  for (let i = 0; i + 8 <= buf.length;) {
+    const size = buf.readUInt32BE(i)
+    out.push({ type: buf.toString('latin1', i + 4, i + 8), body: buf.subarray(i + 8, i + size) })
+    if (size < 8) break
+    i += size
+  }
+  return out
+}
+const find = (list, type) => list.find((b) => b.type === type)
+
+/** The properties in meta/iprp/ipco. */
+function properties (avif) {
+  const meta = find(boxes(avif), 'meta').body.subarray(4)
+  return boxes(find(boxes(find(boxes(meta), 'iprp').body), 'ipco').body)
+}
+
+/** av1C's chroma_subsampling_x/y as '4:2:0' or '4:4:4'. */
+function av1cSampling (avif) {
+  const b = find(properties(avif), 'av1C').body[2]
+  return (b & 0x0c) === 0x0c ? '4:2:0' : (b & 0x0c) === 0 ? '4:4:4' : 'other'
+}
+
+const isAvif = (b) => b.toString('latin1', 4, 8) === 'ftyp' && b.toString('latin1', 8, 12) === 'avif'
+
+describe('AVIF output', () => {
+  it("is an AVIF of the resized picture: sharp decodes it to the same pixels as rusque's PNG, within lossy error", async () => {
+    const avif = await resize(photo, { width: 160, format: 'avif' })
+    assert.ok(isAvif(avif))
+    const m = await sharp(avif).metadata()
+    assert.deepEqual([m.format, m.width, m.height, m.hasAlpha], ['heif', 160, 120, false])
+    const reference = await raw(await resize(photo, { width: 160, format: 'png' }))
+    const p = psnr(await raw(avif), reference)
+    assert.ok(p > 32 && p < 60, `PSNR ${p.toFixed(2)} dB at the default quality 50`)
+    assert.equal(av1cSampling(avif), '4:4:4', "sharp's AVIF default: full-resolution colour")
+  })
+
+  it('quality trades bytes for fidelity; the default is 50', async () => {
+    const reference = await raw(await resize(photo, { width: 160, format: 'png' }))
+    const low = await resize(photo, { width: 160, format: 'avif', quality: 20 })
+    const high = await resize(photo, { width: 160, format: 'avif', quality: 90 })
+    assert.ok((await resize(photo, { width: 160, format: 'avif', quality: 50 })).equals(await resize(photo, { width: 160, format: 'avif' })))
+    assert.ok(low.length < high.length, `${low.length} < ${high.length}`)
+    const [pl, ph] = [psnr(await raw(low), reference), psnr(await raw(high), reference)]
+    assert.ok(pl + 5 < ph, `quality 20: ${pl.toFixed(2)} dB, 90: ${ph.toFixed(2)} dB`)
+  })
+
+  it("chromaSubsampling: '4:2:0' halves the colour planes (av1C says so) and keeps the picture, odd sides included", async () => {
+    const colour = fixture('Landscape_1.jpg')
+    const opts = { width: 161, height: 121, fit: 'fill', format: 'avif', quality: 80 }
+    const s420 = await resize(colour, { ...opts, chromaSubsampling: '4:2:0' })
+    const s444 = await resize(colour, { ...opts, chromaSubsampling: '4:4:4' })
+    assert.equal(av1cSampling(s420), '4:2:0')
+    assert.equal(av1cSampling(s444), '4:4:4')
+    assert.ok(s420.length < s444.length, `${s420.length} < ${s444.length}`)
+    const reference = await raw(await resize(colour, { ...opts, format: 'png' }))
+    const [p420, p444] = [psnr(await raw(s420), reference), psnr(await raw(s444), reference)]
+    assert.ok(p420 > 30 && p444 > p420, `4:2:0 ${p420.toFixed(2)} dB, 4:4:4 ${p444.toFixed(2)} dB`)
+  })
+
+  it('lossless: full-resolution RGB at the finest quantiser rav1e has (near, not bit-exact)', async () => {
+    const reference = await raw(await resize(photo, { width: 96, format: 'png' }))
+    const l = await resize(photo, { width: 96, format: 'avif', lossless: true })
+    const q100 = await resize(photo, { width: 96, format: 'avif', quality: 100 })
+    const p = psnr(await raw(l), reference)
+    assert.ok(p > 45, `lossless: PSNR ${p.toFixed(2)} dB`)
+    assert.ok(p > psnr(await raw(q100), reference), 'closer than quality 100 in YCbCr')
+    assert.equal(av1cSampling(l), '4:4:4', 'never subsampled')
+    assert.equal(av1cSampling(await resize(photo, { width: 96, format: 'avif', lossless: true, chromaSubsampling: '4:2:0' })), '4:4:4')
+  })
+
+  it('alpha is kept as an auxiliary image', async () => {
+    const avif = await resize(translucent, { width: 64, format: 'avif', quality: 90 })
+    const m = await sharp(avif).metadata()
+    assert.deepEqual([m.width, m.hasAlpha, m.channels], [64, true, 4])
+    assert.ok(properties(avif).some((p) => p.type === 'auxC' && p.body.toString('latin1').includes('auxiliary:alpha')))
+    const ours = await raw(avif, 4)
+    const reference = await raw(await resize(translucent, { width: 64, format: 'png' }), 4)
+    const alpha = (img) => ({ ...img, channels: 1, data: Buffer.from(img.data.filter((_, i) => i % 4 === 3)) })
+    const p = psnr(alpha(ours), alpha(reference))
+    assert.ok(p > 35, `alpha PSNR ${p.toFixed(2)} dB`)
+    // An opaque RGBA input writes no alpha plane.
+    const opaque = await sharp(photo).ensureAlpha().png().toBuffer()
+    assert.equal((await sharp(await resize(opaque, { width: 32, format: 'avif' })).metadata()).hasAlpha, false)
+  })
+
+  it('effort 0-9 changes the encoding, not the picture', async () => {
+    const reference = await raw(await resize(photo, { width: 96, format: 'png' }))
+    const e0 = await resize(photo, { width: 96, format: 'avif', effort: 0 })
+    const e9 = await resize(photo, { width: 96, format: 'avif', effort: 9 })
+    assert.ok(!e0.equals(e9))
+    for (const [name, b] of [['effort 0', e0], ['effort 9', e9]]) {
+      const p = psnr(await raw(b), reference)
+      assert.ok(p > 30, `${name}: PSNR ${p.toFixed(2)} dB`)
+    }
+    assert.ok((await resize(photo, { width: 96, format: 'avif', effort: 4 })).equals(await resize(photo, { width: 96, format: 'avif' })), 'default effort 4')
+  })
+
+  it('effort past 6 is refused for WebP before decoding, and past 9 for every format', async () => {
+    await assert.rejects(resize(photo, { format: 'webp', effort: 7 }), {
+      code: 'ERR_INVALID_ARG',
+      message: 'effort must be an integer from 0 to 6 for WebP output (0 to 9 is AVIF\'s range), got 7'
+    })
+    for (const format of ['avif', 'jpeg']) {
+      await assert.rejects(resize(photo, { format, effort: 10 }), { code: 'ERR_INVALID_ARG', message: 'effort must be an integer from 0 to 9, got number 10' })
+    }
+    assert.ok(isAvif(await resize(photo, { width: 8, format: 'AVIF', effort: 9 })), 'any case, like the other formats')
+  })
+
+  it('tiny and odd sizes encode', async () => {
+    for (const [w, h] of [[1, 1], [3, 1], [1, 5], [17, 9]]) {
+      const avif = await resize(photo, { width: w, height: h, fit: 'fill', format: 'avif', chromaSubsampling: '4:2:0' })
+      const m = await sharp(avif).metadata()
+      assert.deepEqual([m.width, m.height], [w, h])
+    }
+  })
+
+  it('resolveWithObject reports the AVIF, and the JobQueue path writes the same bytes', async () => {
+    const { data, info } = await resize(photo, { width: 80, format: 'avif', resolveWithObject: true })
+    assert.deepEqual(info, { format: 'avif', width: 80, height: 60, channels: 3, size: data.length })
+    const q = new JobQueue({ concurrency: 1 })
+    try {
+      assert.ok((await q.add('resize', photo, { width: 80, format: 'avif' })).equals(data))
+    } finally {
+      await q.close()
+    }
+  })
+})
+
+describe('AVIF input', () => {
+  let opaque, alpha
+  before(async () => {
+    opaque = await sharp(photo).resize(200).avif().toBuffer()
+    alpha = await sharp(translucent).avif().toBuffer()
+  })
+
+  it('metadata() reads format, size and alpha from the header', async () => {
+    const m = await metadata(opaque)
+    assert.deepEqual([m.format, m.width, m.height, m.channels, m.hasAlpha], ['avif', 200, 150, 3, false])
+    const s = await sharp(translucent).metadata()
+    const a = await metadata(alpha)
+    assert.deepEqual([a.format, a.width, a.height, a.channels, a.hasAlpha], ['avif', s.width, s.height, 4, true])
+    const ours = await metadata(await resize(translucent, { width: 40, format: 'avif' }))
+    assert.deepEqual([ours.format, ours.width, ours.hasAlpha], ['avif', 40, true])
+  })
+
+  it('decoding is refused with ERR_UNSUPPORTED_FORMAT, saying what to do', async () => {
+    await assert.rejects(resize(opaque, { width: 50 }), { code: 'ERR_UNSUPPORTED_FORMAT', message: /AVIF input can be described \(metadata\(\)\) but not decoded/ })
+    await assert.rejects(resize(alpha, { width: 50, format: 'png' }), { code: 'ERR_UNSUPPORTED_FORMAT' })
+    await assert.rejects(resize(opaque, { width: 50, limitInputPixels: 200 * 150 - 1 }), { code: 'ERR_LIMIT_EXCEEDED' }, 'the header is checked first')
+  })
+
+  it('a truncated or broken header is a coded error, never a crash', async () => {
+    // metadata() reads up to the end of the meta box (as for the other
+    // formats, the pixels are not looked at): every cut before it is refused.
+    const ftypEnd = opaque.readUInt32BE(0)
+    const metaEnd = ftypEnd + opaque.readUInt32BE(ftypEnd)
+    assert.equal(opaque.toString('latin1', ftypEnd + 4, ftypEnd + 8), 'meta')
+    for (let cut = 1; cut < metaEnd; cut++) {
+      await assert.rejects(metadata(opaque.subarray(0, cut)), (e) => e.code === (cut < ftypEnd ? 'ERR_UNSUPPORTED_FORMAT' : 'ERR_CORRUPT_INPUT'), `cut ${cut}`)
+    }
+    assert.equal((await metadata(opaque.subarray(0, metaEnd))).width, 200)
+    const huge = Buffer.from(opaque)
+    huge.writeUInt32BE(0xffffffff, ftypEnd) // meta claims 4 GB
+    await assert.rejects(metadata(huge), { code: 'ERR_CORRUPT_INPUT' })
+  })
+})
+
+describe('AVIF through a native job', () => {
+  let server, redis
+  before(async () => {
+    server = await startRedis()
+    redis = server.client()
+  })
+  after(async () => { await server.close() })
+
+  for (const loop of LOOPS) {
+    it(`writes an AVIF in the ${loop.kind}`, async () => {
+      const ns = `avif-${loop.rust ? 'rust' : 'js'}`
+      const jobs = { thumb: native('resize', { width: 64, format: 'avif' }) }
+      const input = { base64: photo.toString('base64') }
+      const entries = [
+        { class: 'thumb', queue: 'q', args: [{ input, output: { key: `out:${ns}:0` }, chromaSubsampling: '4:2:0' }, { tag: 0 }] },
+        { class: 'thumb', queue: 'q', args: [{ input, output: { key: `out:${ns}:1` }, format: 'webp', effort: 8 }, { tag: 1 }] }
+      ]
+      const { outcomes } = await runEntries(server, redis, loop, { ns, jobs, entries })
+      assert.ok(outcomes[0].ok, JSON.stringify(outcomes))
+      const avif = await redis.getBuffer(`out:${ns}:0`)
+      assert.ok(avif.equals(await resize(photo, { width: 64, format: 'avif', chromaSubsampling: '4:2:0' })), 'the same bytes as resize()')
+      assert.equal(av1cSampling(avif), '4:2:0')
+      assert.deepEqual([outcomes[1].ok, outcomes[1].code], [false, 'ERR_INVALID_ARG'])
+      assert.match(outcomes[1].error, /effort must be an integer from 0 to 6 for WebP/)
+    })
+  }
+})
