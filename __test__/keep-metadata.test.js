@@ -102,6 +102,7 @@ test('keepMetadata is both; JobQueue gives the same bytes', async () => {
     await q.close()
   }
   await assert.rejects(resize(rotated, { keepExif: 'yes' }), (e) => e.code === 'ERR_INVALID_ARG' && /^keepExif must be a boolean/.test(e.message))
+  await assert.rejects(resize(rotated, { keepExif: true, format: 'avif' }), (e) => e.code === 'ERR_INVALID_ARG' && /not supported for AVIF output/.test(e.message))
   await assert.rejects(resize(rotated, { keepExf: true }), (e) => e.code === 'ERR_INVALID_ARG' && /did you mean "keepExif"/.test(e.message))
 })
 

@@ -35,6 +35,15 @@ impl Kept {
   }
 }
 
+/// Refuses keeping metadata in a format this file cannot write it into (AVIF
+/// for now), before anything is decoded.
+pub fn check(format: Format, keep_exif: bool, keep_icc_profile: bool) -> Result<()> {
+  if format == Format::Avif && (keep_exif || keep_icc_profile) {
+    return Err(Error::invalid("keepExif, keepIccProfile and keepMetadata are not supported for AVIF output yet: use JPEG, PNG or WebP, or leave them off"));
+  }
+  Ok(())
+}
+
 /// `encoded` (a whole file of `format`) with `kept` written into it.
 pub fn embed(encoded: Vec<u8>, format: Format, kept: &Kept) -> Result<Vec<u8>> {
   if kept.is_empty() {
@@ -44,6 +53,7 @@ pub fn embed(encoded: Vec<u8>, format: Format, kept: &Kept) -> Result<Vec<u8>> {
     Format::Jpeg => jpeg(&encoded, kept),
     Format::Png | Format::Gif => png(&encoded, kept),
     Format::Webp => webp(&encoded, kept),
+    Format::Avif => check(format, kept.exif.is_some(), kept.icc.is_some()).map(|()| encoded),
   }
 }
 

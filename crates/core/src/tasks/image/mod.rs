@@ -231,6 +231,7 @@ pub fn prepare(header: &Header, opts: &ResizeOptions) -> Result<Prepared> {
     None => header.format,
   };
   opts.encode.check_for(format)?;
+  embed::check(format, opts.keep_exif, opts.keep_icc_profile)?;
   // What the output will be is known now: refuse it before decoding if it is
   // more than the limits, the encoder or the resampler's tables allow.
   limits::check_plan(&plan, (sw, sh), format, opts.kernel, opts.effective_limit_output_pixels())?;
