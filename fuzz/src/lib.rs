@@ -132,6 +132,9 @@ pub fn check_resize_options(data: &[u8]) -> Corpus {
     limit_input_pixels: [OPTIONS_MAX_OUTPUT_PIXELS, 64, 1 << 16][usize::from(head[14] % 3)],
     steps: Default::default(),
     resolve_with_object: false,
+    // Kept metadata: the inputs here carry none, so the output's geometry is unchanged.
+    keep_exif: flags & 64 != 0 && opts_format_takes_metadata(head[10]),
+    keep_icc_profile: flags & 128 != 0 && opts_format_takes_metadata(head[10]),
   };
   let limit = opts.effective_limit_output_pixels();
   assert!(limit > 0 && limit <= OPTIONS_MAX_OUTPUT_PIXELS);
@@ -147,6 +150,12 @@ pub fn check_resize_options(data: &[u8]) -> Corpus {
     Err(e) => assert_eq!(e.code, Code::LimitExceeded, "{opts:?} on {iw}x{ih} {in_format:?}: {e}"),
   }
   Corpus::Keep
+}
+
+/// Whether the output format byte of check_resize_options picks a format
+/// that carries kept metadata (AVIF refuses it).
+fn opts_format_takes_metadata(b: u8) -> bool {
+  b % 5 != 4
 }
 
 /// The operations around the resize (extract, rotate by any angle, flip,
