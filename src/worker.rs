@@ -45,6 +45,23 @@ pub struct NativeWorkerJob {
   pub task: String,
   /// The job's default task options as a JSON object (native(task, defaults)).
   pub defaults: String,
+  /// Its node-resque plugins the Rust loop runs, as JSON `[[name, options], ...]`
+  /// (rusque_resque::plugins); absent: none.
+  pub plugins: Option<String>,
+}
+
+/// The node-resque plugins (by name) that native jobs may have and still
+/// run in the Rust loop.
+#[napi]
+pub fn native_plugins() -> Vec<String> {
+  rusque_resque::plugins::NATIVE.iter().map(|p| p.to_string()).collect()
+}
+
+/// Checks a native() definition's plugins (JSON `[[name, options], ...]`) as
+/// the Rust loop will parse them: bad options throw ERR_INVALID_ARG.
+#[napi]
+pub fn check_native_plugins(plugins_json: String) -> Result<()> {
+  rusque_resque::plugins::Plugins::parse(&plugins_json).map(drop).map_err(to_napi)
 }
 
 /// A millisecond option as a Duration: a finite number >= 0, else ERR_INVALID_ARG.
@@ -72,7 +89,11 @@ impl TryFrom<NativeWorkerConfig> for rusque_resque::worker::Config {
         Ok(Value::Object(m)) => m,
         _ => return Err(invalid(format!("job {class:?}: native(task, defaults): defaults must be an object of task options"))),
       };
-      native_jobs.insert(class, NativeJob::new(kind, defaults).with_keys(keys.clone()));
+      let plugins = match def.plugins.as_deref() {
+        None => Default::default(),
+        Some(json) => rusque_resque::plugins::Plugins::parse(json).map_err(|e| invalid(format!("job {class:?}: {}", e.message)))?,
+      };
+      native_jobs.insert(class, NativeJob::new(kind, defaults).with_keys(keys.clone()).with_plugins(plugins));
     }
     let events = match c.events {
       None => u8::MAX,

@@ -5,8 +5,19 @@
 // afterPerform / beforeEnqueue / afterEnqueue hooks may return false to stop.
 // Plugins given by name ('Retry', 'JobLock', ...) come from the node-resque
 // package when it is installed.
+//
+// A native() job whose plugins are all ones the Rust loop runs itself
+// (binding.nativePlugins(): node-resque's own classes, by name or by the
+// class; see crates/resque/src/plugins.rs) keeps its worker in the Rust
+// loop: nativePlugins() below hands their options to Rust, which parses them.
+// Any other plugin (a custom Plugin subclass, a subclass of a standard one)
+// runs here, in the JS loop.
 
+const binding = require('../load').load()
+const { toJson } = require('../args')
 const { RusqueError, invalidArg, codes } = require('../errors')
+
+const NATIVE = new Set(binding.nativePlugins())
 
 const names = new WeakMap()
 
@@ -57,4 +68,36 @@ async function runPlugins (self, type, func, queue, definition, args) {
   return true
 }
 
-module.exports = { runPlugins, resolvePlugin }
+/** The standard plugin's name if `ref` is one the Rust loop runs, else null. */
+function nativeName (ref) {
+  if (typeof ref === 'string') return NATIVE.has(ref) ? ref : null
+  if (typeof ref !== 'function') return null
+  let Plugins
+  try {
+    Plugins = require('node-resque').Plugins
+  } catch {
+    return null
+  }
+  for (const name of NATIVE) if (Plugins && Plugins[name] === ref) return name
+  return null
+}
+
+/**
+ * A job definition's plugins for the Rust loop, as JSON `[[name, options], ...]`
+ * (parsed and checked in Rust), '' when it has none, or null when one of them
+ * must run in the JS loop.
+ */
+function nativePlugins (definition) {
+  const plugins = definition && definition.plugins
+  if (!plugins || plugins.length === 0) return ''
+  const all = definition.pluginOptions
+  const out = []
+  for (const ref of plugins) {
+    const name = nativeName(ref)
+    if (name === null) return null
+    out.push([name, (all && typeof all === 'object' && all[name]) || null])
+  }
+  return toJson(out)
+}
+
+module.exports = { runPlugins, resolvePlugin, nativePlugins }

@@ -28,6 +28,7 @@ use super::files::Roots;
 use super::job::{input_too_large, InputRef, KeyOutput, NativeJob, Spec};
 use super::keys::Keys;
 use super::payload;
+use super::plugins::{ReEnqueued, Retry, RetryJob};
 use rusque_core::error::{Code, Error};
 use rusque_core::pool::{self, Cancel};
 use rusque_core::tasks::Task;
@@ -95,6 +96,9 @@ const UNTRACK: &str = include_str!("../../../lua/untrack.lua");
 /// Counts a resume per job (lua/resume.lua; the JS loop runs it too).
 const RESUME: &str = include_str!("../../../lua/resume.lua");
 
+/// Retry's re-enqueue of a failed job (lua/retry.lua; crate::plugins).
+const RETRY: &str = include_str!("../../../lua/retry.lua");
+
 /// After a stop, how many times a slot that may hold a job reconnects to finish it.
 const STOP_RETRIES: u32 = 5;
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -146,12 +150,16 @@ pub enum Event {
   /// its working-on key), or the queues were empty. The slot then waits for
   /// [`Handle::release`] (or a stop) before it runs that job.
   Ready { slot: usize },
+  /// The Retry plugin put a failed job in the delayed queue: node-resque's
+  /// `reEnqueue` (queue, job, { delay, remainingAttempts, err }). A
+  /// `success` event follows, as node-resque's job then completes.
+  ReEnqueue { slot: usize, queue: String, payload: String, delay_ms: u64, remaining: i64, exception: String, error: Error },
 }
 
 impl Event {
   /// Every event kind by name, in the order of their numbers on the wire
   /// (`kind()`): the one list, which JS reads through the binding.
-  pub const KINDS: [&'static str; 8] = ["start", "job", "success", "failure", "end", "pause", "error", "ready"];
+  pub const KINDS: [&'static str; 9] = ["start", "job", "success", "failure", "end", "pause", "error", "ready", "reEnqueue"];
 
   /// The event's kind, as its index in [`Event::KINDS`].
   pub fn kind(&self) -> u8 {
@@ -164,6 +172,7 @@ impl Event {
       Event::Pause { .. } => 5,
       Event::Error { .. } => 6,
       Event::Ready { .. } => 7,
+      Event::ReEnqueue { .. } => 8,
     }
   }
 }
@@ -744,26 +753,76 @@ impl Slot {
     // Failures carry node-resque's `exception`: InvalidPayload for entries that
     // are not jobs, Error for an unknown class, else rusque's error code.
     let parsed = if utf8 { payload::parse(&entry) } else { Err(payload::PayloadError("queue entry is not valid UTF-8".into())) };
+    // The job's Retry plugin, if any: it sees the failures of a known class
+    // (those the JS loop's perform would throw), as node-resque's afterPerform.
+    let mut retry = None;
     let outcome: Result<(Value, Option<KeyOutput>), (&str, Error)> = match parsed {
       Err(e) => Err(("InvalidPayload", Error::invalid(e.0))),
       Ok(p) => match self.config.jobs.get(&p.class) {
         None => Err(("Error", Error::invalid(format!("No job defined for class \"{}\"", p.class)))),
-        Some(job) => match job.spec(&p.args) {
-          Err(e) => Err((e.code.as_str(), e)),
-          Ok(spec) => self.execute(con, spec, input).await?.map_err(|e| (e.code.as_str(), e)),
-        },
+        Some(job) => {
+          if let Some(r) = &job.plugins.retry {
+            retry = Some((r, RetryJob::new(&self.config.namespace, &p.class, &queue, &entry, &p.args)));
+          }
+          match job.spec(&p.args) {
+            Err(e) => Err((e.code.as_str(), e)),
+            Ok(spec) => self.execute(con, spec, input).await?.map_err(|e| (e.code.as_str(), e)),
+          }
+        }
       },
     };
     let duration_ms = (started.elapsed().as_secs_f64() * 1000.0).round() as u64;
     match outcome {
       Ok((result, output)) => {
+        if let Some((_, job)) = &retry {
+          job.cleanup(con).await?;
+        }
         Ok(Some(Ack { output, record, queue, entry, result, duration_ms, step: None }))
       }
       Err((exception, error)) => {
-        self.fail(con, &queue, entry, &record, exception, error, duration_ms).await?;
+        if let Some((r, job)) = retry {
+          self.retry(con, r, &job, (queue, entry), &record, (exception, error), duration_ms).await?;
+        } else {
+          self.fail(con, &queue, entry, &record, exception, error, duration_ms).await?;
+        }
         Ok(None)
       }
     }
+  }
+
+  /// A failed job with the Retry plugin (crate::plugins says what node-resque
+  /// does, and so this): counted, then delayed for another attempt, or, with
+  /// none left (or already delayed for that second), failed as usual.
+  #[allow(clippy::too_many_arguments)]
+  async fn retry(
+    &self,
+    con: &mut MultiplexedConnection,
+    retry: &Retry,
+    job: &RetryJob,
+    (queue, entry): (String, String),
+    held: &[u8],
+    (exception, error): (&str, Error),
+    duration_ms: u64,
+  ) -> Result<(), Disconnected> {
+    // String(err) of the RusqueError the JS loop's perform throws.
+    let count = job.count_attempt(con, retry, &format!("RusqueError: {}", error.message), now_seconds()).await?;
+    let remaining = retry.remaining(count);
+    if remaining <= 0 {
+      job.cleanup(con).await?;
+      return self.fail(con, &queue, entry, held, exception, error, duration_ms).await;
+    }
+    let delay_ms = retry.next_delay(count);
+    let at_ms = (now_nanos() / 1_000_000) as u64 + delay_ms;
+    let keys = Keys::new(&self.config.namespace);
+    let working = keys.working(self.name(), &self.queues());
+    match job.re_enqueue(con, RETRY, &self.config.namespace, &keys, self.name(), &working, held, at_ms).await? {
+      ReEnqueued::Duplicate => return self.fail(con, &queue, entry, held, exception, error, duration_ms).await,
+      ReEnqueued::Yes | ReEnqueued::NotHeld => {}
+    }
+    let exception = exception.to_string();
+    (self.sink)(Event::ReEnqueue { slot: self.slot, queue: queue.clone(), payload: entry.clone(), delay_ms, remaining, exception, error });
+    self.succeeded(Ack { output: None, record: Vec::new(), queue, entry, result: Value::Null, duration_ms, step: None });
+    Ok(())
   }
 
   /// Files a job in `failed` (node-resque's record), clears the working-on key
