@@ -273,7 +273,10 @@ describe('Retry for native jobs, in both loops', () => {
     const worker = (def) => new Worker({ connection: connection(), queues: [Q] }, { j: def })
     assert.equal(worker(native('hash', {}, { plugins: ['Retry'] })).nativeLoop, true)
     assert.equal(worker(native('hash', {}, { plugins: [Plugins.Retry] })).nativeLoop, true)
+    assert.equal(worker(native('hash', {}, { plugins: ['Noop'] })).nativeLoop, true)
+    assert.equal(worker(native('hash', {}, { plugins: [Plugins.Noop], pluginOptions: { Noop: { logger: () => {} } } })).nativeLoop, true)
     assert.equal(worker(native('hash', {}, { plugins: [Plugins.JobLock] })).nativeLoop, false)
+    assert.equal(worker(native('hash', {}, { plugins: ['Retry', 'Noop'] })).nativeLoop, false, 'one plugin at a time')
     class MyRetry extends Plugins.Retry {}
     assert.equal(worker(native('hash', {}, { plugins: [MyRetry] })).nativeLoop, false)
     class Custom extends Plugin {}
@@ -284,6 +287,42 @@ describe('Retry for native jobs, in both loops', () => {
     for (const Retry of [{ retryLimit: -1 }, { retryDelay: '100' }, { retrylimit: 3 }, { backoffStrategy: [] }, { backoffStrategy: [1.5] }]) {
       assert.throws(() => native('hash', {}, { plugins: ['Retry'], pluginOptions: { Retry } }), { code: 'ERR_INVALID_ARG' }, JSON.stringify(Retry))
     }
+  })
+})
+
+describe('Noop for native jobs, in both loops', () => {
+  it('logs the error and completes the job alike', async () => {
+    const outcomes = []
+    for (const loop of LOOPS) {
+      const ns = `${NS}-noop-${loop.rust ? 'rust' : 'js'}`
+      const logged = []
+      const jobs = {
+        hashIt: native('hash', {}, { plugins: [Plugins.Noop], pluginOptions: { Noop: { logger: (e) => logged.push({ code: e.code, message: e.message }) } } }),
+        ...loop.extra
+      }
+      const w = new Worker({ connection: redisServer.connection(ns), timeout: 50, queues: [Q] }, jobs)
+      assert.equal(w.nativeLoop, loop.rust, `${loop.kind} expected`)
+      const events = []
+      for (const kind of ['job', 'success', 'failure']) w.on(kind, (q, job, x) => events.push([kind, q, job.args, kind === 'success' ? (x ?? null) : undefined]))
+      await redis.rpush(`${ns}:queue:${Q}`, JSON.stringify({ class: 'hashIt', queue: Q, args: [{ input: { key: 'missing' } }] }))
+      await w.connect()
+      await w.start()
+      await waitFor(() => events.some(([k]) => k === 'success' || k === 'failure'))
+      await w.end()
+      outcomes.push({
+        events,
+        logged,
+        failed: await redis.llen(`${ns}:failed`),
+        processed: await redis.get(`${ns}:stat:processed`),
+        failedStat: await redis.get(`${ns}:stat:failed`)
+      })
+    }
+    const [js, rust] = outcomes
+    assert.deepEqual(js.events.map(([k]) => k), ['job', 'success'])
+    assert.equal(js.logged.length, 1)
+    assert.equal(js.logged[0].code, 'ERR_INPUT_NOT_FOUND')
+    assert.deepEqual([js.failed, js.processed, js.failedStat], [0, '1', null])
+    assert.deepEqual(rust, js)
   })
 })
 

@@ -57,11 +57,12 @@ pub fn native_plugins() -> Vec<String> {
   rusque_resque::plugins::NATIVE.iter().map(|p| p.to_string()).collect()
 }
 
-/// Checks a native() definition's plugins (JSON `[[name, options], ...]`) as
-/// the Rust loop will parse them: bad options throw ERR_INVALID_ARG.
+/// Whether the Rust loop runs a job's standard plugins (JSON `[[name,
+/// options], ...]`, see rusque_resque::plugins::Plugins::parse); false: the
+/// JS loop does. Bad options of a plugin it runs throw ERR_INVALID_ARG.
 #[napi]
-pub fn check_native_plugins(plugins_json: String) -> Result<()> {
-  rusque_resque::plugins::Plugins::parse(&plugins_json).map(drop).map_err(to_napi)
+pub fn check_native_plugins(plugins_json: String) -> Result<bool> {
+  rusque_resque::plugins::Plugins::parse(&plugins_json).map(|p| p.is_some()).map_err(to_napi)
 }
 
 /// A millisecond option as a Duration: a finite number >= 0, else ERR_INVALID_ARG.
@@ -91,7 +92,11 @@ impl TryFrom<NativeWorkerConfig> for rusque_resque::worker::Config {
       };
       let plugins = match def.plugins.as_deref() {
         None => Default::default(),
-        Some(json) => rusque_resque::plugins::Plugins::parse(json).map_err(|e| invalid(format!("job {class:?}: {}", e.message)))?,
+        Some(json) => match rusque_resque::plugins::Plugins::parse(json) {
+          Ok(Some(p)) => p,
+          Ok(None) => return Err(invalid(format!("job {class:?}: its plugins run in the JS loop, not in a native worker"))),
+          Err(e) => return Err(invalid(format!("job {class:?}: {}", e.message))),
+        },
       };
       native_jobs.insert(class, NativeJob::new(kind, defaults).with_keys(keys.clone()).with_plugins(plugins));
     }

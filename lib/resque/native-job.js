@@ -45,14 +45,7 @@ function native (task, defaults = {}, extra = {}) {
   }
   // Standard plugins the Rust loop runs: their options are checked now, as
   // the Rust loop will read them (plugins.js; crates/resque/src/plugins.rs).
-  const plugins = nativePlugins(definition)
-  if (plugins) {
-    try {
-      binding.checkNativePlugins(plugins)
-    } catch (err) {
-      throw fromNative(err)
-    }
-  }
+  nativePlugins(definition)
   return definition
 }
 

@@ -11,6 +11,7 @@ const { RusqueError, fromNative, codes } = require('../errors')
 const { toJson, accessConfig } = require('./native-job')
 const { keyMaker } = require('./keys')
 const { redisUrl, connectionTarget } = require('./redis-target')
+const { noopLog } = require('./plugins')
 
 // Event kinds sent by the Rust loop, as numbers: each is its index in the
 // Rust list (rusque_resque::worker::Event::KINDS), read once from the binding.
@@ -181,6 +182,9 @@ class NativeLoop {
         break
       case KIND.reEnqueue: // [reEnqueue, slot, queue, payload, delay, remaining, code, message, exception]: Retry delayed a failed job
         em.emit('reEnqueue', e[2], reEnqueued(em, e[3]), { delay: e[4], remainingAttempts: e[5], err: failureError(e[8], e[6], e[7]) })
+        break
+      case KIND.noop: // [noop, slot, queue, payload, code, message, exception]: Noop swallowed a failure
+        noopLog(em.jobs && e[3] && em.jobs[e[3].class], failureError(e[6], e[4], e[5]))
         break
       case KIND.error: // [error, slot, message]: Redis unreachable or lost; the slot retries
         this._error(new RusqueError(codes.ERR_REDIS_UNREACHABLE, e[2]), false)

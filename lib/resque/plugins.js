@@ -6,16 +6,16 @@
 // Plugins given by name ('Retry', 'JobLock', ...) come from the node-resque
 // package when it is installed.
 //
-// A native() job whose plugins are all ones the Rust loop runs itself
-// (binding.nativePlugins(): node-resque's own classes, by name or by the
-// class; see crates/resque/src/plugins.rs) keeps its worker in the Rust
-// loop: nativePlugins() below hands their options to Rust, which parses them.
-// Any other plugin (a custom Plugin subclass, a subclass of a standard one)
-// runs here, in the JS loop.
+// A native() job whose plugins the Rust loop runs itself (node-resque's own
+// Retry or Noop, by name or by the class, alone; Rust decides which, in
+// crates/resque/src/plugins.rs) keeps its worker in the Rust loop:
+// nativePlugins() below hands their names and options to Rust, which parses
+// them. Any other plugin (a custom Plugin subclass, a subclass of a standard
+// one) runs here, in the JS loop.
 
 const binding = require('../load').load()
 const { toJson } = require('../args')
-const { RusqueError, invalidArg, codes } = require('../errors')
+const { RusqueError, invalidArg, fromNative, codes } = require('../errors')
 
 const NATIVE = new Set(binding.nativePlugins())
 
@@ -84,8 +84,9 @@ function nativeName (ref) {
 
 /**
  * A job definition's plugins for the Rust loop, as JSON `[[name, options], ...]`
- * (parsed and checked in Rust), '' when it has none, or null when one of them
- * must run in the JS loop.
+ * (parsed and checked in Rust: bad options of a plugin it runs throw
+ * ERR_INVALID_ARG), '' when it has none, or null when they must run in the
+ * JS loop.
  */
 function nativePlugins (definition) {
   const plugins = definition && definition.plugins
@@ -97,7 +98,25 @@ function nativePlugins (definition) {
     if (name === null) return null
     out.push([name, (all && typeof all === 'object' && all[name]) || null])
   }
-  return toJson(out)
+  const json = toJson(out)
+  let native
+  try {
+    native = binding.checkNativePlugins(json)
+  } catch (err) {
+    throw fromNative(err)
+  }
+  return native ? json : null
 }
 
-module.exports = { runPlugins, resolvePlugin, nativePlugins }
+/**
+ * What node-resque's Noop does with the error of a job it swallows, for the
+ * Rust loop's `noop` event: the job's `pluginOptions.Noop.logger(error)`, or
+ * console.log.
+ */
+function noopLog (definition, error) {
+  const options = definition && definition.pluginOptions && definition.pluginOptions.Noop
+  if (options && typeof options.logger === 'function') options.logger(error)
+  else console.log(error)
+}
+
+module.exports = { runPlugins, resolvePlugin, nativePlugins, noopLog }

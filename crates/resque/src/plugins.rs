@@ -2,10 +2,16 @@
 //! the Redis state node-resque's own plugin classes write for a JS job, so
 //! that its Scheduler, its Queue and resque-web see the same thing.
 //!
-//! Only `Retry` so far; a job with any other plugin (or a custom Plugin
-//! class) runs in the JS loop, where node-resque's classes run as they are.
-//! The plugin list and each plugin's options are parsed here, once: the JS
-//! side only asks which names are native ([`NATIVE`]) and passes the options.
+//! `Retry` and `Noop`, one plugin per job; a job with any other plugin, more
+//! than one, or a custom Plugin class runs in the JS loop, where
+//! node-resque's classes run as they are. The plugin list and each plugin's
+//! options are parsed here, once: the JS side passes the standard plugins'
+//! names and options and asks [`Plugins::parse`] whether the Rust loop runs them.
+//!
+//! Noop, as node-resque's `Plugins.Noop`: a failed job is not failed; its
+//! error is logged (JS calls the job's `pluginOptions.Noop.logger`, or
+//! console.log, on the event the loop sends) and the job completes, counted
+//! as processed, with a `success` event.
 //!
 //! Retry, as node-resque 9's `Plugins.Retry` does it when a job fails:
 //! - counts the attempt in `<ns>:resque-retry:<class>:<argsKey>` (SETNX -1,
@@ -31,12 +37,14 @@ use rusque_core::error::{Error, Result};
 use rusque_core::spec::describe;
 
 /// The plugins the Rust loop runs itself, by node-resque's names.
-pub const NATIVE: [&str; 1] = ["Retry"];
+pub const NATIVE: [&str; 2] = ["Retry", "Noop"];
 
 /// A job definition's plugins, as the Rust loop runs them.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Plugins {
   pub retry: Option<Retry>,
+  /// Failures are logged and the job completes (Noop).
+  pub noop: bool,
 }
 
 /// node-resque's Retry options, with its defaults.
@@ -51,24 +59,27 @@ pub struct Retry {
 }
 
 impl Plugins {
-  /// Parses `[[name, options], ...]` (JSON): names from [`NATIVE`], each at
-  /// most once; options an object of that plugin's options, or null.
-  pub fn parse(json: &str) -> Result<Plugins> {
+  /// Parses `[[name, options], ...]` (JSON): node-resque's standard
+  /// plugins of a job, each with an object of its options or null. None when
+  /// the Rust loop does not run that list (a name not in [`NATIVE`], or more
+  /// than one plugin: their hooks interleave): the JS loop runs it. Bad
+  /// options of a plugin it runs are an error.
+  pub fn parse(json: &str) -> Result<Option<Plugins>> {
     let list: Value = serde_json::from_str(json).map_err(|e| Error::invalid(format!("plugins must be JSON: {e}")))?;
     let Value::Array(list) = list else { return Err(Error::invalid(format!("plugins must be a list, got {}", describe(&list)))) };
     let mut out = Plugins::default();
-    for item in &list {
-      let (name, options) = match item.as_array().map(Vec::as_slice) {
-        Some([Value::String(name), options]) => (name.as_str(), options),
-        _ => return Err(Error::invalid(format!("each plugin must be [name, options], got {}", describe(item)))),
-      };
-      match name {
-        "Retry" if out.retry.is_none() => out.retry = Some(Retry::parse(options)?),
-        "Retry" => return Err(Error::invalid("plugin Retry is listed twice".to_string())),
-        other => return Err(Error::invalid(format!("plugin {other:?} does not run in the Rust loop (it runs: {})", NATIVE.join(", ")))),
-      }
+    let [item] = list.as_slice() else { return Ok(if list.is_empty() { Some(out) } else { None }) };
+    let (name, options) = match item.as_array().map(Vec::as_slice) {
+      Some([Value::String(name), options]) => (name.as_str(), options),
+      _ => return Err(Error::invalid(format!("each plugin must be [name, options], got {}", describe(item)))),
+    };
+    match name {
+      "Retry" => out.retry = Some(Retry::parse(options)?),
+      // Its one option, logger, is a function that JS keeps.
+      "Noop" => out.noop = true,
+      _ => return Ok(None),
     }
-    Ok(out)
+    Ok(Some(out))
   }
 }
 
@@ -312,13 +323,16 @@ mod tests {
 
   #[test]
   fn parses_retry_options_with_node_resques_defaults() {
-    let p = Plugins::parse(r#"[["Retry",{"retryLimit":3,"retryDelay":100}]]"#).unwrap();
-    assert_eq!(p.retry, Some(Retry { limit: 3, delay_ms: 100, backoff: vec![] }));
-    let p = Plugins::parse(r#"[["Retry",null]]"#).unwrap();
-    assert_eq!(p.retry, Some(Retry { limit: 1, delay_ms: 5000, backoff: vec![] }));
-    let p = Plugins::parse(r#"[["Retry",{"retryLimit":0,"backoffStrategy":[10,20]}]]"#).unwrap();
-    assert_eq!(p.retry, Some(Retry { limit: 1, delay_ms: 5000, backoff: vec![10, 20] }));
-    assert_eq!(Plugins::parse("[]").unwrap(), Plugins::default());
+    let retry = |json: &str| Plugins::parse(json).unwrap().unwrap().retry;
+    assert_eq!(retry(r#"[["Retry",{"retryLimit":3,"retryDelay":100}]]"#), Some(Retry { limit: 3, delay_ms: 100, backoff: vec![] }));
+    assert_eq!(retry(r#"[["Retry",null]]"#), Some(Retry { limit: 1, delay_ms: 5000, backoff: vec![] }));
+    assert_eq!(retry(r#"[["Retry",{"retryLimit":0,"backoffStrategy":[10,20]}]]"#), Some(Retry { limit: 1, delay_ms: 5000, backoff: vec![10, 20] }));
+    assert_eq!(Plugins::parse("[]").unwrap(), Some(Plugins::default()));
+    assert_eq!(Plugins::parse(r#"[["Noop",{"logger":"function"}]]"#).unwrap(), Some(Plugins { retry: None, noop: true }));
+    // Lists the JS loop runs: other plugins, and more than one.
+    for js in [r#"[["JobLock",{}]]"#, r#"[["Retry",{}],["Retry",{}]]"#, r#"[["Retry",{}],["Noop",null]]"#] {
+      assert_eq!(Plugins::parse(js).unwrap(), None, "{js}");
+    }
     for bad in [
       r#"[["Retry",{"retryLimit":-1}]]"#,
       r#"[["Retry",{"retryDelay":1.5}]]"#,
@@ -326,8 +340,6 @@ mod tests {
       r#"[["Retry",{"backoffStrategy":[]}]]"#,
       r#"[["Retry",{"backoffStrategy":["1"]}]]"#,
       r#"[["Retry",5]]"#,
-      r#"[["Retry",{}],["Retry",{}]]"#,
-      r#"[["JobLock",{}]]"#,
       r#"{"Retry":{}}"#,
       "[1]",
     ] {

@@ -154,12 +154,15 @@ pub enum Event {
   /// `reEnqueue` (queue, job, { delay, remainingAttempts, err }). A
   /// `success` event follows, as node-resque's job then completes.
   ReEnqueue { slot: usize, queue: String, payload: String, delay_ms: u64, remaining: i64, exception: String, error: Error },
+  /// The Noop plugin swallowed a job's failure: JS logs the error (the job's
+  /// Noop logger, or console.log); a `success` event follows the ack.
+  Noop { slot: usize, queue: String, payload: String, exception: String, error: Error },
 }
 
 impl Event {
   /// Every event kind by name, in the order of their numbers on the wire
   /// (`kind()`): the one list, which JS reads through the binding.
-  pub const KINDS: [&'static str; 9] = ["start", "job", "success", "failure", "end", "pause", "error", "ready", "reEnqueue"];
+  pub const KINDS: [&'static str; 10] = ["start", "job", "success", "failure", "end", "pause", "error", "ready", "reEnqueue", "noop"];
 
   /// The event's kind, as its index in [`Event::KINDS`].
   pub fn kind(&self) -> u8 {
@@ -173,6 +176,7 @@ impl Event {
       Event::Error { .. } => 6,
       Event::Ready { .. } => 7,
       Event::ReEnqueue { .. } => 8,
+      Event::Noop { .. } => 9,
     }
   }
 }
@@ -756,11 +760,13 @@ impl Slot {
     // The job's Retry plugin, if any: it sees the failures of a known class
     // (those the JS loop's perform would throw), as node-resque's afterPerform.
     let mut retry = None;
+    let mut noop = false;
     let outcome: Result<(Value, Option<KeyOutput>), (&str, Error)> = match parsed {
       Err(e) => Err(("InvalidPayload", Error::invalid(e.0))),
       Ok(p) => match self.config.jobs.get(&p.class) {
         None => Err(("Error", Error::invalid(format!("No job defined for class \"{}\"", p.class)))),
         Some(job) => {
+          noop = job.plugins.noop;
           if let Some(r) = &job.plugins.retry {
             retry = Some((r, RetryJob::new(&self.config.namespace, &p.class, &queue, &entry, &p.args)));
           }
@@ -778,6 +784,12 @@ impl Slot {
           job.cleanup(con).await?;
         }
         Ok(Some(Ack { output, record, queue, entry, result, duration_ms, step: None }))
+      }
+      // Noop: the error is logged and the job completes.
+      Err((exception, error)) if noop => {
+        let exception = exception.to_string();
+        (self.sink)(Event::Noop { slot: self.slot, queue: queue.clone(), payload: entry.clone(), exception, error });
+        Ok(Some(Ack { output: None, record, queue, entry, result: Value::Null, duration_ms, step: None }))
       }
       Err((exception, error)) => {
         if let Some((r, job)) = retry {
