@@ -275,7 +275,10 @@ describe('Retry for native jobs, in both loops', () => {
     assert.equal(worker(native('hash', {}, { plugins: [Plugins.Retry] })).nativeLoop, true)
     assert.equal(worker(native('hash', {}, { plugins: ['Noop'] })).nativeLoop, true)
     assert.equal(worker(native('hash', {}, { plugins: [Plugins.Noop], pluginOptions: { Noop: { logger: () => {} } } })).nativeLoop, true)
-    assert.equal(worker(native('hash', {}, { plugins: [Plugins.JobLock] })).nativeLoop, false)
+    assert.equal(worker(native('hash', {}, { plugins: [Plugins.JobLock] })).nativeLoop, true)
+    assert.equal(worker(native('hash', {}, { plugins: ['QueueLock'] })).nativeLoop, true)
+    assert.equal(worker(native('hash', {}, { plugins: ['DelayQueueLock'] })).nativeLoop, true)
+    assert.equal(worker(native('hash', {}, { plugins: ['JobLock'], pluginOptions: { JobLock: { key: () => 'k' } } })).nativeLoop, false, 'a key function runs in JS')
     assert.equal(worker(native('hash', {}, { plugins: ['Retry', 'Noop'] })).nativeLoop, false, 'one plugin at a time')
     class MyRetry extends Plugins.Retry {}
     assert.equal(worker(native('hash', {}, { plugins: [MyRetry] })).nativeLoop, false)
@@ -323,6 +326,94 @@ describe('Noop for native jobs, in both loops', () => {
     assert.equal(js.logged[0].code, 'ERR_INPUT_NOT_FOUND')
     assert.deepEqual([js.failed, js.processed, js.failedStat], [0, '1', null])
     assert.deepEqual(rust, js)
+  })
+})
+
+describe('JobLock and QueueLock for native jobs, in both loops', () => {
+  async function lockRun (loop, options, { lockHeld, ns }) {
+    const arg = { input: { key: `${ns}-input` } }
+    await redis.set(`${ns}-input`, 'bytes')
+    const lockKey = `${ns}:workerslock:hashIt:${Q}:${JSON.stringify([arg])}`
+    if (lockHeld) await redis.set(lockKey, 'someone', 'EX', 100)
+    const jobs = { hashIt: native('hash', {}, { plugins: ['JobLock'], pluginOptions: { JobLock: options } }), ...loop.extra }
+    const q = new NodeResque.Queue({ connection: redisServer.connection(ns) })
+    await q.connect()
+    const w = new Worker({ connection: redisServer.connection(ns), timeout: 50, queues: [Q], name: 'locker' }, jobs)
+    assert.equal(w.nativeLoop, loop.rust, `${loop.kind} expected`)
+    const events = []
+    for (const kind of ['job', 'success', 'failure']) w.on(kind, () => events.push(kind))
+    await q.enqueue(Q, 'hashIt', [arg])
+    await w.connect()
+    await w.start()
+    await waitFor(async () => events.length > 0 && (await redis.get(`${ns}:worker:locker:${Q}`)) === null && (await q.length(Q)) === 0, { what: 'the job claimed and let go' })
+    await sleep(100)
+    const after = {
+      events: events.slice(),
+      delayed: await q.scheduledAt(Q, 'hashIt', [arg]).then((t) => t.length),
+      stats: [await redis.get(`${ns}:stat:processed`), await redis.get(`${ns}:stat:failed`)],
+      lock: await redis.get(lockKey)
+    }
+    return { w, q, after, lockKey }
+  }
+
+  it('a job whose lock another worker holds goes to the delayed queue, then runs once the lock is gone', async () => {
+    const outcomes = []
+    for (const loop of LOOPS) {
+      const ns = `${NS}-joblock-${loop.rust ? 'rust' : 'js'}`
+      const { w, q, after, lockKey } = await lockRun(loop, { enqueueTimeout: 100 }, { lockHeld: true, ns })
+      await redis.del(lockKey)
+      const sched = new NodeResque.Scheduler({ connection: redisServer.connection(ns), timeout: 50, name: `sched-${ns}` })
+      sched.on('error', () => {})
+      const done = nextEvent(w, 'success', { ms: 5000 })
+      await sched.connect()
+      await sched.start()
+      await done
+      await w.end()
+      await sched.end()
+      await q.end()
+      outcomes.push({ after, lockAfterRun: await redis.get(lockKey), processed: await redis.get(`${ns}:stat:processed`) })
+    }
+    const [js, rust] = outcomes
+    assert.deepEqual(js.after, { events: ['job'], delayed: 1, stats: [null, null], lock: 'someone' })
+    assert.deepEqual([js.lockAfterRun, js.processed], [null, '1'])
+    assert.deepEqual(rust, js)
+  })
+
+  it('with reEnqueue: false a locked-out job is dropped', async () => {
+    const outcomes = []
+    for (const loop of LOOPS) {
+      const ns = `${NS}-joblock-drop-${loop.rust ? 'rust' : 'js'}`
+      const { w, q, after } = await lockRun(loop, { reEnqueue: false }, { lockHeld: true, ns })
+      await w.end()
+      await q.end()
+      outcomes.push(after)
+    }
+    assert.deepEqual(outcomes[0], { events: ['job'], delayed: 0, stats: [null, null], lock: 'someone' })
+    assert.deepEqual(outcomes[1], outcomes[0])
+  })
+
+  it('QueueLock: the job deletes its producer\'s lock when it starts', async () => {
+    for (const loop of LOOPS) {
+      const ns = `${NS}-queuelock-${loop.rust ? 'rust' : 'js'}`
+      const jobs = { hashIt: native('hash', {}, { plugins: [Plugins.QueueLock] }), ...loop.extra }
+      const producer = new NodeResque.Queue({ connection: redisServer.connection(ns) }, jobs)
+      await producer.connect()
+      await redis.set(`${ns}-input`, 'bytes')
+      const arg = { input: { key: `${ns}-input` } }
+      assert.equal(await producer.enqueue(Q, 'hashIt', [arg]), true)
+      assert.equal(await producer.enqueue(Q, 'hashIt', [arg]), false, 'locked while queued')
+      const lockKey = `${ns}:lock:hashIt:${Q}:${JSON.stringify([arg])}`
+      assert.ok(await redis.get(lockKey))
+      const w = new Worker({ connection: redisServer.connection(ns), timeout: 50, queues: [Q] }, jobs)
+      assert.equal(w.nativeLoop, loop.rust, `${loop.kind} expected`)
+      const done = nextEvent(w, 'success')
+      await w.start()
+      await done
+      await w.end()
+      assert.equal(await redis.get(lockKey), null, loop.kind)
+      assert.equal(await producer.enqueue(Q, 'hashIt', [arg]), true, loop.kind)
+      await producer.end()
+    }
   })
 })
 

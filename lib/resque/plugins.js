@@ -6,12 +6,13 @@
 // Plugins given by name ('Retry', 'JobLock', ...) come from the node-resque
 // package when it is installed.
 //
-// A native() job whose plugins the Rust loop runs itself (node-resque's own
-// Retry or Noop, by name or by the class, alone; Rust decides which, in
+// A native() job whose plugins the Rust loop runs itself (one of node-resque's
+// own, by name or by the class; Rust decides which, in
 // crates/resque/src/plugins.rs) keeps its worker in the Rust loop:
 // nativePlugins() below hands their names and options to Rust, which parses
 // them. Any other plugin (a custom Plugin subclass, a subclass of a standard
-// one) runs here, in the JS loop.
+// one, or options holding a function, such as a lock's `key`, but Noop's
+// logger, which JS calls for the Rust loop) runs here, in the JS loop.
 
 const binding = require('../load').load()
 const { toJson } = require('../args')
@@ -96,7 +97,9 @@ function nativePlugins (definition) {
   for (const ref of plugins) {
     const name = nativeName(ref)
     if (name === null) return null
-    out.push([name, (all && typeof all === 'object' && all[name]) || null])
+    const options = (all && typeof all === 'object' && all[name]) || null
+    if (name !== 'Noop' && options && typeof options === 'object' && Object.values(options).some((v) => typeof v === 'function')) return null
+    out.push([name, options])
   }
   const json = toJson(out)
   let native

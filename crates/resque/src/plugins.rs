@@ -2,8 +2,9 @@
 //! the Redis state node-resque's own plugin classes write for a JS job, so
 //! that its Scheduler, its Queue and resque-web see the same thing.
 //!
-//! `Retry` and `Noop`, one plugin per job; a job with any other plugin, more
-//! than one, or a custom Plugin class runs in the JS loop, where
+//! `Retry`, `Noop`, `JobLock`, `QueueLock` and `DelayQueueLock`, one plugin
+//! per job; a job with more than one, a custom Plugin class, or an option
+//! that is a function (but Noop's logger) runs in the JS loop, where
 //! node-resque's classes run as they are. The plugin list and each plugin's
 //! options are parsed here, once: the JS side passes the standard plugins'
 //! names and options and asks [`Plugins::parse`] whether the Rust loop runs them.
@@ -26,6 +27,15 @@
 //! - when none remain: deletes both keys and fails the job as usual.
 //!
 //! A job that succeeds deletes both keys.
+//!
+//! JobLock, before the job runs: `SET <ns>:workerslock:<class>:<queue>:<args>
+//! <now s + lockTimeout + 1> EX lockTimeout NX` (or its `key`); if another
+//! worker holds it, the job is put in the delayed queue for `enqueueTimeout`
+//! ms (unless `reEnqueue: false`) and leaves the working-on key, counted
+//! nowhere, with no event but `job`; else it runs and the lock is deleted
+//! after it, success or failure. QueueLock, before the job runs: deletes
+//! `<ns>:lock:<class>:<queue>:<args>` (or its `key`), which its producer set.
+//! DelayQueueLock acts only when a job is enqueued: nothing to do here.
 
 use redis::aio::MultiplexedConnection;
 use serde_json::value::RawValue;
@@ -37,7 +47,7 @@ use rusque_core::error::{Error, Result};
 use rusque_core::spec::describe;
 
 /// The plugins the Rust loop runs itself, by node-resque's names.
-pub const NATIVE: [&str; 2] = ["Retry", "Noop"];
+pub const NATIVE: [&str; 5] = ["Retry", "Noop", "JobLock", "QueueLock", "DelayQueueLock"];
 
 /// A job definition's plugins, as the Rust loop runs them.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -45,6 +55,22 @@ pub struct Plugins {
   pub retry: Option<Retry>,
   /// Failures are logged and the job completes (Noop).
   pub noop: bool,
+  pub job_lock: Option<JobLock>,
+  /// QueueLock: the lock key given in its options, if any.
+  pub queue_lock: Option<Option<String>>,
+}
+
+/// node-resque's JobLock options, with its defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobLock {
+  /// Seconds the lock lasts (lockTimeout; 0 or absent: 3600).
+  pub lock_timeout: u64,
+  /// ms before a locked-out job runs again (enqueueTimeout; 0 or absent: 1001).
+  pub enqueue_timeout: u64,
+  /// Put a locked-out job in the delayed queue (reEnqueue; absent or null: true).
+  pub re_enqueue: bool,
+  /// The lock key instead of the job's own.
+  pub key: Option<String>,
 }
 
 /// node-resque's Retry options, with its defaults.
@@ -77,35 +103,70 @@ impl Plugins {
       "Retry" => out.retry = Some(Retry::parse(options)?),
       // Its one option, logger, is a function that JS keeps.
       "Noop" => out.noop = true,
+      "JobLock" => {
+        let m = option_map("JobLock", options, &["lockTimeout", "enqueueTimeout", "reEnqueue", "key"])?;
+        let re_enqueue = match m.get("reEnqueue") {
+          None | Some(Value::Null) => true,
+          Some(Value::Bool(b)) => *b,
+          Some(v) => return Err(Error::invalid(format!("pluginOptions.JobLock.reEnqueue must be true or false, got {}", describe(v)))),
+        };
+        out.job_lock = Some(JobLock {
+          lock_timeout: whole("JobLock", &m, "lockTimeout")?.filter(|&n| n > 0).unwrap_or(3600),
+          enqueue_timeout: whole("JobLock", &m, "enqueueTimeout")?.filter(|&n| n > 0).unwrap_or(1001),
+          re_enqueue,
+          key: lock_key("JobLock", &m)?,
+        });
+      }
+      "QueueLock" => {
+        let m = option_map("QueueLock", options, &["lockTimeout", "key"])?;
+        whole("QueueLock", &m, "lockTimeout")?; // its producer's
+        out.queue_lock = Some(lock_key("QueueLock", &m)?);
+      }
+      // Only its producer acts.
+      "DelayQueueLock" => {}
       _ => return Ok(None),
     }
     Ok(Some(out))
   }
 }
 
-/// A whole number of ms or attempts (0 to 2^53), or None for absent/null.
-fn whole(options: &serde_json::Map<String, Value>, name: &str) -> Result<Option<u64>> {
+/// A plugin's options (null: none), with only the names it takes.
+fn option_map(plugin: &str, options: &Value, names: &[&str]) -> Result<serde_json::Map<String, Value>> {
+  let m = match options {
+    Value::Null => serde_json::Map::new(),
+    Value::Object(m) => m.clone(),
+    v => return Err(Error::invalid(format!("pluginOptions.{plugin} must be an object of options, got {}", describe(v)))),
+  };
+  rusque_core::spec::check_keys(&format!("pluginOptions.{plugin}"), &m, names, &[])?;
+  Ok(m)
+}
+
+/// A lock's `key` option: a string (a function keeps the job in the JS loop), or none.
+fn lock_key(plugin: &str, m: &serde_json::Map<String, Value>) -> Result<Option<String>> {
+  match m.get("key") {
+    None | Some(Value::Null) => Ok(None),
+    Some(Value::String(k)) if !k.is_empty() => Ok(Some(k.clone())),
+    Some(v) => Err(Error::invalid(format!("pluginOptions.{plugin}.key must be a key name, got {}", describe(v)))),
+  }
+}
+
+/// A whole number of ms, s or attempts (0 to 2^53), or None for absent/null.
+fn whole(plugin: &str, options: &serde_json::Map<String, Value>, name: &str) -> Result<Option<u64>> {
   match options.get(name) {
     None | Some(Value::Null) => Ok(None),
     Some(v) => match v.as_f64() {
       Some(f) if f >= 0.0 && f.fract() == 0.0 && f <= 9_007_199_254_740_992.0 => Ok(Some(f as u64)),
-      _ => Err(Error::invalid(format!("pluginOptions.Retry.{name} must be a whole number >= 0, got {}", describe(v)))),
+      _ => Err(Error::invalid(format!("pluginOptions.{plugin}.{name} must be a whole number >= 0, got {}", describe(v)))),
     },
   }
 }
 
 impl Retry {
   fn parse(options: &Value) -> Result<Retry> {
-    let empty = serde_json::Map::new();
-    let m = match options {
-      Value::Null => &empty,
-      Value::Object(m) => m,
-      v => return Err(Error::invalid(format!("pluginOptions.Retry must be an object of options, got {}", describe(v)))),
-    };
-    rusque_core::spec::check_keys("pluginOptions.Retry", m, &["retryLimit", "retryDelay", "backoffStrategy"], &[])?;
+    let m = &option_map("Retry", options, &["retryLimit", "retryDelay", "backoffStrategy"])?;
     // node-resque replaces a falsy option (0 too) by its default.
-    let limit = whole(m, "retryLimit")?.filter(|&n| n > 0).unwrap_or(1);
-    let delay_ms = whole(m, "retryDelay")?.filter(|&n| n > 0).unwrap_or(5000);
+    let limit = whole("Retry", m, "retryLimit")?.filter(|&n| n > 0).unwrap_or(1);
+    let delay_ms = whole("Retry", m, "retryDelay")?.filter(|&n| n > 0).unwrap_or(5000);
     let backoff = match m.get("backoffStrategy") {
       None | Some(Value::Null) => Vec::new(),
       Some(Value::Array(a)) if !a.is_empty() => {
@@ -161,9 +222,9 @@ fn without_first_space(s: String) -> String {
   }
 }
 
-/// A failed job as Retry sees it: its args as node-resque would write them
-/// again, and the keys its attempts are counted under.
-pub struct RetryJob {
+/// A job as its plugins see it: its args as node-resque would write them
+/// again, and the keys its plugins keep.
+pub struct PluginJob {
   /// The entry the delayed queue gets: `{"class","queue","args"}` in that order.
   item: String,
   args: String,
@@ -171,6 +232,7 @@ pub struct RetryJob {
   failure_key: String,
   class: String,
   queue: String,
+  namespace: String,
 }
 
 /// What re-enqueueing did.
@@ -184,13 +246,13 @@ pub enum ReEnqueued {
   NotHeld,
 }
 
-impl RetryJob {
+impl PluginJob {
   /// `entry` is the queue entry, already known to parse as a job with
   /// `args` (see payload::parse). The args are taken as the entry wrote them
   /// (node-resque's producers write `JSON.stringify` text, which is what
   /// node-resque would write again); only when that text cannot be had are
   /// they written again from `args`.
-  pub fn new(namespace: &str, class: &str, queue: &str, entry: &str, args: &[Value]) -> RetryJob {
+  pub fn new(namespace: &str, class: &str, queue: &str, entry: &str, args: &[Value]) -> PluginJob {
     let (args_text, elements) = raw_args(entry).unwrap_or_else(|| {
       let els = args.iter().map(|v| v.to_string()).collect::<Vec<_>>();
       (format!("[{}]", els.join(",")), els)
@@ -202,14 +264,38 @@ impl RetryJob {
       .collect::<Vec<_>>()
       .join("-");
     let s = |v: &str| Value::String(v.to_string()).to_string();
-    RetryJob {
+    PluginJob {
       item: format!("{{\"class\":{},\"queue\":{},\"args\":{}}}", s(class), s(queue), args_text),
       args: args_text,
       retry_key: without_first_space(resque_key(&[namespace, "resque-retry", class, &args_key])),
       failure_key: without_first_space(resque_key(&[namespace, &format!("failure-resque-retry:{class}:{args_key}")])),
       class: class.to_string(),
       queue: queue.to_string(),
+      namespace: namespace.to_string(),
     }
+  }
+
+  /// A lock's key: `custom`, else `<ns>:<what>:<class>:<queue>:<args as JSON>`.
+  fn lock_key(&self, what: &str, custom: &Option<String>) -> String {
+    custom.clone().unwrap_or_else(|| resque_key(&[&self.namespace, what, &self.class, &self.queue, &self.args]))
+  }
+
+  /// QueueLock before the job runs: its producer's lock goes.
+  pub async fn unlock_queue(&self, con: &mut MultiplexedConnection, key: &Option<String>) -> redis::RedisResult<()> {
+    redis::cmd("DEL").arg(self.lock_key("lock", key)).query_async(con).await
+  }
+
+  /// JobLock before the job runs: takes the lock; false if another worker holds it.
+  pub async fn lock_job(&self, con: &mut MultiplexedConnection, lock: &JobLock, now_ms: u64) -> redis::RedisResult<bool> {
+    let until = (now_ms + 500) / 1000 + lock.lock_timeout + 1;
+    let set: Option<String> =
+      redis::cmd("SET").arg(self.lock_key("workerslock", &lock.key)).arg(until).arg("EX").arg(lock.lock_timeout).arg("NX").query_async(con).await?;
+    Ok(set.is_some())
+  }
+
+  /// JobLock after the job ran, success or failure.
+  pub async fn unlock_job(&self, con: &mut MultiplexedConnection, lock: &JobLock) -> redis::RedisResult<()> {
+    redis::cmd("DEL").arg(self.lock_key("workerslock", &lock.key)).query_async(con).await
   }
 
   /// node-resque's last-error record, in its key order; `error` is
@@ -261,9 +347,9 @@ impl RetryJob {
     redis::pipe().del(&self.retry_key).ignore().del(&self.failure_key).ignore().query_async(con).await
   }
 
-  /// Puts the job in the delayed queue for `at_ms` (lua/retry.lua, `script`),
-  /// counts it as failed and clears the working-on key `working`, only while
-  /// that key holds `held`.
+  /// Puts the job in the delayed queue for `at_ms` (none: nowhere), counts
+  /// it as failed if `count` and clears the working-on key `working`
+  /// (lua/delay.lua, `script`), only while that key holds `held`.
   #[allow(clippy::too_many_arguments)]
   pub async fn re_enqueue(
     &self,
@@ -274,10 +360,11 @@ impl RetryJob {
     worker: &str,
     working: &str,
     held: &[u8],
-    at_ms: u64,
+    at_ms: Option<u64>,
+    count: bool,
   ) -> redis::RedisResult<ReEnqueued> {
     // Math.round(ms / 1000), as enqueueAt stores it.
-    let at = (at_ms + 500) / 1000;
+    let at = at_ms.map_or(0, |ms| (ms + 500) / 1000);
     let ns_key = |k: &str| resque_key(&[namespace, k]);
     let done: i64 = redis::Script::new(script)
       .key(working)
@@ -289,8 +376,9 @@ impl RetryJob {
       .key(ns_key(&format!("timestamps:{}", self.item)))
       .key(ns_key("delayed_queue_schedule"))
       .arg(held)
-      .arg(&self.item)
+      .arg(if at_ms.is_some() { self.item.as_str() } else { "" })
       .arg(at)
+      .arg(if count { "1" } else { "0" })
       .invoke_async(con)
       .await?;
     Ok(match done {
@@ -328,9 +416,15 @@ mod tests {
     assert_eq!(retry(r#"[["Retry",null]]"#), Some(Retry { limit: 1, delay_ms: 5000, backoff: vec![] }));
     assert_eq!(retry(r#"[["Retry",{"retryLimit":0,"backoffStrategy":[10,20]}]]"#), Some(Retry { limit: 1, delay_ms: 5000, backoff: vec![10, 20] }));
     assert_eq!(Plugins::parse("[]").unwrap(), Some(Plugins::default()));
-    assert_eq!(Plugins::parse(r#"[["Noop",{"logger":"function"}]]"#).unwrap(), Some(Plugins { retry: None, noop: true }));
-    // Lists the JS loop runs: other plugins, and more than one.
-    for js in [r#"[["JobLock",{}]]"#, r#"[["Retry",{}],["Retry",{}]]"#, r#"[["Retry",{}],["Noop",null]]"#] {
+    assert_eq!(Plugins::parse(r#"[["Noop",{"logger":"function"}]]"#).unwrap(), Some(Plugins { noop: true, ..Default::default() }));
+    assert_eq!(
+      Plugins::parse(r#"[["JobLock",{"enqueueTimeout":100}]]"#).unwrap().unwrap().job_lock,
+      Some(JobLock { lock_timeout: 3600, enqueue_timeout: 100, re_enqueue: true, key: None })
+    );
+    assert_eq!(Plugins::parse(r#"[["QueueLock",{"key":"k"}]]"#).unwrap().unwrap().queue_lock, Some(Some("k".to_string())));
+    assert_eq!(Plugins::parse(r#"[["DelayQueueLock",null]]"#).unwrap(), Some(Plugins::default()));
+    // Lists the JS loop runs: unknown plugins, and more than one.
+    for js in [r#"[["Mine",{}]]"#, r#"[["Retry",{}],["Retry",{}]]"#, r#"[["Retry",{}],["Noop",null]]"#] {
       assert_eq!(Plugins::parse(js).unwrap(), None, "{js}");
     }
     for bad in [
@@ -340,6 +434,9 @@ mod tests {
       r#"[["Retry",{"backoffStrategy":[]}]]"#,
       r#"[["Retry",{"backoffStrategy":["1"]}]]"#,
       r#"[["Retry",5]]"#,
+      r#"[["JobLock",{"reEnqueue":"no"}]]"#,
+      r#"[["JobLock",{"key":5}]]"#,
+      r#"[["QueueLock",{"lockTimeout":-1}]]"#,
       r#"{"Retry":{}}"#,
       "[1]",
     ] {
@@ -362,14 +459,16 @@ mod tests {
   #[test]
   fn keys_and_entries_are_written_as_node_resque_writes_them() {
     let entry = r#"{"class":"thumb","queue":"q","args":[{"input":{"key":"in"},"width":10},2,"a b",null,true]}"#;
-    let j = RetryJob::new("ns", "thumb", "q", entry, &[]);
+    let j = PluginJob::new("ns", "thumb", "q", entry, &[]);
     assert_eq!(j.item, r#"{"class":"thumb","queue":"q","args":[{"input":{"key":"in"},"width":10},2,"a b",null,true]}"#);
     // The first whitespace goes, as .replace(/\s/, "") does.
     assert_eq!(j.retry_key, r#"ns:resque-retry:thumb:{"input":{"key":"in"},"width":10}-2-ab-null-true"#);
     assert_eq!(j.failure_key, r#"ns:failure-resque-retry:thumb:{"input":{"key":"in"},"width":10}-2-ab-null-true"#);
-    let none = RetryJob::new("ns", "c", "q", r#"{"class":"c","queue":"q","args":[]}"#, &[]);
+    let none = PluginJob::new("ns", "c", "q", r#"{"class":"c","queue":"q","args":[]}"#, &[]);
     assert_eq!((none.retry_key.as_str(), none.failure_key.as_str()), ("ns:resque-retry:c", "ns:failure-resque-retry:c:"));
     assert_eq!(none.item, r#"{"class":"c","queue":"q","args":[]}"#);
+    assert_eq!(j.lock_key("workerslock", &None), r#"ns:workerslock:thumb:q:[{"input":{"key":"in"},"width":10},2,"a b",null,true]"#);
+    assert_eq!(none.lock_key("lock", &Some("mine".into())), "mine");
     let e: Value = serde_json::from_str(&j.last_error("RusqueError: boom", 1_795_757_400)).unwrap();
     assert_eq!(e["failed_at"], "2026/11/27 05:30:00");
     assert_eq!(e["error"], "RusqueError: boom");

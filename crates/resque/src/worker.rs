@@ -28,7 +28,7 @@ use super::files::Roots;
 use super::job::{input_too_large, InputRef, KeyOutput, NativeJob, Spec};
 use super::keys::Keys;
 use super::payload;
-use super::plugins::{ReEnqueued, Retry, RetryJob};
+use super::plugins::{JobLock, PluginJob, Plugins, ReEnqueued, Retry};
 use rusque_core::error::{Code, Error};
 use rusque_core::pool::{self, Cancel};
 use rusque_core::tasks::Task;
@@ -96,8 +96,8 @@ const UNTRACK: &str = include_str!("../../../lua/untrack.lua");
 /// Counts a resume per job (lua/resume.lua; the JS loop runs it too).
 const RESUME: &str = include_str!("../../../lua/resume.lua");
 
-/// Retry's re-enqueue of a failed job (lua/retry.lua; crate::plugins).
-const RETRY: &str = include_str!("../../../lua/retry.lua");
+/// Retry's and JobLock's re-enqueue into the delayed queue (lua/delay.lua; crate::plugins).
+const DELAY: &str = include_str!("../../../lua/delay.lua");
 
 /// After a stop, how many times a slot that may hold a job reconnects to finish it.
 const STOP_RETRIES: u32 = 5;
@@ -244,6 +244,10 @@ fn random_u64() -> u64 {
   let mut h = std::collections::hash_map::RandomState::new().build_hasher();
   h.write_u128(now_nanos());
   h.finish()
+}
+
+fn now_millis() -> u64 {
+  (now_nanos() / 1_000_000) as u64
 }
 
 pub(crate) fn now_seconds() -> u64 {
@@ -759,16 +763,24 @@ impl Slot {
     let parsed = if utf8 { payload::parse(&entry) } else { Err(payload::PayloadError("queue entry is not valid UTF-8".into())) };
     // The job's Retry plugin, if any: it sees the failures of a known class
     // (those the JS loop's perform would throw), as node-resque's afterPerform.
-    let mut retry = None;
-    let mut noop = false;
+    let mut plugins: Option<(&Plugins, PluginJob)> = None;
     let outcome: Result<(Value, Option<KeyOutput>), (&str, Error)> = match parsed {
       Err(e) => Err(("InvalidPayload", Error::invalid(e.0))),
       Ok(p) => match self.config.jobs.get(&p.class) {
         None => Err(("Error", Error::invalid(format!("No job defined for class \"{}\"", p.class)))),
         Some(job) => {
-          noop = job.plugins.noop;
-          if let Some(r) = &job.plugins.retry {
-            retry = Some((r, RetryJob::new(&self.config.namespace, &p.class, &queue, &entry, &p.args)));
+          if job.plugins != Plugins::default() {
+            let pj = PluginJob::new(&self.config.namespace, &p.class, &queue, &entry, &p.args);
+            // Their beforePerform hooks, as node-resque runs them after `job`.
+            if let Some(key) = &job.plugins.queue_lock {
+              pj.unlock_queue(con, key).await?;
+            }
+            if let Some(lock) = &job.plugins.job_lock {
+              if !pj.lock_job(con, lock, now_millis()).await? {
+                return self.locked_out(con, lock, &pj, queue, entry, &record).await.map(|()| None);
+              }
+            }
+            plugins = Some((&job.plugins, pj));
           }
           match job.spec(&p.args) {
             Err(e) => Err((e.code.as_str(), e)),
@@ -778,6 +790,12 @@ impl Slot {
       },
     };
     let duration_ms = (started.elapsed().as_secs_f64() * 1000.0).round() as u64;
+    // JobLock's afterPerform, success or failure.
+    if let Some((Plugins { job_lock: Some(lock), .. }, pj)) = &plugins {
+      pj.unlock_job(con, lock).await?;
+    }
+    let noop = plugins.as_ref().is_some_and(|(p, _)| p.noop);
+    let retry = plugins.and_then(|(p, pj)| p.retry.as_ref().map(|r| (r, pj)));
     match outcome {
       Ok((result, output)) => {
         if let Some((_, job)) = &retry {
@@ -802,6 +820,21 @@ impl Slot {
     }
   }
 
+  /// A job whose JobLock another worker holds: back to the delayed queue
+  /// (unless reEnqueue is false), counted nowhere. Already delayed for that
+  /// second, it fails as node-resque's enqueueAt makes it fail (node-resque
+  /// then also deletes the other worker's lock; this does not).
+  async fn locked_out(&self, con: &mut MultiplexedConnection, lock: &JobLock, job: &PluginJob, queue: String, entry: String, held: &[u8]) -> Result<(), Disconnected> {
+    let keys = Keys::new(&self.config.namespace);
+    let working = keys.working(self.name(), &self.queues());
+    let at_ms = lock.re_enqueue.then(|| now_millis() + lock.enqueue_timeout);
+    if job.re_enqueue(con, DELAY, &self.config.namespace, &keys, self.name(), &working, held, at_ms, false).await? == ReEnqueued::Duplicate {
+      let error = Error::invalid("Job already enqueued at this time with same arguments");
+      return self.fail(con, &queue, entry, held, "Error", error, 0).await;
+    }
+    Ok(())
+  }
+
   /// A failed job with the Retry plugin (crate::plugins says what node-resque
   /// does, and so this): counted, then delayed for another attempt, or, with
   /// none left (or already delayed for that second), failed as usual.
@@ -810,7 +843,7 @@ impl Slot {
     &self,
     con: &mut MultiplexedConnection,
     retry: &Retry,
-    job: &RetryJob,
+    job: &PluginJob,
     (queue, entry): (String, String),
     held: &[u8],
     (exception, error): (&str, Error),
@@ -824,10 +857,10 @@ impl Slot {
       return self.fail(con, &queue, entry, held, exception, error, duration_ms).await;
     }
     let delay_ms = retry.next_delay(count);
-    let at_ms = (now_nanos() / 1_000_000) as u64 + delay_ms;
+    let at_ms = now_millis() + delay_ms;
     let keys = Keys::new(&self.config.namespace);
     let working = keys.working(self.name(), &self.queues());
-    match job.re_enqueue(con, RETRY, &self.config.namespace, &keys, self.name(), &working, held, at_ms).await? {
+    match job.re_enqueue(con, DELAY, &self.config.namespace, &keys, self.name(), &working, held, Some(at_ms), true).await? {
       ReEnqueued::Duplicate => return self.fail(con, &queue, entry, held, exception, error, duration_ms).await,
       ReEnqueued::Yes | ReEnqueued::NotHeld => {}
     }
