@@ -218,7 +218,7 @@ class Worker extends EventEmitter {
 
   /**
    * True when every job is a native() definition whose plugins (if any) are
-   * standard ones the Rust loop runs (plugins.js: Retry or Noop), the worker loops
+   * standard ones the Rust loop runs (plugins.js: one of node-resque's own), the worker loops
    * over named queues, and `nativeLoop` was not set to false: such a worker
    * runs its fetch-to-ack loop in Rust.
    */
