@@ -106,7 +106,7 @@ describe('Redis scripts live in lua/', () => {
     it('Redis compiles every script each loop runs, composed as the loop composes it', async () => {
       const all = { ...Object.fromEntries(['STEP', 'RECOVER', 'RESUME'].map((n) => [`js ${n}`, scripts[n]])) }
       for (const [name, text] of Object.entries(rustScripts())) all[`rust ${name}`] = text
-      assert.deepEqual(Object.keys(all).sort(), ['js RECOVER', 'js RESUME', 'js STEP', 'rust FAIL', 'rust RESUME', 'rust STEP', 'rust UNTRACK'])
+      assert.deepEqual(Object.keys(all).sort(), ['js RECOVER', 'js RESUME', 'js STEP', 'rust DELAY', 'rust FAIL', 'rust RESUME', 'rust STEP', 'rust UNTRACK'])
       for (const [name, text] of Object.entries(all)) {
         const sha = await redis.script('LOAD', text)
         assert.match(sha, /^[0-9a-f]{40}$/, name)

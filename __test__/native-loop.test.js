@@ -676,7 +676,7 @@ test('event kinds are the Rust list, and the JS loop handles every one', () => {
   const binding = require('../lib/load').load()
   const { KIND } = require('../lib/resque/native-loop')
   const { kinds } = binding.eventKinds()
-  assert.deepEqual(kinds, ['start', 'job', 'success', 'failure', 'end', 'pause', 'error', 'ready'])
+  assert.deepEqual(kinds, ['start', 'job', 'success', 'failure', 'end', 'pause', 'error', 'ready', 'reEnqueue', 'noop'])
   assert.deepEqual(Object.keys(KIND), kinds)
   // Every kind but `start` (which needs nothing) has its own case in the dispatcher.
   const src = require('node:fs').readFileSync(require.resolve('../lib/resque/native-loop'), 'utf8')

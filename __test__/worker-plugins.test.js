@@ -6,8 +6,9 @@
 const { describe, it, before, after, beforeEach } = require('node:test')
 const assert = require('node:assert/strict')
 const NodeResque = require('node-resque')
-const { Worker } = require('..')
+const { Worker, native } = require('..')
 const { startRedis } = require('./helpers/redis')
+const { LOOPS } = require('./helpers/loops')
 const { cleanup } = require('./helpers/cleanup')
 const { nextEvent, collect, sleep, waitFor } = require('./helpers/events')
 
@@ -127,6 +128,292 @@ describe('Retry', () => {
     const [, , err] = await nextEvent(w, 'failure', { ms: 10000 })
     assert.equal(err.message, 'BUSTED')
     await w.end()
+  })
+})
+
+// The same native job with node-resque's Retry in both loops: the JS loop
+// runs node-resque's Plugins.Retry class, the Rust loop its own Retry
+// (crates/resque/src/plugins.rs). Each writes to a namespace of its own; the
+// Redis state (keys, TTLs, delayed entries, stats, failed entries) and the
+// events must come out the same, and a node-resque Scheduler must take the
+// Rust loop's delayed entries back to the queue.
+describe('Retry for native jobs, in both loops', () => {
+  const RETRY = { retryLimit: 3, retryDelay: 100, backoffStrategy: [300, 150] }
+  const ARG = { input: { key: 'no such key' }, algorithm: 'sha256' }
+  const ignored = /^(workers$|worker:|rusque:)/
+
+  function retryJobs (loop, plugin = Plugins.Retry) {
+    const hashIt = native('hash', {}, { plugins: [plugin], pluginOptions: { Retry: RETRY } })
+    return { hashIt, ...loop.extra }
+  }
+
+  /** Every key of `ns` but workers' own, with its type, value and TTL (a delayed:<s> key as delayed:S). */
+  async function state (ns) {
+    const out = {}
+    for (const full of (await redis.keys(`${ns}:*`)).sort()) {
+      const k = full.slice(ns.length + 1)
+      if (ignored.test(k)) continue
+      const type = await redis.type(full)
+      const ttl = await redis.ttl(full)
+      let value
+      if (type === 'string') value = await redis.get(full)
+      else if (type === 'list') value = await redis.lrange(full, 0, -1)
+      else if (type === 'set') value = (await redis.smembers(full)).map((m) => m.replace(/^delayed:\d+$/, 'delayed:S'))
+      else if (type === 'zset') value = (await redis.zrange(full, 0, -1)).length
+      out[k.replace(/^delayed:\d+$/, 'delayed:S')] = { type, ttl: ttl > 0 ? Math.round(ttl / 10) * 10 : ttl, value }
+    }
+    return out
+  }
+
+  /** Retry's last-error record and the failed list, without what a clock or a JS stack writes. */
+  function normalize (st) {
+    const out = structuredClone(st)
+    for (const [k, v] of Object.entries(out)) {
+      if (k.startsWith('failure-resque-retry:')) {
+        const e = JSON.parse(v.value)
+        assert.match(e.failed_at, /^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d$/)
+        delete e.failed_at
+        delete e.backtrace
+        v.value = e
+      }
+      if (k === 'failed') {
+        v.value = v.value.map((r) => {
+          const f = JSON.parse(r)
+          assert.ok(Array.isArray(f.backtrace))
+          delete f.backtrace
+          delete f.failed_at
+          return f
+        })
+      }
+    }
+    return out
+  }
+
+  async function runLoop (loop) {
+    const ns = `${NS}-retry-${loop.rust ? 'rust' : 'js'}`
+    const q = new NodeResque.Queue({ connection: redisServer.connection(ns) })
+    await q.connect()
+    const w = new Worker({ connection: redisServer.connection(ns), timeout: 50, queues: [Q], name: 'retrier' }, retryJobs(loop))
+    assert.equal(w.nativeLoop, loop.rust, `${loop.kind} expected`)
+    const events = []
+    for (const kind of ['job', 'reEnqueue', 'success', 'failure']) {
+      w.on(kind, (queueName, job, x) => events.push({ kind, queue: queueName, job, args: structuredClone(job.args), x }))
+    }
+    await q.enqueue(Q, 'hashIt', [ARG])
+    await w.connect()
+    await w.start()
+    // Before any Scheduler runs: the first failure, delayed.
+    await waitFor(() => events.some((e) => e.kind === 'success'), { what: 'the first attempt' })
+    const first = await state(ns)
+    const sched = new NodeResque.Scheduler({ connection: redisServer.connection(ns), timeout: 50, name: `sched-${ns}` })
+    sched.on('error', () => {})
+    await sched.connect()
+    await sched.start()
+    await waitFor(() => events.some((e) => e.kind === 'failure'), { ms: 10000, what: 'the last attempt' })
+    await w.end()
+    await sched.end()
+    const last = await state(ns)
+    await q.end()
+    const summary = events.map((e) => {
+      // node-resque's Retry passes the job's definition, given the args.
+      if (e.kind === 'reEnqueue') return { kind: e.kind, queue: e.queue, args: e.args, definition: e.job === w.jobs.hashIt, delay: e.x.delay, remainingAttempts: e.x.remainingAttempts, code: e.x.err.code, message: e.x.err.message }
+      if (e.kind === 'failure') return { kind: e.kind, queue: e.queue, args: e.args, code: e.x.code, message: e.x.message }
+      if (e.kind === 'success') return { kind: e.kind, queue: e.queue, args: e.args, result: e.x ?? null }
+      return { kind: e.kind, queue: e.queue, args: e.args }
+    })
+    return { first: normalize(first), last: normalize(last), events: summary }
+  }
+
+  it('a failing job is delayed, counted and finally failed alike, and the Scheduler brings it back', async () => {
+    const [js, rust] = [await runLoop(LOOPS[0]), await runLoop(LOOPS[1])]
+    // What node-resque's Retry writes, as the JS loop shows.
+    const argsKey = JSON.stringify(ARG).replace(/\s/, '')
+    assert.equal(js.first[`resque-retry:hashIt:${argsKey}`].value, '0')
+    assert.equal(js.first[`resque-retry:hashIt:${argsKey}`].ttl, 300, 'node-resque sets the largest delay (ms) as seconds')
+    assert.deepEqual(js.first['delayed:S'].value, [JSON.stringify({ class: 'hashIt', queue: Q, args: [ARG] })])
+    assert.equal(js.first['stat:failed'].value, '1')
+    assert.equal(js.first['stat:processed'].value, '0')
+    assert.deepEqual(js.events.map((e) => e.kind), ['job', 'reEnqueue', 'success', 'job', 'reEnqueue', 'success', 'job', 'failure'])
+    assert.deepEqual(js.events.filter((e) => e.kind === 'reEnqueue').map((e) => [e.delay, e.remainingAttempts, e.definition]), [[300, 2, true], [150, 1, true]])
+    assert.equal(js.last['stat:failed'].value, '3')
+    assert.equal(js.last.failed.value.length, 1)
+    assert.equal(js.last[`resque-retry:hashIt:${argsKey}`], undefined)
+    // The Rust loop: the same, key for key.
+    assert.deepEqual(rust.first, js.first)
+    assert.deepEqual(rust.last, js.last)
+    assert.deepEqual(rust.events, js.events)
+  })
+
+  it('a job that succeeds clears its attempt count and last error, in both loops', async () => {
+    const results = []
+    for (const loop of LOOPS) {
+      const ns = `${NS}-retry-ok-${loop.rust ? 'rust' : 'js'}`
+      const arg = { input: { key: `${ns}-input` } }
+      const argsKey = JSON.stringify(arg)
+      await redis.set(`${ns}-input`, 'bytes')
+      await redis.set(`${ns}:resque-retry:hashIt:${argsKey}`, '1')
+      await redis.set(`${ns}:failure-resque-retry:hashIt:${argsKey}`, '{}')
+      await redis.rpush(`${ns}:queue:${Q}`, JSON.stringify({ class: 'hashIt', queue: Q, args: [arg] }))
+      const w = new Worker({ connection: redisServer.connection(ns), timeout: 50, queues: [Q] }, retryJobs(loop, 'Retry'))
+      assert.equal(w.nativeLoop, loop.rust, `${loop.kind} expected`)
+      await w.connect()
+      const done = nextEvent(w, 'success')
+      await w.start()
+      const [, , result] = await done
+      await w.end()
+      assert.ok(result, loop.kind)
+      results.push(result)
+      assert.deepEqual(await redis.keys(`${ns}:*retry*`), [], loop.kind)
+      assert.equal(await redis.get(`${ns}:stat:processed`), '1', loop.kind)
+    }
+    assert.deepEqual(results[1], results[0])
+  })
+
+  it('keeps the Rust loop for Retry by name or class; other plugins and subclasses use the JS loop', () => {
+    const worker = (def) => new Worker({ connection: connection(), queues: [Q] }, { j: def })
+    assert.equal(worker(native('hash', {}, { plugins: ['Retry'] })).nativeLoop, true)
+    assert.equal(worker(native('hash', {}, { plugins: [Plugins.Retry] })).nativeLoop, true)
+    assert.equal(worker(native('hash', {}, { plugins: ['Noop'] })).nativeLoop, true)
+    assert.equal(worker(native('hash', {}, { plugins: [Plugins.Noop], pluginOptions: { Noop: { logger: () => {} } } })).nativeLoop, true)
+    assert.equal(worker(native('hash', {}, { plugins: [Plugins.JobLock] })).nativeLoop, true)
+    assert.equal(worker(native('hash', {}, { plugins: ['QueueLock'] })).nativeLoop, true)
+    assert.equal(worker(native('hash', {}, { plugins: ['DelayQueueLock'] })).nativeLoop, true)
+    assert.equal(worker(native('hash', {}, { plugins: ['JobLock'], pluginOptions: { JobLock: { key: () => 'k' } } })).nativeLoop, false, 'a key function runs in JS')
+    assert.equal(worker(native('hash', {}, { plugins: ['Retry', 'Noop'] })).nativeLoop, false, 'one plugin at a time')
+    class MyRetry extends Plugins.Retry {}
+    assert.equal(worker(native('hash', {}, { plugins: [MyRetry] })).nativeLoop, false)
+    class Custom extends Plugin {}
+    assert.equal(worker(native('hash', {}, { plugins: [Custom, 'Retry'] })).nativeLoop, false)
+  })
+
+  it('refuses Retry options the Rust loop cannot honour, when the job is defined', () => {
+    for (const Retry of [{ retryLimit: -1 }, { retryDelay: '100' }, { retrylimit: 3 }, { backoffStrategy: [] }, { backoffStrategy: [1.5] }]) {
+      assert.throws(() => native('hash', {}, { plugins: ['Retry'], pluginOptions: { Retry } }), { code: 'ERR_INVALID_ARG' }, JSON.stringify(Retry))
+    }
+  })
+})
+
+describe('Noop for native jobs, in both loops', () => {
+  it('logs the error and completes the job alike', async () => {
+    const outcomes = []
+    for (const loop of LOOPS) {
+      const ns = `${NS}-noop-${loop.rust ? 'rust' : 'js'}`
+      const logged = []
+      const jobs = {
+        hashIt: native('hash', {}, { plugins: [Plugins.Noop], pluginOptions: { Noop: { logger: (e) => logged.push({ code: e.code, message: e.message }) } } }),
+        ...loop.extra
+      }
+      const w = new Worker({ connection: redisServer.connection(ns), timeout: 50, queues: [Q] }, jobs)
+      assert.equal(w.nativeLoop, loop.rust, `${loop.kind} expected`)
+      const events = []
+      for (const kind of ['job', 'success', 'failure']) w.on(kind, (q, job, x) => events.push([kind, q, job.args, kind === 'success' ? (x ?? null) : undefined]))
+      await redis.rpush(`${ns}:queue:${Q}`, JSON.stringify({ class: 'hashIt', queue: Q, args: [{ input: { key: 'missing' } }] }))
+      await w.connect()
+      await w.start()
+      await waitFor(() => events.some(([k]) => k === 'success' || k === 'failure'))
+      await w.end()
+      outcomes.push({
+        events,
+        logged,
+        failed: await redis.llen(`${ns}:failed`),
+        processed: await redis.get(`${ns}:stat:processed`),
+        failedStat: await redis.get(`${ns}:stat:failed`)
+      })
+    }
+    const [js, rust] = outcomes
+    assert.deepEqual(js.events.map(([k]) => k), ['job', 'success'])
+    assert.equal(js.logged.length, 1)
+    assert.equal(js.logged[0].code, 'ERR_INPUT_NOT_FOUND')
+    assert.deepEqual([js.failed, js.processed, js.failedStat], [0, '1', null])
+    assert.deepEqual(rust, js)
+  })
+})
+
+describe('JobLock and QueueLock for native jobs, in both loops', () => {
+  async function lockRun (loop, options, { lockHeld, ns }) {
+    const arg = { input: { key: `${ns}-input` } }
+    await redis.set(`${ns}-input`, 'bytes')
+    const lockKey = `${ns}:workerslock:hashIt:${Q}:${JSON.stringify([arg])}`
+    if (lockHeld) await redis.set(lockKey, 'someone', 'EX', 100)
+    const jobs = { hashIt: native('hash', {}, { plugins: ['JobLock'], pluginOptions: { JobLock: options } }), ...loop.extra }
+    const q = new NodeResque.Queue({ connection: redisServer.connection(ns) })
+    await q.connect()
+    const w = new Worker({ connection: redisServer.connection(ns), timeout: 50, queues: [Q], name: 'locker' }, jobs)
+    assert.equal(w.nativeLoop, loop.rust, `${loop.kind} expected`)
+    const events = []
+    for (const kind of ['job', 'success', 'failure']) w.on(kind, () => events.push(kind))
+    await q.enqueue(Q, 'hashIt', [arg])
+    await w.connect()
+    await w.start()
+    await waitFor(async () => events.length > 0 && (await redis.get(`${ns}:worker:locker:${Q}`)) === null && (await q.length(Q)) === 0, { what: 'the job claimed and let go' })
+    await sleep(100)
+    const after = {
+      events: events.slice(),
+      delayed: await q.scheduledAt(Q, 'hashIt', [arg]).then((t) => t.length),
+      stats: [await redis.get(`${ns}:stat:processed`), await redis.get(`${ns}:stat:failed`)],
+      lock: await redis.get(lockKey)
+    }
+    return { w, q, after, lockKey }
+  }
+
+  it('a job whose lock another worker holds goes to the delayed queue, then runs once the lock is gone', async () => {
+    const outcomes = []
+    for (const loop of LOOPS) {
+      const ns = `${NS}-joblock-${loop.rust ? 'rust' : 'js'}`
+      const { w, q, after, lockKey } = await lockRun(loop, { enqueueTimeout: 100 }, { lockHeld: true, ns })
+      await redis.del(lockKey)
+      const sched = new NodeResque.Scheduler({ connection: redisServer.connection(ns), timeout: 50, name: `sched-${ns}` })
+      sched.on('error', () => {})
+      const done = nextEvent(w, 'success', { ms: 5000 })
+      await sched.connect()
+      await sched.start()
+      await done
+      await w.end()
+      await sched.end()
+      await q.end()
+      outcomes.push({ after, lockAfterRun: await redis.get(lockKey), processed: await redis.get(`${ns}:stat:processed`) })
+    }
+    const [js, rust] = outcomes
+    assert.deepEqual(js.after, { events: ['job'], delayed: 1, stats: [null, null], lock: 'someone' })
+    assert.deepEqual([js.lockAfterRun, js.processed], [null, '1'])
+    assert.deepEqual(rust, js)
+  })
+
+  it('with reEnqueue: false a locked-out job is dropped', async () => {
+    const outcomes = []
+    for (const loop of LOOPS) {
+      const ns = `${NS}-joblock-drop-${loop.rust ? 'rust' : 'js'}`
+      const { w, q, after } = await lockRun(loop, { reEnqueue: false }, { lockHeld: true, ns })
+      await w.end()
+      await q.end()
+      outcomes.push(after)
+    }
+    assert.deepEqual(outcomes[0], { events: ['job'], delayed: 0, stats: [null, null], lock: 'someone' })
+    assert.deepEqual(outcomes[1], outcomes[0])
+  })
+
+  it('QueueLock: the job deletes its producer\'s lock when it starts', async () => {
+    for (const loop of LOOPS) {
+      const ns = `${NS}-queuelock-${loop.rust ? 'rust' : 'js'}`
+      const jobs = { hashIt: native('hash', {}, { plugins: [Plugins.QueueLock] }), ...loop.extra }
+      const producer = new NodeResque.Queue({ connection: redisServer.connection(ns) }, jobs)
+      await producer.connect()
+      await redis.set(`${ns}-input`, 'bytes')
+      const arg = { input: { key: `${ns}-input` } }
+      assert.equal(await producer.enqueue(Q, 'hashIt', [arg]), true)
+      assert.equal(await producer.enqueue(Q, 'hashIt', [arg]), false, 'locked while queued')
+      const lockKey = `${ns}:lock:hashIt:${Q}:${JSON.stringify([arg])}`
+      assert.ok(await redis.get(lockKey))
+      const w = new Worker({ connection: redisServer.connection(ns), timeout: 50, queues: [Q] }, jobs)
+      assert.equal(w.nativeLoop, loop.rust, `${loop.kind} expected`)
+      const done = nextEvent(w, 'success')
+      await w.start()
+      await done
+      await w.end()
+      assert.equal(await redis.get(lockKey), null, loop.kind)
+      assert.equal(await producer.enqueue(Q, 'hashIt', [arg]), true, loop.kind)
+      await producer.end()
+    }
   })
 })
 

@@ -37,6 +37,12 @@ pub fn event_json(e: rusque_resque::worker::Event) -> String {
       with_payload(kind, slot, queue, payload, false, json!([error.code.as_str(), error.message, duration_ms, exception]))
     }
     E::Error { slot, message } => json!([kind, slot, message]).to_string(),
+    E::Noop { slot, queue, payload, exception, error } => {
+      with_payload(kind, slot, queue, payload, false, json!([error.code.as_str(), error.message, exception]))
+    }
+    E::ReEnqueue { slot, queue, payload, delay_ms, remaining, exception, error } => {
+      with_payload(kind, slot, queue, payload, false, json!([delay_ms, remaining, error.code.as_str(), error.message, exception]))
+    }
   }
 }
 

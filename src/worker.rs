@@ -45,6 +45,24 @@ pub struct NativeWorkerJob {
   pub task: String,
   /// The job's default task options as a JSON object (native(task, defaults)).
   pub defaults: String,
+  /// Its node-resque plugins the Rust loop runs, as JSON `[[name, options], ...]`
+  /// (rusque_resque::plugins); absent: none.
+  pub plugins: Option<String>,
+}
+
+/// The node-resque plugins (by name) that native jobs may have and still
+/// run in the Rust loop.
+#[napi]
+pub fn native_plugins() -> Vec<String> {
+  rusque_resque::plugins::NATIVE.iter().map(|p| p.to_string()).collect()
+}
+
+/// Whether the Rust loop runs a job's standard plugins (JSON `[[name,
+/// options], ...]`, see rusque_resque::plugins::Plugins::parse); false: the
+/// JS loop does. Bad options of a plugin it runs throw ERR_INVALID_ARG.
+#[napi]
+pub fn check_native_plugins(plugins_json: String) -> Result<bool> {
+  rusque_resque::plugins::Plugins::parse(&plugins_json).map(|p| p.is_some()).map_err(to_napi)
 }
 
 /// A millisecond option as a Duration: a finite number >= 0, else ERR_INVALID_ARG.
@@ -72,7 +90,15 @@ impl TryFrom<NativeWorkerConfig> for rusque_resque::worker::Config {
         Ok(Value::Object(m)) => m,
         _ => return Err(invalid(format!("job {class:?}: native(task, defaults): defaults must be an object of task options"))),
       };
-      native_jobs.insert(class, NativeJob::new(kind, defaults).with_keys(keys.clone()));
+      let plugins = match def.plugins.as_deref() {
+        None => Default::default(),
+        Some(json) => match rusque_resque::plugins::Plugins::parse(json) {
+          Ok(Some(p)) => p,
+          Ok(None) => return Err(invalid(format!("job {class:?}: its plugins run in the JS loop, not in a native worker"))),
+          Err(e) => return Err(invalid(format!("job {class:?}: {}", e.message))),
+        },
+      };
+      native_jobs.insert(class, NativeJob::new(kind, defaults).with_keys(keys.clone()).with_plugins(plugins));
     }
     let events = match c.events {
       None => u8::MAX,

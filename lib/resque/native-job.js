@@ -19,6 +19,7 @@
 const binding = require('../load').load()
 const { RusqueError, makeError, invalidArg, fromNative, codes } = require('../errors')
 const { toJson } = require('../args')
+const { nativePlugins } = require('./plugins')
 
 const TASKS = new Set(binding.specInfo().tasks.map((t) => t.task))
 
@@ -34,7 +35,7 @@ function native (task, defaults = {}, extra = {}) {
   } catch (err) {
     throw fromNative(err)
   }
-  return {
+  const definition = {
     native: { task, defaults: frozen },
     plugins: extra.plugins,
     pluginOptions: extra.pluginOptions,
@@ -42,6 +43,10 @@ function native (task, defaults = {}, extra = {}) {
       return runNative(this, task, defaultsJson, args)
     }
   }
+  // Standard plugins the Rust loop runs: their options are checked now, as
+  // the Rust loop will read them (plugins.js; crates/resque/src/plugins.rs).
+  nativePlugins(definition)
+  return definition
 }
 
 /**

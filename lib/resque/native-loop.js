@@ -10,6 +10,7 @@ const debug = require('../debug')
 const { RusqueError, fromNative, codes } = require('../errors')
 const { toJson, accessConfig } = require('./native-job')
 const { nativeTarget } = require('./redis-target')
+const { noopLog } = require('./plugins')
 
 // Event kinds sent by the Rust loop, as numbers: each is its index in the
 // Rust list (rusque_resque::worker::Event::KINDS), read once from the binding.
@@ -29,6 +30,17 @@ function failureError (exception, code, message) {
   }
   if (exception === 'Error') return new Error(message)
   return new RusqueError(code, message)
+}
+
+/**
+ * What node-resque's Retry passes as `job` to `reEnqueue`: the job's
+ * definition, given the job's args (as its plugin sets `this.job.args`).
+ */
+function reEnqueued (emitter, payload) {
+  const definition = emitter.jobs && payload && emitter.jobs[payload.class]
+  if (!definition) return payload
+  definition.args = payload.args
+  return definition
 }
 
 // The per-job events the Rust loop can leave out when nobody listens, by mask bit.
@@ -64,7 +76,7 @@ class NativeLoop {
    * @param {string[]} [o.roots]
    * @param {boolean} [o.followSymlinks] false: no symlink inside the roots is followed
    * @param {object} [o.keys] the Worker's keys option ({ prefix })
-   * @param {Record<string, {task: string, defaults: object}>} o.jobs
+   * @param {Record<string, {task: string, defaults: object, plugins?: string}>} o.jobs (plugins: plugins.js nativePlugins())
    * @param {import('events').EventEmitter} emitter receives node-resque's events
    */
   constructor (o, emitter) {
@@ -76,7 +88,7 @@ class NativeLoop {
     // The NativeWorkerConfig of src/worker.rs: typed fields, each job's
     // defaults as JSON (parsed by the same Rust code as the JS loop's).
     const jobs = {}
-    for (const [name, def] of Object.entries(o.jobs || {})) jobs[name] = { task: String(def.task), defaults: toJson(def.defaults || {}) }
+    for (const [name, def] of Object.entries(o.jobs || {})) jobs[name] = { task: String(def.task), defaults: toJson(def.defaults || {}), plugins: def.plugins }
     const config = {
       url: o.url,
       // node-resque takes a namespace as a string or an array of parts; the
@@ -181,6 +193,12 @@ class NativeLoop {
         break
       case KIND.failure: // [failure, slot, queue, payload, code, message, duration, exception]
         em.emit('failure', e[2], e[3], failureError(e[7], e[4], e[5]), e[6])
+        break
+      case KIND.reEnqueue: // [reEnqueue, slot, queue, payload, delay, remaining, code, message, exception]: Retry delayed a failed job
+        em.emit('reEnqueue', e[2], reEnqueued(em, e[3]), { delay: e[4], remainingAttempts: e[5], err: failureError(e[8], e[6], e[7]) })
+        break
+      case KIND.noop: // [noop, slot, queue, payload, code, message, exception]: Noop swallowed a failure
+        noopLog(em.jobs && e[3] && em.jobs[e[3].class], failureError(e[6], e[4], e[5]))
         break
       case KIND.error: // [error, slot, message]: Redis unreachable or lost; the slot retries
         this._error(new RusqueError(codes.ERR_REDIS_UNREACHABLE, e[2]), false)

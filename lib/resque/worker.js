@@ -16,8 +16,8 @@
 //   does not make its worker look dead.
 //
 // The per-job path (perform.js) sees one job at a time and knows nothing of
-// Redis. A worker whose jobs are all native() (no plugins) runs the Rust loop
-// instead (native-loop.js): claim, I/O, task and ack happen in Rust threads,
+// Redis. A worker whose jobs are all native() (with no plugins but those the
+// Rust loop runs itself: plugins.js) runs the Rust loop instead (native-loop.js): claim, I/O, task and ack happen in Rust threads,
 // with the same Redis layout and events; the JS thread only sees events.
 
 const { EventEmitter } = require('events')
@@ -34,6 +34,7 @@ const { SlotStats, workerStats } = require('../metrics')
 const debug = require('../debug')
 const { NativeJobs } = require('./native-job')
 const { failureRecord } = require('./failure')
+const { nativePlugins } = require('./plugins')
 const { RusqueError, invalidArg, UNHANDLED_ERROR_WARNING: WARNING, codes } = require('../errors')
 
 // A job found in a slot's working-on key at start this many times in a row
@@ -216,10 +217,11 @@ class Worker extends EventEmitter {
   }
 
   /**
-   * True when every job is a native() definition without plugins, the worker
-   * loops over named queues, `nativeLoop` was not set to false, and, once
-   * connected, Rust threads can reach Redis as its client does (loopTarget in
-   * native-loop.js): such a worker runs its fetch-to-ack loop in Rust.
+   * True when every job is a native() definition whose plugins (if any) are
+   * standard ones the Rust loop runs (plugins.js: one of node-resque's own),
+   * the worker loops over named queues, `nativeLoop` was not set to false,
+   * and, once connected, Rust threads can reach Redis as its client does
+   * (loopTarget in native-loop.js): such a worker runs its fetch-to-ack loop in Rust.
    */
   get nativeLoop () {
     return this._nativeJobsOnly() && (this.connection.redis === null || !loopTarget(this.connection.redis).unsupported)
@@ -229,7 +231,7 @@ class Worker extends EventEmitter {
   _nativeJobsOnly () {
     const names = Object.keys(this.jobs)
     return this.options.nativeLoop !== false && names.length > 0 && this.options.looping && !this.wildcard &&
-      names.every((n) => this.jobs[n].native && !(this.jobs[n].plugins && this.jobs[n].plugins.length))
+      names.every((n) => this.jobs[n].native && nativePlugins(this.jobs[n]) !== null)
   }
 
   /**
@@ -264,7 +266,9 @@ class Worker extends EventEmitter {
     if (this.pingTimer) { clearInterval(this.pingTimer); this.pingTimer = null }
     await this._stopAlive()
     const jobs = {}
-    for (const [name, def] of Object.entries(this.jobs)) jobs[name] = { task: def.native.task, defaults: def.native.defaults }
+    for (const [name, def] of Object.entries(this.jobs)) {
+      jobs[name] = { task: def.native.task, defaults: def.native.defaults, plugins: nativePlugins(def) || undefined }
+    }
     this._native = new NativeLoop({
       url: loopTarget(this.connection.redis).url,
       namespace: this.connection.key(),

@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 
 use super::files::{Roots, DEFAULT_MAX_INPUT_BYTES};
 use super::keys::KeyPolicy;
+use super::plugins::Plugins;
 use rusque_core::error::{Code, Error, Result};
 use rusque_core::spec::values::whole;
 use rusque_core::spec::{self, check_keys, describe, fields, TaskName};
@@ -30,6 +31,8 @@ pub struct NativeJob {
   pub defaults: Map<String, Value>,
   /// Which Redis keys its input and output may name.
   pub keys: KeyPolicy,
+  /// node-resque plugins the Rust loop runs for it (crate::plugins).
+  pub plugins: Plugins,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -188,7 +191,13 @@ pub fn input_too_large(what: &str, size: u64, max: u64) -> Error {
 
 impl NativeJob {
   pub fn new(kind: Kind, defaults: Map<String, Value>) -> Self {
-    NativeJob { kind, defaults, keys: KeyPolicy::default() }
+    NativeJob { kind, defaults, keys: KeyPolicy::default(), plugins: Plugins::default() }
+  }
+
+  /// The same job, with the plugins the Rust loop runs for it.
+  pub fn with_plugins(mut self, plugins: Plugins) -> Self {
+    self.plugins = plugins;
+    self
   }
 
   /// The same job, with the Worker's rule for which Redis keys it may use.

@@ -7,5 +7,6 @@ pub mod files;
 pub mod job;
 pub mod keys;
 pub mod payload;
+pub mod plugins;
 pub mod result;
 pub mod worker;

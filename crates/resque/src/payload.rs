@@ -148,11 +148,8 @@ fn ping_fields(name: &str, queues: &str, now_seconds: u64) -> Map<String, Value>
   m
 }
 
-/// JavaScript's `new Date().toString()` for a UTC clock, as node-resque
-/// writes `run_at` and `failed_at`: "Fri Nov 27 2026 05:30:00 GMT+0000 (Coordinated Universal Time)".
-pub fn js_date_string(unix_seconds: u64) -> String {
-  const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-  const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+/// The UTC calendar date and time of a unix time: (year, month, day, hour, minute, second).
+pub fn civil(unix_seconds: u64) -> (i64, u64, i64, u64, u64, u64) {
   let days = (unix_seconds / 86_400) as i64;
   let secs = unix_seconds % 86_400;
   // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
@@ -165,15 +162,24 @@ pub fn js_date_string(unix_seconds: u64) -> String {
   let day = doy - (153 * mp + 2) / 5 + 1;
   let month = if mp < 10 { mp + 3 } else { mp - 9 };
   let year = yoe + era * 400 + i64::from(month <= 2);
+  (year, month as u64, day, secs / 3600, secs % 3600 / 60, secs % 60)
+}
+
+/// JavaScript's `new Date().toString()` for a UTC clock, as node-resque
+/// writes `run_at` and `failed_at`: "Fri Nov 27 2026 05:30:00 GMT+0000 (Coordinated Universal Time)".
+pub fn js_date_string(unix_seconds: u64) -> String {
+  const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+  const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+  let (year, month, day, h, m, s) = civil(unix_seconds);
   format!(
     "{} {} {:02} {} {:02}:{:02}:{:02} GMT+0000 (Coordinated Universal Time)",
-    DAYS[(days % 7) as usize],
+    DAYS[((unix_seconds / 86_400) % 7) as usize],
     MONTHS[(month - 1) as usize],
     day,
     year,
-    secs / 3600,
-    secs % 3600 / 60,
-    secs % 60
+    h,
+    m,
+    s
   )
 }
 

@@ -28,6 +28,7 @@ use super::files::Roots;
 use super::job::{input_too_large, InputRef, KeyOutput, NativeJob, Spec};
 use super::keys::Keys;
 use super::payload;
+use super::plugins::{JobLock, PluginJob, Plugins, ReEnqueued, Retry};
 use rusque_core::error::{Code, Error};
 use rusque_core::pool::{self, Cancel};
 use rusque_core::tasks::Task;
@@ -95,6 +96,9 @@ const UNTRACK: &str = include_str!("../../../lua/untrack.lua");
 /// Counts a resume per job (lua/resume.lua; the JS loop runs it too).
 const RESUME: &str = include_str!("../../../lua/resume.lua");
 
+/// Retry's and JobLock's re-enqueue into the delayed queue (lua/delay.lua; crate::plugins).
+const DELAY: &str = include_str!("../../../lua/delay.lua");
+
 /// After a stop, how many times a slot that may hold a job reconnects to finish it.
 const STOP_RETRIES: u32 = 5;
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -146,12 +150,19 @@ pub enum Event {
   /// its working-on key), or the queues were empty. The slot then waits for
   /// [`Handle::release`] (or a stop) before it runs that job.
   Ready { slot: usize },
+  /// The Retry plugin put a failed job in the delayed queue: node-resque's
+  /// `reEnqueue` (queue, job, { delay, remainingAttempts, err }). A
+  /// `success` event follows, as node-resque's job then completes.
+  ReEnqueue { slot: usize, queue: String, payload: String, delay_ms: u64, remaining: i64, exception: String, error: Error },
+  /// The Noop plugin swallowed a job's failure: JS logs the error (the job's
+  /// Noop logger, or console.log); a `success` event follows the ack.
+  Noop { slot: usize, queue: String, payload: String, exception: String, error: Error },
 }
 
 impl Event {
   /// Every event kind by name, in the order of their numbers on the wire
   /// (`kind()`): the one list, which JS reads through the binding.
-  pub const KINDS: [&'static str; 8] = ["start", "job", "success", "failure", "end", "pause", "error", "ready"];
+  pub const KINDS: [&'static str; 10] = ["start", "job", "success", "failure", "end", "pause", "error", "ready", "reEnqueue", "noop"];
 
   /// The event's kind, as its index in [`Event::KINDS`].
   pub fn kind(&self) -> u8 {
@@ -164,6 +175,8 @@ impl Event {
       Event::Pause { .. } => 5,
       Event::Error { .. } => 6,
       Event::Ready { .. } => 7,
+      Event::ReEnqueue { .. } => 8,
+      Event::Noop { .. } => 9,
     }
   }
 }
@@ -231,6 +244,10 @@ fn random_u64() -> u64 {
   let mut h = std::collections::hash_map::RandomState::new().build_hasher();
   h.write_u128(now_nanos());
   h.finish()
+}
+
+fn now_millis() -> u64 {
+  (now_nanos() / 1_000_000) as u64
 }
 
 pub(crate) fn now_seconds() -> u64 {
@@ -744,26 +761,113 @@ impl Slot {
     // Failures carry node-resque's `exception`: InvalidPayload for entries that
     // are not jobs, Error for an unknown class, else rusque's error code.
     let parsed = if utf8 { payload::parse(&entry) } else { Err(payload::PayloadError("queue entry is not valid UTF-8".into())) };
+    // The job's Retry plugin, if any: it sees the failures of a known class
+    // (those the JS loop's perform would throw), as node-resque's afterPerform.
+    let mut plugins: Option<(&Plugins, PluginJob)> = None;
     let outcome: Result<(Value, Option<KeyOutput>), (&str, Error)> = match parsed {
       Err(e) => Err(("InvalidPayload", Error::invalid(e.0))),
       Ok(p) => match self.config.jobs.get(&p.class) {
         None => Err(("Error", Error::invalid(format!("No job defined for class \"{}\"", p.class)))),
-        Some(job) => match job.spec(&p.args) {
-          Err(e) => Err((e.code.as_str(), e)),
-          Ok(spec) => self.execute(con, spec, input).await?.map_err(|e| (e.code.as_str(), e)),
-        },
+        Some(job) => {
+          if job.plugins != Plugins::default() {
+            let pj = PluginJob::new(&self.config.namespace, &p.class, &queue, &entry, &p.args);
+            // Their beforePerform hooks, as node-resque runs them after `job`.
+            if let Some(key) = &job.plugins.queue_lock {
+              pj.unlock_queue(con, key).await?;
+            }
+            if let Some(lock) = &job.plugins.job_lock {
+              if !pj.lock_job(con, lock, now_millis()).await? {
+                return self.locked_out(con, lock, &pj, queue, entry, &record).await.map(|()| None);
+              }
+            }
+            plugins = Some((&job.plugins, pj));
+          }
+          match job.spec(&p.args) {
+            Err(e) => Err((e.code.as_str(), e)),
+            Ok(spec) => self.execute(con, spec, input).await?.map_err(|e| (e.code.as_str(), e)),
+          }
+        }
       },
     };
     let duration_ms = (started.elapsed().as_secs_f64() * 1000.0).round() as u64;
+    // JobLock's afterPerform, success or failure.
+    if let Some((Plugins { job_lock: Some(lock), .. }, pj)) = &plugins {
+      pj.unlock_job(con, lock).await?;
+    }
+    let noop = plugins.as_ref().is_some_and(|(p, _)| p.noop);
+    let retry = plugins.and_then(|(p, pj)| p.retry.as_ref().map(|r| (r, pj)));
     match outcome {
       Ok((result, output)) => {
+        if let Some((_, job)) = &retry {
+          job.cleanup(con).await?;
+        }
         Ok(Some(Ack { output, record, queue, entry, result, duration_ms, step: None }))
       }
+      // Noop: the error is logged and the job completes.
+      Err((exception, error)) if noop => {
+        let exception = exception.to_string();
+        (self.sink)(Event::Noop { slot: self.slot, queue: queue.clone(), payload: entry.clone(), exception, error });
+        Ok(Some(Ack { output: None, record, queue, entry, result: Value::Null, duration_ms, step: None }))
+      }
       Err((exception, error)) => {
-        self.fail(con, &queue, entry, &record, exception, error, duration_ms).await?;
+        if let Some((r, job)) = retry {
+          self.retry(con, r, &job, (queue, entry), &record, (exception, error), duration_ms).await?;
+        } else {
+          self.fail(con, &queue, entry, &record, exception, error, duration_ms).await?;
+        }
         Ok(None)
       }
     }
+  }
+
+  /// A job whose JobLock another worker holds: back to the delayed queue
+  /// (unless reEnqueue is false), counted nowhere. Already delayed for that
+  /// second, it fails as node-resque's enqueueAt makes it fail (node-resque
+  /// then also deletes the other worker's lock; this does not).
+  async fn locked_out(&self, con: &mut MultiplexedConnection, lock: &JobLock, job: &PluginJob, queue: String, entry: String, held: &[u8]) -> Result<(), Disconnected> {
+    let keys = Keys::new(&self.config.namespace);
+    let working = keys.working(self.name(), &self.queues());
+    let at_ms = lock.re_enqueue.then(|| now_millis() + lock.enqueue_timeout);
+    if job.re_enqueue(con, DELAY, &self.config.namespace, &keys, self.name(), &working, held, at_ms, false).await? == ReEnqueued::Duplicate {
+      let error = Error::invalid("Job already enqueued at this time with same arguments");
+      return self.fail(con, &queue, entry, held, "Error", error, 0).await;
+    }
+    Ok(())
+  }
+
+  /// A failed job with the Retry plugin (crate::plugins says what node-resque
+  /// does, and so this): counted, then delayed for another attempt, or, with
+  /// none left (or already delayed for that second), failed as usual.
+  #[allow(clippy::too_many_arguments)]
+  async fn retry(
+    &self,
+    con: &mut MultiplexedConnection,
+    retry: &Retry,
+    job: &PluginJob,
+    (queue, entry): (String, String),
+    held: &[u8],
+    (exception, error): (&str, Error),
+    duration_ms: u64,
+  ) -> Result<(), Disconnected> {
+    // String(err) of the RusqueError the JS loop's perform throws.
+    let count = job.count_attempt(con, retry, &format!("RusqueError: {}", error.message), now_seconds()).await?;
+    let remaining = retry.remaining(count);
+    if remaining <= 0 {
+      job.cleanup(con).await?;
+      return self.fail(con, &queue, entry, held, exception, error, duration_ms).await;
+    }
+    let delay_ms = retry.next_delay(count);
+    let at_ms = now_millis() + delay_ms;
+    let keys = Keys::new(&self.config.namespace);
+    let working = keys.working(self.name(), &self.queues());
+    match job.re_enqueue(con, DELAY, &self.config.namespace, &keys, self.name(), &working, held, Some(at_ms), true).await? {
+      ReEnqueued::Duplicate => return self.fail(con, &queue, entry, held, exception, error, duration_ms).await,
+      ReEnqueued::Yes | ReEnqueued::NotHeld => {}
+    }
+    let exception = exception.to_string();
+    (self.sink)(Event::ReEnqueue { slot: self.slot, queue: queue.clone(), payload: entry.clone(), delay_ms, remaining, exception, error });
+    self.succeeded(Ack { output: None, record: Vec::new(), queue, entry, result: Value::Null, duration_ms, step: None });
+    Ok(())
   }
 
   /// Files a job in `failed` (node-resque's record), clears the working-on key
