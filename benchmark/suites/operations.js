@@ -7,12 +7,11 @@
 // figures are medians over rounds with the spread, and each row's PSNR of
 // rusque's output against sharp's.
 
-const { performance } = require('node:perf_hooks')
-
 const { REPO_ROOT } = require('../lib/machine')
 const { readFixture } = require('../lib/fixtures')
 const { psnr } = require('../lib/lanczos')
 const { median, max, min } = require('../lib/stats')
+const { alternatingRounds } = require('../lib/rounds')
 const { watermark } = require('./pipeline')
 
 const IMAGE = '2569067123_aca715a2ee_o.jpg'
@@ -59,21 +58,7 @@ async function run ({ log, args = [] }) {
       throw new Error(`${name}: sizes differ: rusque ${a.info.width}x${a.info.height}, sharp ${b.info.width}x${b.info.height}`)
     }
     const db = psnr(b.data, a.data)
-    const rates = { rusque: [], sharp: [] }
-    for (let r = 0; r < plan.rounds; r++) {
-      for (const lib of Object.keys(calls)) {
-        const t0 = performance.now()
-        let started = 0
-        const lane = async () => {
-          while (started < plan.images) {
-            started++
-            await calls[lib]()
-          }
-        }
-        await Promise.all(Array.from({ length: plan.concurrency }, lane))
-        rates[lib].push((plan.images * 1000) / (performance.now() - t0))
-      }
-    }
+    const rates = await alternatingRounds(calls, plan)
     const spread = (v) => `${(((max(v) - min(v)) / median(v)) * 100).toFixed(0)}%`
     const [mr, ms] = [median(rates.rusque), median(rates.sharp)]
     log(`${name}: rusque ${mr.toFixed(1)} img/s, sharp ${ms.toFixed(1)} img/s, PSNR ${db.toFixed(1)} dB`)

@@ -7,12 +7,11 @@
 // saturation (8 calls in flight); figures are medians over rounds, with the
 // spread, and the outputs' PSNR against each other.
 
-const { performance } = require('node:perf_hooks')
-
 const { REPO_ROOT } = require('../lib/machine')
 const { readFixture } = require('../lib/fixtures')
 const { psnr } = require('../lib/lanczos')
 const { median, max, min } = require('../lib/stats')
+const { alternatingRounds } = require('../lib/rounds')
 
 const IMAGE = '2569067123_aca715a2ee_o.jpg'
 const EXTRACT = { left: 200, top: 100, width: 2400, height: 2000 }
@@ -50,23 +49,9 @@ async function run ({ log, args = [] }) {
   const db = psnr(b.data, a.data)
   log(`outputs ${a.info.width}x${a.info.height}; rusque ${outputs.rusque.length} B, sharp ${outputs.sharp.length} B; PSNR ${db.toFixed(1)} dB`)
 
-  const rates = { rusque: [], sharp: [] }
-  for (let r = 0; r < plan.rounds; r++) {
-    for (const lib of Object.keys(calls)) {
-      const t0 = performance.now()
-      let started = 0
-      const lane = async () => {
-        while (started < plan.images) {
-          started++
-          await calls[lib]()
-        }
-      }
-      await Promise.all(Array.from({ length: plan.concurrency }, lane))
-      const rate = (plan.images * 1000) / (performance.now() - t0)
-      rates[lib].push(rate)
-      log(`round ${r + 1}/${plan.rounds} ${lib.padEnd(6)} ${rate.toFixed(1)} img/s`)
-    }
-  }
+  const rates = await alternatingRounds(calls, plan, (r, lib, rate) => {
+    log(`round ${r + 1}/${plan.rounds} ${lib.padEnd(6)} ${rate.toFixed(1)} img/s`)
+  })
   const row = (lib) => {
     const m = median(rates[lib])
     return {
