@@ -914,19 +914,13 @@ impl Slot {
   async fn execute(&self, con: &mut MultiplexedConnection, spec: Spec, prefetched: Option<Prefetched>) -> Result<Result<(Value, Option<KeyOutput>), Error>, Disconnected> {
     let input = match &spec.input {
       InputRef::Key(k) => {
-        let value = match prefetched {
-          Some((key, value)) if &key == k => value,
-          _ => match self.read_key(con, k, spec.max_input_bytes).await? {
-            KeyRead::Value(v) => Ok(v),
-            KeyRead::Refused(e) => Err(e),
-            KeyRead::TooLarge(n) => return Ok(Err(input_too_large(&format!("Redis key {k:?}"), n, spec.max_input_bytes))),
-          },
+        let read = match prefetched {
+          Some((key, value)) if &key == k => value.map_or_else(KeyRead::Refused, KeyRead::Value),
+          _ => self.read_key(con, k, spec.max_input_bytes).await?,
         };
-        let value = match value {
+        let value = match read.value(k, spec.max_input_bytes, READING_INPUT) {
           Ok(v) => v,
-          // A key of another type: the job named the wrong key.
-          Err(e) if e.starts_with("WRONGTYPE") => return Ok(Err(Error::invalid(format!("cannot read input from Redis key {k:?}: {e}")))),
-          Err(e) => return Ok(Err(Error::new(Code::RedisRejected, format!("Redis refused to read input key {k:?}: {e}")))),
+          Err(e) => return Ok(Err(e)),
         };
         match spec.key_input(k, value) {
           Ok(bytes) => bytes,
@@ -942,11 +936,9 @@ impl Slot {
     let mut spec = spec;
     let mut keyed = Vec::new();
     for k in spec.overlay_keys() {
-      match self.read_key(con, &k, spec.max_input_bytes).await? {
-        KeyRead::Value(v) => keyed.push(v),
-        KeyRead::TooLarge(n) => return Ok(Err(input_too_large(&format!("Redis key {k:?}"), n, spec.max_input_bytes))),
-        KeyRead::Refused(e) if e.starts_with("WRONGTYPE") => return Ok(Err(Error::invalid(format!("cannot read a composite overlay from Redis key {k:?}: {e}")))),
-        KeyRead::Refused(e) => return Ok(Err(Error::new(Code::RedisRejected, format!("Redis refused to read composite overlay key {k:?}: {e}")))),
+      match self.read_key(con, &k, spec.max_input_bytes).await?.value(&k, spec.max_input_bytes, READING_OVERLAY) {
+        Ok(v) => keyed.push(v),
+        Err(e) => return Ok(Err(e)),
       }
     }
     if let Err(e) = spec.read_overlays(&self.config.roots, keyed) {
@@ -1013,6 +1005,25 @@ enum KeyRead {
   Refused(String),
   /// Its size, over the job's maxInputBytes: not read.
   TooLarge(u64),
+}
+
+/// How messages name what a key read was for: (reading, refused), as
+/// lib/resque/native-job.js's INPUT and OVERLAY name them in the JS loop.
+const READING_INPUT: (&str, &str) = ("input", "input key");
+const READING_OVERLAY: (&str, &str) = ("a composite overlay", "composite overlay key");
+
+impl KeyRead {
+  /// The value of `key` (None: no such key), or the job's error: over
+  /// `max` bytes, a key of another type (the job named the wrong key), or
+  /// another refusal.
+  fn value(self, key: &str, max: u64, (reading, refused): (&str, &str)) -> Result<Option<Vec<u8>>, Error> {
+    match self {
+      KeyRead::Value(v) => Ok(v),
+      KeyRead::TooLarge(n) => Err(input_too_large(&format!("Redis key {key:?}"), n, max)),
+      KeyRead::Refused(e) if e.starts_with("WRONGTYPE") => Err(Error::invalid(format!("cannot read {reading} from Redis key {key:?}: {e}"))),
+      KeyRead::Refused(e) => Err(Error::new(Code::RedisRejected, format!("Redis refused to read {refused} {key:?}: {e}"))),
+    }
+  }
 }
 
 /// The keys one slot's step touches, built once.
