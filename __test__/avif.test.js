@@ -8,12 +8,12 @@
 // Every path: resize(),
 // JobQueue, a native job in each worker loop.
 
-const { describe, it, before, after } = require('node:test')
+const { describe, it, before } = require('node:test')
 const assert = require('node:assert/strict')
 const sharp = require('sharp')
 const { resize, metadata, JobQueue, native } = require('..')
 const { fixture, raw } = require('./helpers/fixtures')
-const { startRedis } = require('./helpers/redis')
+const { usePrivateRedis } = require('./helpers/redis')
 const { LOOPS, runEntries } = require('./helpers/loops')
 
 const photo = fixture('320x240.jpg')
@@ -197,12 +197,7 @@ describe('AVIF input', () => {
 })
 
 describe('AVIF through a native job', () => {
-  let server, redis
-  before(async () => {
-    server = await startRedis()
-    redis = server.client()
-  })
-  after(async () => { await server.close() })
+  const r = usePrivateRedis()
 
   for (const loop of LOOPS) {
     it(`writes an AVIF in the ${loop.kind}`, async () => {
@@ -213,9 +208,9 @@ describe('AVIF through a native job', () => {
         { class: 'thumb', queue: 'q', args: [{ input, output: { key: `out:${ns}:0` }, chromaSubsampling: '4:2:0' }, { tag: 0 }] },
         { class: 'thumb', queue: 'q', args: [{ input, output: { key: `out:${ns}:1` }, format: 'webp', effort: 8 }, { tag: 1 }] }
       ]
-      const { outcomes } = await runEntries(server, redis, loop, { ns, jobs, entries })
+      const { outcomes } = await runEntries(r.server, r.redis, loop, { ns, jobs, entries })
       assert.ok(outcomes[0].ok, JSON.stringify(outcomes))
-      const avif = await redis.getBuffer(`out:${ns}:0`)
+      const avif = await r.redis.getBuffer(`out:${ns}:0`)
       assert.ok(avif.equals(await resize(photo, { width: 64, format: 'avif', chromaSubsampling: '4:2:0' })), 'the same bytes as resize()')
       assert.equal(av1cSampling(avif), '4:2:0')
       assert.deepEqual([outcomes[1].ok, outcomes[1].code], [false, 'ERR_INVALID_ARG'])

@@ -6,12 +6,12 @@
 // decoder) and compared pixel by pixel; bad values refused naming the option;
 // one case through a native job in each loop, since every path reads the spec.
 
-const { describe, it, before, after } = require('node:test')
+const { describe, it } = require('node:test')
 const assert = require('node:assert/strict')
 const sharp = require('sharp')
 const { resize, native } = require('..')
 const { fixture, raw, meanAbsDiff, MAGIC } = require('./helpers/fixtures')
-const { startRedis } = require('./helpers/redis')
+const { usePrivateRedis } = require('./helpers/redis')
 const { LOOPS, runEntries } = require('./helpers/loops')
 
 const photo = fixture('320x240.jpg')
@@ -215,12 +215,7 @@ describe('checks and other formats', () => {
 })
 
 describe('through a native job', () => {
-  let server, redis
-  before(async () => {
-    server = await startRedis()
-    redis = server.client()
-  })
-  after(async () => { await server.close() })
+  const r = usePrivateRedis()
 
   for (const loop of LOOPS) {
     it(`palette PNG and 4:4:4 JPEG in the ${loop.kind}`, async () => {
@@ -232,12 +227,12 @@ describe('through a native job', () => {
         { class: 'thumb', queue: 'q', args: [{ input, output: { key: `out:${ns}:1` }, format: 'jpeg', chromaSubsampling: '4:4:4' }, { tag: 1 }] },
         { class: 'thumb', queue: 'q', args: [{ input, output: { key: `out:${ns}:2` }, effort: 10 }, { tag: 2 }] }
       ]
-      const { outcomes } = await runEntries(server, redis, loop, { ns, jobs, entries })
+      const { outcomes } = await runEntries(r.server, r.redis, loop, { ns, jobs, entries })
       assert.ok(outcomes[0].ok && outcomes[1].ok, JSON.stringify(outcomes))
-      const p = await redis.getBuffer(`out:${ns}:0`)
+      const p = await r.redis.getBuffer(`out:${ns}:0`)
       assert.equal(colourType(p), 3)
       assert.ok(pngChunks(p).find((c) => c.type === 'PLTE').data.length / 3 <= 8)
-      assert.equal((await sharp(await redis.getBuffer(`out:${ns}:1`)).metadata()).chromaSubsampling, '4:4:4')
+      assert.equal((await sharp(await r.redis.getBuffer(`out:${ns}:1`)).metadata()).chromaSubsampling, '4:4:4')
       assert.equal(outcomes[2].ok, false)
       assert.equal(outcomes[2].code, 'ERR_INVALID_ARG')
       assert.match(outcomes[2].error, /effort must be an integer from 0 to 9/)

@@ -6,13 +6,13 @@
 // a kept profile leaving the pixels in it; through a call, JobQueue and a
 // native job in both loops.
 
-const { test, describe, it, before, after } = require('node:test')
+const { test, describe, it } = require('node:test')
 const assert = require('node:assert/strict')
 const sharp = require('sharp')
 const { resize, metadata, JobQueue, native } = require('..')
 const { fixture } = require('./helpers/fixtures')
 const { psnr } = require('../benchmark/lib/lanczos')
-const { startRedis } = require('./helpers/redis')
+const { usePrivateRedis } = require('./helpers/redis')
 const { LOOPS, runEntries } = require('./helpers/loops')
 
 const rotated = fixture('Landscape_6.jpg') // 450x600 stored, EXIF orientation 6, an ICC profile
@@ -107,25 +107,18 @@ test('keepMetadata is both; JobQueue gives the same bytes', async () => {
 })
 
 describe('native jobs', () => {
-  let server, redis
-  before(async () => {
-    server = await startRedis()
-    redis = server.client()
-  })
-  after(async () => {
-    await server.close()
-  })
+  const r = usePrivateRedis()
   for (const loop of LOOPS) {
     it(`${loop.kind}: keepMetadata gives resize()'s bytes`, async () => {
       const ns = `keep${loop.rust ? 'r' : 'j'}`
       const expected = await resize(rotated, { width: 100, format: 'png', keepMetadata: true })
-      const { outcomes } = await runEntries(server, redis, loop, {
+      const { outcomes } = await runEntries(r.server, r.redis, loop, {
         ns,
         jobs: { keep: native('resize', { width: 100, format: 'png' }) },
         entries: [{ class: 'keep', queue: 'q', args: [{ input: { base64: rotated.toString('base64') }, output: { key: `out:${ns}` }, keepMetadata: true }, { tag: 1 }] }]
       })
       assert.equal(outcomes[0].ok, true, JSON.stringify(outcomes[0]))
-      assert.ok((await redis.getBuffer(`out:${ns}`)).equals(expected))
+      assert.ok((await r.redis.getBuffer(`out:${ns}`)).equals(expected))
     })
   }
 })

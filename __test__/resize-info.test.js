@@ -5,12 +5,12 @@
 // against sharp's reading of the bytes; the default stays a bare Buffer; the
 // same on JobQueue; a native job with it gets the info beside `size`.
 
-const { describe, it, before, after } = require('node:test')
+const { describe, it } = require('node:test')
 const assert = require('node:assert/strict')
 const sharp = require('sharp')
 const { resize, metadata, JobQueue, native } = require('..')
 const { fixture } = require('./helpers/fixtures')
-const { startRedis } = require('./helpers/redis')
+const { usePrivateRedis } = require('./helpers/redis')
 const { LOOPS, runEntries } = require('./helpers/loops')
 
 /** [input fixture, options, expected info (size is checked against data)] */
@@ -64,23 +64,18 @@ describe('resolveWithObject', () => {
 })
 
 describe('a native resize job with resolveWithObject', () => {
-  let server, redis
-  before(async () => {
-    server = await startRedis()
-    redis = server.client()
-  })
-  after(async () => { await server.close() })
+  const r = usePrivateRedis()
 
   for (const loop of LOOPS) {
     it(`reports the output's info beside size in the ${loop.kind}`, async () => {
       const ns = `info-${loop.rust ? 'rust' : 'js'}`
       const photo = fixture('320x240.jpg').toString('base64')
       const entries = [true, false].map((resolveWithObject, i) => ({ class: 'thumb', queue: 'q', args: [{ input: { base64: photo }, output: { key: `out:${ns}:${i}` }, resolveWithObject }, { tag: i }] }))
-      const { outcomes } = await runEntries(server, redis, loop, { ns, jobs: { thumb: native('resize', { width: 64, format: 'png' }) }, entries })
+      const { outcomes } = await runEntries(r.server, r.redis, loop, { ns, jobs: { thumb: native('resize', { width: 64, format: 'png' }) }, entries })
       assert.ok(outcomes.every((o) => o.ok), JSON.stringify(outcomes))
-      const stored = await redis.getBuffer(`out:${ns}:0`)
+      const stored = await r.redis.getBuffer(`out:${ns}:0`)
       assert.deepEqual(outcomes[0].result, { size: stored.length, format: 'png', width: 64, height: 48, channels: 3, key: `out:${ns}:0` })
-      assert.deepEqual(outcomes[1].result, { size: (await redis.getBuffer(`out:${ns}:1`)).length, key: `out:${ns}:1` })
+      assert.deepEqual(outcomes[1].result, { size: (await r.redis.getBuffer(`out:${ns}:1`)).length, key: `out:${ns}:1` })
       const m = await metadata(stored)
       assert.deepEqual([m.width, m.height], [64, 48])
     })

@@ -11,7 +11,7 @@ const fs = require('node:fs')
 const path = require('node:path')
 const { resize, metadata, JobQueue, native } = require('..')
 const binding = require('../lib/load').load()
-const { startRedis } = require('./helpers/redis')
+const { startRedis, usePrivateRedis } = require('./helpers/redis')
 const { LOOPS, runEntries } = require('./helpers/loops')
 const { fixture, sofMarker } = require('./helpers/fixtures')
 
@@ -82,12 +82,7 @@ describe('the same bad options fail alike on every path', () => {
 })
 
 describe('a new option is one field in the spec: progressive', () => {
-  let server, redis
-  before(async () => {
-    server = await startRedis()
-    redis = server.client()
-  })
-  after(async () => { await server.close() })
+  const r = usePrivateRedis()
 
   for (const loop of LOOPS) {
     it(`reaches the JPEG encoder through a native job in the ${loop.kind}`, async () => {
@@ -95,9 +90,9 @@ describe('a new option is one field in the spec: progressive', () => {
       const jobs = { thumb: native('resize', { width: 64, format: 'jpeg' }) }
       const photo = fixture('320x240.jpg').toString('base64')
       const entries = [true, false].map((progressive, i) => ({ class: 'thumb', queue: 'q', args: [{ input: { base64: photo }, output: { key: `out:${ns}:${i}` }, progressive }, { tag: i }] }))
-      const { outcomes } = await runEntries(server, redis, loop, { ns, jobs, entries })
+      const { outcomes } = await runEntries(r.server, r.redis, loop, { ns, jobs, entries })
       assert.ok(outcomes.every((o) => o.ok), JSON.stringify(outcomes))
-      const [progressive, baseline] = [await redis.getBuffer(`out:${ns}:0`), await redis.getBuffer(`out:${ns}:1`)]
+      const [progressive, baseline] = [await r.redis.getBuffer(`out:${ns}:0`), await r.redis.getBuffer(`out:${ns}:1`)]
       assert.deepEqual([sofMarker(progressive), sofMarker(baseline)], [0xc2, 0xc0])
       const m = await metadata(progressive)
       assert.deepEqual([m.format, m.width, m.height], ['jpeg', 64, 48])

@@ -198,4 +198,20 @@ async function startRedis (options) {
   return new RedisServer(options).start()
 }
 
-module.exports = { startRedis, RedisServer }
+/**
+ * A private redis-server for the enclosing describe(): started in its
+ * before() hook, closed in its after(). Returns { server, redis } (a
+ * client), filled in once the hook has run.
+ */
+function usePrivateRedis () {
+  const { before, after } = require('node:test')
+  const ctx = { server: null, redis: null }
+  before(async () => {
+    ctx.server = await startRedis()
+    ctx.redis = ctx.server.client()
+  })
+  after(async () => { await ctx.server?.close() })
+  return ctx
+}
+
+module.exports = { startRedis, usePrivateRedis, RedisServer }
