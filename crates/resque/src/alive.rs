@@ -26,7 +26,7 @@ use rusque_core::error::{Code, Error};
 
 use crate::keys::Keys;
 use crate::payload;
-use crate::worker::now_seconds;
+use crate::worker::ping_seconds;
 
 /// Appends to `pipe` what says one registered worker is alive: its ping key
 /// (`ping`, a value from [`payload::ping`] or [`payload::ping_alive`]) and
@@ -244,7 +244,7 @@ fn run(shared: &Shared, config: &Config, keys: &Keys, con: redis::Connection) {
       }
     }
     let Some(con) = link.as_mut() else { continue };
-    let now = now_seconds();
+    let now = ping_seconds();
     let lag = u64::try_from(shared.lag().as_millis()).unwrap_or(u64::MAX);
     let mut pipe = redis::pipe();
     for name in &config.slots {

@@ -254,6 +254,13 @@ pub(crate) fn now_seconds() -> u64 {
   SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
+/// A ping's time as node-resque writes it: whole seconds, rounded to the
+/// nearest. Peers subtract it from their clock and compare with staleAfter;
+/// rounded down, every ping would look up to a second older than it is.
+pub(crate) fn ping_seconds() -> u64 {
+  SystemTime::now().duration_since(UNIX_EPOCH).map(|d| (d.as_millis() as u64 + 500) / 1000).unwrap_or(0)
+}
+
 /// Starts the slots, spread over [`IO_THREADS`] threads. Each slot reports
 /// [`Event::Ready`] after its first poll and waits there until
 /// [`Handle::release`] or [`Handle::stop`].
@@ -512,7 +519,7 @@ impl Slot {
     let keys = Keys::new(&self.config.namespace);
     let queues = self.queues();
     let mut pipe = redis::pipe();
-    super::alive::refresh(&mut pipe, &keys, self.name(), &queues, payload::ping(self.name(), &queues, now_seconds()));
+    super::alive::refresh(&mut pipe, &keys, self.name(), &queues, payload::ping(self.name(), &queues, ping_seconds()));
     pipe.query_async::<()>(con).await?;
     Ok(())
   }
@@ -524,7 +531,7 @@ impl Slot {
       .ignore()
       .set(keys.started(self.name(), &queues), now_seconds())
       .ignore()
-      .set(keys.ping(self.name()), payload::ping(self.name(), &queues, now_seconds()))
+      .set(keys.ping(self.name()), payload::ping(self.name(), &queues, ping_seconds()))
       .ignore()
       .query_async::<()>(con)
       .await?;
