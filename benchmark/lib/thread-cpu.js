@@ -27,9 +27,23 @@ function mainThreadTimes () {
   }
 }
 
+/**
+ * CPU time (user + system) of a whole process so far, in ms, from
+ * /proc/<pid>/stat (10 ms ticks, summed over its threads); NaN where /proc
+ * cannot tell.
+ */
+function processCpuMs (pid) {
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+    return (Number(fields[11]) + Number(fields[12])) * (1000 / USER_HZ)
+  } catch {
+    return NaN
+  }
+}
+
 /** CPU time of the main thread so far, in ms. */
 function mainThreadCpuMs () {
   return mainThreadTimes().cpuMs
 }
 
-module.exports = { mainThreadTimes, mainThreadCpuMs }
+module.exports = { mainThreadTimes, mainThreadCpuMs, processCpuMs }

@@ -23,10 +23,14 @@ const { startRedis } = require('../../__test__/helpers/redis')
 const { median } = require('../lib/stats')
 const { packageVersion } = require('../lib/machine')
 const { readFixture } = require('../lib/fixtures')
-const { mainThreadTimes } = require('../lib/thread-cpu')
+const { mainThreadTimes, processCpuMs } = require('../lib/thread-cpu')
 
 const Q = 'bench'
 const NS = 'resque'
+
+// The private redis-server's pid, set by run(): its CPU time per job tells
+// how much of Redis's one core each contender needs.
+let redisPid = 0
 
 function rate (n, ms) {
   return n / (ms / 1000)
@@ -35,6 +39,10 @@ function rate (n, ms) {
 /** The median of the rounds that could be measured; NaN if none could. */
 function finiteMedian (values) {
   return median(values.filter(Number.isFinite))
+}
+
+function usPerJob (us) {
+  return Number.isFinite(us) ? us.toFixed(1) : 'n/a'
 }
 
 function pct (share) {
@@ -77,10 +85,12 @@ async function drain (worker, n, { events = ['success', 'failure'], redis = null
   let d90 = 0
   let js10 = null
   let js90 = null
+  let redis10 = NaN
+  let redis90 = NaN
   let end = null
   const progress = (done) => {
-    if (elu10 === null && done >= n * 0.1) { elu10 = performance.eventLoopUtilization(); t10 = performance.now(); d10 = done; js10 = mainThreadTimes() }
-    if (elu90 === null && done >= n * 0.9) { elu90 = performance.eventLoopUtilization(); t90 = performance.now(); d90 = done; js90 = mainThreadTimes() }
+    if (elu10 === null && done >= n * 0.1) { elu10 = performance.eventLoopUtilization(); t10 = performance.now(); d10 = done; js10 = mainThreadTimes(); redis10 = processCpuMs(redisPid) }
+    if (elu90 === null && done >= n * 0.9) { elu90 = performance.eventLoopUtilization(); t90 = performance.now(); d90 = done; js90 = mainThreadTimes(); redis90 = processCpuMs(redisPid) }
   }
   const finished = new Promise((resolve, reject) => {
     if (redis) {
@@ -133,7 +143,9 @@ async function drain (worker, n, { events = ['success', 'failure'], redis = null
     elu,
     steadyPerSec: span ? rate(d90 - d10, steadyMs) : NaN,
     jsCpu: span ? (js90.cpuMs - js10.cpuMs) / steadyMs : NaN,
-    jsWait: span ? (js90.waitMs - js10.waitMs) / steadyMs : NaN
+    jsWait: span ? (js90.waitMs - js10.waitMs) / steadyMs : NaN,
+    redisCpu: span ? (redis90 - redis10) / steadyMs : NaN,
+    redisUsPerJob: span ? (redis90 - redis10) * 1000 / (d90 - d10) : NaN
   }
 }
 
@@ -339,7 +351,7 @@ async function compare (server, redis, log, contenders, n, rounds) {
       await redis.flushdb()
       const r = await c.run(server, redis, n)
       results.get(c.name).push(r)
-      log(`round ${round + 1}: ${c.name}: ${Math.round(rate(n, r.ms))} jobs/s, ELU ${pct(r.elu)}, JS CPU ${pct(r.jsCpu)}, waiting ${pct(r.jsWait)}`)
+      log(`round ${round + 1}: ${c.name}: ${Math.round(rate(n, r.ms))} jobs/s, ELU ${pct(r.elu)}, JS CPU ${pct(r.jsCpu)}, waiting ${pct(r.jsWait)}, Redis CPU ${pct(r.redisCpu)} (${usPerJob(r.redisUsPerJob)} µs/job)`)
     }
   }
   return contenders.map((c) => {
@@ -351,6 +363,8 @@ async function compare (server, redis, log, contenders, n, rounds) {
       elu: median(rs.map((r) => r.elu)),
       jsCpu: finiteMedian(rs.map((r) => r.jsCpu)),
       jsWait: finiteMedian(rs.map((r) => r.jsWait)),
+      redisCpu: finiteMedian(rs.map((r) => r.redisCpu)),
+      redisUsPerJob: finiteMedian(rs.map((r) => r.redisUsPerJob)),
       n
     }
   })
@@ -366,7 +380,9 @@ function rows (section, results, baseline) {
     vsBaseline: base ? (r.jobsPerSec / base.jobsPerSec).toFixed(2) + 'x' : '',
     elu: pct(r.elu),
     jsCpu: pct(r.jsCpu),
-    jsWait: pct(r.jsWait)
+    jsWait: pct(r.jsWait),
+    redisCpu: pct(r.redisCpu),
+    redisUsPerJob: usPerJob(r.redisUsPerJob)
   }))
 }
 
@@ -378,6 +394,7 @@ module.exports = {
     const onlyArg = args.find((a) => a.startsWith('--only='))
     const only = onlyArg ? onlyArg.slice('--only='.length).split(',') : ['noop', 'hash', 'resize', 'kill']
     const server = await startRedis()
+    redisPid = server.proc.pid
     const redis = server.client()
     const poolBefore = poolInfo()
     try {
@@ -387,6 +404,7 @@ module.exports = {
         'jobs/s: median over rounds of jobs / (time from start() to the last success); the queue is filled before the clock starts.',
         'ELU: event-loop utilisation of the worker process in steady state, from 10% to 90% of the jobs finished (the producer is idle then). Over the same span, "JS thread CPU" is the main thread\'s own CPU time and "waiting for a core" the time it was runnable but preempted (from /proc/<pid>/task/<tid>/schedstat), each as a share of wall time.',
         '"native hash" runs with no per-job listener: progress is read from Redis\'s stat counters every 25 ms (included in its ELU) and the end is each slot\'s `pause`; "a success listener" counts jobs from `success` events, one per job. On 2 saturated cores ELU also counts the time the JS thread waits for a core while it has work.',
+        'Redis CPU: the redis-server process\'s CPU time over the same steady span, as a share of one core and per job (/proc/<pid>/stat, 10 ms ticks). Redis runs every command on one thread, so 1e6 / (µs per job) is the most jobs per second it can serve.',
         'rusque native jobs run in the Rust loop (claim, Redis I/O, task on the pool, ack); the worker process\'s JS thread only receives events.'
       ]
       // Ratios from compare()'s unrounded medians (the rows are rounded for display).
@@ -458,7 +476,9 @@ module.exports = {
           { key: 'vsBaseline', title: 'vs node-resque Worker', align: 'right' },
           { key: 'elu', title: 'worker ELU', align: 'right' },
           { key: 'jsCpu', title: 'JS thread CPU', align: 'right' },
-          { key: 'jsWait', title: 'JS thread waiting for a core', align: 'right' }
+          { key: 'jsWait', title: 'JS thread waiting for a core', align: 'right' },
+          { key: 'redisCpu', title: 'Redis CPU', align: 'right' },
+          { key: 'redisUsPerJob', title: 'Redis µs/job', align: 'right' }
         ],
         rows: out,
         notes,
