@@ -229,9 +229,9 @@ test('Redis going away: error events, reconnect, jobs still complete', async () 
   assert.equal(seen.error[0][0].code, 'ERR_REDIS_UNREACHABLE')
 })
 
-test('one step per job: inputs above the prefetch size, keys of another type, ack before success', async () => {
+test('one step per job: large and small key inputs, keys of another type, ack before success', async () => {
   const crypto = require('node:crypto')
-  const big = crypto.randomBytes(300 * 1024) // above the size returned with the claim: read by a plain GET
+  const big = crypto.randomBytes(300 * 1024)
   const small = crypto.randomBytes(4096)
   await redis.set('big', big)
   await redis.set('small', small)

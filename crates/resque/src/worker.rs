@@ -11,8 +11,9 @@
 //! Claims are atomic (a Lua script pops the entry and writes the worker's
 //! working-on key together), so a worker killed mid-job leaves its job in that
 //! key, where a surviving worker or node-resque's Scheduler recovers it. The
-//! same script acks the slot's previous job and returns the input value, so a
-//! job whose input and output are Redis keys costs one round trip.
+//! same script acks the slot's previous job and returns the size of the
+//! claimed job's input key, so a job whose input and output are Redis keys
+//! costs two round trips: the step, and a plain GET of the input.
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -33,7 +34,7 @@ use rusque_core::error::{Code, Error};
 use rusque_core::pool::{self, Cancel};
 use rusque_core::tasks::Task;
 
-/// One round trip per job: ack the slot's previous job, claim the next
+/// One script per job: ack the slot's previous job, claim the next
 /// (lua/step-rust.lua says how, with its KEYS and ARGV), with the step id
 /// functions both loops share (lua/step-id.lua) prepended.
 const STEP: &str = concat!(include_str!("../../../lua/step-id.lua"), include_str!("../../../lua/step-rust.lua"));
@@ -67,9 +68,9 @@ struct Carry {
   unacked: Option<Ack>,
 }
 
-/// What a step claimed: the queue, the entry, and the input value when the
-/// entry named it by key: `(key, Ok(value))`, value None when the key is
-/// absent, or Err when Redis refused to read it (a key of another type).
+/// What a step claimed: the queue, the entry, and the input key's size when
+/// the entry named its input by key: `(key, Ok(size))` (0 when the key is
+/// absent), or Err when Redis refused to read it (a key of another type).
 struct Claimed {
   queue: String,
   /// The entry, or its length when it is not UTF-8 (such an entry is filed
@@ -80,7 +81,7 @@ struct Claimed {
   record: Vec<u8>,
 }
 
-type Prefetched = (String, Result<Option<Vec<u8>>, String>);
+type Prefetched = (String, Result<u64, String>);
 
 /// How many times in a row a job left in a slot's working-on key is re-run
 /// at start before it is filed in `failed` instead.
@@ -102,9 +103,6 @@ const DELAY: &str = include_str!("../../../lua/delay.lua");
 /// After a stop, how many times a slot that may hold a job reconnects to finish it.
 const STOP_RETRIES: u32 = 5;
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
-
-/// Inputs up to this size come back with the claim (see STEP).
-const PREFETCH_BYTES: usize = 64 * 1024;
 
 /// Tasks this small run on the slot's I/O thread itself: handing them to the
 /// pool and waiting costs more than the work (a 4 KiB sha256 is a few
@@ -677,7 +675,7 @@ impl Slot {
         Some(None) => call.arg("1").arg("").arg("").arg(""),
         Some(Some((key, bytes, ttl))) => call.arg("2").arg(key).arg(bytes.as_slice()).arg(ttl.map(|t| t.to_string()).unwrap_or_default()),
       };
-      call.arg(if claim { "1" } else { "0" }).arg(payload::js_date_string(now_seconds())).arg(self.name()).arg(PREFETCH_BYTES);
+      call.arg(if claim { "1" } else { "0" }).arg(payload::js_date_string(now_seconds())).arg(self.name());
       call.arg(ack.as_ref().map_or(&[][..], |a| a.record.as_slice()));
       let id = match ack.as_mut() {
         Some(Ack { step: Some(id), .. }) => *id,
@@ -725,7 +723,7 @@ impl Slot {
         let record: Vec<u8> = redis::from_redis_value(&next())?;
         return Ok(Some(held_job(record)));
       }
-      let (entry, key, input, err, record): (Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>, Option<String>, Vec<u8>) = (
+      let (entry, key, size, err, record): (Vec<u8>, Option<Vec<u8>>, Option<u64>, Option<String>, Vec<u8>) = (
         redis::from_redis_value(&next())?,
         redis::from_redis_value(&next())?,
         redis::from_redis_value(&next())?,
@@ -735,7 +733,7 @@ impl Slot {
       let Some(queue) = usize::try_from(index).ok().and_then(|i| i.checked_sub(1)).and_then(|i| self.config.queues.get(i)) else {
         return Ok(None);
       };
-      let input = key.map(|k| (String::from_utf8_lossy(&k).into_owned(), err.map_or(Ok(input), Err)));
+      let input = key.map(|k| (String::from_utf8_lossy(&k).into_owned(), err.map_or(Ok(size.unwrap_or(0)), Err)));
       let entry = String::from_utf8(entry).map_err(|e| e.as_bytes().len());
       break Ok(Some(Claimed { queue: queue.clone(), entry, input, record }));
     }
@@ -922,7 +920,10 @@ impl Slot {
     let input = match &spec.input {
       InputRef::Key(k) => {
         let read = match prefetched {
-          Some((key, value)) if &key == k => value.map_or_else(KeyRead::Refused, KeyRead::Value),
+          Some((key, size)) if &key == k => match size {
+            Err(e) => KeyRead::Refused(e),
+            Ok(size) => self.get_key(con, k, size, spec.max_input_bytes).await?,
+          },
           _ => self.read_key(con, k, spec.max_input_bytes).await?,
         };
         let value = match read.value(k, spec.max_input_bytes, READING_INPUT) {
@@ -984,23 +985,38 @@ impl Slot {
     Ok(ran.and_then(|output| spec.finish(output, &self.config.roots)))
   }
 
-  /// A key input too large for the step's prefetch: its size first, and the
-  /// value only if it is within `max` bytes. (Two plain commands: a script
-  /// returning the value would copy large inputs twice more inside Redis. A
-  /// value that grows in between is caught by Spec::key_input.)
+  /// A key's value, within `max` bytes: its size first, and the value only
+  /// if it is within `max` bytes. (Two plain commands: a script returning
+  /// the value would copy it twice more inside Redis. A value that grows in
+  /// between is caught by Spec::key_input.)
   async fn read_key(&self, con: &mut MultiplexedConnection, key: &str, max: u64) -> Result<KeyRead, Disconnected> {
-    let refused = |e: redis::RedisError| if e.code().is_some() { Ok(KeyRead::Refused(e.to_string())) } else { Err(Disconnected::from(e)) };
     let size: u64 = match redis::cmd("STRLEN").arg(key).query_async(con).await {
       Ok(n) => n,
-      Err(e) => return refused(e),
+      Err(e) => return key_refused(e),
     };
+    self.get_key(con, key, size, max).await
+  }
+
+  /// A key's value, given its size (the step's STRLEN or read_key's): not
+  /// read when that is over `max` bytes; None when the key is absent.
+  async fn get_key(&self, con: &mut MultiplexedConnection, key: &str, size: u64, max: u64) -> Result<KeyRead, Disconnected> {
     if size > max {
       return Ok(KeyRead::TooLarge(size));
     }
     match redis::cmd("GET").arg(key).query_async::<Option<Vec<u8>>>(con).await {
       Ok(v) => Ok(KeyRead::Value(v)),
-      Err(e) => refused(e),
+      Err(e) => key_refused(e),
     }
+  }
+}
+
+/// A key read Redis answered with an error: the job's (Refused), unless the
+/// connection failed.
+fn key_refused(e: redis::RedisError) -> Result<KeyRead, Disconnected> {
+  if e.code().is_some() {
+    Ok(KeyRead::Refused(e.to_string()))
+  } else {
+    Err(Disconnected::from(e))
   }
 }
 
