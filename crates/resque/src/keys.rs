@@ -87,6 +87,14 @@ impl Keys {
   pub fn own(&self, what: &str, name: &str, queues: &str) -> String {
     self.key(&["rusque", what, name, queues])
   }
+  /// A remote call's input bytes: `<ns>:rusque:call:<id>` (crate::remote).
+  pub fn call_input(&self, id: &str) -> String {
+    self.key(&["rusque", "call", id])
+  }
+  /// A remote caller's reply list: `<ns>:rusque:reply:<caller>` (crate::remote).
+  pub fn call_reply(&self, caller: &str) -> String {
+    self.key(&["rusque", "reply", caller])
+  }
 }
 
 /// Which Redis keys native jobs may read (`input.key`) and write

@@ -8,5 +8,6 @@ pub mod job;
 pub mod keys;
 pub mod payload;
 pub mod plugins;
+pub mod remote;
 pub mod result;
 pub mod worker;
