@@ -1,0 +1,286 @@
+'use strict'
+
+// rusque.remote(): the same resize(), metadata() and hash() as the local
+// functions, run by a fleet of Workers (remoteJobs()) through Redis. A call
+// checks its arguments here exactly as the local call does (the same
+// prepare(), the same spec), puts its input bytes in a Redis key with a TTL
+// and a node-resque entry on the queue (one MULTI), then waits for its
+// reply. Every call of one remote() shares one reply list, popped by one
+// blocking BLPOP on a connection of its own, so waiting costs the event loop
+// nothing and no call polls. The entry, the keys and the reply's bytes are
+// defined once, in Rust (crates/resque/src/remote.rs, through the binding),
+// and a reply becomes the same JS value a local call resolves to by the
+// same conversion (src/remote.rs). Giving a call up (timeout, abort, close)
+// is one script (lua/call-cancel.lua) that leaves no key behind.
+
+const crypto = require('node:crypto')
+const binding = require('./load').load()
+const pool = require('./pool')
+const opts = require('./args')
+const debug = require('./debug')
+const { RusqueError, makeError, invalidArg, abortError, fromNative, codes } = require('./errors')
+
+const INFO = binding.remoteInfo()
+
+/** Default per-call timeout (ms). */
+const DEFAULT_TIMEOUT = 30000
+/** Seconds one blocking pop waits before it is sent again (a reply wakes it at once). */
+const WAIT_SECONDS = 2
+/** How much longer than its call an input key lives (ms): it only matters if the caller dies. */
+const INPUT_GRACE_MS = 5000
+
+function checkTimeout (timeout, name) {
+  if (timeout === undefined) return undefined
+  if (typeof timeout !== 'number' || !(timeout > 0) || !Number.isFinite(timeout)) {
+    throw invalidArg(`${name} must be a positive number of milliseconds, got ${opts.describe(timeout)}`)
+  }
+  return timeout
+}
+
+function checkMaxInputBytes (n) {
+  if (n === undefined) return INFO.maxInputBytes
+  if (!Number.isSafeInteger(n) || n < 1 || n > INFO.maxInputBytes) {
+    throw invalidArg(`maxInputBytes must be a positive integer of bytes, at most ${INFO.maxInputBytes} (what a worker reads for a call), got ${opts.describe(n)}`)
+  }
+  return n
+}
+
+/** A call's options without its `timeout` (remote only), and that timeout. */
+function splitTimeout (options) {
+  if (options === null || typeof options !== 'object' || !Object.hasOwn(options, 'timeout')) return { options, timeout: undefined }
+  const { timeout, ...rest } = options
+  return { options: rest, timeout: checkTimeout(timeout, 'timeout') }
+}
+
+/** The task options as the entry carries them (JSON), overlays' bytes in `buffers`. */
+function wireOptions (task, job, options, buffers) {
+  if (task === 'resize') return opts.readArg('options', () => opts.optionsJson(options, buffers))
+  if (task === 'hash') return job.arg === undefined ? '{}' : opts.toJson({ algorithm: job.arg })
+  return '{}'
+}
+
+class Remote {
+  /**
+   * @param {object} [options]
+   * @param {object} [options.connection] node-resque's connection options, or `{ redis }` (an ioredis client, shared: not closed)
+   * @param {string} [options.queue] the queue the calls go to (default 'rusque')
+   * @param {number} [options.timeout] ms a call waits for its reply (default 30000)
+   * @param {number} [options.maxInputBytes] the largest input sent (default and ceiling: what a worker reads, 256 MiB)
+   */
+  constructor (options = {}) {
+    if (options === null || typeof options !== 'object') throw invalidArg(`remote() takes an object of options, got ${opts.describe(options)}`)
+    const { connection = {}, queue = 'rusque', timeout, maxInputBytes } = options
+    if (typeof queue !== 'string' || queue.trim() === '') throw invalidArg(`queue must be a non-empty string, got ${opts.describe(queue)}`)
+    if (connection === null || typeof connection !== 'object') throw invalidArg(`connection must be node-resque's connection options or { redis }, got ${opts.describe(connection)}`)
+    this.queue = queue
+    this.timeout = checkTimeout(timeout, 'timeout') ?? DEFAULT_TIMEOUT
+    this.maxInputBytes = checkMaxInputBytes(maxInputBytes)
+    // This caller's id: its reply list's name.
+    this.id = crypto.randomBytes(9).toString('base64url')
+    const { Connection } = require('./resque/connection')
+    this.connection = new Connection(connection)
+    this._blocking = null
+    this._connecting = null
+    this._calls = new Map()
+    this._waiting = false
+    this._replyKey = null
+    this._closed = false
+    this._closing = null
+  }
+
+  /** Resizes on the fleet: resize()'s arguments (and `timeout`), its result. */
+  resize (input, options) {
+    return this._call('resize', input, options)
+  }
+
+  /** metadata() on the fleet. */
+  metadata (input, options) {
+    return this._call('metadata', input, options)
+  }
+
+  /** hash() on the fleet: an algorithm's name, or { algorithm, signal, timeout }. */
+  hash (input, algorithm) {
+    return this._call('hash', input, algorithm)
+  }
+
+  /**
+   * Gives up the calls still waiting (they reject with ERR_NOT_CONNECTED and
+   * leave nothing in Redis) and closes the connections this remote opened.
+   */
+  close () {
+    if (this._closing === null) this._closing = this._close()
+    return this._closing
+  }
+
+  async _close () {
+    this._closed = true
+    const gone = []
+    for (const call of [...this._calls.values()]) {
+      gone.push(this._giveUp(call, new RusqueError(codes.ERR_NOT_CONNECTED, 'remote.close() was called while this call waited for its reply')))
+    }
+    await Promise.allSettled(gone)
+    if (this._connecting !== null) await this._connecting.catch(() => {})
+    if (this._blocking !== null) this._blocking.disconnect()
+    this.connection.end()
+  }
+
+  /** Connects both clients once: the command one, and the blocking one for replies. */
+  _connect () {
+    if (this._connecting === null) {
+      this._connecting = (async () => {
+        await this.connection.connect()
+        const blocking = this.connection.redis.duplicate({ lazyConnect: true })
+        blocking.on('error', (err) => debug('remote %s: reply connection: %s', this.id, err && err.message))
+        // A lost connection fails the calls waiting on it now, rather than at their timeouts.
+        blocking.on('close', () => this._lost())
+        await blocking.connect()
+        this._blocking = blocking
+      })()
+      this._connecting.catch(() => { this._connecting = null })
+    }
+    return this._connecting
+  }
+
+  _call (task, input, options) {
+    return new Promise((resolve, reject) => {
+      let call
+      try {
+        if (this._closed) throw new RusqueError(codes.ERR_NOT_CONNECTED, 'this remote was closed: make a new one with rusque.remote()')
+        const split = splitTimeout(options)
+        const job = pool.prepare(task, input, split.options)
+        if (job.bytes.byteLength > this.maxInputBytes) {
+          throw new RusqueError(codes.ERR_LIMIT_EXCEEDED, `input holds ${job.bytes.byteLength} bytes, over this remote's maxInputBytes (${this.maxInputBytes}); raise maxInputBytes in remote() if such inputs are expected`)
+        }
+        const buffers = []
+        const optionsJson = wireOptions(task, job, split.options, buffers)
+        call = { id: crypto.randomBytes(12).toString('base64url'), task, job, signal: job.signal, optionsJson, buffers, timeout: split.timeout ?? this.timeout, resolve, reject }
+      } catch (err) {
+        reject(err)
+        return
+      }
+      if (call.signal && call.signal.aborted) {
+        reject(abortError(call.signal))
+        return
+      }
+      this._send(call)
+    })
+  }
+
+  async _send (call) {
+    const signal = call.signal
+    call.timer = setTimeout(() => this._giveUp(call, new RusqueError(codes.ERR_TIMEOUT, `no worker answered this remote ${call.task} within ${call.timeout} ms (queue ${JSON.stringify(this.queue)}); start Workers with remoteJobs(), or raise timeout`)), call.timeout)
+    if (signal) {
+      call.onAbort = () => this._giveUp(call, abortError(signal))
+      signal.addEventListener('abort', call.onAbort, { once: true })
+    }
+    this._calls.set(call.id, call)
+    try {
+      await this._connect()
+      if (!this._calls.has(call.id)) return // given up while connecting
+      const key = this.connection.key
+      try {
+        call.keys = binding.remoteCall({
+          task: call.task,
+          optionsJson: call.optionsJson,
+          namespace: key(),
+          queue: this.queue,
+          call: call.id,
+          caller: this.id,
+          ttl: Math.ceil(call.timeout / 1000) + 1
+        }, call.buffers)
+      } catch (err) {
+        throw fromNative(err)
+      }
+      call.buffers = null
+      this._replyKey = call.keys.reply
+      call.queueKey = key('queue', this.queue)
+      // A copy, as a local call copies its input: the caller may reuse its buffer once the call is made.
+      const bytes = Buffer.from(call.job.bytes)
+      call.job = null
+      this._wait()
+      await this.connection.redis.multi()
+        .set(call.keys.input, bytes, 'PX', call.timeout + INPUT_GRACE_MS)
+        .sadd(key('queues'), this.queue)
+        .rpush(call.queueKey, call.keys.entry)
+        .exec()
+    } catch (err) {
+      this._settle(call, err instanceof RusqueError ? err : new RusqueError(codes.ERR_REDIS_UNREACHABLE, `could not send the remote ${call.task}: ${err && err.message}`, { cause: err }))
+      if (call.keys) this._cleanUp(call)
+    }
+  }
+
+  /** Pops replies while calls wait: one blocking pop at a time on the reply connection. */
+  async _wait () {
+    if (this._waiting) return
+    this._waiting = true
+    try {
+      while (this._calls.size > 0 && !this._closed) {
+        let popped
+        try {
+          popped = await this._blocking.blpopBuffer(this._replyKey, WAIT_SECONDS)
+        } catch (err) {
+          if (!this._closed) debug('remote %s: BLPOP failed: %s', this.id, err && err.message)
+          break
+        }
+        if (popped) this._deliver(popped[1])
+      }
+    } finally {
+      this._waiting = false
+    }
+  }
+
+  _deliver (bytes) {
+    let id, code, value
+    try {
+      [id, code, value] = binding.remoteReply(bytes)
+    } catch (err) {
+      pool.reportError(fromNative(err))
+      return
+    }
+    const call = this._calls.get(id)
+    if (call === undefined) return // given up meanwhile
+    this._settle(call, code === null ? null : makeError(code, value), value)
+  }
+
+  /** Settles a call once and forgets it. */
+  _settle (call, err, value) {
+    if (!this._calls.has(call.id)) return false
+    this._calls.delete(call.id)
+    clearTimeout(call.timer)
+    if (call.onAbort) call.signal.removeEventListener('abort', call.onAbort)
+    if (err) call.reject(err)
+    else call.resolve(value)
+    return true
+  }
+
+  /** Rejects a call with `err` and removes what it left in Redis. */
+  async _giveUp (call, err) {
+    if (!this._settle(call, err)) return
+    if (call.keys) await this._cleanUp(call)
+  }
+
+  async _cleanUp (call) {
+    try {
+      await this.connection.redis.rusqueCallCancel(call.queueKey, call.keys.input, call.keys.reply, call.keys.entry, call.keys.prefix)
+    } catch (err) {
+      // Redis is away: the input key expires by itself, the reply list too.
+      debug('remote %s: could not clean up call %s: %s', this.id, call.id, err && err.message)
+    }
+  }
+
+  /** The reply connection closed: every waiting call fails now. */
+  _lost () {
+    if (this._closed || this._calls.size === 0) return
+    for (const call of [...this._calls.values()]) {
+      if (!call.keys) continue // not sent yet: its send fails or waits on its own
+      this._giveUp(call, new RusqueError(codes.ERR_REDIS_UNREACHABLE, `the connection to Redis closed while this remote ${call.task} waited for its reply`))
+    }
+  }
+}
+
+/** A caller of the fleet: `{ resize, metadata, hash, close }`. */
+function remote (options) {
+  return new Remote(options)
+}
+
+module.exports = { remote, Remote }
