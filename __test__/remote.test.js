@@ -59,7 +59,9 @@ describe('a remote call resolves to what the local call does', () => {
   let worker
   let caller
   before(async () => {
-    worker = await spawnWorker({ port: server.port, namespace: ns, queue: 'rusque', name: 'answers', remote: true, concurrency: 2 })
+    // A poll interval longer than any call's timeout: each call here is
+    // claimed because its caller wakes the idle slots, not by a poll.
+    worker = await spawnWorker({ port: server.port, namespace: ns, queue: 'rusque', name: 'answers', remote: true, concurrency: 2, timeout: 600000 })
     caller = remote({ connection: server.connection(ns), timeout: 20000 })
   })
   after(() => cleanup(() => caller?.close(), () => worker && kill(worker)))

@@ -79,6 +79,8 @@ class Remote {
     this.id = crypto.randomBytes(9).toString('base64url')
     const { Connection } = require('./resque/connection')
     this.connection = new Connection(connection)
+    // ioredis reconnects by itself; a waiting call learns of a lost link from the reply connection (_lost).
+    this.connection.on('error', (err) => debug('remote %s: %s', this.id, err && err.message))
     this._blocking = null
     this._connecting = null
     this._calls = new Map()
@@ -202,6 +204,7 @@ class Remote {
         .set(call.keys.input, bytes, 'PX', call.timeout + INPUT_GRACE_MS)
         .sadd(key('queues'), this.queue)
         .rpush(call.queueKey, call.keys.entry)
+        .publish(call.keys.wake, '') // idle workers claim it now, not at their next poll
         .exec()
     } catch (err) {
       this._settle(call, err instanceof RusqueError ? err : new RusqueError(codes.ERR_REDIS_UNREACHABLE, `could not send the remote ${call.task}: ${err && err.message}`, { cause: err }))

@@ -52,6 +52,8 @@ pub struct RemoteCall {
   pub reply: String,
   /// What this call's reply starts with (to remove it when giving up).
   pub prefix: String,
+  /// The channel to publish on once the call is queued: it wakes idle workers.
+  pub wake: String,
 }
 
 #[napi(object)]
@@ -83,6 +85,7 @@ pub fn remote_call(o: RemoteCallOptions, buffers: Option<Vec<&[u8]>>) -> Result<
     input: keys.call_input(&o.call),
     reply: keys.call_reply(&o.caller),
     prefix: remote::reply_prefix(&o.call),
+    wake: keys.call_wake(&o.queue),
   })
 }
 

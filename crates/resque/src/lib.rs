@@ -9,5 +9,6 @@ pub mod keys;
 pub mod payload;
 pub mod plugins;
 pub mod remote;
+pub mod wake;
 pub mod result;
 pub mod worker;

@@ -314,6 +314,13 @@ fn run_slots(config: Arc<Config>, mine: Vec<usize>, sink: Sink, stop: Arc<Atomic
   };
   let link = std::rc::Rc::new(Link::new(&config.url));
   let tasks = tokio::task::LocalSet::new();
+  // Workers that answer remote calls are woken by their callers (crate::wake).
+  let bell = std::rc::Rc::new(super::wake::Bell::default());
+  if config.jobs.values().any(|j| j.remote.is_some()) {
+    let keys = Keys::new(&config.namespace);
+    let channels = config.queues.iter().map(|q| keys.call_wake(q)).collect();
+    tasks.spawn_local(super::wake::listen(config.url.clone(), channels, std::rc::Rc::clone(&bell), Arc::clone(&stop)));
+  }
   for &slot in &mine {
     let s = Slot {
       slot,
@@ -325,6 +332,7 @@ fn run_slots(config: Arc<Config>, mine: Vec<usize>, sink: Sink, stop: Arc<Atomic
       gate: Arc::clone(&gate),
       polled: Cell::new(false),
       link: std::rc::Rc::clone(&link),
+      bell: std::rc::Rc::clone(&bell),
     };
     let end = Arc::clone(&sink);
     tasks.spawn_local(async move {
@@ -413,6 +421,8 @@ struct Slot {
   /// The first poll has been reported (Event::Ready).
   polled: Cell<bool>,
   link: std::rc::Rc<Link>,
+  /// Rung when a remote call is queued (crate::wake).
+  bell: std::rc::Rc<super::wake::Bell>,
 }
 
 /// A Redis failure: reconnect and carry on.
@@ -444,13 +454,23 @@ impl Slot {
   }
 
   async fn sleep(&self, d: Duration) {
+    self.nap(d, None).await
+  }
+
+  /// Sleeps `d`, or until the bell rang after `rung` (when given).
+  async fn nap(&self, d: Duration, rung: Option<u64>) {
     let until = Instant::now() + d;
     while !self.stopped() {
       let left = until.saturating_duration_since(Instant::now());
       if left.is_zero() {
         break;
       }
-      tokio::time::sleep(left.min(Duration::from_millis(50))).await;
+      let chunk = left.min(Duration::from_millis(50));
+      match rung {
+        Some(seen) if self.bell.rings() != seen => break,
+        Some(seen) => self.bell.wait(chunk, seen).await,
+        None => tokio::time::sleep(chunk).await,
+      }
     }
   }
 
@@ -650,6 +670,7 @@ impl Slot {
         self.ping(con).await?;
         last_ping = Instant::now();
       }
+      let rung = self.bell.rings();
       let claimed = self.step(con, script, &step_keys, ack, !stopping).await?;
       *progressed = true;
       self.first_poll_done().await;
@@ -657,7 +678,7 @@ impl Slot {
         None if stopping => return Ok(()),
         None => {
           (self.sink)(Event::Pause { slot: self.slot });
-          self.sleep(self.config.poll).await;
+          self.nap(self.config.poll, Some(rung)).await;
         }
         Some(claimed) => *ack = self.process(con, claimed).await?,
       }
