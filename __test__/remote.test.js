@@ -117,6 +117,13 @@ describe('a remote call resolves to what the local call does', () => {
     assert.deepStrictEqual(await leftovers(ns), { keys: [], queued: 0 })
   })
 
+  it('the input is copied before the call returns, as a local call copies it', async () => {
+    const mine = Buffer.from(JPEG)
+    const call = caller.resize(mine, { width: 80 })
+    mine.fill(0) // the caller reuses its buffer at once
+    assert.deepStrictEqual(await call, await rusque.resize(JPEG, { width: 80 }))
+  })
+
   it('an input over maxInputBytes is refused before it is sent', async () => {
     const small = remote({ connection: server.connection(ns), maxInputBytes: 1000 })
     try {

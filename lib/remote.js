@@ -4,7 +4,7 @@
 // functions, run by a fleet of Workers (remoteJobs()) through Redis. A call
 // checks its arguments here exactly as the local call does (the same
 // prepare(), the same spec), puts its input bytes in a Redis key with a TTL
-// and a node-resque entry on the queue (one MULTI), then waits for its
+// and a node-resque entry on the queue, then waits for its
 // reply. Every call of one remote() shares one reply list, popped by one
 // blocking BLPOP on a connection of its own, so waiting costs the event loop
 // nothing and no call polls. The entry, the keys and the reply's bytes are
@@ -14,6 +14,7 @@
 // is one script (lua/call-cancel.lua) that leaves no key behind.
 
 const crypto = require('node:crypto')
+const { performance } = require('node:perf_hooks')
 const binding = require('./load').load()
 const pool = require('./pool')
 const opts = require('./args')
@@ -28,6 +29,8 @@ const DEFAULT_TIMEOUT = 30000
 const WAIT_SECONDS = 2
 /** How much longer than its call an input key lives (ms): it only matters if the caller dies. */
 const INPUT_GRACE_MS = 5000
+/** The longest the JS thread sends calls in one go (ms): see _pump(). */
+const SEND_SLICE_MS = 2
 
 function checkTimeout (timeout, name) {
   if (timeout === undefined) return undefined
@@ -85,6 +88,9 @@ class Remote {
     this._connecting = null
     this._calls = new Map()
     this._waiting = false
+    this._outbox = []
+    this._pumpScheduled = false
+    this._sliceStart = null
     this._replyKey = null
     this._closed = false
     this._closing = null
@@ -153,15 +159,23 @@ class Remote {
         if (job.bytes.byteLength > this.maxInputBytes) {
           throw new RusqueError(codes.ERR_LIMIT_EXCEEDED, `input holds ${job.bytes.byteLength} bytes, over this remote's maxInputBytes (${this.maxInputBytes}); raise maxInputBytes in remote() if such inputs are expected`)
         }
+        if (job.signal && job.signal.aborted) throw abortError(job.signal)
         const buffers = []
         const optionsJson = wireOptions(task, job, split.options, buffers)
-        call = { id: crypto.randomBytes(12).toString('base64url'), task, job, signal: job.signal, optionsJson, buffers, timeout: split.timeout ?? this.timeout, resolve, reject }
+        const id = crypto.randomBytes(12).toString('base64url')
+        const timeout = split.timeout ?? this.timeout
+        const key = this.connection.key
+        let keys
+        try {
+          // The entry, the keys, and a copy of the input made now, before
+          // the call returns, as a local call copies its input.
+          keys = binding.remoteCall({ task, optionsJson, namespace: key(), queue: this.queue, call: id, caller: this.id, ttl: Math.ceil(timeout / 1000) + 1 }, job.bytes, buffers)
+        } catch (err) {
+          throw fromNative(err)
+        }
+        call = { id, task, signal: job.signal, keys, queueKey: key('queue', this.queue), timeout, sent: false, resolve, reject }
       } catch (err) {
         reject(err)
-        return
-      }
-      if (call.signal && call.signal.aborted) {
-        reject(abortError(call.signal))
         return
       }
       this._send(call)
@@ -178,37 +192,60 @@ class Remote {
     this._calls.set(call.id, call)
     try {
       await this._connect()
-      if (!this._calls.has(call.id)) return // given up while connecting
-      const key = this.connection.key
-      try {
-        call.keys = binding.remoteCall({
-          task: call.task,
-          optionsJson: call.optionsJson,
-          namespace: key(),
-          queue: this.queue,
-          call: call.id,
-          caller: this.id,
-          ttl: Math.ceil(call.timeout / 1000) + 1
-        }, call.buffers)
-      } catch (err) {
-        throw fromNative(err)
+    } catch (err) {
+      this._settle(call, err)
+      return
+    }
+    this._outbox.push(call)
+    if (!this._pumpScheduled) this._pump()
+  }
+
+  /**
+   * Sends queued calls for up to SEND_SLICE_MS, then lets the event loop
+   * run before the next slice: ioredis copies each input while it writes,
+   * and a burst of large calls sent in one go would hold the loop for tens
+   * of ms.
+   */
+  _pump () {
+    if (this._sliceStart === null) {
+      this._sliceStart = performance.now()
+      setImmediate(() => { this._sliceStart = null })
+    }
+    while (this._outbox.length > 0) {
+      if (performance.now() - this._sliceStart > SEND_SLICE_MS) {
+        this._pumpScheduled = true
+        setImmediate(() => {
+          this._pumpScheduled = false
+          this._pump()
+        })
+        return
       }
-      call.buffers = null
+      this._transmit(this._outbox.shift())
+    }
+  }
+
+  async _transmit (call) {
+    if (!this._calls.has(call.id)) return // given up while it waited to be sent
+    try {
+      const bytes = call.keys.bytes
+      call.keys.bytes = null
+      call.sent = true
       this._replyKey = call.keys.reply
-      call.queueKey = key('queue', this.queue)
-      // A copy, as a local call copies its input: the caller may reuse its buffer once the call is made.
-      const bytes = Buffer.from(call.job.bytes)
-      call.job = null
       this._wait()
-      await this.connection.redis.multi()
-        .set(call.keys.input, bytes, 'PX', call.timeout + INPUT_GRACE_MS)
-        .sadd(key('queues'), this.queue)
-        .rpush(call.queueKey, call.keys.entry)
-        .publish(call.keys.wake, '') // idle workers claim it now, not at their next poll
-        .exec()
+      // Four commands in order on one connection, not a MULTI: ioredis's
+      // MULTI copies a large input several times more on the JS thread.
+      // If the SET fails, the entry's worker finds no input and does not
+      // answer, and the caller cleans up (lua/call-cancel.lua).
+      const redis = this.connection.redis
+      await Promise.all([
+        redis.set(call.keys.input, bytes, 'PX', call.timeout + INPUT_GRACE_MS),
+        redis.sadd(this.connection.key('queues'), this.queue),
+        redis.rpush(call.queueKey, call.keys.entry),
+        redis.publish(call.keys.wake, '') // idle workers claim it now, not at their next poll
+      ])
     } catch (err) {
       this._settle(call, err instanceof RusqueError ? err : new RusqueError(codes.ERR_REDIS_UNREACHABLE, `could not send the remote ${call.task}: ${err && err.message}`, { cause: err }))
-      if (call.keys) this._cleanUp(call)
+      if (call.sent) this._cleanUp(call)
     }
   }
 
@@ -259,7 +296,7 @@ class Remote {
   /** Rejects a call with `err` and removes what it left in Redis. */
   async _giveUp (call, err) {
     if (!this._settle(call, err)) return
-    if (call.keys) await this._cleanUp(call)
+    if (call.sent) await this._cleanUp(call)
   }
 
   async _cleanUp (call) {
@@ -275,7 +312,7 @@ class Remote {
   _lost () {
     if (this._closed || this._calls.size === 0) return
     for (const call of [...this._calls.values()]) {
-      if (!call.keys) continue // not sent yet: its send fails or waits on its own
+      if (!call.sent) continue // not sent yet: its send fails or waits on its own
       this._giveUp(call, new RusqueError(codes.ERR_REDIS_UNREACHABLE, `the connection to Redis closed while this remote ${call.task} waited for its reply`))
     }
   }

@@ -54,6 +54,10 @@ pub struct RemoteCall {
   pub prefix: String,
   /// The channel to publish on once the call is queued: it wakes idle workers.
   pub wake: String,
+  /// A copy of the input, made here as a local call copies its input: the
+  /// caller may change its buffer once the call returns. (Rust's allocator
+  /// reuses freed memory; a fresh Buffer per call faults its pages in anew.)
+  pub bytes: Buffer,
 }
 
 #[napi(object)]
@@ -69,10 +73,11 @@ pub struct RemoteCallOptions {
   pub ttl: u32,
 }
 
-/// A call's entry and keys. The options are checked by the spec (as a
-/// local call's are); overlays given as bytes travel as base64.
+/// A call's entry and keys, and a copy of its `input`. The options are
+/// checked by the spec (as a local call's are); overlays given as bytes
+/// travel as base64.
 #[napi]
-pub fn remote_call(o: RemoteCallOptions, buffers: Option<Vec<&[u8]>>) -> Result<RemoteCall> {
+pub fn remote_call(o: RemoteCallOptions, input: &[u8], buffers: Option<Vec<&[u8]>>) -> Result<RemoteCall> {
   let kind = TaskName::parse(&o.task).map_err(to_napi)?;
   let options = match parse_json(&o.options_json) {
     Ok(v) => v,
@@ -86,6 +91,7 @@ pub fn remote_call(o: RemoteCallOptions, buffers: Option<Vec<&[u8]>>) -> Result<
     reply: keys.call_reply(&o.caller),
     prefix: remote::reply_prefix(&o.call),
     wake: keys.call_wake(&o.queue),
+    bytes: Buffer::from(input.to_vec()),
   })
 }
 
