@@ -124,6 +124,15 @@ describe('a remote call resolves to what the local call does', () => {
     assert.deepStrictEqual(await call, await rusque.resize(JPEG, { width: 80 }))
   })
 
+  it('takes an ioredis client as a Worker does, and leaves it open on close()', async () => {
+    const client = server.client()
+    const shared = remote({ connection: { redis: client, namespace: ns } })
+    assert.equal(await shared.hash(PNG, 'sha512'), await rusque.hash(PNG, 'sha512'))
+    await shared.close()
+    assert.equal(await client.ping(), 'PONG', 'the shared client still works')
+    await assert.rejects(shared.hash(PNG), { code: 'ERR_NOT_CONNECTED' })
+  })
+
   it('an input over maxInputBytes is refused before it is sent', async () => {
     const small = remote({ connection: server.connection(ns), maxInputBytes: 1000 })
     try {
