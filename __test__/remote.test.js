@@ -165,6 +165,24 @@ describe('a remote call resolves to what the local call does', () => {
   })
 })
 
+describe('a MultiWorker with remoteJobs() answers calls too', () => {
+  const ns = namespace()
+  it('resolves as the local call, in the Rust loop of its workers', async () => {
+    const multi = new rusque.MultiWorker({ connection: server.connection(ns), queues: ['rusque'], minTaskProcessors: 1, maxTaskProcessors: 1, timeout: 50 }, remoteJobs())
+    multi.on('error', () => {})
+    const caller = remote({ connection: server.connection(ns) })
+    try {
+      await multi.start()
+      assert.deepStrictEqual(await caller.metadata(PNG), await rusque.metadata(PNG))
+      assert.ok(multi.workers.length >= 1 && multi.workers.every((w) => w.nativeLoop), 'its workers run the Rust loop')
+    } finally {
+      await caller.close()
+      await multi.end()
+    }
+    assert.deepStrictEqual(await leftovers(ns), { keys: [], queued: 0 })
+  })
+})
+
 describe('giving up: timeout and abort leave nothing behind', () => {
   const ns = namespace()
   let caller
