@@ -753,6 +753,11 @@ export interface RemoteOptions {
   timeout?: number
   /** The largest input sent, in bytes (larger: ERR_LIMIT_EXCEEDED before anything is sent). Default and ceiling 256 MiB. */
   maxInputBytes?: number
+  /**
+   * Run a call on this process's pool while it has a free thread (the local call, no timeout),
+   * and send it to the fleet only when every thread is busy. Default false.
+   */
+  spill?: boolean
 }
 
 /** What a remote call takes beside the local call's options: its own timeout (ms). */

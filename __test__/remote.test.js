@@ -183,6 +183,26 @@ describe('a MultiWorker with remoteJobs() answers calls too', () => {
   })
 })
 
+describe('spill: true runs calls here while the pool has a free thread', () => {
+  const ns = namespace()
+  it('calls beyond the pool\'s threads go to the fleet (here: a queue nobody serves, so they time out)', async () => {
+    const threads = rusque.poolInfo().threads
+    const spill = remote({ connection: server.connection(ns), queue: 'nobody', timeout: 300, spill: true })
+    try {
+      assert.equal(await spill.hash(JPEG, 'md5'), await rusque.hash(JPEG, 'md5'), 'an idle pool runs it here')
+      const calls = Array.from({ length: threads + 2 }, () => settle(spill.resize(BIG, { width: 300 })))
+      const outcomes = await Promise.all(calls)
+      const local = await rusque.resize(BIG, { width: 300 })
+      assert.deepStrictEqual(outcomes.slice(0, threads).map((o) => o.value), Array(threads).fill(local), 'one per free thread ran here')
+      assert.deepStrictEqual(outcomes.slice(threads).map((o) => o.error && o.error.code), ['ERR_TIMEOUT', 'ERR_TIMEOUT'], 'the rest were sent')
+    } finally {
+      await spill.close()
+    }
+    assert.deepStrictEqual(await leftovers(ns, 'nobody'), { keys: [], queued: 0 })
+    assert.throws(() => remote({ spill: 'yes' }), { code: 'ERR_INVALID_ARG' })
+  })
+})
+
 describe('giving up: timeout and abort leave nothing behind', () => {
   const ns = namespace()
   let caller

@@ -69,10 +69,13 @@ class Remote {
    * @param {string} [options.queue] the queue the calls go to (default 'rusque')
    * @param {number} [options.timeout] ms a call waits for its reply (default 30000)
    * @param {number} [options.maxInputBytes] the largest input sent (default and ceiling: what a worker reads, 256 MiB)
+   * @param {boolean} [options.spill] run a call on this process's pool while it has a free thread, and send it only when it has none
    */
   constructor (options = {}) {
     if (options === null || typeof options !== 'object') throw invalidArg(`remote() takes an object of options, got ${opts.describe(options)}`)
-    const { connection = {}, queue = 'rusque', timeout, maxInputBytes } = options
+    const { connection = {}, queue = 'rusque', timeout, maxInputBytes, spill = false } = options
+    if (typeof spill !== 'boolean') throw invalidArg(`spill must be true or false, got ${opts.describe(spill)}`)
+    this.spill = spill
     if (typeof queue !== 'string' || queue.trim() === '') throw invalidArg(`queue must be a non-empty string, got ${opts.describe(queue)}`)
     if (connection === null || typeof connection !== 'object') throw invalidArg(`connection must be node-resque's connection options or { redis }, got ${opts.describe(connection)}`)
     this.queue = queue
@@ -155,6 +158,11 @@ class Remote {
       try {
         if (this._closed) throw new RusqueError(codes.ERR_NOT_CONNECTED, 'this remote was closed: make a new one with rusque.remote()')
         const split = splitTimeout(options)
+        if (this.spill && pool.hasRoom()) {
+          // A free thread here: the local call, which resolves alike.
+          resolve(pool.call(task, input, split.options))
+          return
+        }
         const job = pool.prepare(task, input, split.options)
         if (job.bytes.byteLength > this.maxInputBytes) {
           throw new RusqueError(codes.ERR_LIMIT_EXCEEDED, `input holds ${job.bytes.byteLength} bytes, over this remote's maxInputBytes (${this.maxInputBytes}); raise maxInputBytes in remote() if such inputs are expected`)

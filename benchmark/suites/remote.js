@@ -11,7 +11,9 @@
 // - throughput: bursts of calls in flight, alternating: local (this
 //   process's pool), remote answered by one worker process, and remote
 //   answered by two (queue `two` is served by both workers, `one` by the
-//   first only, so no worker starts or stops between rounds);
+//   first only, so no worker starts or stops between rounds), and
+//   remote({ spill: true }) with both workers: this process's pool while it
+//   has a free thread, the fleet for the rest;
 // - the caller's event loop (1 ms probe) during bursts of 40 remote calls in
 //   flight, beside 40 local calls.
 // The worker processes and this one share the machine's cores: on a 2-core
@@ -80,6 +82,7 @@ module.exports = {
     const connection = { host: '127.0.0.1', port: server.port, namespace: NS }
     const one = rusque.remote({ connection, queue: 'one', timeout: 120000 })
     const two = rusque.remote({ connection, queue: 'two', timeout: 120000 })
+    const spill = rusque.remote({ connection, queue: 'two', timeout: 120000, spill: true })
     try {
       workers.push(await startWorker(server.port, ['one', 'two']))
       workers.push(await startWorker(server.port, ['two']))
@@ -98,11 +101,12 @@ module.exports = {
       }
 
       log(`throughput: ${plan.rounds} rounds of ${plan.burst} calls in flight, alternating`)
-      const rates = { local: [], 'remote, 1 worker': [], 'remote, 2 workers': [] }
+      const rates = { local: [], 'remote, 1 worker': [], 'remote, 2 workers': [], 'spill, 2 workers': [] }
       for (let r = 0; r < plan.rounds; r++) {
         rates.local.push(await burst(local, plan.burst))
         rates['remote, 1 worker'].push(await burst(remote, plan.burst))
         rates['remote, 2 workers'].push(await burst(() => two.resize(input, OPTIONS), plan.burst))
+        rates['spill, 2 workers'].push(await burst(() => spill.resize(input, OPTIONS), plan.burst))
       }
 
       log(`event loop: ${plan.loopRounds} bursts of ${plan.burst} calls, 1 ms probe`)
@@ -120,6 +124,7 @@ module.exports = {
         { measure: 'latency p50 (ms)', local: f2(p(lat.local, 50)), remote: f2(p(lat.remote, 50)), 'remote - local': f2(p(lat.remote, 50) - p(lat.local, 50)) },
         { measure: 'latency p99 (ms)', local: f2(p(lat.local, 99)), remote: f2(p(lat.remote, 99)), 'remote - local': f2(p(lat.remote, 99) - p(lat.local, 99)) },
         { measure: `throughput, ${plan.burst} in flight (calls/s, median)`, local: f1(median(rates.local)), remote: `${f1(median(rates['remote, 1 worker']))} (1 worker), ${f1(median(rates['remote, 2 workers']))} (2 workers)`, 'remote - local': '' },
+        { measure: 'throughput with spill: true, 2 workers (calls/s, median)', local: f1(median(rates.local)), remote: f1(median(rates['spill, 2 workers'])), 'remote - local': `${f2(median(rates['spill, 2 workers']) / median(rates.local))}x` },
         { measure: `caller's event loop, ${plan.burst} in flight: p99 / max gap (ms)`, local: `${f2(p(gaps.local, 99))} / ${f2(max(gaps.local))}`, remote: `${f2(p(gaps.remote, 99))} / ${f2(max(gaps.remote))}`, 'remote - local': '' }
       ]
       return {
@@ -132,7 +137,7 @@ module.exports = {
         details: { plan, latency: lat, rates, gaps: { local: { p99: p(gaps.local, 99), max: max(gaps.local) }, remote: { p99: p(gaps.remote, 99), max: max(gaps.remote) } } }
       }
     } finally {
-      await Promise.allSettled([one.close(), two.close()])
+      await Promise.allSettled([one.close(), two.close(), spill.close()])
       await Promise.allSettled(workers.map(stop))
       await server.close()
     }

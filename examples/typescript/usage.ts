@@ -101,7 +101,7 @@ async function main (file: string): Promise<void> {
   console.log(worker.name.length > 0, typeof multi.start, args.input)
 
   // Remote calls: the web server's side (connects on its first call) and a fleet Worker's jobs.
-  const fleet: Remote = remote({ connection: { host: '127.0.0.1', port: 6379 }, queue: 'rusque', timeout: 10000 })
+  const fleet: Remote = remote({ connection: { host: '127.0.0.1', port: 6379 }, queue: 'rusque', timeout: 10000, spill: true })
   const served = new Worker({ connection: { host: '127.0.0.1' }, queues: ['rusque'], concurrency: 4 }, remoteJobs())
   console.log(typeof fleet.resize, typeof served.start, Object.keys(remoteJobs()).join(','))
   await fleet.close()
