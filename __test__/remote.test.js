@@ -133,6 +133,22 @@ describe('a remote call resolves to what the local call does', () => {
     await assert.rejects(shared.hash(PNG), { code: 'ERR_NOT_CONNECTED' })
   })
 
+  it('no Redis, or a client it cannot share keys through: coded errors', async () => {
+    const closed = new (require('./helpers/redis').RedisServer)()
+    await closed.start()
+    const port = closed.port
+    await closed.close()
+    const nowhere = remote({ connection: { host: '127.0.0.1', port } })
+    await assert.rejects(nowhere.hash(JPEG), { code: 'ERR_REDIS_UNREACHABLE' })
+    await nowhere.close()
+    const Redis = require('ioredis')
+    const prefixed = new Redis({ port: server.port, keyPrefix: 'app:', lazyConnect: true })
+    const withPrefix = remote({ connection: { redis: prefixed, namespace: ns } })
+    await assert.rejects(withPrefix.hash(JPEG), { code: 'ERR_INVALID_ARG', message: /keyPrefix/ })
+    await withPrefix.close()
+    prefixed.disconnect()
+  })
+
   it('an input over maxInputBytes is refused before it is sent', async () => {
     const small = remote({ connection: server.connection(ns), maxInputBytes: 1000 })
     try {

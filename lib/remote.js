@@ -140,6 +140,11 @@ class Remote {
     if (this._connecting === null) {
       this._connecting = (async () => {
         await this.connection.connect()
+        const prefix = this.connection.redis.options && this.connection.redis.options.keyPrefix
+        if (prefix) {
+          // The Rust loop that answers calls does not add one (native-loop.js loopTarget).
+          throw invalidArg(`remote() cannot use an ioredis client with a keyPrefix (${JSON.stringify(prefix)}): the workers that answer calls would not see its keys; use a namespace instead`)
+        }
         const blocking = this.connection.redis.duplicate({ lazyConnect: true })
         blocking.on('error', (err) => debug('remote %s: reply connection: %s', this.id, err && err.message))
         // A lost connection fails the calls waiting on it now, rather than at their timeouts.
