@@ -854,5 +854,6 @@ module.exports.poolStats = nativeBinding.poolStats
 module.exports.remoteCall = nativeBinding.remoteCall
 module.exports.remoteInfo = nativeBinding.remoteInfo
 module.exports.remoteReply = nativeBinding.remoteReply
+module.exports.remoteWakeChannel = nativeBinding.remoteWakeChannel
 module.exports.setMemoryBudget = nativeBinding.setMemoryBudget
 module.exports.specInfo = nativeBinding.specInfo

@@ -286,7 +286,9 @@ describe('a worker SIGKILLed mid-burst', () => {
     const calls = inputs.map((input) => caller.resize(input, options))
     await doomed.waitLine('job ', 20000)
     await kill(doomed)
-    const survivor = await spawnWorker({ port: server.port, namespace: ns, queue: 'rusque', name: 'survivor', remote: true, concurrency: 2, recovery })
+    // It polls every 10 minutes: the dead worker's calls reach it when its
+    // recovery requeues them and wakes it, or by its claims while busy.
+    const survivor = await spawnWorker({ port: server.port, namespace: ns, queue: 'rusque', name: 'survivor', remote: true, concurrency: 2, recovery, timeout: 600000 })
     const results = await Promise.all(calls)
     const local = await Promise.all(inputs.map((input) => rusque.resize(input, options)))
     results.forEach((r, i) => assert.deepStrictEqual(r, local[i], `call ${i}`))

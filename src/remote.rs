@@ -123,3 +123,10 @@ pub fn remote_reply(reply: &[u8]) -> Result<Reply> {
   let (call, result) = remote::decode(reply).map_err(to_napi)?;
   Ok(Reply(call, result))
 }
+
+/// The channel that wakes the idle workers serving `queue`'s remote calls
+/// (rusque_resque::wake): recovery publishes on it when it requeues a job.
+#[napi]
+pub fn remote_wake_channel(namespace: String, queue: String) -> String {
+  Keys::new(&namespace).call_wake(&queue)
+}
