@@ -219,6 +219,30 @@ describe('spill: true runs calls here while the pool has a free thread', () => {
   })
 })
 
+describe('a Worker in the JS loop does not answer calls', () => {
+  const ns = namespace()
+  it('it fails them as jobs, and the caller times out with nothing left behind', async () => {
+    const worker = new rusque.Worker({ connection: server.connection(ns), queues: ['rusque'], timeout: 50 }, { ...remoteJobs(), other: async () => 1 })
+    worker.on('error', () => {})
+    const failures = []
+    worker.on('failure', (q, job, err) => failures.push(err))
+    const caller = remote({ connection: server.connection(ns), timeout: 1500 })
+    try {
+      await worker.connect()
+      await worker.start()
+      assert.equal(worker.nativeLoop, false)
+      await assert.rejects(caller.hash(JPEG), { code: 'ERR_TIMEOUT' })
+      assert.equal(failures.length, 1)
+      assert.equal(failures[0].code, 'ERR_INVALID_ARG')
+      assert.match(failures[0].message, /Rust loop only/)
+    } finally {
+      await caller.close()
+      await worker.end()
+    }
+    assert.deepStrictEqual(await leftovers(ns), { keys: [], queued: 0 })
+  })
+})
+
 describe('giving up: timeout and abort leave nothing behind', () => {
   const ns = namespace()
   let caller

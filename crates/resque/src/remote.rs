@@ -109,11 +109,16 @@ impl Call {
   /// The reply to push for the task's `result`, and what the worker's
   /// `success` event reports of it.
   pub fn answer(&self, result: Result<Output>) -> (Value, KeyOutput) {
+    self.answer_within(result, MAX_REPLY_BYTES)
+  }
+
+  /// `answer`, with replies over `max` bytes answered by ERR_LIMIT_EXCEEDED.
+  fn answer_within(&self, result: Result<Output>, max: usize) -> (Value, KeyOutput) {
     let mut bytes = encode(&self.id, result);
-    if bytes.len() > MAX_REPLY_BYTES {
+    if bytes.len() > max {
       let e = Error::new(
         Code::LimitExceeded,
-        format!("the result is {} bytes, over the {MAX_REPLY_BYTES} bytes a remote call's reply may hold; ask for a smaller output", bytes.len()),
+        format!("the result is {} bytes, over the {max} bytes a remote call's reply may hold; ask for a smaller output", bytes.len()),
       );
       bytes = encode(&self.id, Err(e));
     }
@@ -282,6 +287,20 @@ mod tests {
     assert!(encode("c3", Ok(Output::Text("x".into()))).starts_with(reply_prefix("c3").as_bytes()));
     assert_eq!(decode(b"{\"call\":1}\n").unwrap_err().code, Code::RedisRejected);
     assert_eq!(decode(b"no newline").unwrap_err().code, Code::RedisRejected);
+  }
+
+  #[test]
+  fn an_answer_over_the_limit_is_an_error_and_is_gated_by_the_input_key() {
+    let call = Call::parse(&Keys::new("ns"), &[json!({ "call": "c", "reply": "r", "ttl": 7 })]).expect("parses");
+    let (event, out) = call.answer_within(Ok(Output::Bytes(vec![1; 100])), 50);
+    assert_eq!(event["error"]["code"], "ERR_LIMIT_EXCEEDED");
+    assert!(out.bytes.len() <= 300, "the error replaces the bytes");
+    let e = decode(&out.bytes).expect("decodes").1.unwrap_err();
+    assert!(e.message.contains("over the 50 bytes"), "{}", e.message);
+    assert_eq!((out.key.as_str(), out.ttl, out.gate.as_deref()), ("ns:rusque:reply:r", Some(7), Some("ns:rusque:call:c")));
+    let (event, out) = call.answer_within(Ok(Output::Bytes(vec![1; 10])), 50);
+    assert_eq!(event, json!({ "call": "c", "bytes": 10 }));
+    assert_eq!(decode(&out.bytes).expect("decodes").1.expect("ok"), Output::Bytes(vec![1; 10]));
   }
 
   #[test]
