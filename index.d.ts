@@ -739,3 +739,55 @@ export interface NativeJobDefinition extends JobDefinition<any> {
 export declare function native (task: 'resize', defaults?: Record<string, unknown>, extra?: { plugins?: PluginReference[], pluginOptions?: Record<string, Record<string, any>> }): NativeJobDefinition
 export declare function native (task: 'metadata', defaults?: Record<string, unknown>, extra?: { plugins?: PluginReference[], pluginOptions?: Record<string, Record<string, any>> }): NativeJobDefinition
 export declare function native (task: 'hash', defaults?: Omit<HashOptions, 'signal'> | HashAlgorithm, extra?: { plugins?: PluginReference[], pluginOptions?: Record<string, Record<string, any>> }): NativeJobDefinition
+
+// ---------------------------------------------------------------------------
+// remote() and remoteJobs(): the same calls, run by the fleet.
+
+/** remote()'s options. */
+export interface RemoteOptions {
+  /** node-resque's connection options, or `{ redis }` (an ioredis client, shared: never closed). The same shape as a Worker's. */
+  connection?: ResqueConnectionOptions
+  /** The queue calls go to; Workers with remoteJobs() must work it. Default 'rusque'. */
+  queue?: string
+  /** Milliseconds a call waits for its answer before it rejects with ERR_TIMEOUT. Default 30000. */
+  timeout?: number
+  /** The largest input sent, in bytes (larger: ERR_LIMIT_EXCEEDED before anything is sent). Default and ceiling 256 MiB. */
+  maxInputBytes?: number
+  /**
+   * Run a call on this process's pool while it has a free thread (the local call, no timeout),
+   * and send it to the fleet only when every thread is busy. Default false.
+   */
+  spill?: boolean
+}
+
+/** What a remote call takes beside the local call's options: its own timeout (ms). */
+export interface RemoteCallOptions {
+  timeout?: number
+}
+
+/**
+ * A caller of the fleet: the local functions' arguments (plus `timeout`), their results and
+ * their coded errors. ERR_TIMEOUT when no worker answers in time, AbortError on `signal`,
+ * ERR_REDIS_UNREACHABLE when the connection to Redis is lost while a call waits,
+ * ERR_NOT_CONNECTED for calls still waiting when close() is called.
+ */
+export interface Remote {
+  resize(input: Input, options: ResizeOptions & RemoteCallOptions & { resolveWithObject: true }): Promise<ResizeResult>
+  resize(input: Input, options?: ResizeOptions & RemoteCallOptions): Promise<Buffer>
+  metadata(input: Input, options?: MetadataOptions & RemoteCallOptions): Promise<Metadata>
+  hash(input: Input, algorithm?: HashAlgorithm | (HashOptions & RemoteCallOptions)): Promise<string>
+  /** Gives up the calls still waiting (nothing is left in Redis) and closes the connections it opened. */
+  close(): Promise<void>
+}
+
+/** Sends resize, metadata and hash calls to Workers running remoteJobs(), through Redis. */
+export declare function remote(options?: RemoteOptions): Remote
+
+/** The job class names remote calls are queued under. */
+export type RemoteJobClass = 'rusque:resize' | 'rusque:metadata' | 'rusque:hash'
+
+/**
+ * The job definitions that answer remote() calls, under their class names: give them to a
+ * Worker (or MultiWorker) whose jobs are all native, so it runs them in the Rust loop.
+ */
+export declare function remoteJobs(): Record<RemoteJobClass, NativeJobDefinition>

@@ -4,7 +4,8 @@ const pool = require('./lib/pool')
 const metrics = require('./lib/metrics')
 const { RusqueError, AbortError } = require('./lib/errors')
 const { JobQueue } = require('./lib/queue')
-const { Worker, MultiWorker, native: nativeJob } = require('./lib/resque')
+const { Worker, MultiWorker, native: nativeJob, remoteJobs } = require('./lib/resque')
+const { remote } = require('./lib/remote')
 
 /**
  * Resizes an image (JPEG, PNG, WebP or GIF bytes) on the rusque pool.
@@ -48,6 +49,8 @@ module.exports = {
   Worker,
   MultiWorker,
   native: nativeJob,
+  remote,
+  remoteJobs,
   RusqueError,
   AbortError
 }

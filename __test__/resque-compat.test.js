@@ -14,12 +14,14 @@ const rusque = require('..')
 
 const COMPAT = path.join(__dirname, '..', 'lib', 'resque', 'compat.js')
 
-test('every value node-resque exports, with rusque\'s Worker and MultiWorker in place of its own', () => {
+test('every value node-resque exports, with rusque\'s Worker and MultiWorker in place of its own, and remoteJobs', () => {
   const compat = require(COMPAT)
   // node-resque's index: its values (the rest are TypeScript types).
   const names = Object.keys(NodeResque).filter((n) => n !== '__esModule').sort()
   assert.deepEqual(names, ['Connection', 'MultiWorker', 'Plugin', 'Plugins', 'Queue', 'Scheduler', 'Worker'])
-  assert.deepEqual(Object.keys(compat).sort(), names)
+  // rusque's one addition: the job definitions that answer remote() calls.
+  assert.deepEqual(Object.keys(compat).filter((n) => n !== 'remoteJobs').sort(), names)
+  assert.equal(compat.remoteJobs, rusque.remoteJobs)
   assert.equal(compat.Worker, rusque.Worker)
   assert.equal(compat.MultiWorker, rusque.MultiWorker)
   for (const n of ['Connection', 'Queue', 'Scheduler', 'Plugin', 'Plugins']) assert.equal(compat[n], NodeResque[n], n)

@@ -439,7 +439,20 @@ function configure (options = {}) {
   }
   if (memoryBudget !== undefined) binding.setMemoryBudget(memoryBudget === Infinity ? 0 : memoryBudget)
   debug('pool configured: %j%s', info, memoryBudget === undefined ? '' : `, memory budget ${memoryBudget} bytes`)
+  poolThreads = info.threads
   return info
+}
+
+let poolThreads = null // the pool's size, read once and kept by configure()
+
+/**
+ * Whether the pool has a thread free for one more task: fewer tasks
+ * submitted and not yet completed (calls, JobQueue jobs, parked resizes)
+ * than threads. remote({ spill: true }) asks it before each call.
+ */
+function hasRoom () {
+  if (poolThreads === null) poolThreads = binding.poolInfo().threads
+  return pending.size < poolThreads
 }
 
 /** The pool's configuration only ({ threads, nice }); poolInfo() is lib/metrics.js. */
@@ -448,6 +461,6 @@ function poolConfig () {
 }
 
 module.exports = {
-  prepare, submit, submitHashMany, cancel, run, call, hold, release, configure, poolConfig, submitPanic, reportError, traceCounts,
+  prepare, submit, submitHashMany, cancel, run, call, hold, release, configure, poolConfig, hasRoom, submitPanic, reportError, traceCounts,
   KIND_HASH, KIND_RESIZE, KIND_METADATA
 }

@@ -29,11 +29,17 @@
 -- KEYS: working-on, stat:processed, stat:processed:<worker>, step id key
 --       (`<ns>:rusque:cycle:<name>:<queues>`: the key keeps its historical name),
 --       queue lists...
--- ARGV: ack (0: none, 1: ack, 2: ack and write the output key), output key,
---       output bytes, output ttl ('' = none),
+-- ARGV: ack (0: none, 1: ack, 2: ack and write the output key, 3: ack and
+--       answer a remote call), output key (3: the caller's reply list),
+--       output bytes (3: the reply), output ttl ('' = none),
 --       claim (0|1), run_at, worker name,
 --       the acked job's working-on record, step id (token:sequence, fixed-width),
+--       the remote call's input key (3 only; else ''),
 --       queue names (in the order of the queue lists in KEYS)...
+--
+-- A remote call's answer (crates/resque/src/remote.rs) is pushed only if
+-- its input key could be deleted: a caller that gave up deleted it first,
+-- and nobody would read the answer.
 -- Returns nil; {-1, the record the key holds}; or {queue index (1-based),
 -- entry, input key | nil, its size in bytes (0: no such key) | nil, error
 -- reading its size (a key of another type) | nil, the record written}.
@@ -46,7 +52,12 @@ if seen ~= 'new' then
 end
 local held = redis.call('GET', KEYS[1])
 if ARGV[1] ~= '0' then
-  if ARGV[1] == '2' then
+  if ARGV[1] == '3' then
+    if redis.call('DEL', ARGV[10]) == 1 then
+      redis.call('RPUSH', ARGV[2], ARGV[3])
+      redis.call('EXPIRE', ARGV[2], ARGV[4])
+    end
+  elseif ARGV[1] == '2' then
     if ARGV[4] ~= '' then
       redis.call('SET', ARGV[2], ARGV[3], 'EX', ARGV[4])
     else
@@ -71,7 +82,7 @@ if ARGV[5] == '1' then
       local ok, job = pcall(cjson.decode, entry)
       local payload = entry
       if not ok then payload = cjson.encode(entry) end
-      local record = '{"run_at":' .. cjson.encode(ARGV[6]) .. ',"queue":' .. cjson.encode(ARGV[5 + i]) ..
+      local record = '{"run_at":' .. cjson.encode(ARGV[6]) .. ',"queue":' .. cjson.encode(ARGV[6 + i]) ..
         ',"worker":' .. cjson.encode(ARGV[7]) .. ',"payload":' .. payload .. '}'
       redis.call('SET', KEYS[1], record)
       local key, size, err = false, false, false

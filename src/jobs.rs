@@ -244,7 +244,7 @@ fn to_js(d: Done) -> JobDone {
       id: d.id,
       code: None,
       text: result.to_string(),
-      bytes: key_output.map(|(_, bytes, _)| Buffer::from(bytes)),
+      bytes: key_output.map(|o| Buffer::from(o.bytes)),
     },
     Err(e) => JobDone { id: d.id, code: Some(e.code.as_str().to_string()), text: e.message, bytes: None },
   }

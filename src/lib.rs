@@ -9,6 +9,7 @@
 //! - `worker` and `events`: the Rust resque loop and the events it reports;
 //! - `alive`: the JS loop's pings from a Rust thread (a busy JS thread is not a dead worker);
 //! - `jobs`: native jobs run by the JS resque loop;
+//! - `remote`: remote calls' queue entries and replies, for lib/remote.js;
 //! - `error`: the one place errors cross into JS, and the error catalogue;
 //! - `bench`: the resize stages timed alone, for benchmark/ only.
 
@@ -22,6 +23,7 @@ mod error;
 mod events;
 mod jobs;
 mod pool;
+mod remote;
 mod runtime;
 mod spec;
 mod worker;

@@ -115,7 +115,18 @@ impl From<Encoded> for JsResizeResult {
   }
 }
 
-unsafe fn set_element(env: sys::napi_env, arr: sys::napi_value, index: u32, value: sys::napi_value) -> Result<()> {
+/// A task's output as the JS value its call resolves to: the one
+/// conversion, for local calls and remote ones (src/remote.rs).
+pub(crate) unsafe fn output_value(env: sys::napi_env, out: Output) -> Result<sys::napi_value> {
+  match out {
+    Output::Bytes(bytes) => Buffer::to_napi_value(env, Buffer::from(bytes)),
+    Output::Image(e) => JsResizeResult::to_napi_value(env, JsResizeResult::from(e)),
+    Output::Text(text) => String::to_napi_value(env, text),
+    Output::Metadata(m) => JsMetadata::to_napi_value(env, JsMetadata::from(m)),
+  }
+}
+
+pub(crate) unsafe fn set_element(env: sys::napi_env, arr: sys::napi_value, index: u32, value: sys::napi_value) -> Result<()> {
   check_status!(sys::napi_set_element(env, arr, index, value))
 }
 
@@ -134,13 +145,7 @@ impl ToNapiValue for Batch {
       match c.result {
         Ok(out) => {
           set_element(env, arr, base + 1, Null::to_napi_value(env, Null)?)?;
-          let value = match out {
-            Output::Bytes(bytes) => Buffer::to_napi_value(env, Buffer::from(bytes))?,
-            Output::Image(e) => JsResizeResult::to_napi_value(env, JsResizeResult::from(e))?,
-            Output::Text(text) => String::to_napi_value(env, text)?,
-            Output::Metadata(m) => JsMetadata::to_napi_value(env, JsMetadata::from(m))?,
-          };
-          set_element(env, arr, base + 2, value)?;
+          set_element(env, arr, base + 2, output_value(env, out)?)?;
         }
         Err(e) => {
           set_element(env, arr, base + 1, <&str>::to_napi_value(env, e.code.as_str())?)?;

@@ -48,6 +48,8 @@ pub struct NativeWorkerJob {
   /// Its node-resque plugins the Rust loop runs, as JSON `[[name, options], ...]`
   /// (rusque_resque::plugins); absent: none.
   pub plugins: Option<String>,
+  /// It answers remote calls (rusque_resque::remote; `remoteJobs()`).
+  pub remote: Option<bool>,
 }
 
 /// The node-resque plugins (by name) that native jobs may have and still
@@ -98,7 +100,8 @@ impl TryFrom<NativeWorkerConfig> for rusque_resque::worker::Config {
           Err(e) => return Err(invalid(format!("job {class:?}: {}", e.message))),
         },
       };
-      native_jobs.insert(class, NativeJob::new(kind, defaults).with_keys(keys.clone()).with_plugins(plugins));
+      let job = NativeJob::new(kind, defaults).with_keys(keys.clone()).with_plugins(plugins);
+      native_jobs.insert(class, if def.remote == Some(true) { job.with_remote(&namespace) } else { job });
     }
     let events = match c.events {
       None => u8::MAX,

@@ -1,11 +1,12 @@
 'use strict'
 
 // A worker in its own process, for crash tests. Configured by argv JSON:
-// { port, namespace, queue, name, concurrency, timeout, recovery }. Prints one
+// { port, namespace, queue, name, concurrency, timeout, recovery, remote }
+// (remote: its jobs are remoteJobs(), answered in the Rust loop). Prints one
 // line per event to stdout: "job <args JSON>", "success <args JSON>",
 // "recover <worker name>".
 
-const { Worker } = require('../..')
+const { Worker, remoteJobs } = require('../..')
 
 const cfg = JSON.parse(process.argv[2])
 const jobs = {
@@ -29,10 +30,12 @@ const worker = new Worker({
   timeout: cfg.timeout || 100,
   concurrency: cfg.concurrency || 1,
   recovery: cfg.recovery
-}, jobs)
+}, cfg.remote ? remoteJobs() : jobs)
 worker.on('error', () => {})
 worker.on('job', (q, job) => process.stdout.write(`job ${JSON.stringify(job.args)}\n`))
 worker.on('success', (q, job) => process.stdout.write(`success ${JSON.stringify(job.args)}\n`))
+// A remote call's answer as the Rust loop reports it ({ call, error? ... }).
+if (cfg.remote) worker.on('success', (q, job, result) => process.stdout.write(`result ${JSON.stringify(result)}\n`))
 worker.on('recover', (info) => process.stdout.write(`recover ${info.worker}\n`))
 worker.connect().then(() => worker.start()).then(() => process.stdout.write('started\n'))
 process.on('SIGTERM', () => worker.end().then(() => process.exit(0)))

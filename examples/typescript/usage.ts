@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import {
   resize, metadata, hash, configure, poolInfo, prometheus, buildInfo, JobQueue, RusqueError, AbortError,
-  Worker, MultiWorker, native, type NativeJobArgs,
+  Worker, MultiWorker, native, remote, remoteJobs, type NativeJobArgs, type Remote,
   type Metadata, type PoolConfig, type PoolInfo, type BuildInfo, type ResizeOptions, type QueueStats, type JobInfo, type RusqueErrorCode
 } from 'rusque'
 
@@ -99,6 +99,12 @@ async function main (file: string): Promise<void> {
   multi.on('job', (workerId: number, q: string) => { console.log(workerId, q) })
   const args: NativeJobArgs = { input: { key: 'uploads:1' }, output: { key: 'thumbs:1', ttl: 3600 }, width: 200 }
   console.log(worker.name.length > 0, typeof multi.start, args.input)
+
+  // Remote calls: the web server's side (connects on its first call) and a fleet Worker's jobs.
+  const fleet: Remote = remote({ connection: { host: '127.0.0.1', port: 6379 }, queue: 'rusque', timeout: 10000, spill: true })
+  const served = new Worker({ connection: { host: '127.0.0.1' }, queues: ['rusque'], concurrency: 4 }, remoteJobs())
+  console.log(typeof fleet.resize, typeof served.start, Object.keys(remoteJobs()).join(','))
+  await fleet.close()
 }
 
 // Never called: mistakes the type checker must reject (an unused
@@ -115,6 +121,8 @@ async function mistakes (input: Buffer, queue: JobQueue): Promise<void> {
   // @ts-expect-error resize resolves to a Buffer, not Metadata
   const wrong: Metadata = await resize(input, { width: 10 })
   void wrong
+  // @ts-expect-error a remote call's timeout is a number of milliseconds
+  void remote().resize(input, { width: 10, timeout: '5s' })
 }
 void mistakes
 

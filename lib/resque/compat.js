@@ -36,7 +36,9 @@ function loadNodeResque (name) {
   return nodeResque
 }
 
-const compat = { Worker, MultiWorker }
+const { remoteJobs } = require('./native-job')
+
+const compat = { Worker, MultiWorker, remoteJobs }
 for (const name of FROM_NODE_RESQUE) {
   Object.defineProperty(compat, name, {
     enumerable: true,

@@ -2,6 +2,6 @@
 
 const { Worker } = require('./worker')
 const { MultiWorker } = require('./multi-worker')
-const { native } = require('./native-job')
+const { native, remoteJobs } = require('./native-job')
 
-module.exports = { Worker, MultiWorker, native }
+module.exports = { Worker, MultiWorker, native, remoteJobs }

@@ -235,4 +235,24 @@ function redisOf (worker) {
   return redis
 }
 
-module.exports = { native, runNative, NativeJobs, accessConfig, toJson }
+/**
+ * The job definitions that answer `rusque.remote()` calls, under their
+ * class names (binding.remoteInfo(): `rusque:resize`, `rusque:metadata`,
+ * `rusque:hash`). A Worker whose jobs are all native runs them in the Rust
+ * loop; the JS loop (a Worker with JS jobs too) does not answer calls, and
+ * fails them with ERR_INVALID_ARG saying so.
+ */
+function remoteJobs () {
+  const jobs = {}
+  for (const { task, class: name } of binding.remoteInfo().classes) {
+    jobs[name] = {
+      native: { task, defaults: Object.freeze({}), remote: true },
+      perform () {
+        throw invalidArg(`${name}: remote calls are answered by the Rust loop only; give this Worker native jobs only (remoteJobs() and native() ones), with nativeLoop left on`)
+      }
+    }
+  }
+  return jobs
+}
+
+module.exports = { native, remoteJobs, runNative, NativeJobs, accessConfig, toJson }

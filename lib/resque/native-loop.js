@@ -76,7 +76,7 @@ class NativeLoop {
    * @param {string[]} [o.roots]
    * @param {boolean} [o.followSymlinks] false: no symlink inside the roots is followed
    * @param {object} [o.keys] the Worker's keys option ({ prefix })
-   * @param {Record<string, {task: string, defaults: object, plugins?: string}>} o.jobs (plugins: plugins.js nativePlugins())
+   * @param {Record<string, {task: string, defaults: object, plugins?: string, remote?: boolean}>} o.jobs (plugins: plugins.js nativePlugins(); remote: remoteJobs())
    * @param {import('events').EventEmitter} emitter receives node-resque's events
    */
   constructor (o, emitter) {
@@ -88,7 +88,9 @@ class NativeLoop {
     // The NativeWorkerConfig of src/worker.rs: typed fields, each job's
     // defaults as JSON (parsed by the same Rust code as the JS loop's).
     const jobs = {}
-    for (const [name, def] of Object.entries(o.jobs || {})) jobs[name] = { task: String(def.task), defaults: toJson(def.defaults || {}), plugins: def.plugins }
+    for (const [name, def] of Object.entries(o.jobs || {})) {
+      jobs[name] = { task: String(def.task), defaults: toJson(def.defaults || {}), plugins: def.plugins, remote: def.remote === true }
+    }
     const config = {
       url: o.url,
       // node-resque takes a namespace as a string or an array of parts; the

@@ -16,6 +16,7 @@ const os = require('os')
 const { workerKeys } = require('./keys')
 const { failureRecord } = require('./failure')
 const { invalidArg } = require('../errors')
+const binding = require('../load').load()
 
 const DEFAULTS = { staleAfter: 60000, action: 'requeue' }
 
@@ -130,6 +131,10 @@ class Recovery {
       k.ping, key('workers'), k.workingOn, k.started, k.failed, k.processed, target, key('stat', 'failed'),
       pingRaw, workingOn || '', entry, action, item)
     if (took !== 1) return null
+    if (workingOn && action === 'requeue') {
+      // Idle workers serving remote calls on that queue claim it now, not at their next poll.
+      redis.publish(binding.remoteWakeChannel(key(), queue), '').catch(() => {})
+    }
     const info = { worker: name, queues, action: workingOn ? action : 'unregister', queue, job, age }
     this.worker._emitSafe('recover', info)
     return info

@@ -20,12 +20,14 @@ function lua (name) {
 const STEP = lua('step-id.lua') + lua('step-js.lua')
 const RECOVER = lua('recover.lua')
 const RESUME = lua('resume.lua')
+const CALL_CANCEL = lua('call-cancel.lua')
 
 /** Defines the scripts as ioredis commands on `redis`, once per client. */
 function define (redis) {
   if (typeof redis.rusqueStep !== 'function') redis.defineCommand('rusqueStep', { lua: STEP })
   if (typeof redis.rusqueRecover !== 'function') redis.defineCommand('rusqueRecover', { numberOfKeys: 8, lua: RECOVER })
   if (typeof redis.rusqueCountResume !== 'function') redis.defineCommand('rusqueCountResume', { numberOfKeys: 2, lua: RESUME })
+  if (typeof redis.rusqueCallCancel !== 'function') redis.defineCommand('rusqueCallCancel', { numberOfKeys: 3, lua: CALL_CANCEL })
 }
 
-module.exports = { define, STEP, RECOVER, RESUME }
+module.exports = { define, STEP, RECOVER, RESUME, CALL_CANCEL }

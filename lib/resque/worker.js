@@ -267,7 +267,7 @@ class Worker extends EventEmitter {
     await this._stopAlive()
     const jobs = {}
     for (const [name, def] of Object.entries(this.jobs)) {
-      jobs[name] = { task: def.native.task, defaults: def.native.defaults, plugins: nativePlugins(def) || undefined }
+      jobs[name] = { task: def.native.task, defaults: def.native.defaults, plugins: nativePlugins(def) || undefined, remote: def.native.remote === true }
     }
     this._native = new NativeLoop({
       url: loopTarget(this.connection.redis).url,

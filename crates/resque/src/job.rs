@@ -12,8 +12,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::files::{Roots, DEFAULT_MAX_INPUT_BYTES};
-use super::keys::KeyPolicy;
+use super::keys::{KeyPolicy, Keys};
 use super::plugins::Plugins;
+use super::remote::Call;
 use rusque_core::error::{Code, Error, Result};
 use rusque_core::spec::values::whole;
 use rusque_core::spec::{self, check_keys, describe, fields, TaskName};
@@ -33,6 +34,9 @@ pub struct NativeJob {
   pub keys: KeyPolicy,
   /// node-resque plugins the Rust loop runs for it (crate::plugins).
   pub plugins: Plugins,
+  /// Remote calls (crate::remote) under this key layout: the args name a
+  /// call, not an input and output.
+  pub remote: Option<Keys>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -47,6 +51,8 @@ pub enum OutputRef {
   None,
   Path(String),
   Key { key: String, ttl: Option<u64> },
+  /// A remote call's reply (crate::remote).
+  Reply(Box<Call>),
 }
 
 #[derive(Debug, Clone)]
@@ -191,7 +197,52 @@ pub fn input_too_large(what: &str, size: u64, max: u64) -> Error {
 
 impl NativeJob {
   pub fn new(kind: Kind, defaults: Map<String, Value>) -> Self {
-    NativeJob { kind, defaults, keys: KeyPolicy::default(), plugins: Plugins::default() }
+    NativeJob { kind, defaults, keys: KeyPolicy::default(), plugins: Plugins::default(), remote: None }
+  }
+
+  /// The same job answering remote calls under `namespace`'s layout.
+  pub fn with_remote(mut self, namespace: &str) -> Self {
+    self.remote = Some(Keys::new(namespace));
+    self
+  }
+
+  /// The remote call a job's args name, if this is a remote job and they
+  /// name one: its reply goes there, success or failure.
+  pub fn call(&self, args: &[Value]) -> Option<Call> {
+    self.remote.as_ref().and_then(|keys| Call::parse(keys, args).ok())
+  }
+
+  /// A remote call's spec: its task from the call's options (only task
+  /// options: the input and the reply are the call's keys).
+  fn remote_spec(&self, keys: &Keys, args: &[Value]) -> Result<Spec> {
+    let call = Call::parse(keys, args)?;
+    let task = spec::task(self.kind, &call.options, &[])?;
+    if let Task::Resize(o) = &task {
+      self.check_ceilings(o)?;
+    }
+    self.check_overlays(&task)?;
+    let input = InputRef::Key(call.input.clone());
+    Ok(Spec { task, input, output: OutputRef::Reply(Box::new(call)), max_input_bytes: max_input_bytes(&self.defaults)? })
+  }
+
+  /// The key policy for the overlays a resize names; no `{ buffer }` (that
+  /// is for calls in this process).
+  fn check_overlays(&self, task: &Task) -> Result<()> {
+    if let Task::Resize(o) = task {
+      for (i, source) in o.steps.composite.iter().map(|c| &c.input).enumerate() {
+        match source {
+          Source::Key(k) => self.keys.check(k, &input_name(i))?,
+          Source::Buffer(_) => {
+            return Err(Error::invalid(format!(
+              "{}: {{ buffer }} is for resize() and JobQueue; a native job names an overlay by {{ path }} | {{ key }} | {{ base64 }}",
+              input_name(i)
+            )))
+          }
+          _ => {}
+        }
+      }
+    }
+    Ok(())
   }
 
   /// The same job, with the plugins the Rust loop runs for it.
@@ -251,6 +302,9 @@ impl NativeJob {
 
   /// Builds the task from the job's first argument merged over the defaults.
   pub fn spec(&self, args: &[Value]) -> Result<Spec> {
+    if let Some(keys) = &self.remote {
+      return self.remote_spec(keys, args);
+    }
     let merged = match args.first() {
       None | Some(Value::Null) => self.defaults.clone(),
       Some(Value::Object(a)) => self.merge(a),
@@ -276,20 +330,7 @@ impl NativeJob {
     if let InputRef::Key(k) = &input {
       self.keys.check(k, "input")?;
     }
-    if let Task::Resize(o) = &task {
-      for (i, source) in o.steps.composite.iter().map(|c| &c.input).enumerate() {
-        match source {
-          Source::Key(k) => self.keys.check(k, &input_name(i))?,
-          Source::Buffer(_) => {
-            return Err(Error::invalid(format!(
-              "{}: {{ buffer }} is for resize() and JobQueue; a native job names an overlay by {{ path }} | {{ key }} | {{ base64 }}",
-              input_name(i)
-            )))
-          }
-          _ => {}
-        }
-      }
-    }
+    self.check_overlays(&task)?;
     if let OutputRef::Key { key, .. } = &output {
       self.keys.check(key, "output")?;
     }
@@ -297,10 +338,28 @@ impl NativeJob {
   }
 }
 
-/// A key output for the caller to store in Redis: key, bytes, ttl.
-pub type KeyOutput = (String, Vec<u8>, Option<u64>);
+/// A key output for the caller to store in Redis.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyOutput {
+  pub key: String,
+  pub bytes: Vec<u8>,
+  /// Seconds; None: no expiry.
+  pub ttl: Option<u64>,
+  /// A remote call's reply: pushed onto the list `key` (which then expires
+  /// in `ttl`), and only if this key (the call's input) could be deleted in
+  /// the same step, that is, while the caller still waits (crate::remote).
+  pub gate: Option<String>,
+}
 
 impl Spec {
+  /// A remote call's input key, whose absence says its caller gave up.
+  pub fn reply_gate(&self) -> Option<&str> {
+    match &self.output {
+      OutputRef::Reply(call) => Some(&call.input),
+      _ => None,
+    }
+  }
+
   /// The input bytes when they are not in Redis: a file (through `roots`) or
   /// base64. None for a key input (the caller reads it).
   pub fn local_input(&self, roots: &Roots) -> Option<Result<Vec<u8>>> {
@@ -324,10 +383,15 @@ impl Spec {
   /// The job's result from the task's output, after writing a path output
   /// (through `roots`); a key output comes back for the caller to store.
   pub fn finish(self, output: Output, roots: &Roots) -> Result<(Value, Option<KeyOutput>)> {
+    if let OutputRef::Reply(call) = &self.output {
+      let (event, reply) = call.answer(Ok(output));
+      return Ok((event, Some(reply)));
+    }
     let (bytes, mut result) = super::result::of(output);
     let (wrote, deferred) = match self.output {
       OutputRef::None => (None, None),
-      OutputRef::Key { key, ttl } => (Some(("key", Value::String(key.clone()))), Some((key, bytes, ttl))),
+      OutputRef::Key { key, ttl } => (Some(("key", Value::String(key.clone()))), Some(KeyOutput { key, bytes, ttl, gate: None })),
+      OutputRef::Reply(_) => (None, None),
       OutputRef::Path(p) => (Some(("path", Value::String(roots.write(&p, &bytes)?.display().to_string()))), None),
     };
     if let (Some((k, v)), Some(obj)) = (wrote, result.as_object_mut()) {

@@ -87,6 +87,19 @@ impl Keys {
   pub fn own(&self, what: &str, name: &str, queues: &str) -> String {
     self.key(&["rusque", what, name, queues])
   }
+  /// A remote call's input bytes: `<ns>:rusque:call:<id>` (crate::remote).
+  pub fn call_input(&self, id: &str) -> String {
+    self.key(&["rusque", "call", id])
+  }
+  /// The channel a remote caller publishes on after queueing a call on
+  /// `queue`, to wake idle slots: `<ns>:rusque:wake:<queue>` (crate::wake).
+  pub fn call_wake(&self, queue: &str) -> String {
+    self.key(&["rusque", "wake", queue])
+  }
+  /// A remote caller's reply list: `<ns>:rusque:reply:<caller>` (crate::remote).
+  pub fn call_reply(&self, caller: &str) -> String {
+    self.key(&["rusque", "reply", caller])
+  }
 }
 
 /// Which Redis keys native jobs may read (`input.key`) and write

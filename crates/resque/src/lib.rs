@@ -8,5 +8,7 @@ pub mod job;
 pub mod keys;
 pub mod payload;
 pub mod plugins;
+pub mod remote;
+pub mod wake;
 pub mod result;
 pub mod worker;

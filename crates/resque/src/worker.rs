@@ -109,6 +109,10 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// microseconds). Kept small, since the thread's other slots wait meanwhile.
 const INLINE_HASH_BYTES: usize = 16 * 1024;
 
+/// How often a slot running a remote call's task looks whether its caller
+/// still waits (crate::remote): the longest a cancelled call's task runs on.
+const CALL_CHECK: Duration = Duration::from_millis(50);
+
 /// Bits of [`Config::events`].
 pub const EMIT_JOB: u8 = 1;
 pub const EMIT_SUCCESS: u8 = 2;
@@ -308,6 +312,13 @@ fn run_slots(config: Arc<Config>, mine: Vec<usize>, sink: Sink, stop: Arc<Atomic
   };
   let link = std::rc::Rc::new(Link::new(&config.url));
   let tasks = tokio::task::LocalSet::new();
+  // Workers that answer remote calls are woken by their callers (crate::wake).
+  let bell = std::rc::Rc::new(super::wake::Bell::default());
+  if config.jobs.values().any(|j| j.remote.is_some()) {
+    let keys = Keys::new(&config.namespace);
+    let channels = config.queues.iter().map(|q| keys.call_wake(q)).collect();
+    tasks.spawn_local(super::wake::listen(config.url.clone(), channels, std::rc::Rc::clone(&bell), Arc::clone(&stop)));
+  }
   for &slot in &mine {
     let s = Slot {
       slot,
@@ -319,6 +330,7 @@ fn run_slots(config: Arc<Config>, mine: Vec<usize>, sink: Sink, stop: Arc<Atomic
       gate: Arc::clone(&gate),
       polled: Cell::new(false),
       link: std::rc::Rc::clone(&link),
+      bell: std::rc::Rc::clone(&bell),
     };
     let end = Arc::clone(&sink);
     tasks.spawn_local(async move {
@@ -407,6 +419,8 @@ struct Slot {
   /// The first poll has been reported (Event::Ready).
   polled: Cell<bool>,
   link: std::rc::Rc<Link>,
+  /// Rung when a remote call is queued (crate::wake).
+  bell: std::rc::Rc<super::wake::Bell>,
 }
 
 /// A Redis failure: reconnect and carry on.
@@ -438,13 +452,23 @@ impl Slot {
   }
 
   async fn sleep(&self, d: Duration) {
+    self.nap(d, None).await
+  }
+
+  /// Sleeps `d`, or until the bell rang after `rung` (when given).
+  async fn nap(&self, d: Duration, rung: Option<u64>) {
     let until = Instant::now() + d;
     while !self.stopped() {
       let left = until.saturating_duration_since(Instant::now());
       if left.is_zero() {
         break;
       }
-      tokio::time::sleep(left.min(Duration::from_millis(50))).await;
+      let chunk = left.min(Duration::from_millis(50));
+      match rung {
+        Some(seen) if self.bell.rings() != seen => break,
+        Some(seen) => self.bell.wait(chunk, seen).await,
+        None => tokio::time::sleep(chunk).await,
+      }
     }
   }
 
@@ -644,6 +668,7 @@ impl Slot {
         self.ping(con).await?;
         last_ping = Instant::now();
       }
+      let rung = self.bell.rings();
       let claimed = self.step(con, script, &step_keys, ack, !stopping).await?;
       *progressed = true;
       self.first_poll_done().await;
@@ -651,7 +676,7 @@ impl Slot {
         None if stopping => return Ok(()),
         None => {
           (self.sink)(Event::Pause { slot: self.slot });
-          self.sleep(self.config.poll).await;
+          self.nap(self.config.poll, Some(rung)).await;
         }
         Some(claimed) => *ack = self.process(con, claimed).await?,
       }
@@ -670,10 +695,11 @@ impl Slot {
       for q in &k.queues {
         call.key(q);
       }
-      match ack.as_ref().map(|a| &a.output) {
-        None => call.arg("0").arg("").arg("").arg(""),
-        Some(None) => call.arg("1").arg("").arg("").arg(""),
-        Some(Some((key, bytes, ttl))) => call.arg("2").arg(key).arg(bytes.as_slice()).arg(ttl.map(|t| t.to_string()).unwrap_or_default()),
+      let output = ack.as_ref().and_then(|a| a.output.as_ref());
+      match (ack.is_some(), output) {
+        (false, _) => call.arg("0").arg("").arg("").arg(""),
+        (true, None) => call.arg("1").arg("").arg("").arg(""),
+        (true, Some(o)) => call.arg(if o.gate.is_some() { "3" } else { "2" }).arg(&o.key).arg(o.bytes.as_slice()).arg(o.ttl.map(|t| t.to_string()).unwrap_or_default()),
       };
       call.arg(if claim { "1" } else { "0" }).arg(payload::js_date_string(now_seconds())).arg(self.name());
       call.arg(ack.as_ref().map_or(&[][..], |a| a.record.as_slice()));
@@ -689,6 +715,7 @@ impl Slot {
         }
       };
       call.arg(format!("{}:{id:016}", self.token));
+      call.arg(ack.as_ref().and_then(|a| a.output.as_ref()).and_then(|o| o.gate.as_deref()).unwrap_or(""));
       for q in &self.config.queues {
         call.arg(q);
       }
@@ -701,7 +728,7 @@ impl Slot {
         // The output's SET is the script's first write (before the ack and
         // step_done), so the script did nothing else.
         Err(e) if e.code().is_some_and(|c| !transient(c)) && matches!(ack, Some(Ack { output: Some(_), .. })) => {
-          let Some(Ack { output: Some((key, ..)), queue, entry, record, .. }) = ack.take() else { unreachable!() };
+          let Some(Ack { output: Some(KeyOutput { key, .. }), queue, entry, record, .. }) = ack.take() else { unreachable!() };
           // Out of memory, an ACL...: the server's fault, not the job's.
           let error = Error::new(Code::RedisRejected, format!("Redis refused to store the output at key {key:?}: {e}"));
           self.fail(con, &queue, entry, &record, Code::RedisRejected.as_str(), error, 0).await?;
@@ -787,9 +814,18 @@ impl Slot {
             }
             plugins = Some((&job.plugins, pj));
           }
-          match job.spec(&p.args) {
-            Err(e) => Err((e.code.as_str(), e)),
-            Ok(spec) => self.execute(con, spec, input).await?.map_err(|e| (e.code.as_str(), e)),
+          let ran = match job.spec(&p.args) {
+            Err(e) => Err(e),
+            Ok(spec) => self.execute(con, spec, input).await?,
+          };
+          match ran {
+            // A remote call's failure is its answer: the caller gets the
+            // error, and the job is done (not filed in `failed`).
+            Err(e) => match job.call(&p.args) {
+              Some(call) => Ok(call.answer(Err(e))).map(|(event, reply)| (event, Some(reply))),
+              None => Err((e.code.as_str(), e)),
+            },
+            Ok(done) => Ok(done),
           }
         }
       },
@@ -963,7 +999,12 @@ impl Slot {
       // The CPU work goes to the pool; the slot only waits for it.
       let (tx, mut rx) = tokio::sync::oneshot::channel();
       let task = spec.task.clone();
-      pool::submit(task, input, Cancel::never(), move |result| {
+      // A remote call's caller may give up (timeout, abort): it deletes the
+      // call's input, which the slot looks for every CALL_CHECK meanwhile,
+      // and the task stops at its next checkpoint.
+      let gate = spec.reply_gate().map(str::to_string);
+      let cancel = if gate.is_some() { Cancel::new() } else { Cancel::never() };
+      pool::submit(task, input, cancel.clone(), move |result| {
         let _ = tx.send(result);
       });
       // Meanwhile it keeps the worker's ping fresh, so a long job (or one
@@ -971,12 +1012,23 @@ impl Slot {
       // and recovered while it still runs.
       // Pings keep their cadence (the time a ping takes is not added to it).
       let mut next = tokio::time::Instant::now() + self.config.ping;
+      let mut check = tokio::time::Instant::now() + CALL_CHECK;
       loop {
-        match tokio::time::timeout_at(next, &mut rx).await {
+        let wake = if gate.is_some() { next.min(check) } else { next };
+        match tokio::time::timeout_at(wake, &mut rx).await {
           Ok(Ok(result)) => break result,
           Err(_elapsed) => {
-            self.ping(con).await?;
-            next = (next + self.config.ping).max(tokio::time::Instant::now());
+            let now = tokio::time::Instant::now();
+            if now >= next {
+              self.ping(con).await?;
+              next = (next + self.config.ping).max(tokio::time::Instant::now());
+            }
+            if let Some(key) = gate.as_deref().filter(|_| now >= check) {
+              if !redis::cmd("EXISTS").arg(key).query_async::<bool>(con).await? {
+                cancel.cancel();
+              }
+              check = tokio::time::Instant::now() + CALL_CHECK;
+            }
           }
           Ok(Err(_dropped)) => break Err(Error::new(Code::Internal, "the pool dropped a job")),
         }
