@@ -1,7 +1,7 @@
 'use strict'
 
 // A worker in its own process, for crash tests. Configured by argv JSON:
-// { port, namespace, queue, name, concurrency, timeout, recovery }. Prints one
+// { port | cluster, namespace, queue, name, concurrency, timeout, recovery }. Prints one
 // line per event to stdout: "job <args JSON>", "success <args JSON>",
 // "recover <worker name>".
 
@@ -22,8 +22,16 @@ const jobs = {
     return id
   }
 }
+// cfg.cluster: a Redis Cluster's nodes ([{ host, port }]) instead of cfg.port.
+function connection () {
+  if (!cfg.cluster) return { host: '127.0.0.1', port: cfg.port, namespace: cfg.namespace }
+  const Redis = require('ioredis')
+  const redis = new Redis.Cluster(cfg.cluster, { redisOptions: { maxRetriesPerRequest: 1 } })
+  redis.on('error', () => {})
+  return { redis, namespace: cfg.namespace }
+}
 const worker = new Worker({
-  connection: { host: '127.0.0.1', port: cfg.port, namespace: cfg.namespace },
+  connection: connection(),
   queues: [cfg.queue],
   name: cfg.name,
   timeout: cfg.timeout || 100,
