@@ -57,6 +57,15 @@ pub fn native_plugins() -> Vec<String> {
   rusque_resque::plugins::NATIVE.iter().map(|p| p.to_string()).collect()
 }
 
+/// The hash tag every key under `namespace` (after an ioredis `keyPrefix`)
+/// shares on a Redis Cluster; ERR_INVALID_ARG when there is none
+/// (rusque_resque::keys::Keys::cluster_tag). lib/resque/connection.js
+/// checks a Cluster client's namespace with it at connect().
+#[napi]
+pub fn cluster_tag(key_prefix: String, namespace: String) -> Result<String> {
+  rusque_resque::keys::Keys::prefixed(&key_prefix, &namespace).cluster_tag().map(str::to_string).map_err(to_napi)
+}
+
 /// Whether the Rust loop runs a job's standard plugins (JSON `[[name,
 /// options], ...]`, see rusque_resque::plugins::Plugins::parse); false: the
 /// JS loop does. Bad options of a plugin it runs throw ERR_INVALID_ARG.
