@@ -22,8 +22,11 @@
 --       (`<ns>:rusque:cycle:<name>:<queues>`: the key keeps its historical name),
 --       queue lists...
 -- ARGV: ack (0: none, 1: ack, 2: ack and write the output key), output key,
---       output bytes, output ttl ('' = none),
---       claim (0|1), run_at, worker name, largest input to return (bytes),
+--       output bytes, output ttl ('' = none) (on a Redis Cluster the loop
+--       writes the output itself, before the step, and sends ack 1),
+--       claim (0|1), run_at, worker name, largest input to return (bytes;
+--       -1: none, not even looked up: on a Redis Cluster a script may touch
+--       only its KEYS, and the input key is in a slot of its own),
 --       the acked job's working-on record, step id (token:sequence, fixed-width),
 --       queue names (in the order of the queue lists in KEYS)...
 -- Returns nil; {-1, the record the key holds}; or {queue index (1-based),
@@ -69,7 +72,7 @@ if ARGV[5] == '1' then
         ',"worker":' .. cjson.encode(ARGV[7]) .. ',"payload":' .. payload .. '}'
       redis.call('SET', KEYS[1], record)
       local key, input, err = false, false, false
-      if ok and type(job) == 'table' and type(job.args) == 'table' and type(job.args[1]) == 'table'
+      if ARGV[8] ~= '-1' and ok and type(job) == 'table' and type(job.args) == 'table' and type(job.args[1]) == 'table'
           and type(job.args[1].input) == 'table' and type(job.args[1].input.key) == 'string' then
         key = job.args[1].input.key
         local size = redis.pcall('STRLEN', key)

@@ -19,6 +19,9 @@ use crate::{jobs, keep_alive};
 pub struct NativeWorkerConfig {
   /// `redis://[user:password@]host:port/db`.
   pub url: String,
+  /// A Redis Cluster's startup nodes, one URL each (absent or empty: `url`
+  /// is one server). The namespace must then carry a hash tag.
+  pub nodes: Option<Vec<String>>,
   /// The joined key prefix (node-resque's namespace), e.g. `resque`.
   pub namespace: Option<String>,
   pub queues: Vec<String>,
@@ -116,8 +119,9 @@ impl TryFrom<NativeWorkerConfig> for rusque_resque::worker::Config {
     if c.slots.is_empty() {
       return Err(invalid("a native worker needs at least one slot".into()));
     }
+    let target = rusque_resque::link::Target::new(&c.url, &c.nodes.unwrap_or_default(), &rusque_resque::keys::Keys::new(&namespace)).map_err(to_napi)?;
     Ok(rusque_resque::worker::Config {
-      url: c.url,
+      target,
       namespace,
       queues: c.queues,
       slots: c.slots,

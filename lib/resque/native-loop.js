@@ -69,6 +69,7 @@ class NativeLoop {
   /**
    * @param {object} o
    * @param {string} o.url from loopTarget()
+   * @param {string[]} [o.nodes] from loopTarget(): a Redis Cluster's nodes
    * @param {string} o.namespace the joined namespace (connection.key())
    * @param {string[]} o.queues
    * @param {string[]} o.slots one worker name per slot
@@ -91,6 +92,7 @@ class NativeLoop {
     for (const [name, def] of Object.entries(o.jobs || {})) jobs[name] = { task: String(def.task), defaults: toJson(def.defaults || {}), plugins: def.plugins }
     const config = {
       url: o.url,
+      nodes: o.nodes,
       // node-resque takes a namespace as a string or an array of parts; the
       // Rust loop takes them joined, as keyMaker joins them ('' for none).
       namespace: o.namespace,
