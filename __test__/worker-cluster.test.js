@@ -200,6 +200,45 @@ describe('on a three-node Redis Cluster', LIMIT, () => {
     }
   })
 
+  it('runs a native job\'s Retry plugin in the Rust loop: delayed by the Scheduler, then failed', async () => {
+    const q = `retry${++n}`
+    const scheduler = new NodeResque.Scheduler({ connection: { redis, namespace: NS }, timeout: 50 })
+    scheduler.on('error', () => {})
+    await scheduler.connect()
+    await scheduler.start()
+    const retried = native('hash', {}, { plugins: ['Retry'], pluginOptions: { Retry: { retryLimit: 2, retryDelay: 100 } } })
+    const w = worker({ queues: [q] }, { retried })
+    await w.connect()
+    await w.start()
+    try {
+      assert.equal(w.nativeLoop, true)
+      const reEnqueued = nextEvent(w, 'reEnqueue', { ms: 15000 })
+      const failed = nextEvent(w, 'failure', { ms: 15000 })
+      const [missing] = await foreignKeys(`gone:${q}:`, 1)
+      await queue.enqueue(q, 'retried', [{ input: { key: missing } }])
+      const [, , { remainingAttempts }] = await reEnqueued
+      assert.equal(remainingAttempts, 1)
+      const [, , err] = await failed
+      assert.equal(err.code, 'ERR_INPUT_NOT_FOUND')
+    } finally {
+      await w.end()
+      await scheduler.end()
+    }
+    const filed = (await redis.lrange(`${NS}:failed`, 0, -1)).map((f) => JSON.parse(f)).filter((f) => f.queue === q)
+    assert.equal(filed.length, 1)
+    assert.deepEqual((await namespaceKeys()).filter((k) => k.key.includes('resque-retry')), [], 'the retry keys are cleaned up')
+  })
+
+  it('Connection#getKeys finds the keys on whichever primary holds them', async () => {
+    const { Connection } = require('../lib/resque/connection')
+    const c = new Connection({ redis, namespace: NS })
+    await c.connect()
+    await redis.set(`${NS}:stat:probe`, '1')
+    // node-resque's own getKeys sends SCAN through the cluster client, to one node of three.
+    for (let i = 0; i < 5; i++) assert.ok((await c.getKeys(`${NS}:stat:*`)).includes(`${NS}:stat:probe`))
+    c.end()
+  })
+
   it('a JS job survives its SIGKILLed worker: a survivor recovers and runs it', async () => {
     const q = `kill${++n}`
     const child = await spawnWorker({ cluster: cluster.nodes, namespace: NS, queue: q, name: 'doomed', timeout: 100 })
