@@ -540,8 +540,9 @@ export interface WorkerOptions {
   recovery?: RecoveryOptions | false
   /**
    * false: run native-only job sets in the JS loop instead of the Rust one. Default true.
-   * A connection Rust threads cannot use (Cluster, Sentinel, TLS, a Unix socket, an ioredis
-   * keyPrefix) also runs the JS loop.
+   * A connection Rust threads cannot use (Sentinel, TLS, a Unix socket, a Cluster's natMap, an
+   * ioredis keyPrefix) also runs the JS loop; a Redis Cluster with a hash-tagged namespace runs
+   * the Rust loop (docs/resque.md#redis-cluster).
    */
   nativeLoop?: boolean
 }
