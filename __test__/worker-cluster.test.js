@@ -10,8 +10,10 @@
 const { describe, it, before, after } = require('node:test')
 const assert = require('node:assert/strict')
 const crypto = require('node:crypto')
+const fs = require('node:fs')
+const path = require('node:path')
 const NodeResque = require('node-resque')
-const { Worker, native } = require('..')
+const { Worker, native, metadata } = require('..')
 const { nativeTarget } = require('../lib/resque/redis-target')
 const { startCluster } = require('./helpers/redis')
 const { cleanup } = require('./helpers/cleanup')
@@ -34,6 +36,15 @@ function worker (options, jobs) {
   w.errors = []
   w.on('error', (err) => w.errors.push(err))
   return w
+}
+
+/** A node-resque Scheduler on the cluster, under `NS`, started. */
+async function startScheduler () {
+  const scheduler = new NodeResque.Scheduler({ connection: { redis, namespace: NS }, timeout: 50 })
+  scheduler.on('error', () => {})
+  await scheduler.connect()
+  await scheduler.start()
+  return scheduler
 }
 
 /** Every key under the namespace, from every primary: [{ key, port }]. */
@@ -178,10 +189,7 @@ describe('on a three-node Redis Cluster', LIMIT, () => {
 
   it('node-resque\'s Queue and Scheduler work under the tagged namespace', async () => {
     const q = `sched${++n}`
-    const scheduler = new NodeResque.Scheduler({ connection: { redis, namespace: NS }, timeout: 50 })
-    scheduler.on('error', () => {})
-    await scheduler.connect()
-    await scheduler.start()
+    const scheduler = await startScheduler()
     const w = worker({ queues: [q] }, { digest })
     await w.connect()
     await w.start()
@@ -202,10 +210,7 @@ describe('on a three-node Redis Cluster', LIMIT, () => {
 
   it('runs a native job\'s Retry plugin in the Rust loop: delayed by the Scheduler, then failed', async () => {
     const q = `retry${++n}`
-    const scheduler = new NodeResque.Scheduler({ connection: { redis, namespace: NS }, timeout: 50 })
-    scheduler.on('error', () => {})
-    await scheduler.connect()
-    await scheduler.start()
+    const scheduler = await startScheduler()
     const retried = native('hash', {}, { plugins: ['Retry'], pluginOptions: { Retry: { retryLimit: 2, retryDelay: 100 } } })
     const w = worker({ queues: [q] }, { retried })
     await w.connect()
@@ -266,6 +271,38 @@ describe('on a three-node Redis Cluster', LIMIT, () => {
     assert.equal(await redis.sismember(`${NS}:workers`, `doomed:${q}`), 0)
   })
 
+  it('a native job survives its SIGKILLed Rust-loop worker: a survivor recovers and runs it', async () => {
+    const q = `killnative${++n}`
+    const [input, output] = await foreignKeys(`big:${q}:`, 2)
+    await redis.set(input, fs.readFileSync(path.join(__dirname, '..', 'fixtures', 'images', '2569067123_aca715a2ee_o.jpg')))
+    const child = await spawnWorker({ cluster: cluster.nodes, namespace: NS, queue: q, name: 'doomed-native', native: true })
+    // An upscale that takes the pool a while: the worker is killed while it runs.
+    const args = [{ input: { key: input }, output: { key: output }, width: 10000, format: 'jpeg', quality: 40 }]
+    await queue.enqueue(q, 'resize', args)
+    await child.waitLine('job ')
+    await kill(child)
+    const held = JSON.parse(await redis.get(`${NS}:worker:doomed-native:${q}`))
+    assert.deepEqual(held.payload, { class: 'resize', queue: q, args })
+    assert.equal(await redis.exists(output), 0, 'killed before its output was written')
+
+    const w = worker({ queues: [q], name: 'survivor-native', recovery: { staleAfter: 1000, interval: 200 } }, { resize: native('resize') })
+    const recovered = nextEvent(w, 'recover', { ms: 15000 })
+    const ran = nextEvent(w, 'success', { ms: 30000 })
+    await w.connect()
+    await w.start()
+    try {
+      assert.equal(w.nativeLoop, true)
+      const [info] = await recovered
+      assert.equal(info.worker, 'doomed-native')
+      await ran
+      const meta = await metadata(await redis.getBuffer(output))
+      assert.equal(meta.width, 10000)
+    } finally {
+      await w.end()
+    }
+    assert.equal(await redis.get(`${NS}:worker:doomed-native:${q}`), null)
+  })
+
   it('a native job left by a dead Rust-loop worker runs when a worker of that name starts again', async () => {
     const q = `resume${++n}`
     const [input, output] = await foreignKeys(`r:${q}:`, 2)
@@ -290,6 +327,23 @@ describe('on a three-node Redis Cluster', LIMIT, () => {
     }
   })
 })
+
+/**
+ * The test's own commands during a failover: ioredis may fail one whose
+ * connection closed under it ('Connection is closed.'); try it again. (An
+ * enqueue tried twice may land twice: a job run twice is not a job lost.)
+ */
+async function retrying (fn, ms = 20000) {
+  const until = Date.now() + ms
+  for (;;) {
+    try {
+      return await fn()
+    } catch (err) {
+      if (Date.now() > until) throw err
+      await sleep(200)
+    }
+  }
+}
 
 describe('a failover (three primaries, three replicas)', LIMIT, () => {
   let big
@@ -324,8 +378,8 @@ describe('a failover (three primaries, three replicas)', LIMIT, () => {
       assert.equal(native.nativeLoop, true)
       const enqueue = async (from, to) => {
         for (let i = from; i < to; i++) {
-          await queueB.enqueue(q, 'digest', [{ input: { key: inputs[i] }, output: { key: `fout:${i}` } }])
-          await queueB.enqueue(`${q}-js`, 'echo', [i])
+          await retrying(() => queueB.enqueue(q, 'digest', [{ input: { key: inputs[i] }, output: { key: `fout:${i}` } }]))
+          await retrying(() => queueB.enqueue(`${q}-js`, 'echo', [i]))
         }
       }
       await enqueue(0, count / 2)
@@ -338,11 +392,11 @@ describe('a failover (three primaries, three replicas)', LIMIT, () => {
       await enqueue(count / 2, count) // through the failover: ioredis waits for the new primary
       await big.waitHealthy()
       await waitFor(async () => {
-        const outs = await Promise.all(inputs.map((_, i) => client.get(`fout:${i}`)))
+        const outs = await retrying(() => Promise.all(inputs.map((_, i) => client.get(`fout:${i}`))))
         return outs.every((o, i) => o === sha256(`payload ${i}`)) && jsDone.size === count
       }, { ms: 40000, every: 200, what: 'every job done after the failover' })
-      assert.equal(await client.llen(`${NS}:queue:${q}`), 0)
-      assert.deepEqual(await client.lrange(`${NS}:failed`, 0, -1), [])
+      assert.equal(await retrying(() => client.llen(`${NS}:queue:${q}`)), 0)
+      assert.deepEqual(await retrying(() => client.lrange(`${NS}:failed`, 0, -1)), [])
     } finally {
       await native.end()
       await js.end()

@@ -1,11 +1,11 @@
 'use strict'
 
 // A worker in its own process, for crash tests. Configured by argv JSON:
-// { port | cluster, namespace, queue, name, concurrency, timeout, recovery }. Prints one
+// { port | cluster, namespace, queue, name, concurrency, timeout, recovery, native }. Prints one
 // line per event to stdout: "job <args JSON>", "success <args JSON>",
 // "recover <worker name>".
 
-const { Worker } = require('../..')
+const { Worker, native } = require('../..')
 
 const cfg = JSON.parse(process.argv[2])
 const jobs = {
@@ -30,6 +30,7 @@ function connection () {
   redis.on('error', () => {})
   return { redis, namespace: cfg.namespace }
 }
+// cfg.native: the one job is a native resize (an all-native worker: the Rust loop).
 const worker = new Worker({
   connection: connection(),
   queues: [cfg.queue],
@@ -37,7 +38,7 @@ const worker = new Worker({
   timeout: cfg.timeout || 100,
   concurrency: cfg.concurrency || 1,
   recovery: cfg.recovery
-}, jobs)
+}, cfg.native ? { resize: native('resize') } : jobs)
 worker.on('error', () => {})
 worker.on('job', (q, job) => process.stdout.write(`job ${JSON.stringify(job.args)}\n`))
 worker.on('success', (q, job) => process.stdout.write(`success ${JSON.stringify(job.args)}\n`))
