@@ -56,13 +56,19 @@ async function namespaceKeys () {
   return out
 }
 
-/** Keys named `<prefix><i>` that hash to slots other than the namespace's, and to another node. */
-async function foreignKeys (prefix, count) {
-  const home = await cluster.primaryOf(`${NS}:x`)
+/**
+ * Keys named `<prefix><i>` on other nodes than the namespace's; with
+ * `apart`, each on a node of its own as well.
+ */
+async function foreignKeys (prefix, count, { apart = false } = {}) {
+  const taken = [await cluster.primaryOf(`${NS}:x`)]
   const keys = []
   for (let i = 0; keys.length < count; i++) {
     const key = `${prefix}${i}`
-    if ((await cluster.primaryOf(key)) !== home) keys.push(key)
+    const node = await cluster.primaryOf(key)
+    if (node === taken[0] || (apart && taken.includes(node))) continue
+    keys.push(key)
+    taken.push(node)
   }
   return keys
 }
@@ -169,6 +175,35 @@ describe('on a three-node Redis Cluster', LIMIT, () => {
     const failed = (await redis.lrange(`${NS}:failed`, 0, -1)).map((f) => JSON.parse(f)).filter((f) => f.queue === q)
     assert.equal(failed.length, 1)
     assert.equal(failed[0].exception, 'ERR_INPUT_NOT_FOUND')
+  })
+
+  it('the Rust loop fails a job whose output the output key\'s node refuses, and goes on', async () => {
+    const q = `oom${++n}`
+    const [full, fine] = await foreignKeys(`o:${q}:`, 2, { apart: true })
+    const node = await cluster.primaryOf(full)
+    const nodeClient = cluster.nodeClient(node)
+    const w = worker({ queues: [q] }, { digest })
+    await w.connect()
+    await w.start()
+    try {
+      assert.equal(w.nativeLoop, true)
+      // That node takes no more writes (out of memory); the queue's node and the other are fine.
+      await nodeClient.config('SET', 'maxmemory', '1')
+      const failed = nextEvent(w, 'failure')
+      await queue.enqueue(q, 'digest', [{ input: { base64: 'YWJj' }, output: { key: full } }])
+      const [, , err] = await failed
+      assert.equal(err.code, 'ERR_REDIS_REJECTED')
+      assert.match(err.message, /Redis refused to store the output at key .*OOM/)
+      await nodeClient.config('SET', 'maxmemory', '0')
+      const done = nextEvent(w, 'success')
+      await queue.enqueue(q, 'digest', [{ input: { base64: 'YWJj' }, output: { key: fine } }])
+      await done
+      assert.equal(await redis.get(fine), sha256('abc'))
+      assert.equal(await redis.exists(full), 0)
+    } finally {
+      await nodeClient.config('SET', 'maxmemory', '0')
+      await w.end()
+    }
   })
 
   it('a JS loop worker pings from a Rust thread on the cluster', async () => {

@@ -666,7 +666,9 @@ impl Slot {
         // fails, as it does in the JS loop, instead of being re-run forever.
         // The output's SET is the script's first write (before the ack and
         // step_done), so the script did nothing else.
-        Err(e) if e.code().is_some_and(|c| !transient(c)) && matches!(ack, Some(Ack { output: Some(_), .. })) => {
+        // (Not on a cluster: the output was written before the step, which
+        // only acked; a refused step there is retried, as one without output.)
+        Err(e) if e.code().is_some_and(|c| !transient(c)) && !cluster && matches!(ack, Some(Ack { output: Some(_), .. })) => {
           self.output_refused(con, ack, e).await?;
           // The script did not run; claim now (with no ack this time).
           continue;
