@@ -363,6 +363,47 @@ describe('on a three-node Redis Cluster', LIMIT, () => {
   })
 })
 
+describe('a cluster that requires a password', LIMIT, () => {
+  let locked
+  let client
+  before(async () => {
+    locked = await startCluster({ requirepass: 'cluster-secret' })
+    client = locked.client()
+  })
+  after(() => cleanup(() => locked?.close()))
+
+  it('the Rust loop and the ping thread use the Cluster client\'s redisOptions password', async () => {
+    const q = 'locked'
+    const queueL = new NodeResque.Queue({ connection: { redis: client, namespace: NS } })
+    queueL.on('error', () => {})
+    await queueL.connect()
+    const errors = []
+    const native = new Worker({ connection: { redis: client, namespace: NS }, queues: [q], timeout: 50, name: 'locked-native' }, { digest })
+    const js = new Worker({ connection: { redis: client, namespace: NS }, queues: [`${q}-js`], timeout: 100, name: 'locked-js' }, { add: async (a, b) => a + b })
+    for (const w of [native, js]) {
+      w.on('error', (err) => errors.push(err))
+      await w.connect()
+      await w.start()
+    }
+    try {
+      assert.equal(native.nativeLoop, true)
+      const done = nextEvent(native, 'success')
+      await queueL.enqueue(q, 'digest', [{ input: { base64: 'YWJj' } }])
+      const [, , result] = await done
+      assert.equal(result, sha256('abc'))
+      await waitFor(async () => {
+        const p = JSON.parse(await client.get(`${NS}:worker:ping:${js.name}`) || 'null')
+        return p && p.rusque && typeof p.rusque.lag === 'number'
+      }, { what: 'a ping from the JS loop worker\'s Rust thread' })
+      assert.deepEqual(errors, [])
+    } finally {
+      await native.end()
+      await js.end()
+      await queueL.end()
+    }
+  })
+})
+
 /**
  * The test's own commands during a failover: ioredis may fail one whose
  * connection closed under it ('Connection is closed.'); try it again. (An
@@ -400,8 +441,8 @@ describe('a failover (three primaries, three replicas)', LIMIT, () => {
       inputs.push(`fin:${i}`)
       await client.set(`fin:${i}`, `payload ${i}`)
     }
-    const native = new Worker({ connection: { redis: client, namespace: NS }, queues: [q], timeout: 50, concurrency: 2 }, { digest })
-    const js = new Worker({ connection: { redis: client, namespace: NS }, queues: [`${q}-js`], timeout: 50 }, { echo: async (i) => i })
+    const native = new Worker({ connection: { redis: client, namespace: NS }, queues: [q], timeout: 50, concurrency: 2, name: 'failover-native' }, { digest })
+    const js = new Worker({ connection: { redis: client, namespace: NS }, queues: [`${q}-js`], timeout: 50, name: 'failover-js' }, { echo: async (i) => i })
     const jsDone = new Set()
     js.on('success', (queueName, job) => jsDone.add(job.args[0]))
     for (const w of [native, js]) {
