@@ -15,7 +15,7 @@ const path = require('node:path')
 const NodeResque = require('node-resque')
 const { Worker, native, metadata } = require('..')
 const { nativeTarget } = require('../lib/resque/redis-target')
-const { startCluster } = require('./helpers/redis')
+const { startCluster, usePrivateCluster } = require('./helpers/redis')
 const { cleanup } = require('./helpers/cleanup')
 const { nextEvent, collect, waitFor, sleep } = require('./helpers/events')
 const { spawnWorker, kill, killAll } = require('./helpers/children')
@@ -36,6 +36,14 @@ function worker (options, jobs) {
   w.errors = []
   w.on('error', (err) => w.errors.push(err))
   return w
+}
+
+/** A node-resque Queue on `client` under `NS`, connected. */
+async function queueOn (client) {
+  const q = new NodeResque.Queue({ connection: { redis: client, namespace: NS } })
+  q.on('error', () => {})
+  await q.connect()
+  return q
 }
 
 /** A node-resque Scheduler on the cluster, under `NS`, started. */
@@ -77,9 +85,7 @@ describe('on a three-node Redis Cluster', LIMIT, () => {
   before(async () => {
     cluster = await startCluster()
     redis = cluster.client()
-    queue = new NodeResque.Queue({ connection: { redis, namespace: NS } })
-    queue.on('error', () => {})
-    await queue.connect()
+    queue = await queueOn(redis)
   })
   after(() => cleanup(
     () => killAll(),
@@ -364,19 +370,12 @@ describe('on a three-node Redis Cluster', LIMIT, () => {
 })
 
 describe('a cluster that requires a password', LIMIT, () => {
-  let locked
-  let client
-  before(async () => {
-    locked = await startCluster({ requirepass: 'cluster-secret' })
-    client = locked.client()
-  })
-  after(() => cleanup(() => locked?.close()))
+  const locked = usePrivateCluster({ requirepass: 'cluster-secret' })
 
   it('the Rust loop and the ping thread use the Cluster client\'s redisOptions password', async () => {
     const q = 'locked'
-    const queueL = new NodeResque.Queue({ connection: { redis: client, namespace: NS } })
-    queueL.on('error', () => {})
-    await queueL.connect()
+    const client = locked.redis
+    const queueL = await queueOn(client)
     const errors = []
     const native = new Worker({ connection: { redis: client, namespace: NS }, queues: [q], timeout: 50, name: 'locked-native' }, { digest })
     const js = new Worker({ connection: { redis: client, namespace: NS }, queues: [`${q}-js`], timeout: 100, name: 'locked-js' }, { add: async (a, b) => a + b })
@@ -422,19 +421,12 @@ async function retrying (fn, ms = 20000) {
 }
 
 describe('a failover (three primaries, three replicas)', LIMIT, () => {
-  let big
-  let client
-  before(async () => {
-    big = await startCluster({ replicas: 1 })
-    client = big.client()
-  })
-  after(() => cleanup(() => big?.close()))
+  const ctx = usePrivateCluster({ replicas: 1 })
 
   it('loses no job when the primary holding the queue dies and its replica takes over', async () => {
     const q = 'failover'
-    const queueB = new NodeResque.Queue({ connection: { redis: client, namespace: NS } })
-    queueB.on('error', () => {})
-    await queueB.connect()
+    const { cluster: big, redis: client } = ctx
+    const queueB = await queueOn(client)
     const count = 40
     const inputs = []
     for (let i = 0; i < count; i++) {

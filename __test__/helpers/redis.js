@@ -357,4 +357,20 @@ function usePrivateRedis () {
   return ctx
 }
 
-module.exports = { startRedis, usePrivateRedis, RedisServer, startCluster, RedisCluster }
+/**
+ * A private Redis Cluster for the enclosing describe() (options as
+ * startCluster's): started in its before() hook, closed in its after().
+ * Returns { cluster, redis } (a Cluster client), filled in once the hook has run.
+ */
+function usePrivateCluster (options) {
+  const { before, after } = require('node:test')
+  const ctx = { cluster: null, redis: null }
+  before(async () => {
+    ctx.cluster = await startCluster(options)
+    ctx.redis = ctx.cluster.client()
+  })
+  after(async () => { await ctx.cluster?.close() })
+  return ctx
+}
+
+module.exports = { startRedis, usePrivateRedis, RedisServer, startCluster, usePrivateCluster, RedisCluster }
