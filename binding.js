@@ -845,6 +845,7 @@ module.exports.__benchStages = nativeBinding.__benchStages
 module.exports.buildInfo = nativeBinding.buildInfo
 module.exports.checkNativeDefaults = nativeBinding.checkNativeDefaults
 module.exports.checkNativePlugins = nativeBinding.checkNativePlugins
+module.exports.clusterTag = nativeBinding.clusterTag
 module.exports.configure = nativeBinding.configure
 module.exports.errorCatalogue = nativeBinding.errorCatalogue
 module.exports.eventKinds = nativeBinding.eventKinds

@@ -1,6 +1,6 @@
 /// <reference types="node" />
 import { EventEmitter } from 'node:events'
-import type { Redis, RedisOptions } from 'ioredis'
+import type { Cluster, Redis, RedisOptions } from 'ioredis'
 
 /** Anything that holds bytes: a Buffer, any TypedArray or DataView, or an ArrayBuffer. */
 export type Input = Uint8Array | ArrayBufferView | ArrayBuffer
@@ -462,12 +462,15 @@ export interface ResqueConnectionOptions {
   port?: number
   database?: number
   password?: string
-  /** Key prefix; parts of an array are joined with ':'. Default 'resque'. */
+  /**
+   * Key prefix; parts of an array are joined with ':'. Default 'resque'. With a Cluster client it
+   * must carry a hash tag, e.g. '{resque}' (else connect() rejects with ERR_INVALID_ARG).
+   */
   namespace?: string | string[]
   /** Extra ioredis options (retryStrategy, maxRetriesPerRequest, tls...). */
   options?: RedisOptions
-  /** An existing ioredis client to use instead of opening one. */
-  redis?: Redis
+  /** An existing ioredis client (or Cluster: docs/resque.md#redis-cluster) to use instead of opening one. */
+  redis?: Redis | Cluster
   /** COUNT for SCAN. Default 100. */
   scanCount?: number
 }
@@ -540,8 +543,9 @@ export interface WorkerOptions {
   recovery?: RecoveryOptions | false
   /**
    * false: run native-only job sets in the JS loop instead of the Rust one. Default true.
-   * A connection Rust threads cannot use (Cluster, Sentinel, TLS, a Unix socket, an ioredis
-   * keyPrefix) also runs the JS loop.
+   * A connection Rust threads cannot use (Sentinel, TLS, a Unix socket, a Cluster's natMap, an
+   * ioredis keyPrefix) also runs the JS loop; a Redis Cluster with a hash-tagged namespace runs
+   * the Rust loop (docs/resque.md#redis-cluster).
    */
   nativeLoop?: boolean
 }
@@ -580,7 +584,7 @@ export declare class Worker extends EventEmitter {
   running: boolean
   working: boolean
   /** The connection: `redis` (ioredis client) and `key(...parts)`. */
-  connection: { redis: Redis, key: (...parts: any[]) => string, options: ResqueConnectionOptions }
+  connection: { redis: Redis | Cluster, key: (...parts: any[]) => string, options: ResqueConnectionOptions }
   /** The enqueue side plugins use: enqueue, enqueueAt, enqueueIn, scheduledAt, length. */
   queueObject: {
     enqueue (q: string, func: string, args?: any[]): Promise<boolean>
@@ -592,7 +596,7 @@ export declare class Worker extends EventEmitter {
 
   /**
    * One attempt; rejects with ERR_REDIS_UNREACHABLE or ERR_REDIS_REJECTED (message names host:port)
-   * and may be called again.
+   * and may be called again; with ERR_INVALID_ARG for a Cluster client whose namespace has no hash tag.
    */
   connect (): Promise<void>
   /**

@@ -270,6 +270,7 @@ describe('the Rust ping thread', () => {
     assert.deepEqual(nativeTarget(c({ host: 'h', port: 1, db: 0, keyPrefix: 'x:' })), { url: 'redis://h:1/0', keyPrefix: 'x:' })
     assert.deepEqual(nativeTarget(c({ tls: {} })), { unsupported: 'a TLS connection' })
     assert.deepEqual(nativeTarget(c({ sentinels: [{ host: 'h', port: 1 }] })), { unsupported: 'a Sentinel client' })
-    assert.deepEqual(nativeTarget(c({}, { isCluster: true })), { unsupported: 'a Redis Cluster client' })
+    assert.deepEqual(nativeTarget(c({ keyPrefix: 'x:' }, { isCluster: true, startupNodes: ['h:1'] })), { url: 'redis://h:1/0', nodes: ['redis://h:1/0'], keyPrefix: 'x:' })
+    assert.deepEqual(nativeTarget(c({}, { isCluster: true, startupNodes: [] })), { unsupported: 'a Cluster client without nodes' })
   })
 })

@@ -137,7 +137,16 @@ describe('an all-native worker reaches Redis as its own client does', () => {
     assert.deepEqual(loopTarget(c({ host: 'h', port: 1, db: 3, password: 'p' })), { url: 'redis://:p@h:1/3', keyPrefix: '' })
     assert.deepEqual(loopTarget(c({ path: '/tmp/redis.sock' })), { unsupported: 'a Unix socket connection' })
     assert.deepEqual(loopTarget(c({ tls: {} })), { unsupported: 'a TLS connection' })
-    assert.deepEqual(loopTarget(c({}, { isCluster: true })), { unsupported: 'a Redis Cluster client' })
+    // An ioredis Cluster: its startup nodes (before it has connected), with its redisOptions' credentials.
+    const cluster = (options, startupNodes) => c(options, { isCluster: true, startupNodes })
+    assert.deepEqual(loopTarget(cluster({ redisOptions: { username: 'u', password: 'p' } }, [7000, 'h:7001', { host: '::1', port: 7002 }])), {
+      url: 'redis://u:p@127.0.0.1:7000/0',
+      nodes: ['redis://u:p@127.0.0.1:7000/0', 'redis://u:p@h:7001/0', 'redis://u:p@[::1]:7002/0'],
+      keyPrefix: ''
+    })
+    assert.deepEqual(loopTarget(cluster({ redisOptions: { tls: {} } }, [7000])), { unsupported: 'a TLS connection' })
+    assert.deepEqual(loopTarget(cluster({ natMap: { '10.0.0.1:7000': { host: 'h', port: 1 } } }, [7000])).unsupported.startsWith("a Cluster client's natMap"), true)
+    assert.match(loopTarget(cluster({ keyPrefix: 'x:' }, [7000])).unsupported, /keyPrefix/)
   })
 })
 

@@ -31,8 +31,12 @@
 --       queue lists...
 -- ARGV: ack (0: none, 1: ack, 2: ack and write the output key, 3: ack and
 --       answer a remote call), output key (3: the caller's reply list),
---       output bytes (3: the reply), output ttl ('' = none),
---       claim (0|1), run_at, worker name,
+--       output bytes (3: the reply), output ttl ('' = none) (on a Redis
+--       Cluster the loop writes the output itself, before the step, and
+--       sends ack 1),
+--       claim (0: no, 1: claim, 2: claim without looking up the input key:
+--       on a Redis Cluster a script may touch only its KEYS, and the input
+--       key is in a slot of its own), run_at, worker name,
 --       the acked job's working-on record, step id (token:sequence, fixed-width),
 --       the remote call's input key (3 only; else ''),
 --       queue names (in the order of the queue lists in KEYS)...
@@ -74,7 +78,7 @@ if ARGV[1] ~= '0' then
 end
 step_done(KEYS[4], ARGV[9])
 if held then return {-1, held} end
-if ARGV[5] == '1' then
+if ARGV[5] ~= '0' then
   for i = 5, #KEYS do
     local entry = redis.pcall('LPOP', KEYS[i])
     if type(entry) == 'table' then entry = false end -- not a list: no jobs there
@@ -86,7 +90,7 @@ if ARGV[5] == '1' then
         ',"worker":' .. cjson.encode(ARGV[7]) .. ',"payload":' .. payload .. '}'
       redis.call('SET', KEYS[1], record)
       local key, size, err = false, false, false
-      if ok and type(job) == 'table' and type(job.args) == 'table' and type(job.args[1]) == 'table'
+      if ARGV[5] == '1' and ok and type(job) == 'table' and type(job.args) == 'table' and type(job.args[1]) == 'table'
           and type(job.args[1].input) == 'table' and type(job.args[1].input.key) == 'string' then
         key = job.args[1].input.key
         size = redis.pcall('STRLEN', key)

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::error::Result;
+use crate::error::{to_napi, Result};
 use crate::worker::millis;
 
 /// The config lib/resque/alive.js builds for a Heartbeat.
@@ -14,6 +14,8 @@ use crate::worker::millis;
 pub struct HeartbeatConfig {
   /// `redis://[user:password@]host:port/db`, as for NativeWorker.
   pub url: String,
+  /// A Redis Cluster's startup nodes, as for NativeWorker (absent or empty: `url` is one server).
+  pub nodes: Option<Vec<String>>,
   /// node-resque's namespace, joined (lib/resque/keys.js keyMaker).
   pub namespace: String,
   /// The ioredis client's `keyPrefix`, put before every key verbatim (absent: none).
@@ -110,8 +112,10 @@ impl Task for Stopping {
 impl Heartbeat {
   #[napi(constructor)]
   pub fn new(config: HeartbeatConfig) -> Result<Self> {
+    let keys = rusque_resque::keys::Keys::prefixed(config.key_prefix.as_deref().unwrap_or_default(), &config.namespace);
+    let target = rusque_resque::link::Target::new(&config.url, &config.nodes.unwrap_or_default(), &keys).map_err(to_napi)?;
     let config = rusque_resque::alive::Config {
-      url: config.url,
+      target,
       namespace: config.namespace,
       key_prefix: config.key_prefix.unwrap_or_default(),
       slots: config.slots,

@@ -19,6 +19,9 @@ use crate::{jobs, keep_alive};
 pub struct NativeWorkerConfig {
   /// `redis://[user:password@]host:port/db`.
   pub url: String,
+  /// A Redis Cluster's startup nodes, one URL each (absent or empty: `url`
+  /// is one server). The namespace must then carry a hash tag.
+  pub nodes: Option<Vec<String>>,
   /// The joined key prefix (node-resque's namespace), e.g. `resque`.
   pub namespace: Option<String>,
   pub queues: Vec<String>,
@@ -57,6 +60,15 @@ pub struct NativeWorkerJob {
 #[napi]
 pub fn native_plugins() -> Vec<String> {
   rusque_resque::plugins::NATIVE.iter().map(|p| p.to_string()).collect()
+}
+
+/// The hash tag every key under `namespace` (after an ioredis `keyPrefix`)
+/// shares on a Redis Cluster; ERR_INVALID_ARG when there is none
+/// (rusque_resque::keys::Keys::cluster_tag). lib/resque/connection.js
+/// checks a Cluster client's namespace with it at connect().
+#[napi]
+pub fn cluster_tag(key_prefix: String, namespace: String) -> Result<String> {
+  rusque_resque::keys::Keys::prefixed(&key_prefix, &namespace).cluster_tag().map(str::to_string).map_err(to_napi)
 }
 
 /// Whether the Rust loop runs a job's standard plugins (JSON `[[name,
@@ -110,8 +122,9 @@ impl TryFrom<NativeWorkerConfig> for rusque_resque::worker::Config {
     if c.slots.is_empty() {
       return Err(invalid("a native worker needs at least one slot".into()));
     }
+    let target = rusque_resque::link::Target::new(&c.url, &c.nodes.unwrap_or_default(), &rusque_resque::keys::Keys::new(&namespace)).map_err(to_napi)?;
     Ok(rusque_resque::worker::Config {
-      url: c.url,
+      target,
       namespace,
       queues: c.queues,
       slots: c.slots,

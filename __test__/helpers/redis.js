@@ -67,9 +67,13 @@ function killOnExit () {
 }
 
 class RedisServer {
-  /** @param {{ requirepass?: string }} [o] requirepass: clients must AUTH with this password (the default user's). */
-  constructor ({ requirepass } = {}) {
+  /**
+   * @param {{ requirepass?: string, args?: string[] }} [o] requirepass: clients must AUTH with this
+   *   password (the default user's); args: more redis-server arguments (RedisCluster's).
+   */
+  constructor ({ requirepass, args } = {}) {
     this.requirepass = requirepass || null
+    this.extraArgs = args || []
     this.port = 0
     this.dir = null
     this.proc = null
@@ -81,7 +85,8 @@ class RedisServer {
     if (!this.port) this.port = await freePort()
     const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir,
       '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning']
-    if (this.requirepass) args.push('--requirepass', this.requirepass)
+    if (this.requirepass) args.push('--requirepass', this.requirepass, '--masterauth', this.requirepass)
+    args.push(...this.extraArgs)
     killOnExit()
     const proc = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'inherit'] })
     this.proc = proc
@@ -193,6 +198,144 @@ class RedisServer {
   }
 }
 
+/**
+ * A Redis Cluster of private servers: `primaries` (at least 3, as
+ * `redis-cli --cluster create` requires) each with `replicas` replicas, on
+ * free ports in temp dirs, created with `redis-cli --cluster create` and
+ * started when every node reports `cluster_state:ok`. A node timeout of 1 s
+ * makes a killed primary's replica take over within a few seconds.
+ */
+class RedisCluster {
+  constructor ({ primaries = 3, replicas = 0, requirepass } = {}) {
+    this.requirepass = requirepass || null
+    this.servers = []
+    this.count = primaries * (1 + replicas)
+    this.replicas = replicas
+    this.clients = []
+  }
+
+  async start () {
+    try {
+      for (let i = 0; i < this.count; i++) {
+        const s = new RedisServer({
+          requirepass: this.requirepass,
+          args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '1000',
+            // A replica that never synced cannot take over: sync at once, not after the default 5 s.
+            '--repl-diskless-sync-delay', '0']
+        })
+        this.servers.push(s)
+        await s.start()
+      }
+      const args = ['--cluster', 'create', ...this.servers.map((s) => `127.0.0.1:${s.port}`),
+        '--cluster-replicas', String(this.replicas), '--cluster-yes']
+      if (this.requirepass) args.push('-a', this.requirepass, '--no-auth-warning')
+      await run('redis-cli', args)
+      await this.waitHealthy()
+    } catch (err) {
+      await this.close()
+      throw err
+    }
+    return this
+  }
+
+  /** The nodes still running, as ioredis' Cluster takes its startup nodes. */
+  get nodes () {
+    return this.servers.filter((s) => s.proc).map((s) => ({ host: '127.0.0.1', port: s.port }))
+  }
+
+  /** Options for ioredis' Cluster: the password, and quick retries during a failover. */
+  clusterOptions () {
+    const redisOptions = { maxRetriesPerRequest: 1 }
+    if (this.requirepass) redisOptions.password = this.requirepass
+    return { redisOptions, retryDelayOnFailover: 200, retryDelayOnClusterDown: 200 }
+  }
+
+  /** A Cluster client, closed with the cluster. */
+  client () {
+    const c = new Redis.Cluster(this.nodes, this.clusterOptions())
+    c.on('error', () => {})
+    this.clients.push(c)
+    return c
+  }
+
+  /** A plain client of one node (no redirections followed). */
+  nodeClient (server) {
+    return server.client()
+  }
+
+  /** The running server that is the primary for `key`'s slot. */
+  async primaryOf (key) {
+    const probe = this.nodeClient(this.servers.find((s) => s.proc))
+    const slot = await probe.cluster('KEYSLOT', key)
+    const ranges = await probe.cluster('SLOTS')
+    for (const [from, to, [, port]] of ranges) {
+      if (slot >= from && slot <= to) return this.servers.find((s) => s.port === port)
+    }
+    throw new Error(`no primary serves slot ${slot} of ${key}`)
+  }
+
+  /**
+   * Resolves once every running node says the cluster is ok, all slots are
+   * covered and no running node's view still has a failed primary serving
+   * slots (after a failover: the replica has been promoted), and every
+   * replica has synced with its primary.
+   */
+  async waitHealthy (ms = 30000) {
+    const until = Date.now() + ms
+    for (;;) {
+      const ok = await Promise.all(this.servers.filter((s) => s.proc).map(async (s) => {
+        const c = new Redis({ host: '127.0.0.1', port: s.port, password: this.requirepass || undefined, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 })
+        c.on('error', () => {})
+        try {
+          await c.connect()
+          const info = await c.cluster('INFO')
+          const nodes = await c.cluster('NODES')
+          // Every slot-serving primary is a running node (a killed one's replica has taken over).
+          const running = new Set(this.nodes.map((n) => n.port))
+          const stalePrimary = nodes.split('\n').some((l) => {
+            const f = l.split(' ')
+            const port = Number((f[1] || '').split('@')[0].split(':').pop())
+            return /master/.test(f[2] || '') && f.length > 8 && (!running.has(port) || /fail/.test(f[2]))
+          })
+          // A replica that has not synced with its primary could not take over.
+          const replication = await c.info('replication')
+          const synced = !/role:slave/.test(replication) || /master_link_status:up/.test(replication)
+          return synced && /cluster_state:ok/.test(info) && /cluster_slots_ok:16384/.test(info) && !stalePrimary
+        } catch {
+          return false
+        } finally {
+          c.disconnect()
+        }
+      }))
+      if (ok.every(Boolean)) return
+      if (Date.now() > until) throw new Error('the Redis Cluster did not become healthy')
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+  }
+
+  async close () {
+    for (const c of this.clients) c.disconnect()
+    this.clients = []
+    for (const s of this.servers) await s.close()
+  }
+}
+
+function run (cmd, args) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    p.stdout.on('data', (d) => { out += d })
+    p.stderr.on('data', (d) => { out += d })
+    p.once('error', reject)
+    p.once('exit', (code) => code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')} failed (${code}): ${out}`)))
+  })
+}
+
+/** A started cluster (see RedisCluster). */
+async function startCluster (options) {
+  return new RedisCluster(options).start()
+}
+
 /** A started server; `{ requirepass }` makes it require that password. */
 async function startRedis (options) {
   return new RedisServer(options).start()
@@ -214,4 +357,20 @@ function usePrivateRedis () {
   return ctx
 }
 
-module.exports = { startRedis, usePrivateRedis, RedisServer }
+/**
+ * A private Redis Cluster for the enclosing describe() (options as
+ * startCluster's): started in its before() hook, closed in its after().
+ * Returns { cluster, redis } (a Cluster client), filled in once the hook has run.
+ */
+function usePrivateCluster (options) {
+  const { before, after } = require('node:test')
+  const ctx = { cluster: null, redis: null }
+  before(async () => {
+    ctx.cluster = await startCluster(options)
+    ctx.redis = ctx.cluster.client()
+  })
+  after(async () => { await ctx.cluster?.close() })
+  return ctx
+}
+
+module.exports = { startRedis, usePrivateRedis, RedisServer, startCluster, usePrivateCluster, RedisCluster }

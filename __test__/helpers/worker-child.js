@@ -1,12 +1,12 @@
 'use strict'
 
 // A worker in its own process, for crash tests. Configured by argv JSON:
-// { port, namespace, queue, name, concurrency, timeout, recovery, remote }
-// (remote: its jobs are remoteJobs(), answered in the Rust loop). Prints one
-// line per event to stdout: "job <args JSON>", "success <args JSON>",
-// "recover <worker name>".
+// { port | cluster, namespace, queue, name, concurrency, timeout, recovery,
+// native, remote } (native: its one job is native('resize'); remote: its jobs
+// are remoteJobs(), answered in the Rust loop). Prints one line per event to
+// stdout: "job <args JSON>", "success <args JSON>", "recover <worker name>".
 
-const { Worker, remoteJobs } = require('../..')
+const { Worker, native, remoteJobs } = require('../..')
 
 const cfg = JSON.parse(process.argv[2])
 const jobs = {
@@ -23,14 +23,23 @@ const jobs = {
     return id
   }
 }
+// cfg.cluster: a Redis Cluster's nodes ([{ host, port }]) instead of cfg.port.
+function connection () {
+  if (!cfg.cluster) return { host: '127.0.0.1', port: cfg.port, namespace: cfg.namespace }
+  const Redis = require('ioredis')
+  const redis = new Redis.Cluster(cfg.cluster, { redisOptions: { maxRetriesPerRequest: 1 } })
+  redis.on('error', () => {})
+  return { redis, namespace: cfg.namespace }
+}
+// cfg.native: the one job is a native resize (an all-native worker: the Rust loop).
 const worker = new Worker({
-  connection: { host: '127.0.0.1', port: cfg.port, namespace: cfg.namespace },
+  connection: connection(),
   queues: [cfg.queue],
   name: cfg.name,
   timeout: cfg.timeout || 100,
   concurrency: cfg.concurrency || 1,
   recovery: cfg.recovery
-}, cfg.remote ? remoteJobs() : jobs)
+}, cfg.remote ? remoteJobs() : cfg.native ? { resize: native('resize') } : jobs)
 worker.on('error', () => {})
 worker.on('job', (q, job) => process.stdout.write(`job ${JSON.stringify(job.args)}\n`))
 worker.on('success', (q, job) => process.stdout.write(`success ${JSON.stringify(job.args)}\n`))

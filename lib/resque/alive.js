@@ -54,6 +54,7 @@ class Alive {
     try {
       native = new binding.Heartbeat({
         url: target.url,
+        nodes: target.nodes,
         namespace: w.connection.key(),
         keyPrefix: target.keyPrefix,
         slots: w.slots.map((s) => s.name),

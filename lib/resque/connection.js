@@ -3,7 +3,8 @@
 const { EventEmitter } = require('events')
 const { keyMaker } = require('./keys')
 const scripts = require('./scripts')
-const { RusqueError, codes } = require('../errors')
+const { RusqueError, codes, fromNative } = require('../errors')
+const binding = require('../load').load()
 
 // Accepts node-resque's connection shapes:
 //   { host, port, database, password, namespace = 'resque', options }
@@ -65,6 +66,7 @@ class Connection extends EventEmitter {
       const Redis = require('ioredis')
       client = new Redis(clientOptions)
     }
+    if (client.isCluster) this._checkClusterNamespace(client)
     await this._check(client)
     this.redis = client
     // upSince: when the link to Redis last came up (null while it is down).
@@ -79,6 +81,21 @@ class Connection extends EventEmitter {
     for (const [name, fn] of Object.entries(this._listeners)) client.on(name, fn)
     this.connected = true
     this.upSince = Date.now()
+  }
+
+  /**
+   * On a Redis Cluster every key of the queue must be in one slot (the
+   * scripts touch several at once): the namespace must carry a hash tag,
+   * e.g. '{resque}'. Without one, ERR_INVALID_ARG here, rather than scripts
+   * failing (or an all-native worker claiming nothing) later.
+   */
+  _checkClusterNamespace (client) {
+    const keyPrefix = (client.options && client.options.keyPrefix) || ''
+    try {
+      binding.clusterTag(keyPrefix, this.key())
+    } catch (err) {
+      throw fromNative(err)
+    }
   }
 
   /** First contact: connect an owned client, then write and read a key, all within the deadline. */
@@ -112,16 +129,23 @@ class Connection extends EventEmitter {
     }
   }
 
-  /** SCAN for keys matching a pattern, honouring an ioredis keyPrefix. */
+  /**
+   * SCAN for keys matching a pattern, honouring an ioredis keyPrefix. On a
+   * Redis Cluster every primary is scanned (a SCAN sent through the cluster
+   * client reaches one node of several).
+   */
   async getKeys (match, count = this.options.scanCount) {
     const prefix = (this.redis.options && this.redis.options.keyPrefix) || ''
+    const nodes = this.redis.isCluster ? this.redis.nodes('master') : [this.redis]
     const found = []
-    let cursor = '0'
-    do {
-      const [next, keys] = await this.redis.scan(cursor, 'MATCH', prefix + match, 'COUNT', count)
-      for (const k of keys) found.push(prefix && k.startsWith(prefix) ? k.slice(prefix.length) : k)
-      cursor = next
-    } while (cursor !== '0')
+    for (const node of nodes) {
+      let cursor = '0'
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', prefix + match, 'COUNT', count)
+        for (const k of keys) found.push(prefix && k.startsWith(prefix) ? k.slice(prefix.length) : k)
+        cursor = next
+      } while (cursor !== '0')
+    }
     return found
   }
 

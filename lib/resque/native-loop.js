@@ -69,6 +69,7 @@ class NativeLoop {
   /**
    * @param {object} o
    * @param {string} o.url from loopTarget()
+   * @param {string[]} [o.nodes] from loopTarget(): a Redis Cluster's nodes
    * @param {string} o.namespace the joined namespace (connection.key())
    * @param {string[]} o.queues
    * @param {string[]} o.slots one worker name per slot
@@ -93,6 +94,7 @@ class NativeLoop {
     }
     const config = {
       url: o.url,
+      nodes: o.nodes,
       // node-resque takes a namespace as a string or an array of parts; the
       // Rust loop takes them joined, as keyMaker joins them ('' for none).
       namespace: o.namespace,

@@ -269,8 +269,10 @@ class Worker extends EventEmitter {
     for (const [name, def] of Object.entries(this.jobs)) {
       jobs[name] = { task: def.native.task, defaults: def.native.defaults, plugins: nativePlugins(def) || undefined, remote: def.native.remote === true }
     }
+    const target = loopTarget(this.connection.redis)
     this._native = new NativeLoop({
-      url: loopTarget(this.connection.redis).url,
+      url: target.url,
+      nodes: target.nodes,
       namespace: this.connection.key(),
       queues: this.queues,
       slots: this.slots.map((s) => s.name),

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use rusque_core::error::{Code, Error};
 
 use crate::keys::Keys;
+use crate::link::{self, Target};
 use crate::payload;
 use crate::worker::ping_seconds;
 
@@ -39,8 +40,8 @@ pub fn refresh(pipe: &mut redis::Pipeline, keys: &Keys, name: &str, queues: &str
 
 #[derive(Debug, Clone)]
 pub struct Config {
-  /// `redis://[user:password@]host:port/db`.
-  pub url: String,
+  /// One server or a Redis Cluster (crate::link).
+  pub target: Target,
   /// node-resque's namespace, joined (see [`Keys`]).
   pub namespace: String,
   /// The ioredis `keyPrefix` of the worker's client, put before every key ("" for none).
@@ -125,24 +126,27 @@ pub struct Heartbeat {
   thread: Mutex<Option<JoinHandle<()>>>,
 }
 
-/// How long connecting may take, and how long one ping may wait for Redis
-/// at least (a ping slower than its interval is a failed one).
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How soon a failed ping (or connection) is tried again.
 const RETRY: Duration = Duration::from_millis(100);
+/// How long one ping may wait for Redis at least (a ping slower than its
+/// interval is a failed one). Connecting may take 5 s (crate::link).
 const MIN_IO_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The ping thread's connection name (CLIENT SETNAME).
 pub const CLIENT_NAME: &str = "rusque-alive";
 
-fn connect(config: &Config) -> Result<redis::Connection, Error> {
+/// The ping thread's connection (to one server, or a cluster).
+type Connection = Box<dyn redis::ConnectionLike + Send>;
+
+fn connect(config: &Config) -> Result<Connection, Error> {
   let unreachable = |e: redis::RedisError| Error::new(Code::RedisUnreachable, format!("the worker's ping thread cannot reach Redis: {e}"));
-  let mut con = redis::Client::open(config.url.as_str()).and_then(|c| c.get_connection_with_timeout(CONNECT_TIMEOUT)).map_err(unreachable)?;
-  let io = config.every.max(MIN_IO_TIMEOUT);
-  con.set_read_timeout(Some(io)).and_then(|()| con.set_write_timeout(Some(io))).map_err(unreachable)?;
+  let mut con = link::blocking(&config.target, config.every.max(MIN_IO_TIMEOUT)).map_err(unreachable)?;
   // Named, so that CLIENT LIST shows which connection is the ping thread. A
-  // server or proxy that refuses the name is no reason not to ping.
-  let _ = redis::cmd("CLIENT").arg("SETNAME").arg(CLIENT_NAME).query::<()>(&mut con);
+  // server or proxy that refuses the name is no reason not to ping. (On a
+  // cluster the name would go to one node of several: not sent.)
+  if !config.target.is_cluster() {
+    let _ = redis::cmd("CLIENT").arg("SETNAME").arg(CLIENT_NAME).query::<()>(&mut *con);
+  }
   Ok(con)
 }
 
@@ -164,11 +168,11 @@ impl Heartbeat {
     let mut con = connect(&config)?;
     if let Some(expect) = &config.expect {
       let key = keys.ping(&config.slots[0]);
-      let found: Option<String> = redis::cmd("GET").arg(&key).query(&mut con).map_err(redis_error)?;
+      let found: Option<String> = redis::cmd("GET").arg(&key).query(&mut *con).map_err(redis_error)?;
       if found.as_deref() != Some(expect.as_str()) {
         return Err(Error::invalid(format!(
           "the worker's ping thread connected to {} but does not find the worker's ping at {key:?} there: its connection options reach another server or database",
-          redacted(&config.url)
+          redacted(config.target.url())
         )));
       }
     }
@@ -222,7 +226,7 @@ impl Drop for Heartbeat {
   }
 }
 
-fn run(shared: &Shared, config: &Config, keys: &Keys, con: redis::Connection) {
+fn run(shared: &Shared, config: &Config, keys: &Keys, con: Connection) {
   let mut link = Some(con);
   // A timeout of 0 (setInterval's minimum is 1 ms) must not spin.
   let every = config.every.max(Duration::from_millis(1));
@@ -254,7 +258,10 @@ fn run(shared: &Shared, config: &Config, keys: &Keys, con: redis::Connection) {
     if shared.stopped() {
       break;
     }
-    match pipe.query::<()>(con) {
+    // redis-rs's blocking cluster connection takes no pipelines: there the
+    // commands go one by one (all in the namespace's slot, on one node).
+    let sent = if con.supports_pipelining() { pipe.query::<()>(&mut **con) } else { pipe.cmd_iter().try_for_each(|c| c.query::<()>(&mut **con)) };
+    match sent {
       Ok(()) => {
         wait = every;
         shared.note(|n| {

@@ -45,6 +45,27 @@ impl Keys {
     &self.head
   }
 
+  /// The Redis Cluster hash tag every key of the layout shares, from its
+  /// head; or ERR_INVALID_ARG saying why there is none. Redis hashes only
+  /// what is between a key's first `{` and the first `}` after it, when
+  /// that is not empty: both must be in the head, or keys of the layout
+  /// land in different slots, and no script could touch them together.
+  pub fn cluster_tag(&self) -> Result<&str> {
+    let tag = self.head.find('{').and_then(|open| {
+      let rest = &self.head[open + 1..];
+      rest.find('}').filter(|&close| close > 0).map(|close| &rest[..close])
+    });
+    tag.ok_or_else(|| {
+      Error::invalid(format!(
+        "on a Redis Cluster the namespace must carry a hash tag, so that every key of the queue (queues, \
+         working-on keys, stats, locks) is in one slot and its scripts can run: use e.g. namespace '{{resque}}' \
+         instead of {:?} (keys start with {:?})",
+        self.head.strip_suffix(':').unwrap_or(&self.head),
+        self.head
+      ))
+    })
+  }
+
   fn key(&self, parts: &[&str]) -> String {
     let mut k = self.head.clone();
     let mut first = true;
@@ -189,6 +210,20 @@ mod tests {
     assert_eq!(k.worker_stat("processed", "host:1"), "resque:stat:processed:host:1");
     assert_eq!(k.failed(), "resque:failed");
     assert_eq!(k.own("cycle", "host:1", "a,b"), "resque:rusque:cycle:host:1:a,b");
+  }
+
+  #[test]
+  fn a_cluster_namespace_carries_a_hash_tag_in_its_head() {
+    assert_eq!(Keys::new("{resque}").cluster_tag().unwrap(), "resque");
+    assert_eq!(Keys::new("app:{jobs}:resque").cluster_tag().unwrap(), "jobs");
+    // The first '{' decides, and its first '}': "{a{b}" hashes "a{b".
+    assert_eq!(Keys::new("{a{b}").cluster_tag().unwrap(), "a{b");
+    assert_eq!(Keys::prefixed("{p}", "resque").cluster_tag().unwrap(), "p");
+    for ns in ["resque", "", "{}", "{}{x}", "re{sque", "res}que{", "{resque"] {
+      let e = Keys::new(ns).cluster_tag().unwrap_err();
+      assert_eq!(e.code, Code::InvalidArg, "{ns:?}");
+      assert!(e.message.contains("hash tag"), "{}", e.message);
+    }
   }
 
   /// node-resque's `key()`: `[namespace, ...parts].filter(p => String(p).trim()).join(':')`.

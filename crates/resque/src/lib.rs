@@ -6,6 +6,7 @@ pub mod alive;
 pub mod files;
 pub mod job;
 pub mod keys;
+pub mod link;
 pub mod payload;
 pub mod plugins;
 pub mod remote;

@@ -37,11 +37,11 @@
 //! `<ns>:lock:<class>:<queue>:<args>` (or its `key`), which its producer set.
 //! DelayQueueLock acts only when a job is enqueued: nothing to do here.
 
-use redis::aio::MultiplexedConnection;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::keys::Keys;
+use super::link::Con;
 use super::payload;
 use rusque_core::error::{Error, Result};
 use rusque_core::spec::describe;
@@ -281,12 +281,12 @@ impl PluginJob {
   }
 
   /// QueueLock before the job runs: its producer's lock goes.
-  pub async fn unlock_queue(&self, con: &mut MultiplexedConnection, key: &Option<String>) -> redis::RedisResult<()> {
+  pub async fn unlock_queue(&self, con: &mut Con, key: &Option<String>) -> redis::RedisResult<()> {
     redis::cmd("DEL").arg(self.lock_key("lock", key)).query_async(con).await
   }
 
   /// JobLock before the job runs: takes the lock; false if another worker holds it.
-  pub async fn lock_job(&self, con: &mut MultiplexedConnection, lock: &JobLock, now_ms: u64) -> redis::RedisResult<bool> {
+  pub async fn lock_job(&self, con: &mut Con, lock: &JobLock, now_ms: u64) -> redis::RedisResult<bool> {
     let until = (now_ms + 500) / 1000 + lock.lock_timeout + 1;
     let set: Option<String> =
       redis::cmd("SET").arg(self.lock_key("workerslock", &lock.key)).arg(until).arg("EX").arg(lock.lock_timeout).arg("NX").query_async(con).await?;
@@ -294,7 +294,7 @@ impl PluginJob {
   }
 
   /// JobLock after the job ran, success or failure.
-  pub async fn unlock_job(&self, con: &mut MultiplexedConnection, lock: &JobLock) -> redis::RedisResult<()> {
+  pub async fn unlock_job(&self, con: &mut Con, lock: &JobLock) -> redis::RedisResult<()> {
     redis::cmd("DEL").arg(self.lock_key("workerslock", &lock.key)).query_async(con).await
   }
 
@@ -318,7 +318,7 @@ impl PluginJob {
 
   /// Counts a failed attempt and keeps its error (one MULTI); returns the
   /// count, from 0 for the first failure.
-  pub async fn count_attempt(&self, con: &mut MultiplexedConnection, retry: &Retry, error: &str, now: u64) -> redis::RedisResult<i64> {
+  pub async fn count_attempt(&self, con: &mut Con, retry: &Retry, error: &str, now: u64) -> redis::RedisResult<i64> {
     let ttl = retry.expiry();
     let (count,): (i64,) = redis::pipe()
       .atomic()
@@ -343,7 +343,7 @@ impl PluginJob {
   }
 
   /// Deletes the attempt count and the last error (a success, or no attempt left).
-  pub async fn cleanup(&self, con: &mut MultiplexedConnection) -> redis::RedisResult<()> {
+  pub async fn cleanup(&self, con: &mut Con) -> redis::RedisResult<()> {
     redis::pipe().del(&self.retry_key).ignore().del(&self.failure_key).ignore().query_async(con).await
   }
 
@@ -353,7 +353,7 @@ impl PluginJob {
   #[allow(clippy::too_many_arguments)]
   pub async fn re_enqueue(
     &self,
-    con: &mut MultiplexedConnection,
+    con: &mut Con,
     script: &str,
     namespace: &str,
     keys: &Keys,

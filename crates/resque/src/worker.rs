@@ -3,7 +3,7 @@
 //! the JS thread. The slots (one registered worker name each, one job at a
 //! time) are tasks on two I/O threads (IO_THREADS), each a tokio
 //! current-thread runtime whose slots share one multiplexed Redis
-//! connection: their steps travel pipelined on it, so Redis reads them in
+//! connection (on a Redis Cluster, one per node: crate::link): their steps travel pipelined on it, so Redis reads them in
 //! one go and answers them in one write, instead of one thread, one
 //! connection and one wake-up per slot and job. The CPU work runs on the
 //! shared pool.
@@ -14,6 +14,12 @@
 //! same script acks the slot's previous job and returns the size of the
 //! claimed job's input key, so a job whose input and output are Redis keys
 //! costs two round trips: the step, and a plain GET of the input.
+//!
+//! On a Redis Cluster (crate::link) a script may touch only the keys it
+//! declares, all in the slot of the namespace's hash tag; a job's input and
+//! output keys are in slots of their own. There the input is read with plain
+//! commands after the claim, and the output written with a plain SET before
+//! the step that acks the job (a job run again after a crash writes it again).
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -22,12 +28,12 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use redis::aio::MultiplexedConnection;
 use serde_json::Value;
 
 use super::files::Roots;
 use super::job::{input_too_large, InputRef, KeyOutput, NativeJob, Spec};
 use super::keys::Keys;
+use super::link::{Con, Link, Target};
 use super::payload;
 use super::plugins::{JobLock, PluginJob, Plugins, ReEnqueued, Retry};
 use rusque_core::error::{Code, Error};
@@ -119,7 +125,8 @@ pub const EMIT_SUCCESS: u8 = 2;
 
 #[derive(Debug, Clone)]
 pub struct Config {
-  pub url: String,
+  /// One server or a Redis Cluster (crate::link).
+  pub target: Target,
   pub namespace: String,
   pub queues: Vec<String>,
   /// One registered worker name per slot; each slot runs one job at a time.
@@ -310,14 +317,14 @@ fn run_slots(config: Arc<Config>, mine: Vec<usize>, sink: Sink, stop: Arc<Atomic
       return;
     }
   };
-  let link = std::rc::Rc::new(Link::new(&config.url));
+  let link = std::rc::Rc::new(Link::new(&config.target));
   let tasks = tokio::task::LocalSet::new();
   // Workers that answer remote calls are woken by their callers (crate::wake).
   let bell = std::rc::Rc::new(super::wake::Bell::default());
   if config.jobs.values().any(|j| j.remote.is_some()) {
     let keys = Keys::new(&config.namespace);
     let channels = config.queues.iter().map(|q| keys.call_wake(q)).collect();
-    tasks.spawn_local(super::wake::listen(config.url.clone(), channels, std::rc::Rc::clone(&bell), Arc::clone(&stop)));
+    tasks.spawn_local(super::wake::listen(config.target.url().to_string(), channels, std::rc::Rc::clone(&bell), Arc::clone(&stop)));
   }
   for &slot in &mine {
     let s = Slot {
@@ -342,69 +349,6 @@ fn run_slots(config: Arc<Config>, mine: Vec<usize>, sink: Sink, stop: Arc<Atomic
     });
   }
   runtime.block_on(tasks);
-}
-
-/// The multiplexed connection the slots share. A slot that finds it broken
-/// drops it here; the next slot to ask connects again.
-struct Link {
-  client: Result<redis::Client, String>,
-  current: tokio::sync::Mutex<Option<(u64, MultiplexedConnection)>>,
-  /// Connection attempts so far, and how the last failed one failed: slots
-  /// that queued behind a failed attempt report its failure rather than
-  /// each waiting out its own.
-  attempts: Cell<u64>,
-  last_error: std::cell::RefCell<String>,
-}
-
-impl Link {
-  fn new(url: &str) -> Self {
-    Link {
-      client: redis::Client::open(url).map_err(|e| e.to_string()),
-      current: Default::default(),
-      attempts: Cell::new(0),
-      last_error: Default::default(),
-    }
-  }
-
-  /// The shared connection and its number, connecting if there is none.
-  async fn get(&self) -> Result<(u64, MultiplexedConnection), String> {
-    let seen = self.attempts.get();
-    let mut current = self.current.lock().await;
-    if let Some((n, con)) = current.as_ref() {
-      return Ok((*n, con.clone()));
-    }
-    if self.attempts.get() != seen {
-      return Err(self.last_error.borrow().clone());
-    }
-    let n = seen + 1;
-    self.attempts.set(n);
-    let client = self.client.as_ref().map_err(Clone::clone)?;
-    // The timeouts of the blocking connections this replaces: 5 s to
-    // connect, 30 s for a reply. No-delay: steps are small writes that must
-    // not wait for the previous one's acknowledgement.
-    let cfg = redis::AsyncConnectionConfig::new()
-      .set_connection_timeout(Duration::from_secs(5))
-      .set_response_timeout(Duration::from_secs(30))
-      .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
-    match client.get_multiplexed_async_connection_with_config(&cfg).await {
-      Ok(con) => {
-        *current = Some((n, con.clone()));
-        Ok((n, con))
-      }
-      Err(e) => {
-        *self.last_error.borrow_mut() = e.to_string();
-        Err(e.to_string())
-      }
-    }
-  }
-
-  /// Drops connection `n` (a slot saw it fail), unless it was replaced already.
-  async fn broken(&self, n: u64) {
-    let mut current = self.current.lock().await;
-    if current.as_ref().is_some_and(|(m, _)| *m == n) {
-      *current = None;
-    }
-  }
 }
 
 struct Slot {
@@ -537,7 +481,7 @@ impl Slot {
 
   /// Refreshes the worker's ping key, as node-resque's worker does, and its
   /// registration (crate::alive::refresh says why).
-  async fn ping(&self, con: &mut MultiplexedConnection) -> Result<(), Disconnected> {
+  async fn ping(&self, con: &mut Con) -> Result<(), Disconnected> {
     let keys = Keys::new(&self.config.namespace);
     let queues = self.queues();
     let mut pipe = redis::pipe();
@@ -546,7 +490,7 @@ impl Slot {
     Ok(())
   }
 
-  async fn track(&self, con: &mut MultiplexedConnection, keys: &Keys) -> Result<(), Disconnected> {
+  async fn track(&self, con: &mut Con, keys: &Keys) -> Result<(), Disconnected> {
     let queues = self.queues();
     redis::pipe()
       .sadd(keys.workers(), format!("{}:{}", self.name(), queues))
@@ -562,7 +506,7 @@ impl Slot {
 
   /// Unregisters the slot; false (and nothing done) if its working-on key
   /// holds a job meanwhile (one a late step claimed).
-  async fn untrack(&self, con: &mut MultiplexedConnection, keys: &Keys) -> Result<bool, Disconnected> {
+  async fn untrack(&self, con: &mut Con, keys: &Keys) -> Result<bool, Disconnected> {
     let (name, queues) = (self.name(), self.queues());
     let done: i64 = redis::Script::new(UNTRACK)
       .key(keys.workers())
@@ -580,7 +524,7 @@ impl Slot {
 
   async fn serve(
     &self,
-    con: &mut MultiplexedConnection,
+    con: &mut Con,
     keys: &Keys,
     script: &redis::Script,
     carry: &mut Carry,
@@ -687,9 +631,28 @@ impl Slot {
   /// claims the next entry: one round trip. If the connection fails here the
   /// ack may or may not have landed and `ack` keeps it; the working-on key,
   /// read again on reconnect, tells which (see serve).
-  async fn step(&self, con: &mut MultiplexedConnection, script: &redis::Script, k: &StepKeys, ack: &mut Option<Ack>, claim: bool) -> Result<Option<Claimed>, Disconnected> {
+  async fn step(&self, con: &mut Con, script: &redis::Script, k: &StepKeys, ack: &mut Option<Ack>, claim: bool) -> Result<Option<Claimed>, Disconnected> {
     // Twice at most: a step whose output Redis refused fails that job, then claims.
+    let cluster = self.config.target.is_cluster();
     loop {
+      if cluster {
+        // A remote call's reply list is under the namespace: the step pushes it.
+        if let Some(Ack { output: Some(KeyOutput { key, bytes, ttl, gate: None }), .. }) = ack.as_ref() {
+          let mut set = redis::cmd("SET");
+          set.arg(key).arg(bytes.as_slice());
+          if let Some(ttl) = ttl {
+            set.arg("EX").arg(*ttl);
+          }
+          match set.query_async::<()>(con).await {
+            Ok(()) => {}
+            Err(e) if e.code().is_some_and(|c| !transient(c)) => {
+              self.output_refused(con, ack, e).await?;
+              continue;
+            }
+            Err(e) => return Err(e.into()),
+          }
+        }
+      }
       let mut call = script.key(&k.working);
       call.key(&k.processed).key(&k.processed_mine).key(&k.cycle);
       for q in &k.queues {
@@ -699,9 +662,17 @@ impl Slot {
       match (ack.is_some(), output) {
         (false, _) => call.arg("0").arg("").arg("").arg(""),
         (true, None) => call.arg("1").arg("").arg("").arg(""),
+        // On a cluster a job's output is written above; the step only acks.
+        (true, Some(o)) if cluster && o.gate.is_none() => call.arg("1").arg("").arg("").arg(""),
         (true, Some(o)) => call.arg(if o.gate.is_some() { "3" } else { "2" }).arg(&o.key).arg(o.bytes.as_slice()).arg(o.ttl.map(|t| t.to_string()).unwrap_or_default()),
       };
-      call.arg(if claim { "1" } else { "0" }).arg(payload::js_date_string(now_seconds())).arg(self.name());
+      // Claim 2: without looking up the input key, which on a cluster is in a slot of its own.
+      let claiming = match (claim, cluster) {
+        (false, _) => "0",
+        (true, false) => "1",
+        (true, true) => "2",
+      };
+      call.arg(claiming).arg(payload::js_date_string(now_seconds())).arg(self.name());
       call.arg(ack.as_ref().map_or(&[][..], |a| a.record.as_slice()));
       let id = match ack.as_mut() {
         Some(Ack { step: Some(id), .. }) => *id,
@@ -727,11 +698,10 @@ impl Slot {
         // fails, as it does in the JS loop, instead of being re-run forever.
         // The output's SET is the script's first write (before the ack and
         // step_done), so the script did nothing else.
-        Err(e) if e.code().is_some_and(|c| !transient(c)) && matches!(ack, Some(Ack { output: Some(_), .. })) => {
-          let Some(Ack { output: Some(KeyOutput { key, .. }), queue, entry, record, .. }) = ack.take() else { unreachable!() };
-          // Out of memory, an ACL...: the server's fault, not the job's.
-          let error = Error::new(Code::RedisRejected, format!("Redis refused to store the output at key {key:?}: {e}"));
-          self.fail(con, &queue, entry, &record, Code::RedisRejected.as_str(), error, 0).await?;
+        // (On a cluster a job's output was written before the step, which
+        // only acked; a refused step there is retried, as one without output.)
+        Err(e) if e.code().is_some_and(|c| !transient(c)) && matches!(ack, Some(Ack { output: Some(o), .. }) if !cluster || o.gate.is_some()) => {
+          self.output_refused(con, ack, e).await?;
           // The script did not run; claim now (with no ack this time).
           continue;
         }
@@ -766,6 +736,14 @@ impl Slot {
     }
   }
 
+  /// Fails the job of `ack` (taken) whose key output Redis refused to
+  /// store (out of memory, an ACL...: the server's fault, not the job's).
+  async fn output_refused(&self, con: &mut Con, ack: &mut Option<Ack>, e: redis::RedisError) -> Result<(), Disconnected> {
+    let Some(Ack { output: Some(KeyOutput { key, .. }), queue, entry, record, .. }) = ack.take() else { return Ok(()) };
+    let error = Error::new(Code::RedisRejected, format!("Redis refused to store the output at key {key:?}: {e}"));
+    self.fail(con, &queue, entry, &record, Code::RedisRejected.as_str(), error, 0).await
+  }
+
   /// The `success` event of a job whose ack has landed, if JS listens now:
   /// the mask is read here, not when the job started, so a listener added
   /// while the job ran still gets its event.
@@ -779,7 +757,7 @@ impl Slot {
   /// Runs one claimed entry. A success is returned to be acked with the next
   /// step; a job failure is recorded (and acked) at once. Only a Redis failure
   /// is returned as an error.
-  async fn process(&self, con: &mut MultiplexedConnection, claimed: Claimed) -> Result<Option<Ack>, Disconnected> {
+  async fn process(&self, con: &mut Con, claimed: Claimed) -> Result<Option<Ack>, Disconnected> {
     let Claimed { queue, entry, input, record } = claimed;
     let (entry, utf8) = match entry {
       Ok(entry) => (entry, true),
@@ -865,7 +843,7 @@ impl Slot {
   /// (unless reEnqueue is false), counted nowhere. Already delayed for that
   /// second, it fails as node-resque's enqueueAt makes it fail (node-resque
   /// then also deletes the other worker's lock; this does not).
-  async fn locked_out(&self, con: &mut MultiplexedConnection, lock: &JobLock, job: &PluginJob, queue: String, entry: String, held: &[u8]) -> Result<(), Disconnected> {
+  async fn locked_out(&self, con: &mut Con, lock: &JobLock, job: &PluginJob, queue: String, entry: String, held: &[u8]) -> Result<(), Disconnected> {
     let keys = Keys::new(&self.config.namespace);
     let working = keys.working(self.name(), &self.queues());
     let at_ms = lock.re_enqueue.then(|| now_millis() + lock.enqueue_timeout);
@@ -882,7 +860,7 @@ impl Slot {
   #[allow(clippy::too_many_arguments)]
   async fn retry(
     &self,
-    con: &mut MultiplexedConnection,
+    con: &mut Con,
     retry: &Retry,
     job: &PluginJob,
     (queue, entry): (String, String),
@@ -918,7 +896,7 @@ impl Slot {
   #[allow(clippy::too_many_arguments)]
   async fn fail(
     &self,
-    con: &mut MultiplexedConnection,
+    con: &mut Con,
     queue: &str,
     entry: String,
     held: &[u8],
@@ -952,7 +930,7 @@ impl Slot {
 
   /// Reads the input, runs the task and writes a path output. A key output is
   /// returned for the next step to write together with the ack.
-  async fn execute(&self, con: &mut MultiplexedConnection, spec: Spec, prefetched: Option<Prefetched>) -> Result<Result<(Value, Option<KeyOutput>), Error>, Disconnected> {
+  async fn execute(&self, con: &mut Con, spec: Spec, prefetched: Option<Prefetched>) -> Result<Result<(Value, Option<KeyOutput>), Error>, Disconnected> {
     let input = match &spec.input {
       InputRef::Key(k) => {
         let read = match prefetched {
@@ -1041,7 +1019,7 @@ impl Slot {
   /// if it is within `max` bytes. (Two plain commands: a script returning
   /// the value would copy it twice more inside Redis. A value that grows in
   /// between is caught by Spec::key_input.)
-  async fn read_key(&self, con: &mut MultiplexedConnection, key: &str, max: u64) -> Result<KeyRead, Disconnected> {
+  async fn read_key(&self, con: &mut Con, key: &str, max: u64) -> Result<KeyRead, Disconnected> {
     let size: u64 = match redis::cmd("STRLEN").arg(key).query_async(con).await {
       Ok(n) => n,
       Err(e) => return key_refused(e),
@@ -1051,7 +1029,7 @@ impl Slot {
 
   /// A key's value, given its size (the step's STRLEN or read_key's): not
   /// read when that is over `max` bytes; None when the key is absent.
-  async fn get_key(&self, con: &mut MultiplexedConnection, key: &str, size: u64, max: u64) -> Result<KeyRead, Disconnected> {
+  async fn get_key(&self, con: &mut Con, key: &str, size: u64, max: u64) -> Result<KeyRead, Disconnected> {
     if size > max {
       return Ok(KeyRead::TooLarge(size));
     }
