@@ -117,6 +117,29 @@ describe('a remote call resolves to what the local call does', () => {
     assert.deepStrictEqual(await leftovers(ns), { keys: [], queued: 0 })
   })
 
+  it('an overlay named by key or path is refused by the caller, and by a worker given such an entry by hand', async () => {
+    await redis.set('secret', PNG)
+    const binding = require('../lib/load').load()
+    for (const [i, input] of [{ key: 'secret' }, { path: '/etc/passwd' }].entries()) {
+      const options = { width: 50, composite: [{ input }] }
+      await assert.rejects(caller.resize(JPEG, options), { code: 'ERR_INVALID_ARG', message: /^composite\[0\]\.input: a path, key or base64/ })
+      // The same call written by hand: the worker answers it with the error and reads no overlay.
+      const call = `byhand${i}`
+      await redis.set(`${ns}:rusque:call:${call}`, JPEG)
+      await redis.rpush(`${ns}:queue:rusque`, JSON.stringify({ class: 'rusque:resize', queue: 'rusque', args: [{ call, reply: 'handwritten', ttl: 30, options }] }))
+      await redis.publish(binding.remoteWakeChannel(ns, 'rusque'), '')
+      const [, reply] = await redis.blpopBuffer(`${ns}:rusque:reply:handwritten`, 20)
+      const newline = reply.indexOf(10)
+      const head = JSON.parse(reply.subarray(0, newline).toString())
+      assert.equal(head.call, call)
+      assert.equal(head.error && head.error.code, 'ERR_INVALID_ARG', `answered with ${JSON.stringify(head)}`)
+      assert.match(head.error.message, /^composite\[0\]\.input: a path, key or base64/)
+      assert.equal(reply.length, newline + 1, 'no image in the reply')
+    }
+    await redis.del('secret')
+    assert.deepStrictEqual(await leftovers(ns), { keys: [], queued: 0 })
+  })
+
   it('the input is copied before the call returns, as a local call copies it', async () => {
     const mine = Buffer.from(JPEG)
     const call = caller.resize(mine, { width: 80 })

@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use super::files::{Roots, DEFAULT_MAX_INPUT_BYTES};
 use super::keys::{KeyPolicy, Keys};
 use super::plugins::Plugins;
-use super::remote::Call;
+use super::remote::{self, Call};
 use rusque_core::error::{Code, Error, Result};
 use rusque_core::spec::values::whole;
 use rusque_core::spec::{self, check_keys, describe, fields, TaskName};
@@ -220,7 +220,7 @@ impl NativeJob {
     if let Task::Resize(o) = &task {
       self.check_ceilings(o)?;
     }
-    self.check_overlays(&task)?;
+    remote::check_call_task(&task)?;
     let input = InputRef::Key(call.input.clone());
     Ok(Spec { task, input, output: OutputRef::Reply(Box::new(call)), max_input_bytes: max_input_bytes(&self.defaults)? })
   }
@@ -461,6 +461,21 @@ mod tests {
 
   fn job(kind: Kind, defaults: Value) -> NativeJob {
     NativeJob::new(kind, defaults.as_object().cloned().unwrap_or_default())
+  }
+
+  #[test]
+  fn a_remote_call_reads_no_key_or_file_for_an_overlay() {
+    // Under the default key policy and any roots, a hand-written entry's
+    // { key } or { path } overlay is refused: only bytes travel in a call.
+    let j = job(Kind::Resize, json!({})).with_remote("ns");
+    let call = |input: Value| j.spec(&[json!({ "call": "c1", "reply": "r1", "options": { "width": 10, "composite": [{ "input": input }] } })]);
+    for input in [json!({ "key": "secret" }), json!({ "path": "/etc/passwd" }), json!({ "buffer": 0 })] {
+      let e = call(input.clone()).unwrap_err();
+      assert_eq!(e.code, Code::InvalidArg, "{input}");
+      assert!(e.message.starts_with("composite[0].input:"), "{}", e.message);
+    }
+    let ok = call(json!({ "base64": "AAAA" })).expect("bytes travel");
+    assert_eq!(ok.input, InputRef::Key("ns:rusque:call:c1".into()));
   }
 
   #[test]

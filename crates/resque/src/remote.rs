@@ -23,9 +23,11 @@ use super::result::metadata_json;
 use rusque_core::error::{Code, Error, Result};
 use rusque_core::spec::values::whole;
 use rusque_core::spec::{check_keys, describe, fields};
+use rusque_core::tasks::image::composite::{bytes_only, Source};
 use rusque_core::tasks::image::meta::Details;
 use rusque_core::tasks::image::{Encoded, Format, Metadata, OutputInfo};
 use rusque_core::tasks::Output;
+use rusque_core::Task;
 
 /// The job class of each task's remote calls: the names on the queue, which
 /// node-resque's tools show and `remoteJobs()` defines.
@@ -130,10 +132,21 @@ impl Call {
 
 /// A call's task options for its entry (a JSON object), checked by the
 /// spec as a local call's are: `composite` overlays given as bytes (named
-/// `{ buffer: n }`, the n-th of `buffers`) travel as base64.
+/// `{ buffer: n }`, the n-th of `buffers`) travel as base64, and an overlay
+/// named by path, key or base64 is refused as resize() refuses it (the
+/// worker would otherwise read its own files or keys for the caller).
 pub fn call_options(kind: Kind, options: Value, buffers: &[&[u8]]) -> Result<Value> {
   use base64::Engine;
   let mut options = if options.is_null() { Value::Object(Map::new()) } else { options };
+  if let Task::Resize(o) = rusque_core::spec::task(kind, &options, &[])? {
+    for (i, overlay) in o.steps.composite.iter().enumerate() {
+      match overlay.input {
+        Source::Buffer(n) if n < buffers.len() => {}
+        Source::Buffer(n) => return Err(Error::internal(format!("an overlay names buffer {n}, of {} passed", buffers.len()))),
+        _ => return Err(bytes_only(i)),
+      }
+    }
+  }
   if let Some(Value::Array(overlays)) = options.get_mut("composite") {
     for overlay in overlays {
       let Some(input) = overlay.get_mut("input") else { continue };
@@ -143,8 +156,20 @@ pub fn call_options(kind: Kind, options: Value, buffers: &[&[u8]]) -> Result<Val
       }
     }
   }
-  rusque_core::spec::task(kind, &options, &[])?;
   Ok(options)
+}
+
+/// A worker's check of a call's overlays: only bytes (base64) travel in a
+/// call. An entry naming a path or a key (written by hand: the caller sends
+/// neither) is refused, whatever the worker's roots and key policy allow
+/// its native jobs.
+pub fn check_call_task(task: &Task) -> Result<()> {
+  if let Task::Resize(o) = task {
+    if let Some(i) = o.steps.composite.iter().position(|c| !matches!(c.input, Source::Base64(_))) {
+      return Err(bytes_only(i));
+    }
+  }
+  Ok(())
 }
 
 /// A reply: one line of JSON (`{"call":id, ...}`), a newline, then the
@@ -301,6 +326,20 @@ mod tests {
     let (event, out) = call.answer_within(Ok(Output::Bytes(vec![1; 10])), 50);
     assert_eq!(event, json!({ "call": "c", "bytes": 10 }));
     assert_eq!(decode(&out.bytes).expect("decodes").1.expect("ok"), Output::Bytes(vec![1; 10]));
+  }
+
+  #[test]
+  fn a_caller_sends_overlays_as_bytes_only() {
+    let with = |input: Value| call_options(Kind::Resize, json!({ "width": 10, "composite": [{ "input": { "buffer": 0 } }, { "input": input }] }), &[b"ab", b"cd"]);
+    for input in [json!({ "key": "secret" }), json!({ "path": "/etc/passwd" }), json!({ "base64": "AAAA" })] {
+      let e = with(input.clone()).unwrap_err();
+      assert_eq!(e.code, Code::InvalidArg, "{input}");
+      assert!(e.message.starts_with("composite[1].input: a path, key or base64"), "{}", e.message);
+    }
+    let sent = with(json!({ "buffer": 1 })).expect("buffers travel");
+    assert_eq!(sent["composite"][0]["input"], json!({ "base64": "YWI=" }));
+    assert_eq!(sent["composite"][1]["input"], json!({ "base64": "Y2Q=" }));
+    assert_eq!(with(json!({ "buffer": 2 })).unwrap_err().code, Code::Internal);
   }
 
   #[test]
