@@ -140,6 +140,25 @@ describe('a remote call resolves to what the local call does', () => {
     assert.deepStrictEqual(await leftovers(ns), { keys: [], queued: 0 })
   })
 
+  it('a call given up after its answer was pushed, before it was popped, removes the answer', async () => {
+    for (const [task, input, options] of [['resize', JPEG, { width: 60 }], ['metadata', JPEG, {}], ['hash', PNG, { algorithm: 'md5' }]]) {
+      const idle = remote({ connection: server.connection(ns), timeout: 20000 })
+      // No reply is ever popped: the answer waits in the list when the call is given up.
+      idle._wait = async () => {}
+      try {
+        const ac = new AbortController()
+        const call = settle(idle[task](input, { ...options, signal: ac.signal }))
+        await until(async () => (await redis.llen(`${ns}:rusque:reply:${idle.id}`)) === 1)
+        ac.abort()
+        assert.equal((await call).error.name, 'AbortError')
+        await until(async () => (await redis.exists(`${ns}:rusque:reply:${idle.id}`)) === 0, 5000)
+      } finally {
+        await idle.close()
+      }
+    }
+    assert.deepStrictEqual(await leftovers(ns), { keys: [], queued: 0 })
+  })
+
   it('the input is copied before the call returns, as a local call copies it', async () => {
     const mine = Buffer.from(JPEG)
     const call = caller.resize(mine, { width: 80 })
