@@ -201,6 +201,16 @@ describe('a remote call resolves to what the local call does', () => {
     }
     assert.throws(() => remote({ maxInputBytes: 0 }), { code: 'ERR_INVALID_ARG' })
     assert.throws(() => remote({ timeout: -5 }), { code: 'ERR_INVALID_ARG' })
+    // Over 2^31-1 ms Node would fire the timer after 1 ms.
+    assert.throws(() => remote({ timeout: 2 ** 31 }), { code: 'ERR_INVALID_ARG', message: /at most 2147483647/ })
+    assert.throws(() => remote({ timeout: Infinity }), { code: 'ERR_INVALID_ARG' })
+    const longest = remote({ connection: server.connection(ns), timeout: 2 ** 31 - 1 })
+    try {
+      await assert.rejects(longest.hash(JPEG, { algorithm: 'md5', timeout: 2 ** 31 }), { code: 'ERR_INVALID_ARG', message: /at most 2147483647/ })
+      assert.equal(await longest.hash(JPEG, 'md5'), await rusque.hash(JPEG, 'md5'), 'the longest timeout does not fire at once')
+    } finally {
+      await longest.close()
+    }
   })
 
   it('the queue entry is node-resque\'s shape, under the documented class, the input in a key of its own', async () => {

@@ -32,10 +32,13 @@ const INPUT_GRACE_MS = 5000
 /** The longest the JS thread sends calls in one go (ms): see _pump(). */
 const SEND_SLICE_MS = 2
 
+/** The longest timeout (ms, about 24.8 days): Node runs a longer setTimeout after 1 ms. */
+const MAX_TIMEOUT = 2147483647
+
 function checkTimeout (timeout, name) {
   if (timeout === undefined) return undefined
-  if (typeof timeout !== 'number' || !(timeout > 0) || !Number.isFinite(timeout)) {
-    throw invalidArg(`${name} must be a positive number of milliseconds, got ${opts.describe(timeout)}`)
+  if (typeof timeout !== 'number' || !(timeout > 0) || !(timeout <= MAX_TIMEOUT)) {
+    throw invalidArg(`${name} must be a positive number of milliseconds, at most ${MAX_TIMEOUT}, got ${opts.describe(timeout)}`)
   }
   return timeout
 }
