@@ -189,6 +189,26 @@ describe('a remote call resolves to what the local call does', () => {
     await assert.rejects(withPrefix.hash(JPEG), { code: 'ERR_INVALID_ARG', message: /keyPrefix/ })
     await withPrefix.close()
     prefixed.disconnect()
+    // The command connection opens, the reply connection cannot: the call
+    // fails with a code, and the reply connection is not left retrying.
+    const client = server.client()
+    let attempts = 0
+    client.duplicate = (options) => {
+      const dead = new Redis({ port, ...options })
+      dead.on('error', () => {})
+      dead.on('connecting', () => attempts++)
+      return dead
+    }
+    const halfway = remote({ connection: { redis: client, namespace: ns } })
+    await assert.rejects(halfway.hash(JPEG), { code: 'ERR_REDIS_UNREACHABLE', message: /connection for replies/ })
+    await assert.rejects(halfway.hash(JPEG), { code: 'ERR_REDIS_UNREACHABLE' })
+    await halfway.close()
+    const tried = attempts
+    assert.equal(tried, 2, 'one attempt per call')
+    // ioredis retries after 50, 100, 150... ms unless disconnected.
+    await new Promise((resolve) => setTimeout(resolve, 600))
+    assert.equal(attempts, tried, 'the reply connections were not left retrying')
+    client.disconnect()
   })
 
   it('an input over maxInputBytes is refused before it is sent', async () => {

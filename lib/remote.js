@@ -152,7 +152,13 @@ class Remote {
         blocking.on('error', (err) => debug('remote %s: reply connection: %s', this.id, err && err.message))
         // A lost connection fails the calls waiting on it now, rather than at their timeouts.
         blocking.on('close', () => this._lost())
-        await blocking.connect()
+        try {
+          await blocking.connect()
+        } catch (err) {
+          // ioredis would retry it forever, and nothing else holds it to close.
+          blocking.disconnect()
+          throw new RusqueError(codes.ERR_REDIS_UNREACHABLE, `could not open remote()'s connection for replies: ${err && err.message}`, { cause: err })
+        }
         this._blocking = blocking
       })()
       this._connecting.catch(() => { this._connecting = null })
