@@ -124,10 +124,24 @@ impl Call {
       );
       bytes = encode(&self.id, Err(e));
     }
-    let header = bytes.iter().position(|&b| b == b'\n').map_or(&bytes[..], |n| &bytes[..n]);
-    let event = serde_json::from_slice::<Value>(header).unwrap_or(Value::Null);
-    (event, KeyOutput { key: self.reply.clone(), bytes, ttl: Some(self.ttl), gate: Some(self.input.clone()) })
+    (head(&bytes), KeyOutput { key: self.reply.clone(), bytes, ttl: Some(self.ttl), gate: Some(self.input.clone()) })
   }
+}
+
+/// A reply's header (what the worker's `success` event reports of it).
+fn head(reply: &[u8]) -> Value {
+  let header = reply.iter().position(|&b| b == b'\n').map_or(reply, |n| &reply[..n]);
+  serde_json::from_slice::<Value>(header).unwrap_or(Value::Null)
+}
+
+/// The reply that replaces `reply` when Redis refused to store it (out of
+/// memory, an ACL...): the same call answered with ERR_REDIS_REJECTED, so
+/// its caller rejects now rather than at its timeout. With its header.
+pub fn refused(reply: &[u8], why: &str) -> (Value, Vec<u8>) {
+  let call = head(reply).get("call").and_then(Value::as_str).unwrap_or_default().to_string();
+  let e = Error::new(Code::RedisRejected, format!("Redis refused to store this call's answer ({} bytes): {why}", reply.len()));
+  let bytes = encode(&call, Err(e));
+  (head(&bytes), bytes)
 }
 
 /// A call's task options for its entry (a JSON object), checked by the
@@ -351,6 +365,18 @@ mod tests {
     assert_eq!(sent["composite"][0]["input"], json!({ "base64": "YWI=" }));
     assert_eq!(sent["composite"][1]["input"], json!({ "base64": "Y2Q=" }));
     assert_eq!(with(json!({ "buffer": 2 })).unwrap_err().code, Code::Internal);
+  }
+
+  #[test]
+  fn a_refused_answer_becomes_a_small_error_for_the_same_call() {
+    let answer = encode("c9", Ok(Output::Bytes(vec![7; 1000])));
+    let (event, bytes) = refused(&answer, "OOM command not allowed");
+    assert!(bytes.len() < 200 && bytes.starts_with(reply_prefix("c9").as_bytes()));
+    assert_eq!(event["error"]["code"], "ERR_REDIS_REJECTED");
+    let (call, e) = decode(&bytes).expect("decodes");
+    let e = e.unwrap_err();
+    assert_eq!((call.as_str(), e.code), ("c9", Code::RedisRejected));
+    assert!(e.message.contains(&format!("({} bytes)", answer.len())) && e.message.contains("OOM"), "{}", e.message);
   }
 
   #[test]

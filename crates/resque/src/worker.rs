@@ -29,6 +29,7 @@ use super::files::Roots;
 use super::job::{input_too_large, InputRef, KeyOutput, NativeJob, Spec};
 use super::keys::Keys;
 use super::payload;
+use super::remote;
 use super::plugins::{JobLock, PluginJob, Plugins, ReEnqueued, Retry};
 use rusque_core::error::{Code, Error};
 use rusque_core::pool::{self, Cancel};
@@ -688,7 +689,9 @@ impl Slot {
   /// ack may or may not have landed and `ack` keeps it; the working-on key,
   /// read again on reconnect, tells which (see serve).
   async fn step(&self, con: &mut MultiplexedConnection, script: &redis::Script, k: &StepKeys, ack: &mut Option<Ack>, claim: bool) -> Result<Option<Claimed>, Disconnected> {
-    // Twice at most: a step whose output Redis refused fails that job, then claims.
+    // Twice at most: a step whose output Redis refused fails that job, then
+    // claims; three times for a remote call's answer (see below).
+    let mut refused_once = false;
     loop {
       let mut call = script.key(&k.working);
       call.key(&k.processed).key(&k.processed_mine).key(&k.cycle);
@@ -725,9 +728,20 @@ impl Slot {
         Ok(reply) => reply,
         // Redis refused to store the output (an ACL, maxmemory...): that job
         // fails, as it does in the JS loop, instead of being re-run forever.
-        // The output's SET is the script's first write (before the ack and
-        // step_done), so the script did nothing else.
+        // The output's write (the SET, or a remote call's RPUSH) is the
+        // script's first (before the ack, a call's input DEL and step_done),
+        // so the script did nothing else.
         Err(e) if e.code().is_some_and(|c| !transient(c)) && matches!(ack, Some(Ack { output: Some(_), .. })) => {
+          // A remote call's answer: its caller is told with a small error
+          // reply (once: if that is refused too, the job fails as above and
+          // the caller waits out its timeout).
+          if let Some(Ack { output: Some(o @ KeyOutput { gate: Some(_), .. }), result, .. }) = ack.as_mut() {
+            if !refused_once {
+              refused_once = true;
+              (*result, o.bytes) = remote::refused(&o.bytes, &e.to_string());
+              continue;
+            }
+          }
           let Some(Ack { output: Some(KeyOutput { key, .. }), queue, entry, record, .. }) = ack.take() else { unreachable!() };
           // Out of memory, an ACL...: the server's fault, not the job's.
           let error = Error::new(Code::RedisRejected, format!("Redis refused to store the output at key {key:?}: {e}"));
