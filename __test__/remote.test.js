@@ -189,6 +189,12 @@ describe('a remote call resolves to what the local call does', () => {
     await assert.rejects(withPrefix.hash(JPEG), { code: 'ERR_INVALID_ARG', message: /keyPrefix/ })
     await withPrefix.close()
     prefixed.disconnect()
+    // Redis refuses the send (here a queue key of another type; also maxmemory, an ACL).
+    await redis.set(`${ns}:queue:notalist`, 'x')
+    const refused = remote({ connection: server.connection(ns), queue: 'notalist' })
+    await assert.rejects(refused.hash(JPEG), { code: 'ERR_REDIS_REJECTED', message: /^could not send the remote hash: WRONGTYPE/ })
+    await refused.close()
+    await redis.del(`${ns}:queue:notalist`)
     // The command connection opens, the reply connection cannot: the call
     // fails with a code, and the reply connection is not left retrying.
     const client = server.client()

@@ -19,6 +19,7 @@ const binding = require('./load').load()
 const pool = require('./pool')
 const opts = require('./args')
 const debug = require('./debug')
+const { redisError } = require('./resque/native-job')
 const { RusqueError, makeError, invalidArg, abortError, fromNative, codes } = require('./errors')
 
 const INFO = binding.remoteInfo()
@@ -266,7 +267,8 @@ class Remote {
         redis.publish(call.keys.wake, '') // idle workers claim it now, not at their next poll
       ])
     } catch (err) {
-      this._settle(call, err instanceof RusqueError ? err : new RusqueError(codes.ERR_REDIS_UNREACHABLE, `could not send the remote ${call.task}: ${err && err.message}`, { cause: err }))
+      // A refusal (maxmemory, an ACL, a key of another type) is ERR_REDIS_REJECTED, no answer ERR_REDIS_UNREACHABLE.
+      this._settle(call, err instanceof RusqueError ? err : redisError(err, `could not send the remote ${call.task}`))
       if (call.sent) this._cleanUp(call)
     }
   }

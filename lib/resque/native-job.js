@@ -255,4 +255,4 @@ function remoteJobs () {
   return jobs
 }
 
-module.exports = { native, remoteJobs, runNative, NativeJobs, accessConfig, toJson }
+module.exports = { native, remoteJobs, runNative, NativeJobs, accessConfig, toJson, redisError }
