@@ -189,6 +189,12 @@ describe('a remote call resolves to what the local call does', () => {
     await assert.rejects(withPrefix.hash(JPEG), { code: 'ERR_INVALID_ARG', message: /keyPrefix/ })
     await withPrefix.close()
     prefixed.disconnect()
+    const cluster = new Redis.Cluster([{ host: '127.0.0.1', port: server.port }], { lazyConnect: true })
+    const clustered = remote({ connection: { redis: cluster, namespace: ns } })
+    await assert.rejects(clustered.hash(JPEG), { code: 'ERR_INVALID_ARG', message: /Redis Cluster/ })
+    await clustered.close()
+    assert.equal(cluster.status, 'wait', 'not even connected')
+    cluster.disconnect()
     // Redis refuses the send (here a queue key of another type; also maxmemory, an ACL).
     await redis.set(`${ns}:queue:notalist`, 'x')
     const refused = remote({ connection: server.connection(ns), queue: 'notalist' })

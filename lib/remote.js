@@ -143,6 +143,12 @@ class Remote {
   _connect () {
     if (this._connecting === null) {
       this._connecting = (async () => {
+        const given = this.connection.options.redis
+        if (given && given.isCluster) {
+          // A call's keys (lua/call-cancel.lua, the worker's answer in
+          // lua/step-rust.lua) lie in different hash slots: CROSSSLOT.
+          throw invalidArg('remote() cannot use a Redis Cluster client: a call\'s keys lie in different hash slots; give it a client of one Redis server')
+        }
         await this.connection.connect()
         const prefix = this.connection.redis.options && this.connection.redis.options.keyPrefix
         if (prefix) {
