@@ -283,6 +283,33 @@ describe('a MultiWorker with remoteJobs() answers calls too', () => {
   })
 })
 
+describe('remoteJobs(limits): a worker\'s limits on the calls it answers', () => {
+  const ns = namespace()
+  it('maxInputBytes for every call; pixel limits as a resize\'s defaults and ceilings', async () => {
+    assert.throws(() => remoteJobs({ bogus: 1 }), { code: 'ERR_INVALID_ARG', message: /unknown limit "bogus"/ })
+    assert.throws(() => remoteJobs({ maxInputBytes: 0 }), { code: 'ERR_INVALID_ARG', message: /maxInputBytes/ })
+    assert.throws(() => remoteJobs({ limitInputPixels: -1 }), { code: 'ERR_INVALID_ARG' })
+    assert.throws(() => remoteJobs(null), { code: 'ERR_INVALID_ARG' })
+    const worker = new rusque.Worker({ connection: server.connection(ns), queues: ['rusque'], timeout: 50 }, remoteJobs({ maxInputBytes: PNG.length, limitInputPixels: 1000 }))
+    worker.on('error', () => {})
+    const caller = remote({ connection: server.connection(ns), timeout: 20000 })
+    try {
+      await worker.connect()
+      await worker.start()
+      assert.equal(worker.nativeLoop, true)
+      assert.equal(await caller.hash(PNG, 'md5'), await rusque.hash(PNG, 'md5'), 'an input of maxInputBytes')
+      await assert.rejects(caller.hash(Buffer.concat([PNG, Buffer.alloc(1)])), { code: 'ERR_LIMIT_EXCEEDED', message: /maxInputBytes/ })
+      const local = await settle(rusque.resize(PNG, { width: 10, limitInputPixels: 1000 }))
+      await assert.rejects(caller.resize(PNG, { width: 10 }), { code: 'ERR_LIMIT_EXCEEDED', message: local.error.message })
+      await assert.rejects(caller.resize(PNG, { width: 10, limitInputPixels: 5000 }), { code: 'ERR_INVALID_ARG', message: /ceiling of 1000/ })
+    } finally {
+      await caller.close()
+      await worker.end()
+    }
+    assert.deepStrictEqual(await leftovers(ns), { keys: [], queued: 0 })
+  })
+})
+
 describe('spill: true runs calls here while the pool has a free thread', () => {
   const ns = namespace()
   it('calls beyond the pool\'s threads go to the fleet (here: a queue nobody serves, so they time out)', async () => {

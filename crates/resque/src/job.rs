@@ -216,7 +216,20 @@ impl NativeJob {
   /// options: the input and the reply are the call's keys).
   fn remote_spec(&self, keys: &Keys, args: &[Value]) -> Result<Spec> {
     let call = Call::parse(keys, args)?;
-    let task = spec::task(self.kind, &call.options, &[])?;
+    // The worker's pixel limits (remoteJobs({ limitInputPixels, ... })) are
+    // the defaults of a call that sets none, and its ceilings.
+    let mut options = call.options.clone();
+    if let Value::Object(m) = &mut options {
+      for k in PIXEL_LIMITS.iter().filter(|_| self.kind == Kind::Resize) {
+        if let Some(v) = self.defaults.get(*k).filter(|v| !v.is_null()) {
+          let given = m.entry(*k).or_insert(Value::Null);
+          if given.is_null() {
+            *given = v.clone();
+          }
+        }
+      }
+    }
+    let task = spec::task(self.kind, &options, &[])?;
     if let Task::Resize(o) = &task {
       self.check_ceilings(o)?;
     }
@@ -476,6 +489,23 @@ mod tests {
     }
     let ok = call(json!({ "base64": "AAAA" })).expect("bytes travel");
     assert_eq!(ok.input, InputRef::Key("ns:rusque:call:c1".into()));
+  }
+
+  #[test]
+  fn a_remote_workers_pixel_limits_are_its_calls_defaults_and_ceilings() {
+    let j = job(Kind::Resize, json!({ "limitInputPixels": 1000, "maxInputBytes": 500 })).with_remote("ns");
+    let call = |options: Value| j.spec(&[json!({ "call": "c1", "reply": "r1", "options": options })]);
+    let s = call(json!({ "width": 10 })).expect("no limit given: the worker's");
+    assert_eq!(s.max_input_bytes, 500);
+    match s.task {
+      Task::Resize(o) => assert_eq!(pixel_limits_in_force(&o).0, 1000),
+      other => panic!("{other:?}"),
+    }
+    match call(json!({ "width": 10, "limitInputPixels": 10 })).expect("a call may lower it").task {
+      Task::Resize(o) => assert_eq!(pixel_limits_in_force(&o).0, 10),
+      other => panic!("{other:?}"),
+    }
+    assert_eq!(call(json!({ "width": 10, "limitInputPixels": 5000 })).unwrap_err().code, Code::InvalidArg, "never raise it");
   }
 
   #[test]
