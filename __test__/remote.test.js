@@ -330,26 +330,36 @@ describe('spill: true runs calls here while the pool has a free thread', () => {
   })
 })
 
-describe('a Worker in the JS loop does not answer calls', () => {
+describe('a Worker that would run the JS loop refuses remoteJobs()', () => {
   const ns = namespace()
-  it('it fails them as jobs, and the caller times out with nothing left behind', async () => {
-    const worker = new rusque.Worker({ connection: server.connection(ns), queues: ['rusque'], timeout: 50 }, { ...remoteJobs(), other: async () => 1 })
-    worker.on('error', () => {})
-    const failures = []
-    worker.on('failure', (q, job, err) => failures.push(err))
-    const caller = remote({ connection: server.connection(ns), timeout: 1500 })
-    try {
-      await worker.connect()
-      await worker.start()
-      assert.equal(worker.nativeLoop, false)
-      await assert.rejects(caller.hash(JPEG), { code: 'ERR_TIMEOUT' })
-      assert.equal(failures.length, 1)
-      assert.equal(failures[0].code, 'ERR_INVALID_ARG')
-      assert.match(failures[0].message, /Rust loop only/)
-    } finally {
-      await caller.close()
-      await worker.end()
+  it('at construction (JS jobs, nativeLoop: false, a wildcard), or at connect (a keyPrefix): callers are not left waiting', async () => {
+    const connection = server.connection(ns)
+    for (const [options, jobs] of [
+      [{ queues: ['rusque'] }, { ...remoteJobs(), other: async () => 1 }],
+      [{ queues: ['rusque'], nativeLoop: false }, remoteJobs()],
+      [{ queues: '*' }, remoteJobs()]
+    ]) {
+      assert.throws(() => new rusque.Worker({ connection, ...options }, jobs), { code: 'ERR_INVALID_ARG', message: /^rusque:resize, rusque:metadata, rusque:hash: remote calls are answered by the Rust loop only/ })
     }
+    const Redis = require('ioredis')
+    const prefixed = new Redis({ port: server.port, keyPrefix: 'app:', lazyConnect: true })
+    for (const connectFirst of [true, false]) {
+      const worker = new rusque.Worker({ connection: { redis: prefixed, namespace: ns }, queues: ['rusque'] }, remoteJobs())
+      const errors = []
+      worker.on('error', (err) => errors.push(err))
+      try {
+        if (connectFirst) await assert.rejects(worker.connect(), { code: 'ERR_INVALID_ARG', message: /cannot use this connection: an ioredis keyPrefix/ })
+        await worker.start() // reports it once, and does not retry
+        assert.deepStrictEqual(errors.map((e) => e.code), ['ERR_INVALID_ARG'])
+        assert.equal(worker.started, false)
+      } finally {
+        await worker.end()
+      }
+    }
+    prefixed.disconnect()
+    // node-resque's own Worker (or any JS loop given them anyway) fails such a job with a coded error.
+    const perform = remoteJobs()['rusque:hash'].perform
+    assert.throws(() => perform(), { code: 'ERR_INVALID_ARG', message: /Rust loop only/ })
     assert.deepStrictEqual(await leftovers(ns), { keys: [], queued: 0 })
   })
 })
