@@ -18,7 +18,10 @@
 -- head; one further back (a caller that stopped popping) expires with the
 -- list, at the call's TTL.
 local SCAN = 16
-local queued = redis.call('LREM', KEYS[1], 1, ARGV[1])
+-- pcall: a queue key of another type (the send failed on it) must not
+-- keep the input from being deleted.
+local queued = redis.pcall('LREM', KEYS[1], 1, ARGV[1])
+if type(queued) ~= 'number' then queued = 0 end
 redis.call('DEL', KEYS[2])
 local n = #ARGV[2]
 for _, reply in ipairs(redis.call('LRANGE', KEYS[3], 0, SCAN - 1)) do
