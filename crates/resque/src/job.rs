@@ -359,8 +359,8 @@ pub struct KeyOutput {
   /// Seconds; None: no expiry.
   pub ttl: Option<u64>,
   /// A remote call's reply: pushed onto the list `key` (which then expires
-  /// in `ttl`), and only if this key (the call's input) could be deleted in
-  /// the same step, that is, while the caller still waits (crate::remote).
+  /// in `ttl`), only while this key (the call's input) exists, that is,
+  /// while the caller still waits; the step then deletes it (crate::remote).
   pub gate: Option<String>,
 }
 

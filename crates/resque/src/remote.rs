@@ -9,10 +9,11 @@
 //! node-resque entry `{"class":"rusque:resize","queue":...,"args":[{"call":
 //! id,"reply":caller,"ttl":secs,"options":{...}}]}` on the queue. The worker
 //! answers by pushing one element onto the caller's reply list
-//! `<ns>:rusque:reply:<caller>` (lua/step-rust.lua, ack mode 3), and only if
-//! it could delete the input key in the same step: a caller that gave up
-//! (timeout, abort) deletes the input first, so no answer is left behind for
-//! nobody, and a running worker that finds the input gone stops the task.
+//! `<ns>:rusque:reply:<caller>` (lua/step-rust.lua, ack mode 3), only while
+//! the input key exists, and deletes that key in the same step: a caller
+//! that gave up (timeout, abort) deletes the input first, so no answer is
+//! left behind for nobody, and a running worker that finds the input gone
+//! stops the task.
 
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
