@@ -790,8 +790,18 @@ export declare function remote(options?: RemoteOptions): Remote
 /** The job class names remote calls are queued under. */
 export type RemoteJobClass = 'rusque:resize' | 'rusque:metadata' | 'rusque:hash'
 
+/** Limits a worker puts on the remote calls it answers (remoteJobs()). */
+export interface RemoteJobLimits {
+  /** The largest input read for a call (bytes); default 256 MiB. */
+  maxInputBytes?: number
+  /** A resize's limitInputPixels when the call sets none, and the most a call may set. */
+  limitInputPixels?: number | false
+  /** A resize's limitOutputPixels when the call sets none, and the most a call may set. */
+  limitOutputPixels?: number | false
+}
+
 /**
  * The job definitions that answer remote() calls, under their class names: give them to a
  * Worker (or MultiWorker) whose jobs are all native, so it runs them in the Rust loop.
  */
-export declare function remoteJobs(): Record<RemoteJobClass, NativeJobDefinition>
+export declare function remoteJobs(limits?: RemoteJobLimits): Record<RemoteJobClass, NativeJobDefinition>

@@ -103,6 +103,25 @@ describe('Redis scripts live in lua/', () => {
       if (server) await server.close()
     })
 
+    it('the Rust step answers a remote call only while its input exists, and keeps the input when Redis refuses the push', async () => {
+      const step = rustScripts().STEP
+      let seq = 0
+      // KEYS: working-on, processed, processed:<w>, step id key; ARGV: mode 3, reply list, reply, ttl, claim, run_at, worker, record, step id, input key.
+      const answer = (reply) => redis.eval(step, 4, 'w:on', 'w:p', 'w:pm', 'w:step', '3', 'w:reply', reply, '30', '0', 'now', 'w', 'rec', `0123456789abcdef:${String(++seq).padStart(16, '0')}`, 'w:input')
+      await redis.set('w:input', 'bytes')
+      await answer('first')
+      assert.deepStrictEqual([await redis.lrange('w:reply', 0, -1), await redis.exists('w:input')], [['first'], 0], 'pushed, and the input deleted')
+      await answer('second')
+      assert.deepStrictEqual(await redis.lrange('w:reply', 0, -1), ['first'], 'no input (the caller gave up): no answer')
+      // A push Redis refuses (here WRONGTYPE; in production maxmemory): the input stays, for the worker's error answer.
+      await redis.del('w:reply')
+      await redis.set('w:reply', 'not a list')
+      await redis.set('w:input', 'bytes')
+      await assert.rejects(answer('third'), /WRONGTYPE/)
+      assert.equal(await redis.get('w:input'), 'bytes', 'the input survives a refused push')
+      await redis.del('w:reply', 'w:input', 'w:step')
+    })
+
     it('Redis compiles every script each loop runs, composed as the loop composes it', async () => {
       const all = { ...Object.fromEntries(['STEP', 'RECOVER', 'RESUME'].map((n) => [`js ${n}`, scripts[n]])) }
       for (const [name, text] of Object.entries(rustScripts())) all[`rust ${name}`] = text

@@ -19,6 +19,7 @@ const binding = require('./load').load()
 const pool = require('./pool')
 const opts = require('./args')
 const debug = require('./debug')
+const { redisError } = require('./resque/native-job')
 const { RusqueError, makeError, invalidArg, abortError, fromNative, codes } = require('./errors')
 
 const INFO = binding.remoteInfo()
@@ -32,10 +33,13 @@ const INPUT_GRACE_MS = 5000
 /** The longest the JS thread sends calls in one go (ms): see _pump(). */
 const SEND_SLICE_MS = 2
 
+/** The longest timeout (ms, about 24.8 days): Node runs a longer setTimeout after 1 ms. */
+const MAX_TIMEOUT = 2147483647
+
 function checkTimeout (timeout, name) {
   if (timeout === undefined) return undefined
-  if (typeof timeout !== 'number' || !(timeout > 0) || !Number.isFinite(timeout)) {
-    throw invalidArg(`${name} must be a positive number of milliseconds, got ${opts.describe(timeout)}`)
+  if (typeof timeout !== 'number' || !(timeout > 0) || !(timeout <= MAX_TIMEOUT)) {
+    throw invalidArg(`${name} must be a positive number of milliseconds, at most ${MAX_TIMEOUT}, got ${opts.describe(timeout)}`)
   }
   return timeout
 }
@@ -139,6 +143,12 @@ class Remote {
   _connect () {
     if (this._connecting === null) {
       this._connecting = (async () => {
+        const given = this.connection.options.redis
+        if (given && given.isCluster) {
+          // A call's keys (lua/call-cancel.lua, the worker's answer in
+          // lua/step-rust.lua) lie in different hash slots: CROSSSLOT.
+          throw invalidArg('remote() cannot use a Redis Cluster client: a call\'s keys lie in different hash slots; give it a client of one Redis server')
+        }
         await this.connection.connect()
         const prefix = this.connection.redis.options && this.connection.redis.options.keyPrefix
         if (prefix) {
@@ -149,7 +159,13 @@ class Remote {
         blocking.on('error', (err) => debug('remote %s: reply connection: %s', this.id, err && err.message))
         // A lost connection fails the calls waiting on it now, rather than at their timeouts.
         blocking.on('close', () => this._lost())
-        await blocking.connect()
+        try {
+          await blocking.connect()
+        } catch (err) {
+          // ioredis would retry it forever, and nothing else holds it to close.
+          blocking.disconnect()
+          throw new RusqueError(codes.ERR_REDIS_UNREACHABLE, `could not open remote()'s connection for replies: ${err && err.message}`, { cause: err })
+        }
         this._blocking = blocking
       })()
       this._connecting.catch(() => { this._connecting = null })
@@ -257,7 +273,8 @@ class Remote {
         redis.publish(call.keys.wake, '') // idle workers claim it now, not at their next poll
       ])
     } catch (err) {
-      this._settle(call, err instanceof RusqueError ? err : new RusqueError(codes.ERR_REDIS_UNREACHABLE, `could not send the remote ${call.task}: ${err && err.message}`, { cause: err }))
+      // A refusal (maxmemory, an ACL, a key of another type) is ERR_REDIS_REJECTED, no answer ERR_REDIS_UNREACHABLE.
+      this._settle(call, err instanceof RusqueError ? err : redisError(err, `could not send the remote ${call.task}`))
       if (call.sent) this._cleanUp(call)
     }
   }

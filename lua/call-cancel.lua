@@ -10,14 +10,24 @@
 -- ARGV[1]: the call's queue entry, byte for byte; ARGV[2]: what its reply
 --          starts with (crates/resque/src/remote.rs reply_prefix).
 -- Returns 1 if the entry was still queued (no worker saw it), else 0.
-local queued = redis.call('LREM', KEYS[1], 1, ARGV[1])
+--
+-- The reply is looked for among the first SCAN replies only: Redis copies
+-- every element read into Lua (a reply may hold 256 MiB), and a list has
+-- no command that matches a prefix. A caller's list holds only the replies
+-- its one BLPOP has not popped yet, so its give-up's reply is near the
+-- head; one further back (a caller that stopped popping) expires with the
+-- list, at the call's TTL.
+local SCAN = 16
+-- pcall: a queue key of another type (the send failed on it) must not
+-- keep the input from being deleted.
+local queued = redis.pcall('LREM', KEYS[1], 1, ARGV[1])
+if type(queued) ~= 'number' then queued = 0 end
 redis.call('DEL', KEYS[2])
-if redis.call('EXISTS', KEYS[3]) == 1 then
-  local n = #ARGV[2]
-  for _, reply in ipairs(redis.call('LRANGE', KEYS[3], 0, -1)) do
-    if string.sub(reply, 1, n) == ARGV[2] then
-      redis.call('LREM', KEYS[3], 1, reply)
-    end
+local n = #ARGV[2]
+for _, reply in ipairs(redis.call('LRANGE', KEYS[3], 0, SCAN - 1)) do
+  if string.sub(reply, 1, n) == ARGV[2] then
+    redis.call('LREM', KEYS[3], 1, reply)
+    break
   end
 end
 return queued

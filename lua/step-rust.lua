@@ -41,9 +41,12 @@
 --       the remote call's input key (3 only; else ''),
 --       queue names (in the order of the queue lists in KEYS)...
 --
--- A remote call's answer (crates/resque/src/remote.rs) is pushed only if
--- its input key could be deleted: a caller that gave up deleted it first,
--- and nobody would read the answer.
+-- A remote call's answer (crates/resque/src/remote.rs) is pushed only while
+-- its input key exists (a caller that gave up deleted it first, and nobody
+-- would read the answer), and the input is deleted once the push is in: a
+-- push Redis refuses (maxmemory, a reply too large) leaves the input and
+-- writes nothing (scripts do not roll back), so the worker can answer with
+-- a small error instead (worker.rs step).
 -- Returns nil; {-1, the record the key holds}; or {queue index (1-based),
 -- entry, input key | nil, its size in bytes (0: no such key) | nil, error
 -- reading its size (a key of another type) | nil, the record written}.
@@ -57,9 +60,10 @@ end
 local held = redis.call('GET', KEYS[1])
 if ARGV[1] ~= '0' then
   if ARGV[1] == '3' then
-    if redis.call('DEL', ARGV[10]) == 1 then
+    if redis.call('EXISTS', ARGV[10]) == 1 then
       redis.call('RPUSH', ARGV[2], ARGV[3])
       redis.call('EXPIRE', ARGV[2], ARGV[4])
+      redis.call('DEL', ARGV[10])
     end
   elseif ARGV[1] == '2' then
     if ARGV[4] ~= '' then

@@ -6,7 +6,7 @@ use napi_derive::napi;
 use rusque_core::spec::{self, TaskName};
 use std::sync::Arc;
 
-use rusque_core::tasks::image::composite::{input_name, Source};
+use rusque_core::tasks::image::composite::{bytes_only, input_name, Source};
 use rusque_core::Task;
 use rusque_resque::job::NativeJob;
 use rusque_resque::payload::parse_json;
@@ -43,12 +43,7 @@ impl TaskSpec {
             coded(rusque_core::Error::internal(format!("{} names buffer {n}, of {} passed", input_name(i), buffers.len())))
           })?),
           Source::Bytes(_) => continue,
-          _ => {
-            return Err(coded(rusque_core::Error::invalid(format!(
-              "{}: a path, key or base64 names an overlay in a native job only; resize() and JobQueue take its bytes (a Buffer)",
-              input_name(i)
-            ))))
-          }
+          _ => return Err(coded(bytes_only(i))),
         };
       }
     }

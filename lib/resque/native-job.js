@@ -235,18 +235,38 @@ function redisOf (worker) {
   return redis
 }
 
+/** What remoteJobs() takes: limits a worker puts on the calls it answers. */
+const REMOTE_LIMITS = ['maxInputBytes', 'limitInputPixels', 'limitOutputPixels']
+
 /**
  * The job definitions that answer `rusque.remote()` calls, under their
  * class names (binding.remoteInfo(): `rusque:resize`, `rusque:metadata`,
  * `rusque:hash`). A Worker whose jobs are all native runs them in the Rust
  * loop; the JS loop (a Worker with JS jobs too) does not answer calls, and
  * fails them with ERR_INVALID_ARG saying so.
+ *
+ * `limits`: `maxInputBytes` (every call), `limitInputPixels` and
+ * `limitOutputPixels` (resize: the default for a call that sets none, and
+ * a ceiling a call may not raise, as native() defaults are).
  */
-function remoteJobs () {
+function remoteJobs (limits = {}) {
+  if (limits === null || typeof limits !== 'object') throw invalidArg(`remoteJobs(limits): limits must be an object of ${REMOTE_LIMITS.join(', ')}`)
+  for (const k of Object.keys(limits)) {
+    if (!REMOTE_LIMITS.includes(k)) throw invalidArg(`remoteJobs(limits): unknown limit ${JSON.stringify(k)}; use ${REMOTE_LIMITS.join(', ')}`)
+  }
   const jobs = {}
   for (const { task, class: name } of binding.remoteInfo().classes) {
+    const defaults = {}
+    for (const k of REMOTE_LIMITS) {
+      if (limits[k] !== undefined && (k === 'maxInputBytes' || task === 'resize')) defaults[k] = limits[k]
+    }
+    try {
+      binding.checkNativeDefaults(task, toJson(defaults))
+    } catch (err) {
+      throw fromNative(err)
+    }
     jobs[name] = {
-      native: { task, defaults: Object.freeze({}), remote: true },
+      native: { task, defaults: Object.freeze(defaults), remote: true },
       perform () {
         throw invalidArg(`${name}: remote calls are answered by the Rust loop only; give this Worker native jobs only (remoteJobs() and native() ones), with nativeLoop left on`)
       }
@@ -255,4 +275,4 @@ function remoteJobs () {
   return jobs
 }
 
-module.exports = { native, remoteJobs, runNative, NativeJobs, accessConfig, toJson }
+module.exports = { native, remoteJobs, runNative, NativeJobs, accessConfig, toJson, redisError }

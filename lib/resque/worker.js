@@ -105,6 +105,11 @@ class Worker extends EventEmitter {
     // The registered queue list is fixed for the worker's life ('*' for a
     // wildcard worker, as Ruby resque registers it), so working-on keys never move.
     this.registeredQueues = this.wildcard ? '*' : queues.join(',')
+    // Calls that a JS loop would fail as jobs while their callers wait out
+    // their timeouts: refused now instead.
+    if (this._remoteJobs().length > 0 && !this._nativeJobsOnly()) {
+      throw invalidArg(`${this._remoteJobs().join(', ')}: remote calls are answered by the Rust loop only; give this Worker native jobs only (remoteJobs() and native() ones), named queues, and nativeLoop left on`)
+    }
 
     this.queue = null
     this.job = null
@@ -186,7 +191,20 @@ class Worker extends EventEmitter {
 
   async connect () {
     await this.connection.connect()
+    this._checkRemoteLoop()
     await this.checkQueues()
+  }
+
+  /** Throws if it has remoteJobs() but its connection keeps it from the Rust loop. */
+  _checkRemoteLoop () {
+    if (this._remoteJobs().length > 0 && !this.nativeLoop) {
+      throw invalidArg(`${this._remoteJobs().join(', ')}: remote calls are answered by the Rust loop only, which cannot use this connection: ${loopTarget(this.connection.redis).unsupported}`)
+    }
+  }
+
+  /** The names of its remoteJobs() definitions. */
+  _remoteJobs () {
+    return Object.keys(this.jobs).filter((n) => this.jobs[n].native && this.jobs[n].native.remote === true)
   }
 
   /**
@@ -204,6 +222,8 @@ class Worker extends EventEmitter {
       } catch (err) {
         if (this._ending) return false
         this._error(err)
+        // A Worker its connection does not suit (connect()) will not be suited later.
+        if (err && err.code === codes.ERR_INVALID_ARG) return false
       } finally {
         this._connectWait = null
       }
@@ -244,6 +264,12 @@ class Worker extends EventEmitter {
     if (!this.ready || this._startedLoop || this._closed || this._connectWait !== null) return
     if (this.connection.redis === null && !(await this._connectRetrying())) return
     if (this._ending || this._startedLoop) return
+    try {
+      this._checkRemoteLoop() // connected by an earlier connect() that threw it
+    } catch (err) {
+      this._error(err)
+      return
+    }
     this._startedLoop = true
     this.started = true
     this.emit('start', new Date())

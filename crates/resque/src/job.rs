@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use super::files::{Roots, DEFAULT_MAX_INPUT_BYTES};
 use super::keys::{KeyPolicy, Keys};
 use super::plugins::Plugins;
-use super::remote::Call;
+use super::remote::{self, Call};
 use rusque_core::error::{Code, Error, Result};
 use rusque_core::spec::values::whole;
 use rusque_core::spec::{self, check_keys, describe, fields, TaskName};
@@ -216,11 +216,24 @@ impl NativeJob {
   /// options: the input and the reply are the call's keys).
   fn remote_spec(&self, keys: &Keys, args: &[Value]) -> Result<Spec> {
     let call = Call::parse(keys, args)?;
-    let task = spec::task(self.kind, &call.options, &[])?;
+    // The worker's pixel limits (remoteJobs({ limitInputPixels, ... })) are
+    // the defaults of a call that sets none, and its ceilings.
+    let mut options = call.options.clone();
+    if let Value::Object(m) = &mut options {
+      for k in PIXEL_LIMITS.iter().filter(|_| self.kind == Kind::Resize) {
+        if let Some(v) = self.defaults.get(*k).filter(|v| !v.is_null()) {
+          let given = m.entry(*k).or_insert(Value::Null);
+          if given.is_null() {
+            *given = v.clone();
+          }
+        }
+      }
+    }
+    let task = spec::task(self.kind, &options, &[])?;
     if let Task::Resize(o) = &task {
       self.check_ceilings(o)?;
     }
-    self.check_overlays(&task)?;
+    remote::check_call_task(&task)?;
     let input = InputRef::Key(call.input.clone());
     Ok(Spec { task, input, output: OutputRef::Reply(Box::new(call)), max_input_bytes: max_input_bytes(&self.defaults)? })
   }
@@ -346,8 +359,8 @@ pub struct KeyOutput {
   /// Seconds; None: no expiry.
   pub ttl: Option<u64>,
   /// A remote call's reply: pushed onto the list `key` (which then expires
-  /// in `ttl`), and only if this key (the call's input) could be deleted in
-  /// the same step, that is, while the caller still waits (crate::remote).
+  /// in `ttl`), only while this key (the call's input) exists, that is,
+  /// while the caller still waits; the step then deletes it (crate::remote).
   pub gate: Option<String>,
 }
 
@@ -461,6 +474,38 @@ mod tests {
 
   fn job(kind: Kind, defaults: Value) -> NativeJob {
     NativeJob::new(kind, defaults.as_object().cloned().unwrap_or_default())
+  }
+
+  #[test]
+  fn a_remote_call_reads_no_key_or_file_for_an_overlay() {
+    // Under the default key policy and any roots, a hand-written entry's
+    // { key } or { path } overlay is refused: only bytes travel in a call.
+    let j = job(Kind::Resize, json!({})).with_remote("ns");
+    let call = |input: Value| j.spec(&[json!({ "call": "c1", "reply": "r1", "options": { "width": 10, "composite": [{ "input": input }] } })]);
+    for input in [json!({ "key": "secret" }), json!({ "path": "/etc/passwd" }), json!({ "buffer": 0 })] {
+      let e = call(input.clone()).unwrap_err();
+      assert_eq!(e.code, Code::InvalidArg, "{input}");
+      assert!(e.message.starts_with("composite[0].input:"), "{}", e.message);
+    }
+    let ok = call(json!({ "base64": "AAAA" })).expect("bytes travel");
+    assert_eq!(ok.input, InputRef::Key("ns:rusque:call:c1".into()));
+  }
+
+  #[test]
+  fn a_remote_workers_pixel_limits_are_its_calls_defaults_and_ceilings() {
+    let j = job(Kind::Resize, json!({ "limitInputPixels": 1000, "maxInputBytes": 500 })).with_remote("ns");
+    let call = |options: Value| j.spec(&[json!({ "call": "c1", "reply": "r1", "options": options })]);
+    let s = call(json!({ "width": 10 })).expect("no limit given: the worker's");
+    assert_eq!(s.max_input_bytes, 500);
+    match s.task {
+      Task::Resize(o) => assert_eq!(pixel_limits_in_force(&o).0, 1000),
+      other => panic!("{other:?}"),
+    }
+    match call(json!({ "width": 10, "limitInputPixels": 10 })).expect("a call may lower it").task {
+      Task::Resize(o) => assert_eq!(pixel_limits_in_force(&o).0, 10),
+      other => panic!("{other:?}"),
+    }
+    assert_eq!(call(json!({ "width": 10, "limitInputPixels": 5000 })).unwrap_err().code, Code::InvalidArg, "never raise it");
   }
 
   #[test]

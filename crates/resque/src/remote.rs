@@ -9,10 +9,11 @@
 //! node-resque entry `{"class":"rusque:resize","queue":...,"args":[{"call":
 //! id,"reply":caller,"ttl":secs,"options":{...}}]}` on the queue. The worker
 //! answers by pushing one element onto the caller's reply list
-//! `<ns>:rusque:reply:<caller>` (lua/step-rust.lua, ack mode 3), and only if
-//! it could delete the input key in the same step: a caller that gave up
-//! (timeout, abort) deletes the input first, so no answer is left behind for
-//! nobody, and a running worker that finds the input gone stops the task.
+//! `<ns>:rusque:reply:<caller>` (lua/step-rust.lua, ack mode 3), only while
+//! the input key exists, and deletes that key in the same step: a caller
+//! that gave up (timeout, abort) deletes the input first, so no answer is
+//! left behind for nobody, and a running worker that finds the input gone
+//! stops the task.
 
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -23,9 +24,11 @@ use super::result::metadata_json;
 use rusque_core::error::{Code, Error, Result};
 use rusque_core::spec::values::whole;
 use rusque_core::spec::{check_keys, describe, fields};
+use rusque_core::tasks::image::composite::{bytes_only, Source};
 use rusque_core::tasks::image::meta::Details;
 use rusque_core::tasks::image::{Encoded, Format, Metadata, OutputInfo};
 use rusque_core::tasks::Output;
+use rusque_core::Task;
 
 /// The job class of each task's remote calls: the names on the queue, which
 /// node-resque's tools show and `remoteJobs()` defines.
@@ -122,18 +125,43 @@ impl Call {
       );
       bytes = encode(&self.id, Err(e));
     }
-    let header = bytes.iter().position(|&b| b == b'\n').map_or(&bytes[..], |n| &bytes[..n]);
-    let event = serde_json::from_slice::<Value>(header).unwrap_or(Value::Null);
-    (event, KeyOutput { key: self.reply.clone(), bytes, ttl: Some(self.ttl), gate: Some(self.input.clone()) })
+    (head(&bytes), KeyOutput { key: self.reply.clone(), bytes, ttl: Some(self.ttl), gate: Some(self.input.clone()) })
   }
+}
+
+/// A reply's header (what the worker's `success` event reports of it).
+fn head(reply: &[u8]) -> Value {
+  let header = reply.iter().position(|&b| b == b'\n').map_or(reply, |n| &reply[..n]);
+  serde_json::from_slice::<Value>(header).unwrap_or(Value::Null)
+}
+
+/// The reply that replaces `reply` when Redis refused to store it (out of
+/// memory, an ACL...): the same call answered with ERR_REDIS_REJECTED, so
+/// its caller rejects now rather than at its timeout. With its header.
+pub fn refused(reply: &[u8], why: &str) -> (Value, Vec<u8>) {
+  let call = head(reply).get("call").and_then(Value::as_str).unwrap_or_default().to_string();
+  let e = Error::new(Code::RedisRejected, format!("Redis refused to store this call's answer ({} bytes): {why}", reply.len()));
+  let bytes = encode(&call, Err(e));
+  (head(&bytes), bytes)
 }
 
 /// A call's task options for its entry (a JSON object), checked by the
 /// spec as a local call's are: `composite` overlays given as bytes (named
-/// `{ buffer: n }`, the n-th of `buffers`) travel as base64.
+/// `{ buffer: n }`, the n-th of `buffers`) travel as base64, and an overlay
+/// named by path, key or base64 is refused as resize() refuses it (the
+/// worker would otherwise read its own files or keys for the caller).
 pub fn call_options(kind: Kind, options: Value, buffers: &[&[u8]]) -> Result<Value> {
   use base64::Engine;
   let mut options = if options.is_null() { Value::Object(Map::new()) } else { options };
+  if let Task::Resize(o) = rusque_core::spec::task(kind, &options, &[])? {
+    for (i, overlay) in o.steps.composite.iter().enumerate() {
+      match overlay.input {
+        Source::Buffer(n) if n < buffers.len() => {}
+        Source::Buffer(n) => return Err(Error::internal(format!("an overlay names buffer {n}, of {} passed", buffers.len()))),
+        _ => return Err(bytes_only(i)),
+      }
+    }
+  }
   if let Some(Value::Array(overlays)) = options.get_mut("composite") {
     for overlay in overlays {
       let Some(input) = overlay.get_mut("input") else { continue };
@@ -143,8 +171,20 @@ pub fn call_options(kind: Kind, options: Value, buffers: &[&[u8]]) -> Result<Val
       }
     }
   }
-  rusque_core::spec::task(kind, &options, &[])?;
   Ok(options)
+}
+
+/// A worker's check of a call's overlays: only bytes (base64) travel in a
+/// call. An entry naming a path or a key (written by hand: the caller sends
+/// neither) is refused, whatever the worker's roots and key policy allow
+/// its native jobs.
+pub fn check_call_task(task: &Task) -> Result<()> {
+  if let Task::Resize(o) = task {
+    if let Some(i) = o.steps.composite.iter().position(|c| !matches!(c.input, Source::Base64(_))) {
+      return Err(bytes_only(i));
+    }
+  }
+  Ok(())
 }
 
 /// A reply: one line of JSON (`{"call":id, ...}`), a newline, then the
@@ -162,12 +202,19 @@ pub fn encode(call: &str, result: Result<Output>) -> Vec<u8> {
       (json!({ "metadata": metadata_json(&m) }), body)
     }
   };
-  let mut head = json!({ "call": call });
-  if let (Some(h), Value::Object(w)) = (head.as_object_mut(), what) {
-    h.extend(w);
+  // The call's id first, written by hand: serde_json sorts an object's
+  // keys, and a caller's give-up finds its reply by this prefix
+  // (lua/call-cancel.lua).
+  let mut out = reply_prefix(call).into_bytes();
+  if let Value::Object(w) = what {
+    for (k, v) in w {
+      out.push(b',');
+      out.extend(Value::String(k).to_string().into_bytes());
+      out.push(b':');
+      out.extend(v.to_string().into_bytes());
+    }
   }
-  let mut out = head.to_string().into_bytes();
-  out.push(b'\n');
+  out.extend(b"}\n");
   out.extend(body);
   out
 }
@@ -278,13 +325,17 @@ mod tests {
       Output::Image(Encoded { bytes: vec![1, 2, 3, 4, 5], info }),
       Output::Metadata(meta),
     ] {
-      let (call, back) = decode(&encode("c1", Ok(out.clone()))).expect("decodes");
+      let bytes = encode("c1", Ok(out.clone()));
+      assert!(bytes.starts_with(reply_prefix("c1").as_bytes()), "{}: the give-up finds it by its prefix", String::from_utf8_lossy(&bytes[..20]));
+      let (call, back) = decode(&bytes).expect("decodes");
       assert_eq!(call, "c1");
       assert_eq!(back.expect("ok"), out);
     }
-    let e = decode(&encode("c2", Err(Error::corrupt("bad\nbytes")))).expect("decodes").1.unwrap_err();
+    let bytes = encode("c2", Err(Error::corrupt("bad\nbytes")));
+    assert!(bytes.starts_with(reply_prefix("c2").as_bytes()));
+    let e = decode(&bytes).expect("decodes").1.unwrap_err();
     assert_eq!((e.code, e.message.as_str()), (Code::CorruptInput, "bad\nbytes"));
-    assert!(encode("c3", Ok(Output::Text("x".into()))).starts_with(reply_prefix("c3").as_bytes()));
+
     assert_eq!(decode(b"{\"call\":1}\n").unwrap_err().code, Code::RedisRejected);
     assert_eq!(decode(b"no newline").unwrap_err().code, Code::RedisRejected);
   }
@@ -301,6 +352,32 @@ mod tests {
     let (event, out) = call.answer_within(Ok(Output::Bytes(vec![1; 10])), 50);
     assert_eq!(event, json!({ "call": "c", "bytes": 10 }));
     assert_eq!(decode(&out.bytes).expect("decodes").1.expect("ok"), Output::Bytes(vec![1; 10]));
+  }
+
+  #[test]
+  fn a_caller_sends_overlays_as_bytes_only() {
+    let with = |input: Value| call_options(Kind::Resize, json!({ "width": 10, "composite": [{ "input": { "buffer": 0 } }, { "input": input }] }), &[b"ab", b"cd"]);
+    for input in [json!({ "key": "secret" }), json!({ "path": "/etc/passwd" }), json!({ "base64": "AAAA" })] {
+      let e = with(input.clone()).unwrap_err();
+      assert_eq!(e.code, Code::InvalidArg, "{input}");
+      assert!(e.message.starts_with("composite[1].input: a path, key or base64"), "{}", e.message);
+    }
+    let sent = with(json!({ "buffer": 1 })).expect("buffers travel");
+    assert_eq!(sent["composite"][0]["input"], json!({ "base64": "YWI=" }));
+    assert_eq!(sent["composite"][1]["input"], json!({ "base64": "Y2Q=" }));
+    assert_eq!(with(json!({ "buffer": 2 })).unwrap_err().code, Code::Internal);
+  }
+
+  #[test]
+  fn a_refused_answer_becomes_a_small_error_for_the_same_call() {
+    let answer = encode("c9", Ok(Output::Bytes(vec![7; 1000])));
+    let (event, bytes) = refused(&answer, "OOM command not allowed");
+    assert!(bytes.len() < 200 && bytes.starts_with(reply_prefix("c9").as_bytes()));
+    assert_eq!(event["error"]["code"], "ERR_REDIS_REJECTED");
+    let (call, e) = decode(&bytes).expect("decodes");
+    let e = e.unwrap_err();
+    assert_eq!((call.as_str(), e.code), ("c9", Code::RedisRejected));
+    assert!(e.message.contains(&format!("({} bytes)", answer.len())) && e.message.contains("OOM"), "{}", e.message);
   }
 
   #[test]

@@ -35,6 +35,7 @@ use super::job::{input_too_large, InputRef, KeyOutput, NativeJob, Spec};
 use super::keys::Keys;
 use super::link::{Con, Link, Target};
 use super::payload;
+use super::remote;
 use super::plugins::{JobLock, PluginJob, Plugins, ReEnqueued, Retry};
 use rusque_core::error::{Code, Error};
 use rusque_core::pool::{self, Cancel};
@@ -632,8 +633,10 @@ impl Slot {
   /// ack may or may not have landed and `ack` keeps it; the working-on key,
   /// read again on reconnect, tells which (see serve).
   async fn step(&self, con: &mut Con, script: &redis::Script, k: &StepKeys, ack: &mut Option<Ack>, claim: bool) -> Result<Option<Claimed>, Disconnected> {
-    // Twice at most: a step whose output Redis refused fails that job, then claims.
+    // Twice at most: a step whose output Redis refused fails that job, then
+    // claims; three times for a remote call's answer (see below).
     let cluster = self.config.target.is_cluster();
+    let mut refused_once = false;
     loop {
       if cluster {
         // A remote call's reply list is under the namespace: the step pushes it.
@@ -696,11 +699,22 @@ impl Slot {
         Ok(reply) => reply,
         // Redis refused to store the output (an ACL, maxmemory...): that job
         // fails, as it does in the JS loop, instead of being re-run forever.
-        // The output's SET is the script's first write (before the ack and
-        // step_done), so the script did nothing else.
+        // The output's write (the SET, or a remote call's RPUSH) is the
+        // script's first (before the ack, a call's input DEL and step_done),
+        // so the script did nothing else.
         // (On a cluster a job's output was written before the step, which
         // only acked; a refused step there is retried, as one without output.)
         Err(e) if e.code().is_some_and(|c| !transient(c)) && matches!(ack, Some(Ack { output: Some(o), .. }) if !cluster || o.gate.is_some()) => {
+          // A remote call's answer: its caller is told with a small error
+          // reply (once: if that is refused too, the job fails as above and
+          // the caller waits out its timeout).
+          if let Some(Ack { output: Some(o @ KeyOutput { gate: Some(_), .. }), result, .. }) = ack.as_mut() {
+            if !refused_once {
+              refused_once = true;
+              (*result, o.bytes) = remote::refused(&o.bytes, &e.to_string());
+              continue;
+            }
+          }
           self.output_refused(con, ack, e).await?;
           // The script did not run; claim now (with no ack this time).
           continue;

@@ -48,6 +48,17 @@ pub fn input_name(i: usize) -> String {
   format!("composite[{i}].input")
 }
 
+/// The error for the `i`-th overlay named by path, key or base64 where only
+/// its bytes may be given: resize(), JobQueue and remote() calls. A remote
+/// call's worker refuses them too (its roots and key policy are for its
+/// native jobs, not for callers that reach it through Redis).
+pub fn bytes_only(i: usize) -> Error {
+  Error::invalid(format!(
+    "{}: a path, key or base64 names an overlay in a native job only; resize(), JobQueue and remote() take its bytes (a Buffer)",
+    input_name(i)
+  ))
+}
+
 /// `e` about the `i`-th overlay's input, naming it.
 fn about(i: usize, e: Error) -> Error {
   Error::new(e.code, format!("{}: {}", input_name(i), e.message))
