@@ -209,6 +209,11 @@ describe('AVIF input', () => {
     } finally {
       await q.close()
     }
+    // As a composite overlay: the same output as the overlay's decoded pixels given as PNG.
+    const overlay = await resize(translucent, { width: 40, format: 'avif' })
+    const asPng = await resize(overlay, { format: 'png' })
+    const over = (input) => resize(photo, { width: 120, format: 'png', composite: [{ input, gravity: 'northwest' }] })
+    assert.ok((await over(overlay)).equals(await over(asPng)), 'an AVIF overlay composites as its decoded pixels')
   })
 
   it('limitInputPixels is checked from the header; a cut or scrambled bitstream is ERR_CORRUPT_INPUT', async () => {
