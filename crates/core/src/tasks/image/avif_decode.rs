@@ -1,7 +1,7 @@
 //! AVIF input: the primary item's AV1 frame (and its alpha plane) decoded by
-//! libaom, the AV1 reference codec (C, BSD-2; the decoder sharp's AVIF input
-//! goes through), compiled from the sources libaom-sys ships (CMake, its x86
-//! assembly through nasm). This file is the one place that calls it.
+//! libaom, the AV1 reference codec (C, BSD-2), compiled from the sources
+//! libaom-sys ships (CMake, its x86 assembly through nasm), decoder only.
+//! This file is the one place that calls it.
 //!
 //! Why not rav1d (the Rust port of dav1d): its only entry points are dav1d's
 //! C API as `extern "C"` functions, so a panic inside it (a fuzzer found one
@@ -164,14 +164,17 @@ impl<'a> Frame<'a> {
     }
     let mono = img.monochrome != 0;
     let planes = if mono { 1 } else { 3 };
-    if img.planes[..planes].iter().any(|p| p.is_null()) || img.stride[..planes].iter().any(|&s| s <= 0) {
+    let high = img.fmt & AOM_IMG_FMT_HIGHBITDEPTH != 0;
+    // Each row must hold its plane's width of samples (chroma: rounded up).
+    let row_bytes = |p: usize| (if p == 0 { width } else { (width + (1 << img.x_chroma_shift) - 1) >> img.x_chroma_shift }) << usize::from(high);
+    if (0..planes).any(|p| img.planes[p].is_null() || usize::try_from(img.stride[p]).map_or(true, |s| s < row_bytes(p))) {
       return Err(Error::corrupt("AVIF frame is missing a plane"));
     }
     Ok(Frame {
       img,
       width,
       height,
-      high: img.fmt & AOM_IMG_FMT_HIGHBITDEPTH != 0,
+      high,
       bits,
       mono,
       shift: (img.x_chroma_shift as usize, img.y_chroma_shift as usize),
@@ -185,8 +188,8 @@ impl<'a> Frame<'a> {
     let w = (self.width + (1 << sx) - 1) >> sx;
     debug_assert!(y < (self.height + (1 << sy) - 1) >> sy);
     // SAFETY: libaom's planes hold at least d_w x d_h samples (chroma
-    // rounded up), `stride` bytes apart (positive, checked in new()), of
-    // u16 when the format says high bit depth; y is within the plane.
+    // rounded up), `stride` bytes apart (at least a row's worth, checked in
+    // new()), of u16 when the format says high bit depth; y is within the plane.
     unsafe {
       let start = self.img.planes[plane].offset(self.img.stride[plane] as isize * y as isize);
       if self.high {
