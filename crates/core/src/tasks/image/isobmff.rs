@@ -185,14 +185,20 @@ pub fn coded(data: &[u8]) -> Result<Coded<'_>> {
     if method != 0 {
       return Err(unsupported("item stored inside the meta box (iloc construction method 1 or 2)"));
     }
-    extents
+    let pieces: Vec<&[u8]> = extents
       .iter()
       .map(|&(offset, length)| {
         let start = usize::try_from(offset).ok();
         let end = start.zip(usize::try_from(length).ok()).and_then(|(s, l)| s.checked_add(l));
         start.zip(end).and_then(|(s, e)| data.get(s..e)).ok_or_else(|| truncated("image data (an iloc extent lies past the end)"))
       })
-      .collect()
+      .collect::<Result<_>>()?;
+    // Overlapping extents could add up to far more than the file: the
+    // decoder gathers them into one buffer.
+    if pieces.iter().map(|p| p.len()).sum::<usize>() > data.len() {
+      return Err(truncated("iloc box (an item's extents overlap)"));
+    }
+    Ok(pieces)
   };
   Ok(Coded { colour: extents(primary)?, alpha: alpha_item.map(extents).transpose()? })
 }
@@ -221,6 +227,9 @@ fn item_types(meta: &[u8]) -> Result<Vec<(u32, [u8; 4])>> {
   Ok(out)
 }
 
+/// More extents than any writer splits a still image's items into.
+const MAX_EXTENTS: u64 = 4096;
+
 /// `iloc`'s items: (item, construction method, [(offset, length)]).
 fn locations(iloc: &Bx<'_>) -> Result<Vec<(u32, u8, Vec<(u64, u64)>)>> {
   let bad = || truncated("iloc box");
@@ -241,12 +250,19 @@ fn locations(iloc: &Bx<'_>) -> Result<Vec<(u32, u8, Vec<(u64, u64)>)>> {
   let id_size = if version < 2 { 2 } else { 4 };
   let count = uint(id_size)?;
   let mut out = Vec::new();
+  // Extents whose fields are all 0 bytes wide cost no bytes to list, so
+  // their count is bounded here rather than by the box's size.
+  let mut listed = 0u64;
   for _ in 0..count {
     let item = uint(id_size)? as u32;
     let method = if version >= 1 { (uint(2)? & 15) as u8 } else { 0 };
     uint(2)?; // data reference index
     let base = uint(base_size)?;
     let extents = uint(2)?;
+    listed += extents;
+    if listed > MAX_EXTENTS {
+      return Err(Error::corrupt(format!("AVIF iloc box lists more than {MAX_EXTENTS} extents: the file is corrupt")));
+    }
     let mut list = Vec::new();
     for _ in 0..extents {
       uint(index_size)?;
@@ -337,6 +353,51 @@ pub(crate) mod tests {
     assert_eq!([0, 1, 2, 3].map(|t| orientation(t, None)), [1, 8, 3, 6]);
     assert_eq!([0, 1, 2, 3].map(|t| orientation(t, Some(0))), [2, 7, 4, 5]);
     assert_eq!([0, 1, 2, 3].map(|t| orientation(t, Some(1))), [4, 5, 2, 7]);
+  }
+
+  /// `header` plus iinf (item 1 of `kind`), iloc (item 1: `extents` of
+  /// (offset into the mdat's 64 bytes, length), construction method
+  /// `method`) and the mdat.
+  fn with_items(kind: &[u8; 4], method: u8, extents: &[(u32, u32)]) -> Vec<u8> {
+    // The iloc's size does not depend on the offsets: lay out once to find the mdat.
+    let mdat = (written(kind, method, extents).len() - 64) as u32;
+    written(kind, method, &extents.iter().map(|&(o, l)| (o + mdat, l)).collect::<Vec<_>>())
+  }
+
+  fn written(kind: &[u8; 4], method: u8, extents: &[(u32, u32)]) -> Vec<u8> {
+    let h = header(4, 4, false);
+    let infe = bx(b"infe", &[&[2, 0, 0, 0, 0, 1, 0, 0][..], kind, b"\0"].concat());
+    let iinf = fullbx(b"iinf", &[&[0, 1][..], &infe].concat());
+    let mut iloc = vec![1, 0, 0, 0, 0x44, 0x00, 0, 1, 0, 1, 0, method, 0, 0];
+    iloc.extend_from_slice(&(extents.len() as u16).to_be_bytes());
+    for (o, l) in extents {
+      iloc.extend_from_slice(&o.to_be_bytes());
+      iloc.extend_from_slice(&l.to_be_bytes());
+    }
+    // The meta box is the header's second box: append iinf and iloc inside it.
+    let ftyp = u32::from_be_bytes(h[..4].try_into().unwrap()) as usize;
+    let mut meta = h[ftyp + 8..].to_vec();
+    meta.extend(iinf);
+    meta.extend(bx(b"iloc", &iloc));
+    [&h[..ftyp], &bx(b"meta", &meta), &bx(b"mdat", &[7; 64])].concat()
+  }
+
+  #[test]
+  fn finds_the_items_data_and_refuses_what_it_does_not_read() {
+    let file = with_items(b"av01", 0, &[(0, 40), (40, 24)]);
+    let found = coded(&file).unwrap();
+    assert_eq!(found.colour, [&[7; 40][..], &[7; 24][..]]);
+    assert!(found.alpha.is_none());
+    let code = |kind, method, extents: &[(u32, u32)]| coded(&with_items(kind, method, extents)).err().map(|e| e.code);
+    assert_eq!(code(b"grid", 0, &[(0, 64)]), Some(Code::UnsupportedFormat));
+    assert_eq!(code(b"av01", 1, &[(0, 8)]), Some(Code::UnsupportedFormat), "stored in idat");
+    assert_eq!(code(b"av01", 0, &[(0, 65)]), Some(Code::CorruptInput), "past the end");
+    // Overlapping extents, each within the file, adding up to more than it.
+    let size = file.len() as u32;
+    assert_eq!(code(b"av01", 0, &[(0, 64); 2]), None, "{size} bytes");
+    assert_eq!(code(b"av01", 0, &vec![(0, 64); size as usize / 32]), Some(Code::CorruptInput));
+    // Thousands of extents are refused before they are listed.
+    assert_eq!(code(b"av01", 0, &vec![(0, 0); 5000]), Some(Code::CorruptInput));
   }
 
   #[test]
