@@ -20,7 +20,7 @@ export type Blend = 'over' | 'multiply' | 'screen' | 'darken' | 'lighten'
 /** One overlay of `composite` (sharp's names). */
 export interface CompositeOverlay {
   /**
-   * The overlay's bytes (JPEG, PNG, WebP or GIF), copied when the call is
+   * The overlay's bytes (JPEG, PNG, WebP, GIF or AVIF), copied when the call is
    * made. In a native job's arguments: { path } (inside the Worker's roots),
    * { key } or { base64 }, as for the main input.
    */
@@ -163,7 +163,6 @@ export interface ResizeResult {
 }
 
 export interface Metadata {
-  /** 'avif': read from the header only; resizing AVIF input is refused (ERR_UNSUPPORTED_FORMAT). */
   format: 'jpeg' | 'png' | 'webp' | 'gif' | 'avif'
   /** Stored width, before EXIF orientation (as sharp reports it). */
   width: number

@@ -8,7 +8,7 @@ const { Worker, MultiWorker, native: nativeJob, remoteJobs } = require('./lib/re
 const { remote } = require('./lib/remote')
 
 /**
- * Resizes an image (JPEG, PNG, WebP or GIF bytes) on the rusque pool.
+ * Resizes an image (JPEG, PNG, WebP, GIF or AVIF bytes) on the rusque pool.
  * Options follow sharp's meanings: width, height, fit, position, background,
  * withoutEnlargement, kernel, format, quality, progressive, autoOrient, limitInputPixels, limitOutputPixels, signal,
  * and the per-format encoder options (docs/api.md): chromaSubsampling, trellisQuantisation, optimiseCoding,

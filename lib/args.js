@@ -77,7 +77,7 @@ function argError (name, err) {
 
 function imageBytes (input) {
   const bytes = toBytes(input)
-  if (bytes.byteLength === 0) throw invalidArg('input is empty: pass the bytes of a JPEG, PNG, WebP or GIF image')
+  if (bytes.byteLength === 0) throw invalidArg('input is empty: pass the bytes of a JPEG, PNG, WebP, GIF or AVIF image')
   return bytes
 }
 

@@ -26,6 +26,7 @@ const TARGETS = {
   resize_png: ['png'],
   resize_webp: ['webp'],
   resize_gif: ['gif'],
+  resize_avif: ['avif'],
   metadata: ['jpeg', 'png', 'webp', 'gif', 'avif'],
   metadata_avif: ['avif'],
   resize_options: ['options'],
@@ -123,6 +124,9 @@ async function variants () {
     add('gif', `interlaced-${tag}.gif`, await base(photo, w, h).gif({ interlace: true, colours: 8, dither: 0 }).toBuffer())
     add('avif', `still-${tag}.avif`, await base(photo, w, h).avif({ quality: 40 }).toBuffer())
     add('avif', `alpha-${tag}.avif`, await base(alpha, w, h).avif({ quality: 40 }).toBuffer())
+    add('avif', `420-${tag}.avif`, await base(photo, w, h).avif({ quality: 40, chromaSubsampling: '4:2:0' }).toBuffer())
+    add('avif', `10bit-${tag}.avif`, await base(alpha, w, h).avif({ quality: 40, bitdepth: 10 }).toBuffer())
+    add('avif', `12bit-420-${tag}.avif`, await base(photo, w, h).avif({ quality: 40, bitdepth: 12, chromaSubsampling: '4:2:0' }).toBuffer())
   }
   for (let o = 2; o <= 8; o++) {
     add('jpeg', `orientation-${o}.jpg`, await base(photo, 24, 16).withMetadata({ orientation: o }).jpeg().toBuffer())

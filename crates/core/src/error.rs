@@ -38,7 +38,7 @@ catalogue! {
     "An argument or a job's options had the wrong type or value; fix the call (the message names the option), do not retry it as is.",
   /// The bytes are not an image format rusque reads.
   UnsupportedFormat = "ERR_UNSUPPORTED_FORMAT":
-    "The bytes are not a JPEG, PNG, WebP or GIF image rusque can read (AVIF: metadata() only); tell whoever sent them.",
+    "The bytes are not a JPEG, PNG, WebP, GIF or AVIF image rusque can read; tell whoever sent them.",
   /// The bytes claim a supported format but are corrupt or truncated.
   CorruptInput = "ERR_CORRUPT_INPUT":
     "The image data is corrupt or truncated; tell whoever sent it.",

@@ -5,7 +5,9 @@
 //! alone on every target we ship (Rust, plus nasm for its x86 assembly, which
 //! the JPEG codec already needs; aarch64 assembly through the C compiler).
 //! libaom (what sharp uses, through libheif) and SVT-AV1 are C/C++ projects
-//! built with CMake, which the zig cross-builds do not have. `ravif` wraps
+//! built with CMake; libaom's decoder is built that way for AVIF input
+//! (avif_decode.rs), but its encoder would add megabytes to an addon held
+//! under 10 MB, and rav1e is already here and tuned. `ravif` wraps
 //! rav1e too but always writes 4:4:4, so it could not honour
 //! `chromaSubsampling: '4:2:0'`; the few lines of colour conversion are ours.
 //!

@@ -7,7 +7,7 @@ use std::os::raw::c_int;
 
 use super::header::{image_format, map_image_error, Header};
 use super::Format;
-use crate::error::{Code, Error, Result};
+use crate::error::{Error, Result};
 use crate::pool::panic_message;
 
 /// Decoded pixels, tightly packed rows of `channels` bytes per pixel.
@@ -36,12 +36,8 @@ pub fn decode(data: &[u8], header: &Header, min_size: Option<(u32, u32)>) -> Res
   super::plausible::check(data, header)?;
   match header.format {
     Format::Jpeg => Ok((decode_jpeg(data, header, min_size)?, super::header::jpeg_icc(data))),
-    // rav1d (the one AV1 decoder that builds from crates.io sources) can
-    // abort the process on hostile input: see README, "AVIF".
-    Format::Avif => Err(Error::new(
-      Code::UnsupportedFormat,
-      "AVIF input can be described (metadata()) but not decoded: rusque has no AVIF decoder yet; convert it to JPEG, PNG or WebP first",
-    )),
+    // The colour profile (colr 'prof') is not read yet: pixels are taken as sRGB.
+    Format::Avif => Ok((super::avif_decode::decode(data, header)?, None)),
     other => decode_with_image_crate(data, other, header),
   }
 }

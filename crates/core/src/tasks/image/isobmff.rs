@@ -103,9 +103,10 @@ fn full<'a>(b: &Bx<'a>) -> Result<(u8, u32, &'a [u8])> {
   Ok(((vf >> 24) as u8, vf & 0xFF_FFFF, &b.body[4..]))
 }
 
-/// The `meta` box's parts the header is read from: the primary item, the
-/// item properties and their associations.
+/// The `meta` box's parts both the header and the decoder read: the body,
+/// the primary item, the item properties and their associations.
 struct Meta<'a> {
+  body: &'a [u8],
   primary: u32,
   properties: Vec<Bx<'a>>,
   associations: Vec<(u32, u16)>,
@@ -122,7 +123,7 @@ impl<'a> Meta<'a> {
     let ipco = child(iprp.body, b"ipco")?.ok_or_else(|| truncated("iprp box (no property container)"))?;
     let properties: Vec<Bx<'_>> = boxes(ipco.body).collect::<Result<_>>()?;
     let ipma = child(iprp.body, b"ipma")?.ok_or_else(|| truncated("iprp box (no property associations)"))?;
-    Ok(Meta { primary, properties, associations: associations(&ipma)? })
+    Ok(Meta { body, primary, properties, associations: associations(&ipma)? })
   }
 
   /// Each (item, property) association whose property exists.
@@ -153,6 +154,125 @@ pub fn read(data: &[u8]) -> Result<AvifHeader> {
   let turns = meta.property(meta.primary, b"irot").and_then(|p| p.body.first()).map_or(0, |b| b & 3);
   let mirror = meta.property(meta.primary, b"imir").and_then(|p| p.body.first()).map(|b| b & 1);
   Ok(AvifHeader { width, height, has_alpha, orientation: orientation(turns, mirror) })
+}
+
+/// The coded data of an AVIF's primary image and of its alpha plane, if
+/// any: AV1 bitstreams (OBUs), each gathered from its `iloc` extents.
+pub struct Coded<'a> {
+  pub colour: Vec<&'a [u8]>,
+  pub alpha: Option<Vec<&'a [u8]>>,
+}
+
+/// Finds the primary item's and the alpha item's data. Only what AVIF still
+/// images use is read: items of type `av01` stored in the file (`iloc`
+/// construction method 0); a grid or an `idat`-stored item is refused as
+/// unsupported.
+pub fn coded(data: &[u8]) -> Result<Coded<'_>> {
+  use crate::error::Code;
+  let unsupported = |what: &str| Error::new(Code::UnsupportedFormat, format!("AVIF {what} is not supported"));
+  let meta = Meta::read(data)?;
+  let primary = meta.primary;
+  let types = item_types(meta.body)?;
+  let type_of = |item: u32| types.iter().find(|(i, _)| *i == item).map(|(_, t)| *t);
+  if type_of(primary) != Some(*b"av01") {
+    return Err(unsupported(&format!("primary item of type {:?} (only single AV1 images are read; grids are not)", type_of(primary).map(|t| String::from_utf8_lossy(&t).into_owned()))));
+  }
+  let alpha_item = meta.associated().find(|&(item, p)| item != primary && type_of(item) == Some(*b"av01") && is_alpha(p)).map(|(item, _)| item);
+  let iloc = child(meta.body, b"iloc")?.ok_or_else(|| truncated("meta box (no item locations)"))?;
+  let locations = locations(&iloc)?;
+  let extents = |item: u32| -> Result<Vec<&[u8]>> {
+    let (method, extents) = locations.iter().find(|(i, _, _)| *i == item).map(|(_, m, e)| (*m, e)).ok_or_else(|| truncated("iloc box (no location for an item)"))?;
+    if method != 0 {
+      return Err(unsupported("item stored inside the meta box (iloc construction method 1 or 2)"));
+    }
+    let pieces: Vec<&[u8]> = extents
+      .iter()
+      .map(|&(offset, length)| {
+        let start = usize::try_from(offset).ok();
+        let end = start.zip(usize::try_from(length).ok()).and_then(|(s, l)| s.checked_add(l));
+        start.zip(end).and_then(|(s, e)| data.get(s..e)).ok_or_else(|| truncated("image data (an iloc extent lies past the end)"))
+      })
+      .collect::<Result<_>>()?;
+    // Overlapping extents could add up to far more than the file: the
+    // decoder gathers them into one buffer.
+    if pieces.iter().map(|p| p.len()).sum::<usize>() > data.len() {
+      return Err(truncated("iloc box (an item's extents overlap)"));
+    }
+    Ok(pieces)
+  };
+  Ok(Coded { colour: extents(primary)?, alpha: alpha_item.map(extents).transpose()? })
+}
+
+/// `iinf`'s (item, type) pairs (from `infe` boxes of version 2 and 3).
+fn item_types(meta: &[u8]) -> Result<Vec<(u32, [u8; 4])>> {
+  let iinf = child(meta, b"iinf")?.ok_or_else(|| truncated("meta box (no item information)"))?;
+  let (version, _, body) = full(&iinf)?;
+  let skip = if version == 0 { 2 } else { 4 };
+  let entries = body.get(skip..).ok_or_else(|| truncated("iinf box"))?;
+  let mut out = Vec::new();
+  for infe in boxes(entries) {
+    let infe = infe?;
+    if &infe.kind != b"infe" {
+      continue;
+    }
+    let (version, _, d) = full(&infe)?;
+    let parsed = match version {
+      2 => be16(d, 0).map(u32::from).zip(d.get(4..8)),
+      3 => be32(d, 0).zip(d.get(6..10)),
+      _ => continue,
+    };
+    let (item, kind) = parsed.ok_or_else(|| truncated("infe box"))?;
+    out.push((item, kind.try_into().map_err(|_| truncated("infe box"))?));
+  }
+  Ok(out)
+}
+
+/// More extents than any writer splits a still image's items into.
+const MAX_EXTENTS: u64 = 4096;
+
+/// `iloc`'s items: (item, construction method, [(offset, length)]).
+fn locations(iloc: &Bx<'_>) -> Result<Vec<(u32, u8, Vec<(u64, u64)>)>> {
+  let bad = || truncated("iloc box");
+  let (version, _, d) = full(iloc)?;
+  let mut at = 0usize;
+  // A big-endian unsigned field of `n` bytes (iloc's variable sizes are 0, 4 or 8).
+  let mut uint = |n: usize| -> Result<u64> {
+    if !matches!(n, 0 | 2 | 4 | 8) {
+      return Err(bad());
+    }
+    let bytes = d.get(at..at + n).ok_or_else(bad)?;
+    at += n;
+    Ok(bytes.iter().fold(0u64, |v, &b| v << 8 | u64::from(b)))
+  };
+  let sizes = uint(2)?;
+  let (offset_size, length_size, base_size) = ((sizes >> 12) as usize, (sizes >> 8 & 15) as usize, (sizes >> 4 & 15) as usize);
+  let index_size = if version >= 1 { (sizes & 15) as usize } else { 0 };
+  let id_size = if version < 2 { 2 } else { 4 };
+  let count = uint(id_size)?;
+  let mut out = Vec::new();
+  // Extents whose fields are all 0 bytes wide cost no bytes to list, so
+  // their count is bounded here rather than by the box's size.
+  let mut listed = 0u64;
+  for _ in 0..count {
+    let item = uint(id_size)? as u32;
+    let method = if version >= 1 { (uint(2)? & 15) as u8 } else { 0 };
+    uint(2)?; // data reference index
+    let base = uint(base_size)?;
+    let extents = uint(2)?;
+    listed += extents;
+    if listed > MAX_EXTENTS {
+      return Err(Error::corrupt(format!("AVIF iloc box lists more than {MAX_EXTENTS} extents: the file is corrupt")));
+    }
+    let mut list = Vec::new();
+    for _ in 0..extents {
+      uint(index_size)?;
+      let offset = uint(offset_size)?;
+      let length = uint(length_size)?;
+      list.push((base.checked_add(offset).ok_or_else(bad)?, length));
+    }
+    out.push((item, method, list));
+  }
+  Ok(out)
 }
 
 /// `ipma`'s (item, property index) pairs; the index is 1-based into `ipco`.
@@ -233,6 +353,51 @@ pub(crate) mod tests {
     assert_eq!([0, 1, 2, 3].map(|t| orientation(t, None)), [1, 8, 3, 6]);
     assert_eq!([0, 1, 2, 3].map(|t| orientation(t, Some(0))), [2, 7, 4, 5]);
     assert_eq!([0, 1, 2, 3].map(|t| orientation(t, Some(1))), [4, 5, 2, 7]);
+  }
+
+  /// `header` plus iinf (item 1 of `kind`), iloc (item 1: `extents` of
+  /// (offset into the mdat's 64 bytes, length), construction method
+  /// `method`) and the mdat.
+  fn with_items(kind: &[u8; 4], method: u8, extents: &[(u32, u32)]) -> Vec<u8> {
+    // The iloc's size does not depend on the offsets: lay out once to find the mdat.
+    let mdat = (written(kind, method, extents).len() - 64) as u32;
+    written(kind, method, &extents.iter().map(|&(o, l)| (o + mdat, l)).collect::<Vec<_>>())
+  }
+
+  fn written(kind: &[u8; 4], method: u8, extents: &[(u32, u32)]) -> Vec<u8> {
+    let h = header(4, 4, false);
+    let infe = bx(b"infe", &[&[2, 0, 0, 0, 0, 1, 0, 0][..], kind, b"\0"].concat());
+    let iinf = fullbx(b"iinf", &[&[0, 1][..], &infe].concat());
+    let mut iloc = vec![1, 0, 0, 0, 0x44, 0x00, 0, 1, 0, 1, 0, method, 0, 0];
+    iloc.extend_from_slice(&(extents.len() as u16).to_be_bytes());
+    for (o, l) in extents {
+      iloc.extend_from_slice(&o.to_be_bytes());
+      iloc.extend_from_slice(&l.to_be_bytes());
+    }
+    // The meta box is the header's second box: append iinf and iloc inside it.
+    let ftyp = u32::from_be_bytes(h[..4].try_into().unwrap()) as usize;
+    let mut meta = h[ftyp + 8..].to_vec();
+    meta.extend(iinf);
+    meta.extend(bx(b"iloc", &iloc));
+    [&h[..ftyp], &bx(b"meta", &meta), &bx(b"mdat", &[7; 64])].concat()
+  }
+
+  #[test]
+  fn finds_the_items_data_and_refuses_what_it_does_not_read() {
+    let file = with_items(b"av01", 0, &[(0, 40), (40, 24)]);
+    let found = coded(&file).unwrap();
+    assert_eq!(found.colour, [&[7; 40][..], &[7; 24][..]]);
+    assert!(found.alpha.is_none());
+    let code = |kind, method, extents: &[(u32, u32)]| coded(&with_items(kind, method, extents)).err().map(|e| e.code);
+    assert_eq!(code(b"grid", 0, &[(0, 64)]), Some(Code::UnsupportedFormat));
+    assert_eq!(code(b"av01", 1, &[(0, 8)]), Some(Code::UnsupportedFormat), "stored in idat");
+    assert_eq!(code(b"av01", 0, &[(0, 65)]), Some(Code::CorruptInput), "past the end");
+    // Overlapping extents, each within the file, adding up to more than it.
+    let size = file.len() as u32;
+    assert_eq!(code(b"av01", 0, &[(0, 64); 2]), None, "{size} bytes");
+    assert_eq!(code(b"av01", 0, &vec![(0, 64); size as usize / 32]), Some(Code::CorruptInput));
+    // Thousands of extents are refused before they are listed.
+    assert_eq!(code(b"av01", 0, &vec![(0, 0); 5000]), Some(Code::CorruptInput));
   }
 
   #[test]

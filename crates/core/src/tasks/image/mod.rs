@@ -2,6 +2,7 @@
 //! (decode → orient → resize → encode, with cancellation checkpoints between).
 
 pub mod avif;
+pub mod avif_decode;
 pub mod colour;
 pub mod composite;
 pub mod decode;
