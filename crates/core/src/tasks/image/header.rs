@@ -19,11 +19,19 @@ pub struct Header {
   pub has_alpha: bool,
   /// EXIF orientation 1-8; 1 when absent or invalid.
   pub orientation: u8,
+  /// Frames an animated decode yields (GIF, animated WebP); 1 for a still
+  /// image. Counted from the frames the file holds (timing.rs).
+  pub frames: u32,
 }
 
 impl Header {
   pub fn pixels(&self) -> u64 {
     u64::from(self.width) * u64::from(self.height)
+  }
+
+  /// Pixels of every frame together: what an animated decode produces.
+  pub fn animation_pixels(&self) -> u64 {
+    self.pixels().saturating_mul(u64::from(self.frames))
   }
 }
 
@@ -54,7 +62,7 @@ pub fn read(data: &[u8]) -> Result<Header> {
     Format::Jpeg => read_jpeg(data)?,
     Format::Avif => {
       let h = super::isobmff::read(data)?;
-      Header { format, width: h.width, height: h.height, channels: if h.has_alpha { 4 } else { 3 }, has_alpha: h.has_alpha, orientation: h.orientation }
+      Header { format, width: h.width, height: h.height, channels: if h.has_alpha { 4 } else { 3 }, has_alpha: h.has_alpha, orientation: h.orientation, frames: 1 }
     }
     Format::Webp => read_with_image_crate(data, format).map_err(|e| webp_canvas_too_large(data).unwrap_or(e))?,
     _ => read_with_image_crate(data, format)?,
@@ -74,6 +82,25 @@ pub fn check_limit(header: &Header, limit_input_pixels: u64) -> Result<()> {
         header.width,
         header.height,
         header.pixels(),
+        limit_input_pixels
+      ),
+    ));
+  }
+  Ok(())
+}
+
+/// An animated decode's limit: every frame's pixels count, as libvips
+/// (so sharp) counts the pages it loads.
+pub fn check_animation_limit(header: &Header, limit_input_pixels: u64) -> Result<()> {
+  if limit_input_pixels > 0 && header.animation_pixels() > limit_input_pixels {
+    return Err(Error::new(
+      Code::LimitExceeded,
+      format!(
+        "input animation is {}x{} in {} frames ({} pixels), over limitInputPixels ({}); raise limitInputPixels to accept it, or leave animated off to read the first frame only",
+        header.width,
+        header.height,
+        header.frames,
+        header.animation_pixels(),
         limit_input_pixels
       ),
     ));
@@ -125,7 +152,7 @@ fn read_jpeg(data: &[u8]) -> Result<Header> {
         if !matches!(channels, 1 | 3 | 4) {
           return Err(Error::new(Code::UnsupportedFormat, format!("JPEG with {channels} components is not supported")));
         }
-        return Ok(Header { format: Format::Jpeg, width, height, channels, has_alpha: false, orientation });
+        return Ok(Header { format: Format::Jpeg, width, height, channels, has_alpha: false, orientation, frames: 1 });
       }
       _ => {}
     }
@@ -292,6 +319,7 @@ fn read_with_image_crate(data: &[u8], format: Format) -> Result<Header> {
     channels: color.channel_count(),
     has_alpha: color.has_alpha(),
     orientation,
+    frames: super::timing::frames(data, format),
   })
 }
 
@@ -363,7 +391,7 @@ mod tests {
 
   #[test]
   fn limit_is_checked_from_header() {
-    let h = Header { format: Format::Png, width: 100_000, height: 100_000, channels: 3, has_alpha: false, orientation: 1 };
+    let h = Header { format: Format::Png, width: 100_000, height: 100_000, channels: 3, has_alpha: false, orientation: 1, frames: 1 };
     assert_eq!(check_limit(&h, 268_402_689).unwrap_err().code, Code::LimitExceeded);
     assert!(check_limit(&h, 0).is_ok());
   }
