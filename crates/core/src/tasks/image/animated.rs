@@ -124,7 +124,11 @@ impl Writer {
 /// Resizes every frame of `data`, prepared (and checked) as `p`.
 pub fn resize(data: &[u8], header: &Header, p: &Prepared, opts: &ResizeOptions, cancel: &Cancel) -> Result<Encoded> {
   plausible::check(data, header)?;
-  let plays = opts.encode.loop_count.unwrap_or_else(|| timing::read(data, header.format).map_or(0, |t| t.loop_count));
+  let timing = timing::read(data, header.format);
+  if timing.as_ref().is_some_and(|t| t.truncated) {
+    return Err(Error::corrupt(format!("{} animation is truncated: its last frame's data ends early", header.format.name())));
+  }
+  let plays = opts.encode.loop_count.unwrap_or_else(|| timing.map_or(0, |t| t.loop_count));
   let (width, height) = p.plan.canvas;
   let mut writer = match p.format {
     Format::Gif => Writer::Gif(GifWriter::new(width, height, opts.encode.gif, plays, true)?),
@@ -256,9 +260,9 @@ mod tests {
     let input = animated_webp(&[100, 40, 250], 0, true);
     let never = Cancel::never();
     let e = resize_with_info(&input, &opts(serde_json::json!({ "animated": true, "loop": 2, "delay": 50 })), &never).unwrap();
-    assert_eq!(timing::read(&e.bytes, Format::Webp).unwrap(), timing::Timing { pages: 3, delay: vec![50; 3], loop_count: 2 });
+    assert_eq!(timing::read(&e.bytes, Format::Webp).unwrap(), timing::Timing { pages: 3, delay: vec![50; 3], loop_count: 2, truncated: false });
     let e = resize_with_info(&input, &opts(serde_json::json!({ "animated": true, "format": "gif", "delay": [10, 20, 30] })), &never).unwrap();
-    assert_eq!(timing::read(&e.bytes, Format::Gif).unwrap(), timing::Timing { pages: 3, delay: vec![10, 20, 30], loop_count: 0 });
+    assert_eq!(timing::read(&e.bytes, Format::Gif).unwrap(), timing::Timing { pages: 3, delay: vec![10, 20, 30], loop_count: 0, truncated: false });
     let e = resize_with_info(&input, &opts(serde_json::json!({ "animated": true, "delay": [10, 20] })), &never).unwrap_err();
     assert_eq!(e.code, Code::InvalidArg);
     assert!(e.message.starts_with("delay has 2 entries but the animation has 3 frames"), "{}", e.message);
@@ -301,5 +305,88 @@ mod tests {
       assert_eq!((f.width, f.height), (32, 24));
       assert!(f.data.chunks_exact(f.channels.into()).all(|p| p[0].abs_diff(p[1]) <= 2 && p[1].abs_diff(p[2]) <= 2), "grey");
     }
+  }
+
+  fn any_animated() -> ResizeOptions {
+    opts(serde_json::json!({ "animated": true, "width": 20 }))
+  }
+
+  #[test]
+  fn truncated_animations_are_coded_errors() {
+    let never = Cancel::never();
+    for input in [animated_gif(&[10, 20, 30], 0), animated_webp(&[10, 20, 30], 0, true)] {
+      let format = header::read(&input).unwrap().format;
+      for cut in 0..input.len() {
+        match resize_with_info(&input[..cut], &any_animated(), &never) {
+          Ok(e) => assert!(e.info.pages.unwrap_or((1, 0)).0 <= 3),
+          Err(e) => assert!(matches!(e.code, Code::CorruptInput | Code::UnsupportedFormat), "{format:?} cut at {cut}: {e:?}"),
+        }
+      }
+      // Cut inside the last frame: refused, not two frames of three.
+      let e = resize_with_info(&input[..input.len() - 10], &any_animated(), &never).unwrap_err();
+      assert_eq!(e.code, Code::CorruptInput, "{format:?}: {}", e.message);
+    }
+  }
+
+  /// A GIF with a `sw`x`sh` screen and these frames (left, top, width,
+  /// height) of palette entry 0, with no delay.
+  fn gif_with_frames(sw: u16, sh: u16, frames: &[(u16, u16, u16, u16)]) -> Vec<u8> {
+    let mut e = gif::Encoder::new(Vec::new(), sw, sh, &[0, 0, 0, 255, 255, 255]).unwrap();
+    for &(left, top, width, height) in frames {
+      let buffer = vec![0u8; usize::from(width) * usize::from(height)];
+      e.write_frame(&gif::Frame { left, top, width, height, buffer: buffer.into(), ..gif::Frame::default() }).unwrap();
+    }
+    e.into_inner().unwrap()
+  }
+
+  #[test]
+  fn a_frame_larger_than_the_screen_is_refused_before_its_buffer() {
+    let never = Cancel::never();
+    let mut g = gif_with_frames(16, 12, &[(0, 0, 16, 12), (0, 0, 16, 12)]);
+    // The second descriptor claims 65535x65535 (17 GB of RGBA) behind a 16x12 screen.
+    let at = g.iter().rposition(|&b| b == 0x2C).unwrap();
+    g[at + 5..at + 9].copy_from_slice(&[0xFF; 4]);
+    let e = resize_with_info(&g, &any_animated(), &never).unwrap_err();
+    assert_eq!(e.code, Code::LimitExceeded, "{e:?}");
+    // Past the screen's edge only: clipped to the screen.
+    let g = gif_with_frames(16, 12, &[(0, 0, 16, 12), (10, 8, 16, 12)]);
+    let r = resize_with_info(&g, &any_animated(), &never);
+    assert!(r.as_ref().map_or_else(|e| e.code == Code::CorruptInput, |e| e.info.pages == Some((2, 15))), "{r:?}");
+  }
+
+  #[test]
+  fn a_thousand_zero_delay_frames() {
+    let never = Cancel::never();
+    let frames = vec![(0, 0, 2, 2); 1000];
+    // On a small screen: every frame is kept, each with its zero delay.
+    let g = gif_with_frames(2, 2, &frames);
+    let e = resize_with_info(&g, &opts(serde_json::json!({ "animated": true, "width": 1 })), &never).unwrap();
+    let t = timing::read(&e.bytes, Format::Gif).unwrap();
+    assert_eq!((t.pages, t.delay.iter().all(|&d| d == 0)), (1000, true));
+    // On a 4000x4000 screen (a file of 23 kB): 16 billion pixels to
+    // compose, refused from the header under the default limit.
+    let g = gif_with_frames(4000, 4000, &frames);
+    assert!(g.len() < 25_000);
+    let e = resize_with_info(&g, &any_animated(), &never).unwrap_err();
+    assert_eq!(e.code, Code::LimitExceeded);
+    assert!(e.message.contains("4000x4000 in 1000 frames"), "{}", e.message);
+  }
+
+  #[test]
+  fn frame_counts_come_from_the_frames_the_file_holds() {
+    let never = Cancel::never();
+    // An ANMF chunk claiming 4 GB counts as missing data, not as frames:
+    // with two frames before it, the animation is refused as truncated...
+    let mut w = animated_webp(&[10, 20, 30], 0, false);
+    let at = w.windows(4).rposition(|c| c == b"ANMF").unwrap();
+    w[at + 4..at + 8].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert_eq!(header::read(&w).unwrap().frames, 2);
+    let e = resize_with_info(&w, &any_animated(), &never).unwrap_err();
+    assert_eq!(e.code, Code::CorruptInput, "{}", e.message);
+    // ...and with one before it, there is no animation left: the frame it holds.
+    let mut w = animated_webp(&[10, 20], 0, false);
+    let at = w.windows(4).rposition(|c| c == b"ANMF").unwrap();
+    w[at + 4..at + 8].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert_eq!(resize_with_info(&w, &any_animated(), &never).unwrap().info.pages, None);
   }
 }

@@ -141,7 +141,7 @@ mod tests {
     half.data[..4].copy_from_slice(&[9, 9, 9, 0]);
     w.add(&half, 120, &never).unwrap();
     let bytes = w.finish().unwrap();
-    assert_eq!(timing::read(&bytes, Format::Gif), Some(timing::Timing { pages: 2, delay: vec![70, 120], loop_count: 3 }));
+    assert_eq!(timing::read(&bytes, Format::Gif), Some(timing::Timing { pages: 2, delay: vec![70, 120], loop_count: 3, truncated: false }));
     let h = header::read(&bytes).unwrap();
     assert_eq!((h.width, h.height, h.frames), (4, 3, 2));
     let frames = decode_all(&bytes);

@@ -18,6 +18,8 @@ pub struct Timing {
   pub delay: Vec<u32>,
   /// Times the animation plays; 0 means forever (sharp's `loop`).
   pub loop_count: u32,
+  /// A WebP chunk runs past the end of the data: frames are missing.
+  pub truncated: bool,
 }
 
 /// The timing of a GIF, or of an animated WebP; None for other formats and
@@ -52,8 +54,12 @@ fn webp(data: &[u8]) -> Option<Timing> {
   let mut pos = 12;
   let mut delay = Vec::new();
   let mut loop_count = None;
+  let mut truncated = false;
   while let (Some(kind), Some(len)) = (data.get(pos..pos + 4), le32(data, pos + 4)) {
-    let Some(body) = data.get(pos + 8..pos + 8 + len as usize) else { break };
+    let Some(body) = data.get(pos + 8..pos + 8 + len as usize) else {
+      truncated = true;
+      break;
+    };
     match kind {
       b"ANIM" => loop_count = Some(le16(body, 4).map_or(0, u32::from)),
       b"ANMF" => delay.push(le24(body, 12).unwrap_or(0)),
@@ -63,7 +69,9 @@ fn webp(data: &[u8]) -> Option<Timing> {
     pos += 8 + len as usize + (len as usize & 1);
   }
   let loop_count = loop_count?;
-  Some(Timing { pages: (delay.len() as u32).max(1), delay: if delay.is_empty() { vec![0] } else { delay }, loop_count })
+  // A chunk header cut short is missing data too.
+  truncated |= pos < data.len();
+  Some(Timing { pages: (delay.len() as u32).max(1), delay: if delay.is_empty() { vec![0] } else { delay }, loop_count, truncated })
 }
 
 /// The blocks of a GIF: image descriptors, graphic control extensions
@@ -73,7 +81,7 @@ fn gif(data: &[u8]) -> Timing {
   let mut delay = Vec::new();
   let mut next_delay = 0u32;
   // Header (6), logical screen descriptor (7), then the global colour table.
-  let Some(&flags) = data.get(10) else { return Timing { pages: 1, delay: vec![0], loop_count } };
+  let Some(&flags) = data.get(10) else { return Timing { pages: 1, delay: vec![0], loop_count, truncated: false } };
   let mut pos = 13 + if flags & 0x80 != 0 { 3 << ((flags & 7) + 1) } else { 0 };
   // Skips data sub-blocks (length-prefixed, ended by a zero length).
   let skip_blocks = |mut p: usize| -> Option<usize> {
@@ -114,7 +122,8 @@ fn gif(data: &[u8]) -> Timing {
   if delay.is_empty() {
     delay.push(0);
   }
-  Timing { pages: delay.len() as u32, delay, loop_count }
+  // A GIF cut short shows as a frame its decoder cannot finish.
+  Timing { pages: delay.len() as u32, delay, loop_count, truncated: false }
 }
 
 #[cfg(test)]
@@ -142,7 +151,7 @@ mod tests {
   #[test]
   fn gif_frames_delays_and_loop() {
     let g = gif_bytes(&[7, 12], Some(0));
-    assert_eq!(read(&g, Format::Gif), Some(Timing { pages: 2, delay: vec![70, 120], loop_count: 0 }));
+    assert_eq!(read(&g, Format::Gif), Some(Timing { pages: 2, delay: vec![70, 120], loop_count: 0, truncated: false }));
     assert_eq!(read(&gif_bytes(&[1], Some(2)), Format::Gif).map(|t| t.loop_count), Some(3), "2 repeats are 3 plays");
     assert_eq!(read(&gif_bytes(&[1], None), Format::Gif).map(|t| t.loop_count), Some(1), "no loop block: one play");
     assert_eq!(frames(&g, Format::Gif), 2);
@@ -163,8 +172,10 @@ mod tests {
       w.extend_from_slice(b"ANMF\x10\0\0\0");
       w.extend_from_slice(&body);
     }
-    assert_eq!(read(&w, Format::Webp), Some(Timing { pages: 2, delay: vec![100, 40], loop_count: 3 }));
+    assert_eq!(read(&w, Format::Webp), Some(Timing { pages: 2, delay: vec![100, 40], loop_count: 3, truncated: false }));
     assert_eq!(frames(&w, Format::Webp), 2);
+    assert!(read(&w[..w.len() - 1], Format::Webp).is_some_and(|t| t.truncated && t.pages == 1));
+    assert!(read(&w[..w.len() - 20], Format::Webp).is_some_and(|t| t.truncated && t.pages == 1), "a chunk header cut");
     assert_eq!(frames(&w, Format::Png), 1);
   }
 }

@@ -155,7 +155,7 @@ mod tests {
     w.add(&solid(8, 6, [0, 0, 255, 255]), 40).unwrap();
     w.add(&solid(8, 6, [0, 255, 0, 128]), 0).unwrap();
     let bytes = w.finish().unwrap();
-    assert_eq!(timing::read(&bytes, Format::Webp), Some(timing::Timing { pages: 3, delay: vec![100, 40, 0], loop_count: 3 }));
+    assert_eq!(timing::read(&bytes, Format::Webp), Some(timing::Timing { pages: 3, delay: vec![100, 40, 0], loop_count: 3, truncated: false }));
     let h = header::read(&bytes).unwrap();
     assert_eq!((h.width, h.height, h.frames, h.has_alpha), (8, 6, 3, true));
   }
