@@ -29,10 +29,6 @@ impl Header {
     u64::from(self.width) * u64::from(self.height)
   }
 
-  /// Pixels of every frame together: what an animated decode produces.
-  pub fn animation_pixels(&self) -> u64 {
-    self.pixels().saturating_mul(u64::from(self.frames))
-  }
 }
 
 pub fn sniff(data: &[u8]) -> Option<Format> {
@@ -74,38 +70,30 @@ pub fn read(data: &[u8]) -> Result<Header> {
 }
 
 pub fn check_limit(header: &Header, limit_input_pixels: u64) -> Result<()> {
-  if limit_input_pixels > 0 && header.pixels() > limit_input_pixels {
-    return Err(Error::new(
-      Code::LimitExceeded,
-      format!(
-        "input image is {}x{} ({} pixels), over limitInputPixels ({}); raise limitInputPixels to accept it",
-        header.width,
-        header.height,
-        header.pixels(),
-        limit_input_pixels
-      ),
-    ));
-  }
-  Ok(())
+  check_frames(header, 1, limit_input_pixels)
 }
 
 /// An animated decode's limit: every frame's pixels count, as libvips
 /// (so sharp) counts the pages it loads.
 pub fn check_animation_limit(header: &Header, limit_input_pixels: u64) -> Result<()> {
-  if limit_input_pixels > 0 && header.animation_pixels() > limit_input_pixels {
-    return Err(Error::new(
-      Code::LimitExceeded,
-      format!(
-        "input animation is {}x{} in {} frames ({} pixels), over limitInputPixels ({}); raise limitInputPixels to accept it, or leave animated off to read the first frame only",
-        header.width,
-        header.height,
-        header.frames,
-        header.animation_pixels(),
-        limit_input_pixels
-      ),
-    ));
+  check_frames(header, header.frames, limit_input_pixels)
+}
+
+fn check_frames(header: &Header, frames: u32, limit_input_pixels: u64) -> Result<()> {
+  let pixels = header.pixels().saturating_mul(u64::from(frames));
+  if limit_input_pixels == 0 || pixels <= limit_input_pixels {
+    return Ok(());
   }
-  Ok(())
+  let (w, h) = (header.width, header.height);
+  let (what, or) = if frames > 1 {
+    (format!("input animation is {w}x{h} in {frames} frames"), ", or leave animated off to read the first frame only")
+  } else {
+    (format!("input image is {w}x{h}"), "")
+  };
+  Err(Error::new(
+    Code::LimitExceeded,
+    format!("{what} ({pixels} pixels), over limitInputPixels ({limit_input_pixels}); raise limitInputPixels to accept it{or}"),
+  ))
 }
 
 fn be16(d: &[u8], at: usize) -> Option<u16> {
