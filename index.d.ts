@@ -120,7 +120,7 @@ export interface ResizeOptions {
   /**
    * Resolve to `{ data, info }` (info: the output's format, width, height, channels and size)
    * rather than the Buffer alone, as sharp's toBuffer({ resolveWithObject: true }). Default false.
-   * A native resize job with it adds format, width, height and channels to its result.
+   * A native resize job with it adds format, width, height and channels to its result (and pages, pageHeight for an animation).
    */
   resolveWithObject?: boolean
   /**
@@ -740,7 +740,7 @@ export interface NativeJobDefinition extends JobDefinition<any> {
  * A job definition whose CPU part runs on rusque's pool.
  * - resize: defaults are resize options (width, height, fit, format, quality...); output required;
  *   the job's result is { size, key } or { size, path } (with resolveWithObject: true, also the
- *   output's format, width, height and channels).
+ *   output's format, width, height and channels, and pages and pageHeight for an animation).
  * - metadata: the result is the metadata object (written as JSON when output is given), except
  *   that exif, icc and xmp are replaced by their sizes in bytes: exifSize, iccSize, xmpSize.
  * - hash: defaults { algorithm } (or the algorithm as a string); the result is the hex digest.
