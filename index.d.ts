@@ -105,7 +105,7 @@ export interface ResizeOptions {
   /**
    * Every frame of an animated GIF or WebP, resized alike and written as an animated GIF or WebP
    * (format 'gif' or 'webp'; default: the input's) with its delays and loop count. limitInputPixels
-   * then counts every frame. Default false: the first frame only. sharp's name.
+   * then counts every frame (each as at least 128x128). Default false: the first frame only. sharp's name.
    */
   animated?: boolean
   /** Reject inputs with more pixels than this (read from the header). false or 0 disables. Default 268402689. */

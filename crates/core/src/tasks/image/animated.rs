@@ -281,11 +281,11 @@ mod tests {
     assert!(e.message.starts_with("animated: true writes every frame of this 4-frame gif"), "{}", e.message);
     let e = resize_with_info(&input, &opts(serde_json::json!({ "animated": true, "keepExif": true })), &never).unwrap_err();
     assert_eq!(e.code, Code::InvalidArg);
-    // 48x32 is 1536 pixels a frame, 6144 for four.
-    let e = resize_with_info(&input, &opts(serde_json::json!({ "animated": true, "limitInputPixels": 6000 })), &never).unwrap_err();
+    // 48x32 is 1536 pixels a frame, but each frame counts as at least 128x128: 65536 for four.
+    let e = resize_with_info(&input, &opts(serde_json::json!({ "animated": true, "limitInputPixels": 65535 })), &never).unwrap_err();
     assert_eq!(e.code, Code::LimitExceeded);
-    assert!(e.message.contains("48x32 in 4 frames (6144 pixels)"), "{}", e.message);
-    assert!(resize_with_info(&input, &opts(serde_json::json!({ "animated": true, "limitInputPixels": 6144 })), &never).is_ok());
+    assert!(e.message.contains("48x32 in 4 frames, each frame counted as at least 16384 (65536 pixels)"), "{}", e.message);
+    assert!(resize_with_info(&input, &opts(serde_json::json!({ "animated": true, "limitInputPixels": 65536 })), &never).is_ok());
     // Without animated only the first frame counts.
     assert!(resize_with_info(&input, &opts(serde_json::json!({ "limitInputPixels": 1536 })), &never).is_ok());
     // A cancelled job stops at a frame.
@@ -370,6 +370,12 @@ mod tests {
     let e = resize_with_info(&g, &any_animated(), &never).unwrap_err();
     assert_eq!(e.code, Code::LimitExceeded);
     assert!(e.message.contains("4000x4000 in 1000 frames"), "{}", e.message);
+    // 20000 frames of 1x1 (460 kB): the encoder's cost per frame counts,
+    // 128x128 pixels each, so the default limit refuses them.
+    let g = gif_with_frames(1, 1, &vec![(0, 0, 1, 1); 20_000]);
+    let e = resize_with_info(&g, &any_animated(), &never).unwrap_err();
+    assert_eq!(e.code, Code::LimitExceeded, "{}", e.message);
+    assert!(e.message.contains("1x1 in 20000 frames, each frame counted as at least 16384"), "{}", e.message);
   }
 
   #[test]

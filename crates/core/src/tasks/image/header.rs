@@ -73,20 +73,28 @@ pub fn check_limit(header: &Header, limit_input_pixels: u64) -> Result<()> {
   check_frames(header, 1, limit_input_pixels)
 }
 
+/// The fewest pixels an animation's frame counts for: each frame costs the
+/// encoder about as much as that many pixels however small it is (libwebp
+/// took 100 us a frame for 1x1 frames), so 20 bytes of a 1x1 GIF frame
+/// cannot buy more than their share of work.
+pub const MIN_FRAME_PIXELS: u64 = 128 * 128;
+
 /// An animated decode's limit: every frame's pixels count, as libvips
-/// (so sharp) counts the pages it loads.
+/// (so sharp) counts the pages it loads, each at least MIN_FRAME_PIXELS.
 pub fn check_animation_limit(header: &Header, limit_input_pixels: u64) -> Result<()> {
   check_frames(header, header.frames, limit_input_pixels)
 }
 
 fn check_frames(header: &Header, frames: u32, limit_input_pixels: u64) -> Result<()> {
-  let pixels = header.pixels().saturating_mul(u64::from(frames));
+  let per_frame = if frames > 1 { header.pixels().max(MIN_FRAME_PIXELS) } else { header.pixels() };
+  let pixels = per_frame.saturating_mul(u64::from(frames));
   if limit_input_pixels == 0 || pixels <= limit_input_pixels {
     return Ok(());
   }
   let (w, h) = (header.width, header.height);
   let (what, or) = if frames > 1 {
-    (format!("input animation is {w}x{h} in {frames} frames"), ", or leave animated off to read the first frame only")
+    let floor = if header.pixels() < MIN_FRAME_PIXELS { format!(", each frame counted as at least {MIN_FRAME_PIXELS}") } else { String::new() };
+    (format!("input animation is {w}x{h} in {frames} frames{floor}"), ", or leave animated off to read the first frame only")
   } else {
     (format!("input image is {w}x{h}"), "")
   };
