@@ -3,9 +3,12 @@
 // Animated resize beside sharp's (`animated: true`): a 12-frame 480x360 pan
 // across the 2725x2225 fixture, written by sharp as GIF and as WebP, resized
 // to 240 wide by each library, GIF to GIF, WebP to WebP and GIF to WebP.
-// For each case: images per second with `concurrency` calls in flight, in
-// alternating rounds (medians), their ratio, the output bytes, and PSNR of
-// rusque's frames against sharp's (all frames, decoded by sharp).
+// For each case: milliseconds per call one at a time, images per second
+// with `concurrency` calls in flight, both in alternating rounds (medians),
+// the throughput ratio, the output bytes, and PSNR of rusque's frames
+// against sharp's (all frames, decoded by sharp).
+
+const { performance } = require('node:perf_hooks')
 
 const { REPO_ROOT } = require('../lib/machine')
 const { readFixture } = require('../lib/fixtures')
@@ -59,11 +62,21 @@ async function run ({ log, args = [] }) {
     const pages = { rusque: (await sharp(out.rusque).metadata()).pages, sharp: (await sharp(out.sharp).metadata()).pages }
     const quality = psnr(await rgbFrames(sharp, out.sharp), await rgbFrames(sharp, out.rusque))
     const c = startContention()
+    const ms = { rusque: [], sharp: [] }
+    for (let r = 0; r < plan.rounds; r++) {
+      for (const lib of ['rusque', 'sharp']) {
+        const t0 = performance.now()
+        await calls[lib]()
+        ms[lib].push(performance.now() - t0)
+      }
+    }
     const rates = await alternatingRounds(calls, plan, (r, lib, rate) => log(`${from}->${to} round ${r} ${lib}: ${rate.toFixed(2)} img/s`))
     const others = c.stop()
     const row = {
       case: `${from} -> ${to}`,
       'input bytes': inputs[from].length,
+      'rusque ms/call': median(ms.rusque).toFixed(0),
+      'sharp ms/call': median(ms.sharp).toFixed(0),
       'rusque img/s': median(rates.rusque).toFixed(2),
       'sharp img/s': median(rates.sharp).toFixed(2),
       ratio: (median(rates.rusque) / median(rates.sharp)).toFixed(2),
@@ -81,7 +94,7 @@ async function run ({ log, args = [] }) {
     rows,
     notes: [
       `Input: ${FRAMES} frames of ${W}x${H} (a pan across ${IMAGE} at 1200 wide) written by sharp, delays 40-70 ms, looping.`,
-      `${plan.rounds} alternating rounds of ${plan.images} calls, ${plan.concurrency} in flight; medians. Output ${WIDTH} wide, each library's defaults (GIF: 256 colours, dithered; WebP: quality 80).`,
+      `ms/call: ${plan.rounds} alternating single calls each. img/s: ${plan.rounds} alternating rounds of ${plan.images} calls, ${plan.concurrency} in flight; medians. Output ${WIDTH} wide, each library's defaults (GIF: 256 colours, dithered; WebP: quality 80).`,
       'PSNR: every frame of rusque\'s output against sharp\'s (RGB, decoded by sharp); GIF palettes differ (rusque: NeuQuant per frame; sharp: libimagequant).',
       `sharp ${sharp.versions.sharp}, libvips ${sharp.versions.vips}, cgif ${sharp.versions.cgif || '?'}, libwebp ${sharp.versions.webp || '?'}.`
     ],
