@@ -132,6 +132,7 @@ describe('animated: true', () => {
     const reference = { ...(await frames(await resize(photo, { width: 160, format: 'png' }))) }
     const p = psnr(await frames(gif), reference)
     assert.ok(p > 25, `256 colours: PSNR ${p.toFixed(2)} dB`)
+    await assert.rejects(resize(photo, { width: 16, format: 'gif', keepExif: true }), { code: 'ERR_INVALID_ARG', message: /not supported for GIF output yet/ })
     const few = await resize(photo, { width: 160, format: 'gif', colours: 8, dither: 0 })
     assert.ok(few.length < gif.length, `${few.length} < ${gif.length}`)
     assert.ok(psnr(await frames(few), reference) < p)
