@@ -7,7 +7,7 @@ export type Input = Uint8Array | ArrayBufferView | ArrayBuffer
 
 export type Fit = 'cover' | 'contain' | 'fill' | 'inside' | 'outside'
 export type Kernel = 'nearest' | 'linear' | 'cubic' | 'mitchell' | 'lanczos3'
-export type OutputFormat = 'jpeg' | 'jpg' | 'png' | 'webp' | 'avif'
+export type OutputFormat = 'jpeg' | 'jpg' | 'png' | 'webp' | 'avif' | 'gif'
 /** JPEG and AVIF chroma subsampling: colour at half ('4:2:0') or full ('4:4:4') resolution. */
 export type ChromaSubsampling = '4:2:0' | '4:4:4'
 export type Position =
@@ -52,7 +52,7 @@ export interface ResizeOptions {
   withoutEnlargement?: boolean
   /** Resampling kernel. Default 'lanczos3'. */
   kernel?: Kernel
-  /** Output format. Default: the input's format (GIF input gives PNG). */
+  /** Output format. Default: the input's format (GIF input gives PNG, unless animated). */
   format?: OutputFormat
   /** JPEG, WebP and AVIF quality, 1-100. Default 80 (AVIF: 50, as sharp's; on the same scale, see docs/api.md). */
   quality?: number
@@ -76,12 +76,19 @@ export interface ResizeOptions {
   adaptiveFiltering?: boolean
   /** PNG only: write an 8-bit indexed (palette) PNG. Default false, or true if colours or dither is given. */
   palette?: boolean
-  /** PNG only: most palette entries, 2-256 (implies palette). Default 256. */
+  /** PNG and GIF: most palette entries, 2-256 (for PNG, implies palette). Default 256. */
   colours?: number
   /** Alternative spelling of colours. */
   colors?: number
-  /** PNG only: Floyd-Steinberg dithering of the palette, 0 (none) to 1 (full) (implies palette). Default 1. */
+  /** PNG and GIF: Floyd-Steinberg dithering of the palette, 0 (none) to 1 (full) (for PNG, implies palette). Default 1. */
   dither?: number
+  /** Animated GIF and WebP output: times to play, 0 for forever, up to 65535. Default: the input's. */
+  loop?: number
+  /**
+   * Animated GIF and WebP output: milliseconds each frame shows, one number for every frame or an
+   * array with one per frame (0 to 16777215; GIF keeps hundredths of a second). Default: the input's.
+   */
+  delay?: number | number[]
   /**
    * WebP: lossless compression (quality then sets the compression effort). AVIF: full-resolution RGB at
    * the AV1 encoder's finest quantiser, near-lossless but not bit-exact (rav1e has no lossless mode). Default false.
@@ -95,6 +102,12 @@ export interface ResizeOptions {
   alphaQuality?: number
   /** Apply the EXIF orientation (1-8) so the output is upright. Default true. */
   autoOrient?: boolean
+  /**
+   * Every frame of an animated GIF or WebP, resized alike and written as an animated GIF or WebP
+   * (format 'gif' or 'webp'; default: the input's) with its delays and loop count. limitInputPixels
+   * then counts every frame (each as at least 128x128). Default false: the first frame only. sharp's name.
+   */
+  animated?: boolean
   /** Reject inputs with more pixels than this (read from the header). false or 0 disables. Default 268402689. */
   limitInputPixels?: number | boolean
   /**
@@ -107,7 +120,7 @@ export interface ResizeOptions {
   /**
    * Resolve to `{ data, info }` (info: the output's format, width, height, channels and size)
    * rather than the Buffer alone, as sharp's toBuffer({ resolveWithObject: true }). Default false.
-   * A native resize job with it adds format, width, height and channels to its result.
+   * A native resize job with it adds format, width, height and channels to its result (and pages, pageHeight for an animation).
    */
   resolveWithObject?: boolean
   /**
@@ -147,13 +160,18 @@ export interface ResizeOptions {
 
 /** What a resize wrote (sharp's `info`). */
 export interface OutputInfo {
-  format: 'jpeg' | 'png' | 'webp' | 'avif'
+  format: 'jpeg' | 'png' | 'webp' | 'avif' | 'gif'
   width: number
+  /** For an animation, every frame's height together (as sharp reports it); see pageHeight. */
   height: number
   /** 3 (RGB) or 4 (RGBA): the channels the encoder was given. */
   channels: number
   /** Output size in bytes. */
   size: number
+  /** An animation's frames (animated: true with an animated input). */
+  pages?: number
+  /** An animation's frame height. */
+  pageHeight?: number
 }
 
 /** A resize with `resolveWithObject: true` resolves to this. */
@@ -725,7 +743,7 @@ export interface NativeJobDefinition extends JobDefinition<any> {
  * A job definition whose CPU part runs on rusque's pool.
  * - resize: defaults are resize options (width, height, fit, format, quality...); output required;
  *   the job's result is { size, key } or { size, path } (with resolveWithObject: true, also the
- *   output's format, width, height and channels).
+ *   output's format, width, height and channels, and pages and pageHeight for an animation).
  * - metadata: the result is the metadata object (written as JSON when output is given), except
  *   that exif, icc and xmp are replaced by their sizes in bytes: exifSize, iccSize, xmpSize.
  * - hash: defaults { algorithm } (or the algorithm as a string); the result is the hex digest.

@@ -21,7 +21,7 @@ const RESIZE_FIELDS = binding.specInfo().tasks.find((t) => t.task === 'resize').
 /** [what, resize options, the one expected message] */
 const BAD = [
   ['an unknown key near a name', { width: 10, widht: 10 }, `unknown option "widht" (did you mean "width"?): resize takes ${RESIZE_FIELDS}`],
-  ['an unknown key near no name', { width: 10, animated: true }, `unknown option "animated": resize takes ${RESIZE_FIELDS}`],
+  ['an unknown key near no name', { width: 10, tile: true }, `unknown option "tile": resize takes ${RESIZE_FIELDS}`],
   ['a position sharp does not name', { width: 10, position: 'upper left' }, `position must be one of ${POSITIONS}; got a string ("upper left")`],
   ['quality out of range', { width: 10, quality: 101 }, 'quality must be an integer from 1 to 100, got number 101'],
   ['a width of the wrong type', { width: '100' }, 'width must be an integer from 1 to 65535, got a string ("100")'],

@@ -27,6 +27,8 @@ const TARGETS = {
   resize_webp: ['webp'],
   resize_gif: ['gif'],
   resize_avif: ['avif'],
+  resize_animated_gif: ['gif', 'animated-gif'],
+  resize_animated_webp: ['webp', 'animated-webp'],
   metadata: ['jpeg', 'png', 'webp', 'gif', 'avif'],
   metadata_avif: ['avif'],
   resize_options: ['options'],
@@ -35,7 +37,7 @@ const TARGETS = {
   resque_payload: ['resque']
 }
 
-const seeds = { jpeg: [], png: [], webp: [], gif: [], avif: [], resque: [], options: [], composite: [] }
+const seeds = { jpeg: [], png: [], webp: [], gif: [], avif: [], resque: [], options: [], composite: [], 'animated-gif': [], 'animated-webp': [] }
 
 // The resize_composite target reads 6 bytes (base size, alpha and placement,
 // offsets, blend; layout in fuzz/src/lib.rs, check_resize_composite) and then
@@ -138,6 +140,15 @@ async function variants () {
   add('gif', 'animated-3.gif', animatedGif(await still.clone().gif().toBuffer(), 3))
   add('webp', 'animated-3.webp', animatedWebp(await still.clone().webp({ quality: 40 }).toBuffer(), 16, 12))
   add('webp', 'animated-3-lossless.webp', animatedWebp(await still.clone().webp({ lossless: true }).toBuffer(), 16, 12))
+  // Animations as sharp (libvips: cgif, libwebp's WebPAnimEncoder) writes
+  // them, frames of their own (sub-rectangles, disposal, blending), for the
+  // animated targets only: four 16x12 frames panning across the photo.
+  const pan = await Promise.all([0, 1, 2, 3].map((i) => sharp(photo).resize(48, 36).extract({ left: i * 8, top: i * 6, width: 16, height: 12 }).ensureAlpha().raw().toBuffer()))
+  const roll = () => sharp(Buffer.concat(pan), { raw: { width: 16, height: 48, channels: 4, pageHeight: 12 } })
+  add('animated-gif', 'sharp-pan.gif', await roll().gif({ delay: [50, 0, 120, 30], loop: 3 }).toBuffer())
+  add('animated-gif', 'sharp-pan-8.gif', await roll().gif({ colours: 8, dither: 0, loop: 0 }).toBuffer())
+  add('animated-webp', 'sharp-pan.webp', await roll().webp({ quality: 40, delay: [50, 0, 120, 30], loop: 3 }).toBuffer())
+  add('animated-webp', 'sharp-pan-lossless.webp', await roll().webp({ lossless: true }).toBuffer())
 }
 
 /** Repeats a still GIF's frame (graphic control extension, descriptor, data) `frames` times, with a looping extension. */

@@ -5,7 +5,8 @@
 #   scripts/fuzz.sh [seconds per target = 120] [target ...]
 #   npm run fuzz -- 300 resize_jpeg
 #
-# Targets: metadata resize_jpeg resize_png resize_webp resize_gif resize_avif resize_options resque_payload
+# Targets: metadata resize_jpeg resize_png resize_webp resize_gif resize_avif resize_animated_gif
+# resize_animated_webp resize_options resque_payload
 # (fuzz/fuzz_targets/); a dictionary in fuzz/dict/<target>.dict is used when present.
 # Seeds: regenerated each run into fuzz/seeds/<target>/ from the fixtures
 # (fixtures/images, or $RUSQUE_FIXTURES) by scripts/fuzz-seeds.js.
@@ -28,7 +29,7 @@ main() {
   seconds="${1:-120}"
   shift || true
   local targets=("$@")
-  [ ${#targets[@]} -gt 0 ] || targets=(metadata resize_jpeg resize_png resize_webp resize_gif resize_avif resize_options resize_steps resize_composite resque_payload)
+  [ ${#targets[@]} -gt 0 ] || targets=(metadata resize_jpeg resize_png resize_webp resize_gif resize_avif resize_animated_gif resize_animated_webp resize_options resize_steps resize_composite resque_payload)
 
   if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "cargo-fuzz is not installed: cargo install cargo-fuzz" >&2

@@ -98,6 +98,10 @@ pub struct JsOutputInfo {
   pub height: u32,
   pub channels: u32,
   pub size: f64,
+  /// An animation's frames (sharp's name); height is then all frames stacked.
+  pub pages: Option<u32>,
+  /// An animation's frame height (sharp's name).
+  pub page_height: Option<u32>,
 }
 
 /// A resize with `resolveWithObject: true` resolves to `{ data, info }`.
@@ -110,7 +114,15 @@ pub struct JsResizeResult {
 impl From<Encoded> for JsResizeResult {
   fn from(e: Encoded) -> Self {
     let i = e.info;
-    let info = JsOutputInfo { format: i.format.name().to_string(), width: i.width, height: i.height, channels: u32::from(i.channels), size: i.size as f64 };
+    let info = JsOutputInfo {
+      format: i.format.name().to_string(),
+      width: i.width,
+      height: i.height,
+      channels: u32::from(i.channels),
+      size: i.size as f64,
+      pages: i.pages.map(|p| p.0),
+      page_height: i.pages.map(|p| p.1),
+    };
     JsResizeResult { data: Buffer::from(e.bytes), info }
   }
 }

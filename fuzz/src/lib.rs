@@ -54,6 +54,36 @@ pub fn check_resize(data: &[u8], format: Format) -> Corpus {
   Corpus::Keep
 }
 
+/// The animated paths: every frame of a GIF or WebP input decoded, resized
+/// and written as an animated GIF or WebP (which one by the input's length,
+/// so each target reaches both encoders). The output must be an animation
+/// of as many frames as the task reported, each OUT x OUT.
+pub fn check_resize_animated(data: &[u8], format: Format) -> Corpus {
+  if header::sniff(data) != Some(format) {
+    return Corpus::Reject;
+  }
+  let out_format = if data.len() % 2 == 0 { Format::Gif } else { Format::Webp };
+  let opts = ResizeOptions {
+    width: Some(OUT),
+    height: Some(OUT),
+    animated: true,
+    format: Some(out_format),
+    limit_input_pixels: LIMIT_INPUT_PIXELS,
+    ..ResizeOptions::default()
+  };
+  match image::resize_with_info(data, &opts, &Cancel::never()) {
+    Ok(e) => {
+      let h = header::read(&e.bytes).unwrap_or_else(|err| panic!("animated resize produced unreadable output: {err}"));
+      assert_eq!((h.format, h.width, h.height), (out_format, OUT, OUT), "animated resize output has the wrong shape");
+      let pages = e.info.pages.map_or(1, |p| p.0);
+      // libwebp merges a frame identical to the one before it.
+      assert!(h.frames == pages || (out_format == Format::Webp && h.frames < pages), "{} frames written, {pages} reported", h.frames);
+    }
+    Err(e) => assert!(input_error(e.code), "animated resize failed with a non-input error: {e}"),
+  }
+  Corpus::Keep
+}
+
 /// The resque side: payload parsing, native job specs and failure records.
 pub fn check_resque_entry(entry: &str) {
   use rusque_resque::{job, payload};
@@ -128,6 +158,7 @@ pub fn check_resize_options(data: &[u8]) -> Corpus {
     format: [None, Some(Format::Jpeg), Some(Format::Png), Some(Format::Webp), Some(Format::Avif)][usize::from(head[10] % 5)],
     encode: image::Encode { quality: 1 + head[11] % 100, progressive: flags & 32 != 0, ..Default::default() },
     auto_orient: flags & 16 != 0,
+    animated: false,
     limit_output_pixels: [None, Some(1), Some(4096), Some(OPTIONS_MAX_OUTPUT_PIXELS)][usize::from(head[13] % 4)],
     limit_input_pixels: [OPTIONS_MAX_OUTPUT_PIXELS, 64, 1 << 16][usize::from(head[14] % 3)],
     steps: Default::default(),

@@ -278,7 +278,10 @@ fn resize_cost(data: &[u8], o: &image::ResizeOptions) -> Option<u64> {
   let output = sw * sh * ch + 2 * cw * chh * 4;
   // One decoded overlay at a time, and its upright copy.
   let overlays = p.overlay_pixels * 4 * 2;
-  Some(decoded + rotated + steps + intermediate + filters + output + overlays)
+  // An animation, frame by frame: the decoder's canvas beside the frame it
+  // hands over (RGBA), and the encoder's previous canvas.
+  let animation = if p.animation { (dw * dh + cw * chh) * 4 } else { 0 };
+  Some(decoded + rotated + steps + intermediate + filters + output + overlays + animation)
 }
 
 #[cfg(test)]

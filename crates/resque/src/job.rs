@@ -566,7 +566,7 @@ mod tests {
     assert!(e.message.contains("did you mean \"input\""), "{}", e.message);
     let e = j.spec(&[json!({ "input": { "paht": "x" }, "output": { "key": "out" } })]).unwrap_err();
     assert!(e.message.starts_with("unknown option \"paht\" (did you mean \"path\"?): input takes path, key, base64"), "{}", e.message);
-    assert!(job(Kind::Resize, json!({ "animated": true })).check_defaults().unwrap_err().message.contains("\"animated\""));
+    assert!(job(Kind::Resize, json!({ "tile": true })).check_defaults().unwrap_err().message.contains("\"tile\""));
     assert!(job(Kind::Hash, json!({ "algorithm": "md5", "maxInputBytes": 10 })).check_defaults().is_ok());
   }
 

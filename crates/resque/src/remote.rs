@@ -263,6 +263,10 @@ fn info_of(i: &Value) -> Option<OutputInfo> {
     height: u32_of(i, "height")?,
     channels: u8::try_from(u32_of(i, "channels")?).ok()?,
     size: usize::try_from(i.get("size")?.as_u64()?).ok()?,
+    pages: match (i.get("pages"), i.get("pageHeight")) {
+      (None, None) => None,
+      _ => Some((u32_of(i, "pages")?, u32_of(i, "pageHeight")?)),
+    },
   })
 }
 
@@ -318,11 +322,13 @@ mod tests {
     let jpeg = fixture("320x240.jpg");
     let meta = image::metadata(&jpeg).expect("metadata");
     assert!(meta.details.exif.is_some() && meta.details.icc.is_some() && meta.details.xmp.is_some());
-    let info = OutputInfo { format: Format::Png, width: 3, height: 2, channels: 4, size: 5 };
+    let info = OutputInfo { format: Format::Png, width: 3, height: 2, channels: 4, size: 5, pages: None };
     for out in [
       Output::Bytes(vec![0, b'\n', 255]),
       Output::Text("abc\n".into()),
       Output::Image(Encoded { bytes: vec![1, 2, 3, 4, 5], info }),
+      // An animation's info: its frames and the height of one.
+      Output::Image(Encoded { bytes: vec![6], info: OutputInfo { height: 6, pages: Some((3, 2)), ..info } }),
       Output::Metadata(meta),
     ] {
       let bytes = encode("c1", Ok(out.clone()));

@@ -35,7 +35,12 @@ pub fn of(output: Output) -> (Vec<u8>, Value) {
 
 /// sharp's `info` of a resize's output (`resolveWithObject: true`).
 pub fn info_json(i: &OutputInfo) -> Value {
-  json!({ "size": i.size, "format": i.format.name(), "width": i.width, "height": i.height, "channels": i.channels })
+  let mut v = json!({ "size": i.size, "format": i.format.name(), "width": i.width, "height": i.height, "channels": i.channels });
+  if let Some((pages, page_height)) = i.pages {
+    v["pages"] = json!(pages);
+    v["pageHeight"] = json!(page_height);
+  }
+  v
 }
 
 /// `metadata()`'s fields as JSON; an optional field is absent when the
@@ -98,7 +103,10 @@ mod tests {
 
   #[test]
   fn resize_info_beside_size() {
-    let info = OutputInfo { format: Format::Png, width: 3, height: 2, channels: 4, size: 99 };
+    let info = OutputInfo { format: Format::Png, width: 3, height: 2, channels: 4, size: 99, pages: None };
     assert_eq!(info_json(&info), json!({ "size": 99, "format": "png", "width": 3, "height": 2, "channels": 4 }));
+    let info = OutputInfo { format: Format::Gif, width: 3, height: 6, channels: 4, size: 99, pages: Some((3, 2)) };
+    let v = json!({ "size": 99, "format": "gif", "width": 3, "height": 6, "channels": 4, "pages": 3, "pageHeight": 2 });
+    assert_eq!(info_json(&info), v);
   }
 }

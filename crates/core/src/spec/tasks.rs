@@ -8,7 +8,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::steps::{Blur, CompositeOption, Extract, Rotate, SharpenOption};
-use super::values::{AlphaQuality, Choice, Colour, Colours, CompressionLevel, Dimension, Effort, Flag, Fraction, OutputFormat, PixelLimit, Position, Quality};
+use super::values::{
+  AlphaQuality, Choice, Colour, Colours, CompressionLevel, Delay, Dimension, Effort, Flag, Fraction, LoopCount, OutputFormat, PixelLimit, Position, Quality,
+};
 use super::{describe, fields, parse};
 use crate::error::{Error, Result};
 use crate::tasks::hash::Algorithm;
@@ -50,11 +52,17 @@ pub struct ResizeSpec {
   pub adaptive_filtering: Option<Flag>,
   /// PNG: indexed colour; implied by colours or dither, as in sharp.
   pub palette: Option<Flag>,
-  /// PNG palette size, 2-256.
+  /// PNG and GIF palette size, 2-256.
   #[serde(alias = "colors")]
   pub colours: Option<Colours>,
-  /// PNG palette dithering, 0-1.
+  /// PNG and GIF palette dithering, 0-1.
   pub dither: Option<Fraction>,
+  /// Animated GIF and WebP: times to play, 0 forever (default: the input's).
+  #[serde(rename = "loop")]
+  pub loop_count: Option<LoopCount>,
+  /// Animated GIF and WebP: milliseconds per frame, one number or one per
+  /// frame (default: the input's).
+  pub delay: Option<Delay>,
   /// WebP and AVIF: lossless.
   pub lossless: Option<Flag>,
   /// WebP: near-lossless (implies lossless).
@@ -64,6 +72,8 @@ pub struct ResizeSpec {
   /// WebP: 0-100.
   pub alpha_quality: Option<AlphaQuality>,
   pub auto_orient: Option<Flag>,
+  /// sharp's name: every frame of an animated GIF or WebP, not the first only.
+  pub animated: Option<Flag>,
   pub limit_input_pixels: Option<PixelLimit>,
   pub limit_output_pixels: Option<PixelLimit>,
   // The operations around the resize, applied in steps.rs's order.
@@ -103,6 +113,7 @@ impl From<ResizeSpec> for ResizeOptions {
       format: s.format.map(|f| f.0).or(d.format),
       encode: s.encode(),
       auto_orient: s.auto_orient.map_or(d.auto_orient, |f| f.0),
+      animated: s.animated.map_or(d.animated, |f| f.0),
       limit_input_pixels: s.limit_input_pixels.and_then(|l| l.0).unwrap_or(d.limit_input_pixels),
       // Not given (or true): follows limitInputPixels.
       limit_output_pixels: s.limit_output_pixels.and_then(|l| l.0),
@@ -150,6 +161,9 @@ impl ResizeSpec {
         chroma_subsampling: self.chroma_subsampling.unwrap_or(d.avif.chroma_subsampling),
         effort: self.effort.map_or(d.avif.effort, |e| e.0),
       },
+      gif: Palette { colours: self.colours.map_or(d.gif.colours, |c| c.0), dither: self.dither.map_or(d.gif.dither, |f| f.0) },
+      loop_count: self.loop_count.map(|l| l.0),
+      delay: self.delay.clone().map(|d| d.0),
     }
   }
 }

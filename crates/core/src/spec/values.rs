@@ -88,8 +88,32 @@ int_range! {
   Effort(u8) = 0..=9;
   /// WebP alpha plane quality: 0 to 100.
   AlphaQuality(u8) = 0..=100;
-  /// PNG palette size: 2 to 256.
+  /// PNG and GIF palette size: 2 to 256.
   Colours(u16) = 2..=256;
+  /// Animated GIF and WebP: times to play, 0 for forever (both formats store 16 bits).
+  LoopCount(u32) = 0..=65535;
+}
+
+/// The most milliseconds a frame may show: WebP stores 24 bits of them
+/// (GIF's hundredths of a second stop at 655350 ms; longer delays are
+/// written as that).
+pub const MAX_DELAY: u64 = 16_777_215;
+
+/// Animated output's frame delays in milliseconds: one number for every
+/// frame, or an array with one per frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delay(pub crate::tasks::image::Delay);
+
+impl FieldValue for Delay {
+  fn from_value(v: &Value) -> Result<Self, String> {
+    use crate::tasks::image::Delay as D;
+    let ms = |v: &Value| whole(v).filter(|&n| n <= MAX_DELAY).map(|n| n as u32);
+    let bad = || format!("must be an integer from 0 to {MAX_DELAY} (milliseconds) or an array of them, got {}", describe(v));
+    match v {
+      Value::Array(a) if !a.is_empty() => a.iter().map(ms).collect::<Option<Vec<u32>>>().map(|d| Delay(D::Each(d))).ok_or_else(bad),
+      _ => ms(v).map(|d| Delay(D::All(d))).ok_or_else(bad),
+    }
+  }
 }
 
 /// A number from 0 to 1 (PNG's `dither`).
@@ -221,7 +245,7 @@ impl Choice for Kernel {
   ];
 }
 
-/// An output format: GIF is read, never written.
+/// An output format.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct OutputFormat(pub Format);
 
@@ -232,6 +256,7 @@ impl Choice for OutputFormat {
     ("png", OutputFormat(Format::Png)),
     ("webp", OutputFormat(Format::Webp)),
     ("avif", OutputFormat(Format::Avif)),
+    ("gif", OutputFormat(Format::Gif)),
   ];
   const ANY_CASE: bool = true;
 }
@@ -281,7 +306,7 @@ impl Choice for ChromaSubsampling {
 choice_value!(Fit, Kernel, OutputFormat, Position, Algorithm, ChromaSubsampling, Blend);
 field_value!(
   Dimension, Quality, PixelLimit, Flag, Text, Colour, Fit, Kernel, OutputFormat, Position, Algorithm, ChromaSubsampling, Blend,
-  CompressionLevel, Effort, AlphaQuality, Colours, Fraction
+  CompressionLevel, Effort, AlphaQuality, Colours, Fraction, LoopCount, Delay
 );
 
 #[cfg(test)]

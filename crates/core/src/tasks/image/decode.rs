@@ -25,7 +25,7 @@ pub struct Pixels {
 /// decoder allocates rests on a header other than the one checked (a caller
 /// of the core that hands over memory it may change). From here on the
 /// decoder allocates by its own reading.
-const CHANGED: &str = "the image's size differs from its header's (were the input's bytes changed while the job ran?)";
+pub(super) const CHANGED: &str = "the image's size differs from its header's (were the input's bytes changed while the job ran?)";
 
 /// Decodes `data`, returning the pixels and the embedded ICC profile, if any.
 /// `min_size` is the smallest (width, height), in stored (unrotated)
@@ -145,7 +145,7 @@ const MIN_DECODE_ALLOC: u64 = 64 << 20;
 /// more: a GIF frame of 65535x65535 behind a 16x12 screen made the decoder
 /// allocate 17 GB. Sixteen bytes per header pixel covers the decoded image at
 /// up to 8 bytes per pixel (16-bit RGBA) and as much again for the decoder.
-fn decode_limits(header: &Header) -> image::Limits {
+pub(super) fn decode_limits(header: &Header) -> image::Limits {
   let mut limits = image::Limits::no_limits();
   limits.max_alloc = Some(header.pixels().saturating_mul(16).max(MIN_DECODE_ALLOC));
   limits

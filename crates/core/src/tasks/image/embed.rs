@@ -36,10 +36,13 @@ impl Kept {
 }
 
 /// Refuses keeping metadata in a format this file cannot write it into (AVIF
-/// for now), before anything is decoded.
+/// and GIF for now), before anything is decoded.
 pub fn check(format: Format, keep_exif: bool, keep_icc_profile: bool) -> Result<()> {
-  if format == Format::Avif && (keep_exif || keep_icc_profile) {
-    return Err(Error::invalid("keepExif, keepIccProfile and keepMetadata are not supported for AVIF output yet: use JPEG, PNG or WebP, or leave them off"));
+  if matches!(format, Format::Avif | Format::Gif) && (keep_exif || keep_icc_profile) {
+    return Err(Error::invalid(format!(
+      "keepExif, keepIccProfile and keepMetadata are not supported for {} output yet: use JPEG, PNG or WebP, or leave them off",
+      if format == Format::Avif { "AVIF" } else { "GIF" }
+    )));
   }
   Ok(())
 }
@@ -51,9 +54,9 @@ pub fn embed(encoded: Vec<u8>, format: Format, kept: &Kept) -> Result<Vec<u8>> {
   }
   match format {
     Format::Jpeg => jpeg(&encoded, kept),
-    Format::Png | Format::Gif => png(&encoded, kept),
+    Format::Png => png(&encoded, kept),
     Format::Webp => webp(&encoded, kept),
-    Format::Avif => check(format, kept.exif.is_some(), kept.icc.is_some()).map(|()| encoded),
+    Format::Avif | Format::Gif => check(format, kept.exif.is_some(), kept.icc.is_some()).map(|()| encoded),
   }
 }
 

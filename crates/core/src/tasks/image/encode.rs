@@ -1,5 +1,5 @@
 //! Encoding to JPEG (libjpeg-turbo via mozjpeg), PNG (the `png` crate),
-//! WebP (libwebp) and AVIF (rav1e, avif.rs), with the encoder settings of one `Encode` value: sharp's
+//! WebP (libwebp), AVIF (rav1e, avif.rs) and GIF (gif_encode.rs), with the encoder settings of one `Encode` value: sharp's
 //! per-format output options, each read only by the format it concerns.
 
 use mozjpeg::qtable;
@@ -27,6 +27,15 @@ pub struct Palette {
   pub colours: u16,
   /// Floyd-Steinberg error diffusion, 0 (none) to 1 (full).
   pub dither: f32,
+}
+
+/// Animated output's frame delays in milliseconds (sharp's `delay`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delay {
+  /// The same delay for every frame.
+  All(u32),
+  /// One delay per frame, in order.
+  Each(Vec<u32>),
 }
 
 /// AVIF's settings. sharp takes them from the same options as the other
@@ -79,6 +88,13 @@ pub struct Encode {
   pub alpha_quality: u8,
   /// AVIF: quality, chroma subsampling and effort.
   pub avif: Avif,
+  /// GIF: the palette of each frame (`colours`, `dither`; sharp's defaults
+  /// 256 and 1 apply whether or not `palette` asks PNG for one).
+  pub gif: Palette,
+  /// Animated GIF and WebP: times to play (0: forever); None keeps the input's.
+  pub loop_count: Option<u32>,
+  /// Animated GIF and WebP: frame delays; None keeps the input's.
+  pub delay: Option<Delay>,
 }
 
 impl Default for Encode {
@@ -99,6 +115,9 @@ impl Default for Encode {
       effort: 4,
       alpha_quality: 100,
       avif: Avif::default(),
+      gif: Palette { colours: 256, dither: 1.0 },
+      loop_count: None,
+      delay: None,
     }
   }
 }
@@ -126,7 +145,7 @@ impl Encode {
     if self.alpha_quality > 100 {
       return bad("alphaQuality", "0 to 100", f64::from(self.alpha_quality));
     }
-    if let Some(p) = self.palette {
+    for p in self.palette.iter().chain([&self.gif]) {
       if !(2..=256).contains(&p.colours) {
         return bad("colours", "2 to 256", f64::from(p.colours));
       }
@@ -159,7 +178,8 @@ pub fn encode(img: &Pixels, format: Format, settings: &Encode, cancel: &Cancel) 
   check_sides(format, img.width, img.height)?;
   match format {
     Format::Jpeg => encode_jpeg(img, settings),
-    Format::Png | Format::Gif => encode_png(img, settings, cancel),
+    Format::Png => encode_png(img, settings, cancel),
+    Format::Gif => super::gif_encode::still(img, settings.gif, cancel),
     Format::Webp => encode_webp(img, settings),
     Format::Avif => super::avif::encode(img, &settings.avif, settings.lossless),
   }
@@ -243,12 +263,8 @@ fn encode_png(img: &Pixels, e: &Encode, cancel: &Cancel) -> Result<Vec<u8>> {
   Ok(out)
 }
 
-fn encode_webp(img: &Pixels, e: &Encode) -> Result<Vec<u8>> {
-  let encoder = if img.channels == 4 {
-    webp::Encoder::from_rgba(&img.data, img.width, img.height)
-  } else {
-    webp::Encoder::from_rgb(&img.data, img.width, img.height)
-  };
+/// libwebp's settings for `e`: the still and the animated encoder's.
+pub(super) fn webp_config(e: &Encode) -> Result<webp::WebPConfig> {
   let mut config = webp::WebPConfig::new().map_err(|()| Error::internal("WebP encoder configuration failed"))?;
   let lossless = e.lossless || e.near_lossless;
   config.lossless = i32::from(lossless);
@@ -263,6 +279,16 @@ fn encode_webp(img: &Pixels, e: &Encode) -> Result<Vec<u8>> {
     // passes the quality.
     config.near_lossless = i32::from(e.quality);
   }
+  Ok(config)
+}
+
+fn encode_webp(img: &Pixels, e: &Encode) -> Result<Vec<u8>> {
+  let encoder = if img.channels == 4 {
+    webp::Encoder::from_rgba(&img.data, img.width, img.height)
+  } else {
+    webp::Encoder::from_rgb(&img.data, img.width, img.height)
+  };
+  let config = webp_config(e)?;
   let memory = encoder.encode_advanced(&config).map_err(|e| Error::internal(format!("WebP encoding failed: {e:?}")))?;
   let mut out = try_with_capacity(memory.len(), "WebP output buffer")?;
   out.extend_from_slice(&memory);

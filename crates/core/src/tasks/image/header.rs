@@ -19,12 +19,16 @@ pub struct Header {
   pub has_alpha: bool,
   /// EXIF orientation 1-8; 1 when absent or invalid.
   pub orientation: u8,
+  /// Frames an animated decode yields (GIF, animated WebP); 1 for a still
+  /// image. Counted from the frames the file holds (timing.rs).
+  pub frames: u32,
 }
 
 impl Header {
   pub fn pixels(&self) -> u64 {
     u64::from(self.width) * u64::from(self.height)
   }
+
 }
 
 pub fn sniff(data: &[u8]) -> Option<Format> {
@@ -54,7 +58,7 @@ pub fn read(data: &[u8]) -> Result<Header> {
     Format::Jpeg => read_jpeg(data)?,
     Format::Avif => {
       let h = super::isobmff::read(data)?;
-      Header { format, width: h.width, height: h.height, channels: if h.has_alpha { 4 } else { 3 }, has_alpha: h.has_alpha, orientation: h.orientation }
+      Header { format, width: h.width, height: h.height, channels: if h.has_alpha { 4 } else { 3 }, has_alpha: h.has_alpha, orientation: h.orientation, frames: 1 }
     }
     Format::Webp => read_with_image_crate(data, format).map_err(|e| webp_canvas_too_large(data).unwrap_or(e))?,
     _ => read_with_image_crate(data, format)?,
@@ -66,19 +70,38 @@ pub fn read(data: &[u8]) -> Result<Header> {
 }
 
 pub fn check_limit(header: &Header, limit_input_pixels: u64) -> Result<()> {
-  if limit_input_pixels > 0 && header.pixels() > limit_input_pixels {
-    return Err(Error::new(
-      Code::LimitExceeded,
-      format!(
-        "input image is {}x{} ({} pixels), over limitInputPixels ({}); raise limitInputPixels to accept it",
-        header.width,
-        header.height,
-        header.pixels(),
-        limit_input_pixels
-      ),
-    ));
+  check_frames(header, 1, limit_input_pixels)
+}
+
+/// The fewest pixels an animation's frame counts for: each frame costs the
+/// encoder about as much as that many pixels however small it is (libwebp
+/// took 100 us a frame for 1x1 frames), so 20 bytes of a 1x1 GIF frame
+/// cannot buy more than their share of work.
+pub const MIN_FRAME_PIXELS: u64 = 128 * 128;
+
+/// An animated decode's limit: every frame's pixels count, as libvips
+/// (so sharp) counts the pages it loads, each at least MIN_FRAME_PIXELS.
+pub fn check_animation_limit(header: &Header, limit_input_pixels: u64) -> Result<()> {
+  check_frames(header, header.frames, limit_input_pixels)
+}
+
+fn check_frames(header: &Header, frames: u32, limit_input_pixels: u64) -> Result<()> {
+  let per_frame = if frames > 1 { header.pixels().max(MIN_FRAME_PIXELS) } else { header.pixels() };
+  let pixels = per_frame.saturating_mul(u64::from(frames));
+  if limit_input_pixels == 0 || pixels <= limit_input_pixels {
+    return Ok(());
   }
-  Ok(())
+  let (w, h) = (header.width, header.height);
+  let (what, or) = if frames > 1 {
+    let floor = if header.pixels() < MIN_FRAME_PIXELS { format!(", each frame counted as at least {MIN_FRAME_PIXELS}") } else { String::new() };
+    (format!("input animation is {w}x{h} in {frames} frames{floor}"), ", or leave animated off to read the first frame only")
+  } else {
+    (format!("input image is {w}x{h}"), "")
+  };
+  Err(Error::new(
+    Code::LimitExceeded,
+    format!("{what} ({pixels} pixels), over limitInputPixels ({limit_input_pixels}); raise limitInputPixels to accept it{or}"),
+  ))
 }
 
 fn be16(d: &[u8], at: usize) -> Option<u16> {
@@ -125,7 +148,7 @@ fn read_jpeg(data: &[u8]) -> Result<Header> {
         if !matches!(channels, 1 | 3 | 4) {
           return Err(Error::new(Code::UnsupportedFormat, format!("JPEG with {channels} components is not supported")));
         }
-        return Ok(Header { format: Format::Jpeg, width, height, channels, has_alpha: false, orientation });
+        return Ok(Header { format: Format::Jpeg, width, height, channels, has_alpha: false, orientation, frames: 1 });
       }
       _ => {}
     }
@@ -292,6 +315,7 @@ fn read_with_image_crate(data: &[u8], format: Format) -> Result<Header> {
     channels: color.channel_count(),
     has_alpha: color.has_alpha(),
     orientation,
+    frames: super::timing::frames(data, format),
   })
 }
 
@@ -363,7 +387,7 @@ mod tests {
 
   #[test]
   fn limit_is_checked_from_header() {
-    let h = Header { format: Format::Png, width: 100_000, height: 100_000, channels: 3, has_alpha: false, orientation: 1 };
+    let h = Header { format: Format::Png, width: 100_000, height: 100_000, channels: 3, has_alpha: false, orientation: 1, frames: 1 };
     assert_eq!(check_limit(&h, 268_402_689).unwrap_err().code, Code::LimitExceeded);
     assert!(check_limit(&h, 0).is_ok());
   }

@@ -13,14 +13,15 @@ use super::Format;
 use crate::error::{Code, Error, Result};
 
 /// The largest side each encoder can write: libjpeg-turbo's JPEG_MAX_DIMENSION,
-/// WebP's 14-bit sizes, AV1's 16-bit sizes, and PNG's 2^31 - 1 (the spec's
-/// bound on its 32-bit fields).
+/// WebP's 14-bit sizes, AV1's and GIF's 16-bit sizes, and PNG's 2^31 - 1
+/// (the spec's bound on its 32-bit fields).
 pub fn max_side(format: Format) -> u32 {
   match format {
     Format::Jpeg => 65_500,
     Format::Webp => 16_383,
     Format::Avif => super::avif::MAX_SIDE,
-    Format::Png | Format::Gif => i32::MAX as u32,
+    Format::Gif => u32::from(u16::MAX),
+    Format::Png => i32::MAX as u32,
   }
 }
 
@@ -34,7 +35,8 @@ pub fn check_sides(format: Format, width: u32, height: u32) -> Result<()> {
         "{} output is limited to {max}x{max} pixels, but this resize would give {width}x{height}; ask for a smaller width or height, or another format",
         match format {
           Format::Jpeg => "JPEG",
-          Format::Png | Format::Gif => "PNG",
+          Format::Png => "PNG",
+          Format::Gif => "GIF",
           Format::Webp => "WebP",
           Format::Avif => "AVIF",
         }

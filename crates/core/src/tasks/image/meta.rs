@@ -99,10 +99,6 @@ fn le16(d: &[u8], at: usize) -> Option<u16> {
   Some(u16::from_le_bytes([*d.get(at)?, *d.get(at + 1)?]))
 }
 
-fn le24(d: &[u8], at: usize) -> Option<u32> {
-  Some(u32::from_le_bytes([*d.get(at)?, *d.get(at + 1)?, *d.get(at + 2)?, 0]))
-}
-
 fn le32(d: &[u8], at: usize) -> Option<u32> {
   Some(u32::from_le_bytes(d.get(at..at + 4)?.try_into().ok()?))
 }
@@ -224,85 +220,29 @@ fn png(data: &[u8]) -> Details {
 fn webp(data: &[u8]) -> Details {
   let mut d = Details::default();
   let mut pos = 12;
-  let mut frames = 0u32;
-  let mut delays = Vec::new();
-  let mut animated = false;
   while let (Some(kind), Some(len)) = (data.get(pos..pos + 4), le32(data, pos + 4)) {
     let Some(body) = data.get(pos + 8..pos + 8 + len as usize) else { break };
     match kind {
       b"ICCP" if d.icc.is_none() => d.icc = Some(body.to_vec()),
       b"EXIF" if d.exif.is_none() => d.exif = Some(body.to_vec()),
       b"XMP " if d.xmp.is_none() => d.xmp = Some(body.to_vec()),
-      b"ANIM" => {
-        animated = true;
-        d.loop_count = le16(body, 4).map(u32::from);
-      }
-      b"ANMF" => {
-        frames += 1;
-        delays.push(le24(body, 12).unwrap_or(0));
-      }
       _ => {}
     }
     // Chunks are padded to an even length.
     pos += 8 + len as usize + (len as usize & 1);
   }
-  if animated {
-    d.pages = Some(frames);
-    d.delay = Some(delays);
-  }
-  d
+  with_timing(d, data, Format::Webp)
 }
 
 fn gif(data: &[u8]) -> Details {
-  let mut d = Details { loop_count: Some(1), ..Details::default() };
-  let mut frames = 0u32;
-  let mut delays = Vec::new();
-  let mut next_delay = 0u32;
-  // Header (6), logical screen descriptor (7), then the global colour table.
-  let Some(&flags) = data.get(10) else { return d };
-  let mut pos = 13 + if flags & 0x80 != 0 { 3 << ((flags & 7) + 1) } else { 0 };
-  // Skips data sub-blocks (length-prefixed, ended by a zero length).
-  let skip_blocks = |mut p: usize| -> Option<usize> {
-    loop {
-      let n = usize::from(*data.get(p)?);
-      p += 1 + n;
-      if n == 0 {
-        return Some(p);
-      }
-    }
-  };
-  loop {
-    match data.get(pos) {
-      Some(0x21) => {
-        let Some(&label) = data.get(pos + 1) else { break };
-        let body = pos + 2;
-        if label == 0xF9 {
-          next_delay = u32::from(le16(data, body + 2).unwrap_or(0)) * 10;
-        } else if label == 0xFF && data.get(body..body + 12) == Some(b"\x0bNETSCAPE2.0") && data.get(body + 13) == Some(&1) {
-          // The block counts repeats after the first play; sharp (libvips)
-          // reports plays: 0 stays "forever", n becomes n + 1.
-          d.loop_count = le16(data, body + 14).map(|n| if n == 0 { 0 } else { u32::from(n) + 1 });
-        }
-        let Some(p) = skip_blocks(body) else { break };
-        pos = p;
-      }
-      Some(0x2C) => {
-        frames += 1;
-        delays.push(std::mem::take(&mut next_delay));
-        let Some(&f) = data.get(pos + 9) else { break };
-        let table = if f & 0x80 != 0 { 3 << ((f & 7) + 1) } else { 0 };
-        // Descriptor (10), local colour table, LZW minimum code size (1), then the data.
-        let Some(p) = skip_blocks(pos + 10 + table + 1) else { break };
-        pos = p;
-      }
-      _ => break,
-    }
+  with_timing(Details::default(), data, Format::Gif)
+}
+
+/// `d` with the animation's pages, delays and loop count (timing.rs).
+fn with_timing(mut d: Details, data: &[u8], format: Format) -> Details {
+  if let Some(t) = super::timing::read(data, format) {
+    (d.pages, d.delay, d.loop_count) = (Some(t.pages), Some(t.delay), Some(t.loop_count));
   }
-  d.pages = Some(frames.max(1));
-  if delays.is_empty() {
-    delays.push(0);
-  }
-  d.delay = Some(delays);
   d
 }
 
@@ -350,45 +290,6 @@ mod tests {
     assert_eq!(exif_density(&[b"Exif\0\0".as_slice(), &tiff(2, 240)].concat()), Some(240.0));
     assert_eq!(exif_density(&tiff(7, 300)), None, "unknown unit");
     assert_eq!(exif_density(&tiff(2, 300)[..40]), None, "cut short");
-  }
-
-  #[test]
-  fn gif_frames_delays_and_loop() {
-    let mut g = b"GIF89a\x02\0\x02\0\x80\0\0".to_vec();
-    g.extend_from_slice(&[0, 0, 0, 255, 255, 255]); // 2-entry global table
-    g.extend_from_slice(b"\x21\xFF\x0bNETSCAPE2.0\x03\x01\x00\x00\x00"); // loop forever
-    for delay in [7u8, 12] {
-      g.extend_from_slice(&[0x21, 0xF9, 4, 0, delay, 0, 0, 0]);
-      g.extend_from_slice(&[0x2C, 0, 0, 0, 0, 2, 0, 2, 0, 0, 2, 2, 0x44, 0x01, 0]);
-    }
-    g.push(0x3B);
-    let d = details(&g, Format::Gif);
-    assert_eq!((d.pages, d.delay.as_deref(), d.loop_count), (Some(2), Some(&[70, 120][..]), Some(0)));
-    // A count of repeats: 2 repeats are 3 plays, as sharp reports it.
-    let at = g.windows(11).position(|w| w == b"NETSCAPE2.0").expect("loop block") + 13;
-    let mut three = g.clone();
-    three[at] = 2;
-    assert_eq!(details(&three, Format::Gif).loop_count, Some(3));
-    // Cut anywhere: no panic, never more frames than were complete plus one.
-    for cut in 0..g.len() {
-      let d = details(&g[..cut], Format::Gif);
-      assert!(d.pages.unwrap_or(0) <= 2);
-    }
-  }
-
-  #[test]
-  fn webp_animation_chunks() {
-    let mut w = b"RIFF\0\0\0\0WEBPVP8X\x0a\0\0\0\x02\0\0\0\0\0\0\0\0\0".to_vec();
-    w.extend_from_slice(b"ANIM\x06\0\0\0\0\0\0\0\x03\0");
-    for ms in [100u32, 40] {
-      let mut body = vec![0u8; 16];
-      body[12..15].copy_from_slice(&ms.to_le_bytes()[..3]);
-      w.extend_from_slice(b"ANMF\x10\0\0\0");
-      w.extend_from_slice(&body);
-    }
-    let d = details(&w, Format::Webp);
-    assert_eq!((d.pages, d.delay.as_deref(), d.loop_count), (Some(2), Some(&[100, 40][..]), Some(3)));
-    assert_eq!(d.density, None);
   }
 
   #[test]

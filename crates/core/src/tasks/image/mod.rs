@@ -1,6 +1,7 @@
 //! The image tasks: `metadata` (header only) and `resize`
 //! (decode → orient → resize → encode, with cancellation checkpoints between).
 
+pub mod animated;
 pub mod avif;
 pub mod avif_decode;
 pub mod colour;
@@ -8,6 +9,7 @@ pub mod composite;
 pub mod decode;
 pub mod embed;
 pub mod encode;
+pub mod gif_encode;
 pub mod header;
 pub mod isobmff;
 pub mod limits;
@@ -19,8 +21,10 @@ pub mod plausible;
 pub mod resize;
 pub mod stages;
 pub mod steps;
+pub mod timing;
+pub mod webp_anim;
 
-pub use encode::{Avif, ChromaSubsampling, Encode, Palette};
+pub use encode::{Avif, ChromaSubsampling, Delay, Encode, Palette};
 pub use header::Header;
 pub use resize::{Fit, Kernel};
 
@@ -77,6 +81,9 @@ pub struct ResizeOptions {
   /// The encoder's settings (quality, progressive, compressionLevel...).
   pub encode: Encode,
   pub auto_orient: bool,
+  /// sharp's `animated`: every frame of an animated GIF or WebP is resized
+  /// and written as an animation (animated.rs); otherwise the first frame.
+  pub animated: bool,
   /// 0 disables the check.
   pub limit_input_pixels: u64,
   /// Most pixels the output (and a `contain` canvas's resized image) may
@@ -117,6 +124,7 @@ impl Default for ResizeOptions {
       format: None,
       encode: Encode::default(),
       auto_orient: true,
+      animated: false,
       limit_input_pixels: DEFAULT_LIMIT_INPUT_PIXELS,
       limit_output_pixels: None,
       steps: steps::Steps::default(),
@@ -189,6 +197,10 @@ pub struct OutputInfo {
   pub channels: u8,
   /// Bytes written.
   pub size: usize,
+  /// An animation's frames and the height of one (sharp's `pages` and
+  /// `pageHeight`; `height` is then all frames stacked, as sharp reports
+  /// it); None for a still image.
+  pub pages: Option<(u32, u32)>,
 }
 
 /// A resize's bytes and what they are.
@@ -217,10 +229,14 @@ pub struct Prepared {
   pub need: (u32, u32),
   /// Pixels of the largest `composite` overlay (0: none).
   pub overlay_pixels: u64,
+  /// Every frame is resized and written as an animation (animated.rs):
+  /// `animated` was asked for and the input has more than one frame.
+  pub animation: bool,
 }
 
 pub fn prepare(header: &Header, opts: &ResizeOptions) -> Result<Prepared> {
   header::check_limit(header, opts.limit_input_pixels)?;
+  let animation = opts.animated && header.frames > 1;
   let orientation = if opts.auto_orient { header.orientation } else { 1 };
   let (iw, ih) = if orientation >= 5 { (header.height, header.width) } else { (header.width, header.height) };
   let (sw, sh) = opts.steps.source_size(iw, ih)?;
@@ -228,10 +244,14 @@ pub fn prepare(header: &Header, opts: &ResizeOptions) -> Result<Prepared> {
   let plan = resize::plan(sw, sh, opts.width, opts.height, opts.fit, opts.position, opts.without_enlargement)?;
   let format = match opts.format {
     Some(f) => f,
-    None if header.format == Format::Gif => Format::Png,
+    // A still GIF input gives PNG, as before GIF could be written.
+    None if header.format == Format::Gif && !opts.animated => Format::Png,
     None => header.format,
   };
   opts.encode.check_for(format)?;
+  if animation {
+    animated::check(header, format, opts)?;
+  }
   embed::check(format, opts.keep_exif, opts.keep_icc_profile)?;
   // What the output will be is known now: refuse it before decoding if it is
   // more than the limits, the encoder or the resampler's tables allow.
@@ -239,7 +259,7 @@ pub fn prepare(header: &Header, opts: &ResizeOptions) -> Result<Prepared> {
   let need = decode_target(&plan, (iw, ih), opts.steps.has_geometry(), orientation);
   // Overlays are inputs too: their headers meet the same pixel limit, now.
   let overlay_pixels = composite::check(&opts.steps.composite, opts.limit_input_pixels)?;
-  Ok(Prepared { orientation, upright: (iw, ih), source: (sw, sh), plan, format, need, overlay_pixels })
+  Ok(Prepared { orientation, upright: (iw, ih), source: (sw, sh), plan, format, need, overlay_pixels, animation })
 }
 
 /// Decode → orient → steps → resize → encode; the info costs nothing to
@@ -247,43 +267,21 @@ pub fn prepare(header: &Header, opts: &ResizeOptions) -> Result<Prepared> {
 pub fn resize_with_info(data: &[u8], opts: &ResizeOptions, cancel: &Cancel) -> Result<Encoded> {
   validate(opts)?;
   let header = header::read(data)?;
-  let Prepared { orientation, upright, source, plan, format, need, .. } = prepare(&header, opts)?;
+  let prepared = prepare(&header, opts)?;
+  if prepared.animation {
+    return animated::resize(data, &header, &prepared, opts, cancel);
+  }
+  let Prepared { orientation, format, need, .. } = prepared;
 
   // The decoder may shrink in the DCT domain as long as the region we resample
   // still has at least as many pixels as the output on each axis.
   cancel.check()?;
-  let (mut pixels, icc) = decode::decode(data, &header, Some(need))?;
+  let (pixels, icc) = decode::decode(data, &header, Some(need))?;
   cancel.check()?;
-  pixels = orient::apply(pixels, orientation);
-  if opts.steps.has_geometry() {
-    pixels = opts.steps.geometry(pixels, upright, opts.background, cancel)?;
-    cancel.check()?;
-  }
-
-  let plan = plan_for_decoded(plan, source, &pixels);
-
-  let bg_transparent = opts.background[3] < 255 && plan.canvas != plan.scaled;
-  if bg_transparent && format != Format::Jpeg {
-    pixels = resize::add_alpha(pixels)?;
-  }
-  let mut resized = resize::resample(pixels, &plan, opts.kernel)?;
-  cancel.check()?;
-  // Output carries no profile unless kept, so convert embedded-profile
-  // colours to sRGB (as sharp does); on the resized pixels, where it is
-  // cheapest. A kept profile keeps its pixels.
-  let kept_icc = match icc {
-    Some(icc) if !opts.keep_icc_profile => {
-      colour::to_srgb(&mut resized, &icc);
-      None
-    }
-    kept => kept,
-  };
-  let mut out = resize::embed(resized, &plan, opts.background)?;
-  out = opts.steps.filters(out, cancel)?;
-  out = opts.steps.overlays(out, opts.limit_input_pixels, cancel)?;
-  if format == Format::Jpeg {
-    out = resize::flatten(out, opts.background)?;
-  }
+  // Output carries no profile unless kept, so embedded-profile colours are
+  // converted to sRGB (as sharp does); a kept profile keeps its pixels.
+  let (convert, kept_icc) = if opts.keep_icc_profile { (None, icc) } else { (icc, None) };
+  let out = transform(pixels, convert.as_deref(), &prepared, opts, cancel)?;
   let mut bytes = encode::encode(&out, format, &opts.encode, cancel)?;
   if opts.keep_exif || kept_icc.is_some() {
     let exif = if opts.keep_exif { meta::details(data, header.format).exif } else { None };
@@ -291,8 +289,39 @@ pub fn resize_with_info(data: &[u8], opts: &ResizeOptions, cancel: &Cancel) -> R
     bytes = embed::embed(bytes, format, &kept)?;
   }
   cancel.check()?;
-  let info = OutputInfo { format, width: out.width, height: out.height, channels: out.channels, size: bytes.len() };
+  let info = OutputInfo { format, width: out.width, height: out.height, channels: out.channels, size: bytes.len(), pages: None };
   Ok(Encoded { bytes, info })
+}
+
+/// What happens between the decoder and the encoder, to an image or to one
+/// frame of an animation: orient → steps → resample → sRGB (from `icc`, on
+/// the resized pixels, where it is cheapest) → embed → filters → overlays
+/// (→ flattened for JPEG).
+pub(crate) fn transform(mut pixels: decode::Pixels, icc: Option<&[u8]>, p: &Prepared, opts: &ResizeOptions, cancel: &Cancel) -> Result<decode::Pixels> {
+  pixels = orient::apply(pixels, p.orientation);
+  if opts.steps.has_geometry() {
+    pixels = opts.steps.geometry(pixels, p.upright, opts.background, cancel)?;
+    cancel.check()?;
+  }
+
+  let plan = plan_for_decoded(p.plan, p.source, &pixels);
+
+  let bg_transparent = opts.background[3] < 255 && plan.canvas != plan.scaled;
+  if bg_transparent && p.format != Format::Jpeg {
+    pixels = resize::add_alpha(pixels)?;
+  }
+  let mut resized = resize::resample(pixels, &plan, opts.kernel)?;
+  cancel.check()?;
+  if let Some(icc) = icc {
+    colour::to_srgb(&mut resized, icc);
+  }
+  let mut out = resize::embed(resized, &plan, opts.background)?;
+  out = opts.steps.filters(out, cancel)?;
+  out = opts.steps.overlays(out, opts.limit_input_pixels, cancel)?;
+  if p.format == Format::Jpeg {
+    out = resize::flatten(out, opts.background)?;
+  }
+  Ok(out)
 }
 
 /// The decoder may have shrunk the image (DCT scaling): `plan`, made for a

@@ -44,6 +44,9 @@ pub fn quantise(img: &Pixels, p: Palette, cancel: &Cancel) -> Result<Indexed> {
     std::borrow::Cow::Owned(v)
   };
   let colours = usize::from(p.colours).clamp(2, 256);
+  if let Some(exact) = exact(&rgba, colours) {
+    return Ok(exact);
+  }
   let mut indexed = std::panic::catch_unwind(|| map(&rgba, img.width as usize, colours, p.dither, cancel))
     .map_err(|payload| Error::internal(format!("palette quantisation failed: {}", panic_message(&payload))))??;
   // NeuQuant seeds some entries translucent and may leave those it never
@@ -52,6 +55,31 @@ pub fn quantise(img: &Pixels, p: Palette, cancel: &Cancel) -> Result<Indexed> {
     indexed.alpha = None;
   }
   Ok(indexed)
+}
+
+/// The image's own colours when it has no more than `colours` of them
+/// (a flat graphic, a sticker): every pixel kept exactly, nothing to dither.
+/// NeuQuant learns from a sample and can miss a colour a few pixels wear.
+fn exact(rgba: &[u8], colours: usize) -> Option<Indexed> {
+  let mut seen: std::collections::HashMap<[u8; 4], u8> = std::collections::HashMap::with_capacity(colours);
+  let mut indices = Vec::new();
+  indices.try_reserve_exact(rgba.len() / 4).ok()?;
+  for px in rgba.chunks_exact(4) {
+    let key = [px[0], px[1], px[2], px[3]];
+    let next = seen.len();
+    let i = *seen.entry(key).or_insert(next as u8);
+    if seen.len() > colours {
+      return None;
+    }
+    indices.push(i);
+  }
+  let mut map = vec![[0u8; 4]; seen.len()];
+  for (c, i) in seen {
+    map[usize::from(i)] = c;
+  }
+  let rgb = map.iter().flat_map(|c| [c[0], c[1], c[2]]).collect();
+  let alpha = map.iter().rposition(|c| c[3] < 255).map(|last| map[..=last].iter().map(|c| c[3]).collect());
+  Some(Indexed { indices, rgb, alpha })
 }
 
 fn map(rgba: &[u8], width: usize, colours: usize, dither: f32, cancel: &Cancel) -> Result<Indexed> {
@@ -130,6 +158,17 @@ mod tests {
     cancel.cancel();
     let e = quantise(&gradient(40, 30, 3), Palette { colours: 16, dither: 1.0 }, &cancel).err().unwrap();
     assert_eq!(e.code, crate::error::Code::Aborted);
+  }
+
+  #[test]
+  fn few_colours_are_kept_exactly() {
+    let mut data = [10u8, 20, 30, 255].repeat(50);
+    data[4..8].copy_from_slice(&[0, 0, 255, 255]);
+    data[8..12].copy_from_slice(&[0, 0, 255, 0]);
+    let q = quantise(&Pixels { data, width: 10, height: 5, channels: 4 }, Palette { colours: 3, dither: 1.0 }, &Cancel::never()).unwrap();
+    assert_eq!(q.rgb, vec![10, 20, 30, 0, 0, 255, 0, 0, 255]);
+    assert_eq!(q.alpha, Some(vec![255, 255, 0]));
+    assert_eq!(&q.indices[..4], &[0, 1, 2, 0]);
   }
 
   #[test]
