@@ -37,7 +37,7 @@ const DECODE_ROWS: u32 = 16;
 /// third of the rows left when that is more. Each call computes all the
 /// pass's weights again, so early calls are large, and the last ones
 /// small so that little is left once the decode ends.
-const HORIZONTAL_ROWS: u32 = 48;
+const HORIZONTAL_ROWS: u32 = 24;
 
 /// Whether a resize of this input with these options can be pipelined: a
 /// JPEG (not CMYK) to a JPEG, upright, with nothing but the resize itself
@@ -60,10 +60,11 @@ pub fn resize(data: &[u8], header: &Header, opts: &ResizeOptions, prepared: &Pre
   let (width, height) = jpeg_output_size(header.width, header.height, Some(prepared.need));
   let plan = plan_for_size(prepared.plan, prepared.source, (width, height));
   // Colours in an embedded profile go to sRGB unless the profile is kept, as
-  // on the one-thread path.
+  // on the one-thread path (the resampler makes the transform, off the
+  // decoder's path).
   let icc = header::jpeg_icc(data);
-  let (to_srgb, kept_icc) = match icc {
-    Some(icc) if !opts.keep_icc_profile => (ToSrgb::new(&icc, 3), None),
+  let (convert, kept_icc) = match icc {
+    Some(icc) if !opts.keep_icc_profile => (Some(icc), None),
     kept => (None, kept),
   };
 
@@ -73,7 +74,7 @@ pub fn resize(data: &[u8], header: &Header, opts: &ResizeOptions, prepared: &Pre
   let shared = Shared::default();
   let (decoded, encoded) = rayon::join(
     || decode(data, header, prepared.need, &rows, &shared, cancel),
-    || resample(&rows, &shared, &plan, (width, height), opts, to_srgb.as_ref(), cancel),
+    || resample(&rows, &shared, &plan, (width, height), opts, convert.as_deref(), cancel),
   );
   drop(buffer);
   decoded?;
@@ -205,8 +206,10 @@ fn decode(data: &[u8], header: &Header, need: (u32, u32), rows: &Rows, shared: &
 
 /// The resampler's half: resamples each band once its source rows are
 /// decoded and encodes the finished rows; returns the JPEG's bytes.
-fn resample(rows: &Rows, shared: &Shared, plan: &Plan, decoded: (u32, u32), opts: &ResizeOptions, to_srgb: Option<&ToSrgb>, cancel: &Cancel) -> Result<Vec<u8>> {
+/// `icc`: a profile whose colours go to sRGB.
+fn resample(rows: &Rows, shared: &Shared, plan: &Plan, decoded: (u32, u32), opts: &ResizeOptions, icc: Option<&[u8]>, cancel: &Cancel) -> Result<Vec<u8>> {
   let _stopped = Stopped(shared);
+  let to_srgb = icc.and_then(|icc| ToSrgb::new(icc, 3));
   let mut bands =
     Bands::new(decoded.0, decoded.1, plan, opts.kernel).ok_or_else(|| Error::internal("the pipelined resize was given a plan it cannot band"))?;
   let mut writer = JpegWriter::start(&opts.encode, plan.scaled.0, plan.scaled.1)?;
@@ -226,7 +229,7 @@ fn resample(rows: &Rows, shared: &Shared, plan: &Plan, decoded: (u32, u32), opts
     if bands.pending() >= HORIZONTAL_ROWS.max(left / 3) || bands.done() == total {
       finished = bands.done();
       let out = bands.horizontal()?;
-      if let Some(t) = to_srgb {
+      if let Some(t) = &to_srgb {
         t.apply(out);
       }
       writer.write(out)?;
