@@ -145,6 +145,10 @@ impl Shared {
     }
   }
 
+  fn decoded_rows(&self) -> u32 {
+    self.progress().rows
+  }
+
   /// Waits for at least `rows` decoded rows; returns how many there are, or
   /// None if the decoder ended short of them.
   fn wait_for(&self, rows: u32) -> Option<u32> {
@@ -220,6 +224,10 @@ fn resample(rows: &Rows, shared: &Shared, plan: &Plan, decoded: (u32, u32), opts
     // Wait for the source rows of the next band, then take every band
     // that the rows decoded by then cover.
     let (_, needed) = bands.window(bands.done(), bands.next_end());
+    // A task that came while this one holds two threads would wait for one
+    // while this thread waits for rows: it runs here meanwhile (this call
+    // then ends later; the pool does not lose the time).
+    while shared.decoded_rows() < needed && crate::metrics::queued_total() > 0 && rayon::yield_now() == Some(rayon::Yield::Executed) {}
     let available = shared.wait_for(needed).ok_or_else(Error::aborted)?;
     let to = bands.ready(available);
     let (first, end) = bands.window(bands.done(), to);
