@@ -20,7 +20,7 @@
 //! column, the costly part), so it runs on few large bands rather than many
 //! small ones. `tests` checks the result against one call.
 
-use fast_image_resize::images::{Image, ImageRef};
+use fast_image_resize::images::Image;
 use fast_image_resize::{PixelType, ResizeOptions, Resizer};
 
 use super::limits::{buffer_len, try_with_capacity};
@@ -153,8 +153,10 @@ impl Bands {
   }
 
   /// Runs the vertical pass of output rows `done()..to`, `to` a band's end
-  /// (from `ready`); `src` holds source rows `window(done(), to)`.
-  pub fn vertical(&mut self, to: u32, src: &[u8]) -> Result<()> {
+  /// (from `ready`); `src` holds source rows `window(done(), to)`. It is
+  /// only read; it is `mut` because fast_image_resize's `Image` (the type
+  /// resize.rs resamples, whose code is already in the binary) wants it.
+  pub fn vertical(&mut self, to: u32, src: &mut [u8]) -> Result<()> {
     let from = self.done;
     if to <= from {
       return Ok(());
@@ -164,7 +166,7 @@ impl Bands {
     }
     let (first, end) = self.window(from, to);
     let (c0, c1) = self.columns;
-    let src = ImageRef::new(self.width, end - first, src, PixelType::U8x3).map_err(|e| Error::internal(format!("resize band source: {e}")))?;
+    let src = Image::from_slice_u8(self.width, end - first, src, PixelType::U8x3).map_err(|e| Error::internal(format!("resize band source: {e}")))?;
     let rows = to - from;
     let at = self.pending.len();
     let len = buffer_len(c1 - c0, rows, CHANNELS as u8)?;
@@ -190,7 +192,7 @@ impl Bands {
     let (c0, c1) = self.columns;
     let (left, _, cw, _) = self.crop;
     let w = self.scaled.0;
-    let src = ImageRef::new(c1 - c0, rows, &self.pending, PixelType::U8x3).map_err(|e| Error::internal(format!("resize band source: {e}")))?;
+    let src = Image::from_slice_u8(c1 - c0, rows, &mut self.pending, PixelType::U8x3).map_err(|e| Error::internal(format!("resize band source: {e}")))?;
     let len = buffer_len(w, rows, CHANNELS as u8)?;
     grow(&mut self.out, len)?;
     let mut dst = Image::from_slice_u8(w, rows, &mut self.out[..len], PixelType::U8x3)
@@ -366,7 +368,7 @@ mod tests {
 
   /// Runs `bands` to the end as the pipeline would, with the source arriving
   /// `step` rows at a time and the horizontal pass every `every` rows.
-  fn banded(src: &Pixels, bands: &mut Bands, step: u32, every: u32) -> Vec<u8> {
+  fn banded(src: &mut Pixels, bands: &mut Bands, step: u32, every: u32) -> Vec<u8> {
     let row = src.width as usize * 3;
     let mut out = Vec::new();
     let mut available = 0;
@@ -376,7 +378,7 @@ mod tests {
       if to > bands.done() {
         let (first, end) = bands.window(bands.done(), to);
         assert!(end <= available, "window {first}..{end} past the {available} rows decoded");
-        bands.vertical(to, &src.data[first as usize * row..end as usize * row]).unwrap();
+        bands.vertical(to, &mut src.data[first as usize * row..end as usize * row]).unwrap();
       }
       if bands.pending() >= every || bands.done() == bands.rows() {
         out.extend_from_slice(bands.horizontal().unwrap());
@@ -397,13 +399,13 @@ mod tests {
       ((640, 480), (199, 101), Fit::Fill),
     ];
     for ((sw, sh), (w, h), fit) in cases {
-      let src = image(sw, sh);
+      let mut src = image(sw, sh);
       for kernel in [Kernel::Lanczos3, Kernel::Mitchell, Kernel::Cubic, Kernel::Linear] {
         let p = plan(sw, sh, Some(w), Some(h), fit, (0.5, 0.5), false).unwrap();
         let whole = resample(src.clone(), &p, kernel).unwrap();
         for (step, every) in [(8, 16), (16, 100), (37, 1), (sh, 1000)] {
           let mut bands = Bands::new(sw, sh, &p, kernel).unwrap_or_else(|| panic!("{sw}x{sh} -> {w}x{h} {kernel:?} not banded"));
-          let got = banded(&src, &mut bands, step, every);
+          let got = banded(&mut src, &mut bands, step, every);
           let differing = got.iter().zip(&whole.data).filter(|(a, b)| a != b).count();
           assert_eq!(got.len(), whole.data.len());
           assert_eq!(differing, 0, "{sw}x{sh} -> {w}x{h} {fit:?} {kernel:?}, source in {step}-row bands, rows out every {every}");

@@ -106,9 +106,11 @@ impl Rows {
   }
 
   /// SAFETY: rows `first..end` were reported decoded (so written, and
-  /// written no more).
-  unsafe fn band(&self, first: u32, end: u32) -> &[u8] {
-    std::slice::from_raw_parts(self.ptr.add(first as usize * self.row).cast::<u8>(), (end - first) as usize * self.row)
+  /// written no more), and no other slice of them is alive. The resampler
+  /// only reads them (see `Bands::vertical`).
+  #[allow(clippy::mut_from_ref)]
+  unsafe fn band(&self, first: u32, end: u32) -> &mut [u8] {
+    std::slice::from_raw_parts_mut(self.ptr.add(first as usize * self.row).cast::<u8>(), (end - first) as usize * self.row)
   }
 }
 
