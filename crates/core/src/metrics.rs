@@ -217,6 +217,11 @@ pub fn running() -> u64 {
   METRICS.running.load(Relaxed)
 }
 
+/// Tasks handed to the pool and not started yet, over all kinds.
+pub fn queued_total() -> u64 {
+  METRICS.kinds.iter().map(|k| k.queued.load(Relaxed)).sum::<i64>().max(0) as u64
+}
+
 /// Tasks started since the process began.
 pub fn started_total() -> u64 {
   METRICS.started.load(Relaxed)

@@ -243,6 +243,15 @@ pub fn malloc_trim() -> bool {
   }
 }
 
+/// Whether a task on a pool thread may hand part of its work to another
+/// pool thread (rayon's `join`): the pool has more threads than tasks
+/// running and none waiting, so one would otherwise sit idle. When every
+/// thread is busy, splitting a task only takes a core from another.
+pub fn spare_thread() -> bool {
+  let threads = rayon::current_num_threads() as u64;
+  rayon::current_thread_index().is_some() && threads > 1 && metrics::running() < threads && metrics::queued_total() == 0
+}
+
 /// Runs `f`, turning a panic into an `ERR_INTERNAL` error.
 pub fn run_guarded<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
   match panic::catch_unwind(AssertUnwindSafe(f)) {

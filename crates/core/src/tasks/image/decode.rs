@@ -57,6 +57,13 @@ pub fn jpeg_scale_numerator(width: u32, height: u32, min_size: Option<(u32, u32)
   8
 }
 
+/// The size libjpeg decodes a `width`x`height` JPEG to at the scale
+/// `jpeg_scale_numerator` picks for `min_size`.
+pub fn jpeg_output_size(width: u32, height: u32, min_size: Option<(u32, u32)>) -> (u32, u32) {
+  let num = u32::from(jpeg_scale_numerator(width, height, min_size));
+  ((width * num).div_ceil(8), (height * num).div_ceil(8))
+}
+
 // libjpeg reports fatal errors through error_exit, which must not return:
 // unwinding carries the message out to the catch_unwind in decode_jpeg.
 // Warnings (corrupt or truncated data that libjpeg would paper over with grey)
@@ -99,28 +106,76 @@ fn error_mgr() -> mozjpeg_sys::jpeg_error_mgr {
 }
 
 fn decode_jpeg(data: &[u8], header: &Header, min_size: Option<(u32, u32)>) -> Result<Pixels> {
-  let numerator = jpeg_scale_numerator(header.width, header.height, min_size);
-  let cmyk = header.channels == 4;
-  let result = std::panic::catch_unwind(|| -> std::io::Result<Pixels> {
-    let mut d = mozjpeg::Decompress::with_err(error_mgr()).from_mem(data)?;
-    if (d.width(), d.height()) != (header.width as usize, header.height as usize) {
-      return Err(std::io::Error::other(CHANGED));
-    }
-    d.scale(numerator);
-    let colorspace = if cmyk { mozjpeg::ColorSpace::JCS_CMYK } else { mozjpeg::ColorSpace::JCS_RGB };
-    let mut started = d.to_colorspace(colorspace)?;
-    let (width, height) = (started.width() as u32, started.height() as u32);
-    let mut data: Vec<u8> = started.read_scanlines()?;
-    started.finish()?;
-    if cmyk {
-      data = cmyk_to_rgb(&data);
-    }
-    Ok(Pixels { data, width, height, channels: 3 })
-  });
-  match result {
-    Ok(Ok(pixels)) => Ok(pixels),
+  let mut rows = JpegRows::start(data, header, min_size)?;
+  let (width, height) = (rows.width, rows.height);
+  let len = super::limits::buffer_len(width, height, rows.channels)?;
+  let mut data = super::limits::try_with_capacity(len, "decoded image")?;
+  rows.read(&mut data.spare_capacity_mut()[..len])?;
+  // SAFETY: `read` filled all `len` bytes (it fails otherwise).
+  unsafe { data.set_len(len) };
+  rows.finish()?;
+  if rows_are_cmyk(header) {
+    data = cmyk_to_rgb(&data);
+  }
+  Ok(Pixels { data, width, height, channels: 3 })
+}
+
+fn rows_are_cmyk(header: &Header) -> bool {
+  header.channels == 4
+}
+
+/// A JPEG decode under way at the DCT scale that still covers `min_size`,
+/// read a band of rows at a time: all at once by `decode`, in bands by the
+/// pipelined resize (stream.rs) while another thread resamples the rows
+/// already read. RGB rows (CMYK for a CMYK file: `channels` is 4).
+pub struct JpegRows<'a> {
+  started: mozjpeg::decompress::DecompressStarted<&'a [u8]>,
+  pub width: u32,
+  pub height: u32,
+  /// Bytes per pixel of the rows `read` writes.
+  pub channels: u8,
+}
+
+/// Runs one libjpeg call, whose errors (and warnings) unwind out of it,
+/// turning them into ERR_CORRUPT_INPUT.
+fn jpeg_call<T>(f: impl FnOnce() -> std::io::Result<T>) -> Result<T> {
+  match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+    Ok(Ok(v)) => Ok(v),
     Ok(Err(io)) => Err(Error::corrupt(format!("JPEG data is corrupt or truncated: {io}"))),
     Err(payload) => Err(Error::corrupt(format!("JPEG data is corrupt or truncated: {}", panic_message(&payload)))),
+  }
+}
+
+impl<'a> JpegRows<'a> {
+  /// Reads the headers and starts decompressing. For a baseline file the
+  /// entropy decoding happens row by row in `read`; a progressive one is
+  /// decoded whole here.
+  pub fn start(data: &'a [u8], header: &Header, min_size: Option<(u32, u32)>) -> Result<Self> {
+    let numerator = jpeg_scale_numerator(header.width, header.height, min_size);
+    let cmyk = rows_are_cmyk(header);
+    let started = jpeg_call(|| {
+      let mut d = mozjpeg::Decompress::with_err(error_mgr()).from_mem(data)?;
+      if (d.width(), d.height()) != (header.width as usize, header.height as usize) {
+        return Err(std::io::Error::other(CHANGED));
+      }
+      d.scale(numerator);
+      d.to_colorspace(if cmyk { mozjpeg::ColorSpace::JCS_CMYK } else { mozjpeg::ColorSpace::JCS_RGB })
+    })?;
+    let (width, height) = (started.width() as u32, started.height() as u32);
+    Ok(JpegRows { started, width, height, channels: if cmyk { 4 } else { 3 } })
+  }
+
+  /// Decodes the next `band.len() / (width * channels)` rows into `band`
+  /// (a whole number of rows), which is fully written when this returns Ok.
+  pub fn read(&mut self, band: &mut [std::mem::MaybeUninit<u8>]) -> Result<()> {
+    jpeg_call(|| self.started.read_scanlines_into_uninit::<u8>(band).map(|_| ()))
+  }
+
+  /// Ends the decode (libjpeg reads to the end of the image and reports
+  /// what it finds wrong there).
+  pub fn finish(self) -> Result<()> {
+    let started = self.started;
+    jpeg_call(|| started.finish())
   }
 }
 

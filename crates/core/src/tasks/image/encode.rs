@@ -189,45 +189,78 @@ fn encode_jpeg(img: &Pixels, e: &Encode) -> Result<Vec<u8>> {
   if img.channels != 3 {
     return Err(Error::internal("JPEG encoder expects RGB pixels"));
   }
-  let buffer = try_with_capacity((img.data.len() / 8).max(4096), "JPEG output buffer")?;
-  let result = std::panic::catch_unwind(|| -> std::io::Result<Vec<u8>> {
-    // new() applies mozjpeg's own defaults (its max-compression profile),
-    // which include trellis quantisation; the crate has no switch for trellis
-    // alone.
-    let mut c = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_RGB);
-    if e.trellis_quantisation {
-      // Keep trellis (and the profile's overshoot deringing), but write
-      // sequential scans unless progressive is asked for.
-      c.set_optimize_scans(false);
-    } else {
-      // libjpeg-turbo's classic settings (baseline, 4:2:0, standard tables):
-      // sharp's default output.
-      c.set_fastest_defaults();
-    }
-    c.set_size(img.width as usize, img.height as usize);
-    c.set_quality(f32::from(e.quality));
-    if e.trellis_quantisation {
-      // The standard (Annex K) tables at this quality, as the fast path
-      // uses, not mozjpeg's tuned ones: trellis changes the coding only.
-      let q = f32::from(e.quality);
-      c.set_luma_qtable(&qtable::AnnexK_Luma.scaled(q, q));
-      c.set_chroma_qtable(&qtable::AnnexK_Chroma.scaled(q, q));
-    }
-    if e.chroma_subsampling == ChromaSubsampling::Yuv444 {
-      c.set_chroma_sampling_pixel_sizes((1, 1), (1, 1));
-    }
-    c.set_optimize_coding(e.optimise_coding);
-    if e.progressive {
-      c.set_progressive_mode();
-    }
-    let mut started = c.start_compress(buffer)?;
-    started.write_scanlines(&img.data)?;
-    started.finish()
-  });
-  match result {
-    Ok(Ok(bytes)) => Ok(bytes),
+  let mut writer = JpegWriter::start(e, img.width, img.height)?;
+  writer.write(&img.data)?;
+  writer.finish()
+}
+
+/// A JPEG encode of RGB rows handed over a band at a time: all at once by
+/// `encode`, in bands by the pipelined resize (stream.rs) as its rows are
+/// resampled.
+pub struct JpegWriter {
+  started: mozjpeg::compress::CompressStarted<Vec<u8>>,
+}
+
+/// Runs one libjpeg call, whose errors unwind out of it, as ERR_INTERNAL.
+fn jpeg_call<T>(f: impl FnOnce() -> std::io::Result<T>) -> Result<T> {
+  match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+    Ok(Ok(v)) => Ok(v),
     Ok(Err(e)) => Err(Error::internal(format!("JPEG encoding failed: {e}"))),
     Err(payload) => Err(Error::internal(format!("JPEG encoding failed: {}", panic_message(&payload)))),
+  }
+}
+
+impl JpegWriter {
+  /// Starts an encode of a `width`x`height` RGB image with `e`'s settings.
+  pub fn start(e: &Encode, width: u32, height: u32) -> Result<Self> {
+    e.check_for(Format::Jpeg)?;
+    check_sides(Format::Jpeg, width, height)?;
+    let raw = super::limits::buffer_len(width, height, 3)?;
+    let buffer = try_with_capacity((raw / 8).max(4096), "JPEG output buffer")?;
+    let started = jpeg_call(|| {
+      // new() applies mozjpeg's own defaults (its max-compression profile),
+      // which include trellis quantisation; the crate has no switch for trellis
+      // alone.
+      let mut c = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_RGB);
+      if e.trellis_quantisation {
+        // Keep trellis (and the profile's overshoot deringing), but write
+        // sequential scans unless progressive is asked for.
+        c.set_optimize_scans(false);
+      } else {
+        // libjpeg-turbo's classic settings (baseline, 4:2:0, standard tables):
+        // sharp's default output.
+        c.set_fastest_defaults();
+      }
+      c.set_size(width as usize, height as usize);
+      c.set_quality(f32::from(e.quality));
+      if e.trellis_quantisation {
+        // The standard (Annex K) tables at this quality, as the fast path
+        // uses, not mozjpeg's tuned ones: trellis changes the coding only.
+        let q = f32::from(e.quality);
+        c.set_luma_qtable(&qtable::AnnexK_Luma.scaled(q, q));
+        c.set_chroma_qtable(&qtable::AnnexK_Chroma.scaled(q, q));
+      }
+      if e.chroma_subsampling == ChromaSubsampling::Yuv444 {
+        c.set_chroma_sampling_pixel_sizes((1, 1), (1, 1));
+      }
+      c.set_optimize_coding(e.optimise_coding);
+      if e.progressive {
+        c.set_progressive_mode();
+      }
+      c.start_compress(buffer)
+    })?;
+    Ok(JpegWriter { started })
+  }
+
+  /// Compresses the next rows (a whole number of RGB rows, in order).
+  pub fn write(&mut self, rows: &[u8]) -> Result<()> {
+    jpeg_call(|| self.started.write_scanlines(rows))
+  }
+
+  /// Ends the encode once every row was written; returns the file's bytes.
+  pub fn finish(self) -> Result<Vec<u8>> {
+    let started = self.started;
+    jpeg_call(|| started.finish())
   }
 }
 

@@ -4,6 +4,7 @@
 pub mod animated;
 pub mod avif;
 pub mod avif_decode;
+pub mod bands;
 pub mod colour;
 pub mod composite;
 pub mod decode;
@@ -21,6 +22,7 @@ pub mod plausible;
 pub mod resize;
 pub mod stages;
 pub mod steps;
+pub mod stream;
 pub mod timing;
 pub mod webp_anim;
 
@@ -264,6 +266,8 @@ pub fn prepare(header: &Header, opts: &ResizeOptions) -> Result<Prepared> {
 
 /// Decode → orient → steps → resize → encode; the info costs nothing to
 /// keep (the encoder's input already says it), so every caller gets it.
+/// A JPEG-to-JPEG resize that finds a pool thread idle runs its stages
+/// side by side on two threads (stream.rs), with the same output.
 pub fn resize_with_info(data: &[u8], opts: &ResizeOptions, cancel: &Cancel) -> Result<Encoded> {
   validate(opts)?;
   let header = header::read(data)?;
@@ -271,26 +275,44 @@ pub fn resize_with_info(data: &[u8], opts: &ResizeOptions, cancel: &Cancel) -> R
   if prepared.animation {
     return animated::resize(data, &header, &prepared, opts, cancel);
   }
-  let Prepared { orientation, format, need, .. } = prepared;
+  cancel.check()?;
+  let Rendered { mut bytes, width, height, channels, kept_icc } = if stream::applies(&header, opts, &prepared) && crate::pool::spare_thread() {
+    stream::resize(data, &header, opts, &prepared, cancel)?
+  } else {
+    resize_on_one_thread(data, &header, opts, &prepared, cancel)?
+  };
+  if opts.keep_exif || kept_icc.is_some() {
+    let exif = if opts.keep_exif { meta::details(data, header.format).exif } else { None };
+    let kept = embed::Kept { exif: exif.map(|e| embed::Kept::exif_from(&e, prepared.orientation != 1)), icc: kept_icc };
+    bytes = embed::embed(bytes, prepared.format, &kept)?;
+  }
+  cancel.check()?;
+  let info = OutputInfo { format: prepared.format, width, height, channels, size: bytes.len(), pages: None };
+  Ok(Encoded { bytes, info })
+}
 
+/// An encoded image before the kept metadata goes in: what the encoder was
+/// given, and the ICC profile to embed (when kept).
+#[derive(Debug)]
+pub struct Rendered {
+  pub bytes: Vec<u8>,
+  pub width: u32,
+  pub height: u32,
+  pub channels: u8,
+  pub kept_icc: Option<Vec<u8>>,
+}
+
+fn resize_on_one_thread(data: &[u8], header: &Header, opts: &ResizeOptions, prepared: &Prepared, cancel: &Cancel) -> Result<Rendered> {
   // The decoder may shrink in the DCT domain as long as the region we resample
   // still has at least as many pixels as the output on each axis.
-  cancel.check()?;
-  let (pixels, icc) = decode::decode(data, &header, Some(need))?;
+  let (pixels, icc) = decode::decode(data, header, Some(prepared.need))?;
   cancel.check()?;
   // Output carries no profile unless kept, so embedded-profile colours are
   // converted to sRGB (as sharp does); a kept profile keeps its pixels.
   let (convert, kept_icc) = if opts.keep_icc_profile { (None, icc) } else { (icc, None) };
-  let out = transform(pixels, convert.as_deref(), &prepared, opts, cancel)?;
-  let mut bytes = encode::encode(&out, format, &opts.encode, cancel)?;
-  if opts.keep_exif || kept_icc.is_some() {
-    let exif = if opts.keep_exif { meta::details(data, header.format).exif } else { None };
-    let kept = embed::Kept { exif: exif.map(|e| embed::Kept::exif_from(&e, orientation != 1)), icc: kept_icc };
-    bytes = embed::embed(bytes, format, &kept)?;
-  }
-  cancel.check()?;
-  let info = OutputInfo { format, width: out.width, height: out.height, channels: out.channels, size: bytes.len(), pages: None };
-  Ok(Encoded { bytes, info })
+  let out = transform(pixels, convert.as_deref(), prepared, opts, cancel)?;
+  let bytes = encode::encode(&out, prepared.format, &opts.encode, cancel)?;
+  Ok(Rendered { bytes, width: out.width, height: out.height, channels: out.channels, kept_icc })
 }
 
 /// What happens between the decoder and the encoder, to an image or to one
@@ -327,15 +349,20 @@ pub(crate) fn transform(mut pixels: decode::Pixels, icc: Option<&[u8]>, p: &Prep
 /// The decoder may have shrunk the image (DCT scaling): `plan`, made for a
 /// source of `source` pixels, with its crop scaled to `pixels`.
 pub fn plan_for_decoded(plan: resize::Plan, source: (u32, u32), pixels: &decode::Pixels) -> resize::Plan {
-  let kx = f64::from(pixels.width) / f64::from(source.0);
-  let ky = f64::from(pixels.height) / f64::from(source.1);
+  plan_for_size(plan, source, (pixels.width, pixels.height))
+}
+
+/// `plan_for_decoded` for a decode of `width`x`height` pixels.
+pub fn plan_for_size(plan: resize::Plan, source: (u32, u32), (width, height): (u32, u32)) -> resize::Plan {
+  let kx = f64::from(width) / f64::from(source.0);
+  let ky = f64::from(height) / f64::from(source.1);
   let (l, t, w, h) = plan.crop;
   let crop = if (kx, ky) == (1.0, 1.0) {
     plan.crop
   } else {
-    let w2 = (w * kx).min(f64::from(pixels.width));
-    let h2 = (h * ky).min(f64::from(pixels.height));
-    ((l * kx).min(f64::from(pixels.width) - w2), (t * ky).min(f64::from(pixels.height) - h2), w2, h2)
+    let w2 = (w * kx).min(f64::from(width));
+    let h2 = (h * ky).min(f64::from(height));
+    ((l * kx).min(f64::from(width) - w2), (t * ky).min(f64::from(height) - h2), w2, h2)
   };
   resize::Plan { crop, ..plan }
 }

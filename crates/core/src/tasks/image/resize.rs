@@ -132,7 +132,7 @@ pub fn plan(
   })
 }
 
-fn algorithm(kernel: Kernel) -> ResizeAlg {
+pub(super) fn algorithm(kernel: Kernel) -> ResizeAlg {
   match kernel {
     Kernel::Nearest => ResizeAlg::Nearest,
     Kernel::Linear => ResizeAlg::Convolution(FilterType::Bilinear),
