@@ -83,12 +83,13 @@ struct Claimed {
   /// The entry, or its length when it is not UTF-8 (such an entry is filed
   /// as InvalidPayload, never run on altered bytes).
   entry: Result<String, usize>,
-  input: Option<Prefetched>,
+  input: Option<InputKeySize>,
   /// The working-on record the claim wrote (or found), byte for byte.
   record: Vec<u8>,
 }
 
-type Prefetched = (String, Result<u64, String>);
+/// A claimed job's input key and its size as the step read it (or why Redis refused).
+type InputKeySize = (String, Result<u64, String>);
 
 /// How many times in a row a job left in a slot's working-on key is re-run
 /// at start before it is filed in `failed` instead.
@@ -944,10 +945,10 @@ impl Slot {
 
   /// Reads the input, runs the task and writes a path output. A key output is
   /// returned for the next step to write together with the ack.
-  async fn execute(&self, con: &mut Con, spec: Spec, prefetched: Option<Prefetched>) -> Result<Result<(Value, Option<KeyOutput>), Error>, Disconnected> {
+  async fn execute(&self, con: &mut Con, spec: Spec, sized: Option<InputKeySize>) -> Result<Result<(Value, Option<KeyOutput>), Error>, Disconnected> {
     let input = match &spec.input {
       InputRef::Key(k) => {
-        let read = match prefetched {
+        let read = match sized {
           Some((key, size)) if &key == k => match size {
             Err(e) => KeyRead::Refused(e),
             Ok(size) => self.get_key(con, k, size, spec.max_input_bytes).await?,
