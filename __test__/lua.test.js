@@ -106,8 +106,8 @@ describe('Redis scripts live in lua/', () => {
     it('the Rust step answers a remote call only while its input exists, and keeps the input when Redis refuses the push', async () => {
       const step = rustScripts().STEP
       let seq = 0
-      // KEYS: working-on, processed, processed:<w>, step id key; ARGV: mode 3, reply list, reply, ttl, claim, run_at, worker, record, step id, input key.
-      const answer = (reply) => redis.eval(step, 4, 'w:on', 'w:p', 'w:pm', 'w:step', '3', 'w:reply', reply, '30', '0', 'now', 'w', 'rec', `0123456789abcdef:${String(++seq).padStart(16, '0')}`, 'w:input')
+      // KEYS: working-on, processed, processed:<w>, step id key; ARGV: mode 3, reply list, reply, ttl, claim, run_at, worker, record, step id, input key, largest value returned.
+      const answer = (reply) => redis.eval(step, 4, 'w:on', 'w:p', 'w:pm', 'w:step', '3', 'w:reply', reply, '30', '0', 'now', 'w', 'rec', `0123456789abcdef:${String(++seq).padStart(16, '0')}`, 'w:input', '0')
       await redis.set('w:input', 'bytes')
       await answer('first')
       assert.deepStrictEqual([await redis.lrange('w:reply', 0, -1), await redis.exists('w:input')], [['first'], 0], 'pushed, and the input deleted')
@@ -120,6 +120,27 @@ describe('Redis scripts live in lua/', () => {
       await assert.rejects(answer('third'), /WRONGTYPE/)
       assert.equal(await redis.get('w:input'), 'bytes', 'the input survives a refused push')
       await redis.del('w:reply', 'w:input', 'w:step')
+    })
+
+    it('the Rust step returns a claimed job\'s input value with the claim only up to the size it is given', async () => {
+      const step = rustScripts().STEP
+      let seq = 0
+      const entry = (key) => JSON.stringify({ class: 'digest', queue: 'x', args: [{ input: { key } }] })
+      await redis.set('v:small', 'four')
+      await redis.set('v:large', 'x'.repeat(17))
+      await redis.set('v:empty', '')
+      await redis.rpush('v:queue:x', entry('v:small'), entry('v:large'), entry('v:empty'), entry('v:absent'))
+      // KEYS: working-on, processed, processed:<w>, step id key, the queue; ARGV: no ack, claim 1, the largest value 16, queue x.
+      const claim = async () => {
+        const reply = await redis.eval(step, 5, 'v:on', 'v:p', 'v:pm', 'v:step', 'v:queue:x', '0', '', '', '', '1', 'now', 'w', '', `0123456789abcdef:${String(++seq).padStart(16, '0')}`, '', '16', 'x')
+        await redis.del('v:on')
+        return [reply[2], reply[3], reply[6]]
+      }
+      assert.deepStrictEqual(await claim(), ['v:small', 4, 'four'], 'a value within the size comes with the claim')
+      assert.deepStrictEqual(await claim(), ['v:large', 17, null], 'a larger one is left for a GET of its own')
+      assert.deepStrictEqual(await claim(), ['v:empty', 0, null], 'an empty value: size 0, as an absent key, told apart by the GET')
+      assert.deepStrictEqual(await claim(), ['v:absent', 0, null])
+      await redis.del('v:small', 'v:large', 'v:empty', 'v:step')
     })
 
     it('Redis compiles every script each loop runs, composed as the loop composes it', async () => {

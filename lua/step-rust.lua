@@ -3,16 +3,16 @@
 -- counts it as processed), then claims the next entry: pops it from the first
 -- non-empty queue and records it as the slot's working-on payload in the same
 -- atomic step. When the entry names its input by Redis key
--- (`args[0].input.key`), that key's size comes back too, so the slot reads
--- the value with one plain GET (or not at all, when it is over the job's
--- maxInputBytes). Included by worker.rs with step-id.lua prepended
--- (step_seen, step_done).
+-- (`args[0].input.key`), that key's size comes back too, and its value when
+-- that is small (at most ARGV[11] bytes); a larger value the slot reads with
+-- one plain GET (or not at all, when it is over the job's maxInputBytes).
+-- Included by worker.rs with step-id.lua prepended (step_seen, step_done).
 --
--- The value itself is not returned from here: a value copied into Lua and
--- back out costs Redis several times what a plain GET of it does (measured:
--- a 4 KiB input made the step take 18.5 us of Redis CPU instead of 11.2, where
--- the GET costs about 2), and Redis's one thread is what bounds a native
--- worker's throughput.
+-- A value copied into Lua and back out costs the script more than a plain
+-- GET of it costs Redis (a 4 KiB input: about 20 us of script instead of
+-- 17.5), but a GET of its own costs Redis and the worker a round trip more,
+-- which for small values is the larger cost (worker.rs STEP_INPUT_BYTES has
+-- the measurements).
 --
 -- Each step carries an id (the slot's random token and a sequence), kept in
 -- the slot's step id key, as the JS loop's steps do (step-js.lua): a step sent
@@ -39,6 +39,7 @@
 --       key is in a slot of its own), run_at, worker name,
 --       the acked job's working-on record, step id (token:sequence, fixed-width),
 --       the remote call's input key (3 only; else ''),
+--       the largest input value returned with a claim (bytes),
 --       queue names (in the order of the queue lists in KEYS)...
 --
 -- A remote call's answer (crates/resque/src/remote.rs) is pushed only while
@@ -49,7 +50,8 @@
 -- a small error instead (worker.rs step).
 -- Returns nil; {-1, the record the key holds}; or {queue index (1-based),
 -- entry, input key | nil, its size in bytes (0: no such key) | nil, error
--- reading its size (a key of another type) | nil, the record written}.
+-- reading its size (a key of another type) | nil, the record written, the
+-- input's value when it is 1 to ARGV[11] bytes | nil}.
 local seen = step_seen(KEYS[4], ARGV[9])
 if seen ~= 'new' then
   -- Applied already, or overtaken: what the key holds, for a resent step.
@@ -90,7 +92,7 @@ if ARGV[5] ~= '0' then
       local ok, job = pcall(cjson.decode, entry)
       local payload = entry
       if not ok then payload = cjson.encode(entry) end
-      local record = '{"run_at":' .. cjson.encode(ARGV[6]) .. ',"queue":' .. cjson.encode(ARGV[6 + i]) ..
+      local record = '{"run_at":' .. cjson.encode(ARGV[6]) .. ',"queue":' .. cjson.encode(ARGV[7 + i]) ..
         ',"worker":' .. cjson.encode(ARGV[7]) .. ',"payload":' .. payload .. '}'
       redis.call('SET', KEYS[1], record)
       local key, size, err = false, false, false
@@ -103,7 +105,9 @@ if ARGV[5] ~= '0' then
           size = false
         end
       end
-      return {i - 4, entry, key, size, err, record}
+      local value = false
+      if type(size) == 'number' and size > 0 and size <= tonumber(ARGV[11]) then value = redis.call('GET', key) end
+      return {i - 4, entry, key, size, err, record, value}
     end
   end
 end
