@@ -15,6 +15,7 @@ const { startContention } = require('../lib/contention')
 const { resizeLanczos3, psnr } = require('../lib/lanczos')
 const { median, percentile, max, min } = require('../lib/stats')
 const { measureStages, stageRows } = require('../lib/stages')
+const { mainThreadTimes } = require('../lib/thread-cpu')
 
 const IMAGE = '2569067123_aca715a2ee_o.jpg'
 const SOURCE = { width: 2725, height: 2225 }
@@ -130,7 +131,8 @@ async function run ({ log, args = [] }) {
       res.otherCores = c ? c.otherCores : null
       saturation[lib].push(res)
       log(`saturation ${r + 1}/${plan.throughputRounds} ${lib.padEnd(6)} ${res.imagesPerSec.toFixed(1).padStart(6)} img/s, ` +
-        `CPU ${res.cpuMsPerImage.toFixed(1)} ms/img, loop gap p99 ${res.gapP99.toFixed(2)} ms max ${res.gapMax.toFixed(2)} ms` +
+        `CPU ${res.cpuMsPerImage.toFixed(1)} ms/img (JS thread ${res.jsCpuMsPerImage.toFixed(3)}, waiting ${res.jsWaitMsPerImage.toFixed(3)}), ` +
+        `call p99 ${res.callP99.toFixed(3)} ms, loop gap p99 ${res.gapP99.toFixed(2)} ms max ${res.gapMax.toFixed(2)} ms` +
         (c ? `, other processes ${c.otherCores.toFixed(2)} cores` : ''))
     }
   }
@@ -246,22 +248,36 @@ function probeIdle (ms) {
 async function saturationRound (call, images, concurrency) {
   const probe = startLoopProbe()
   const cpu0 = process.cpuUsage()
+  const js0 = mainThreadTimes()
   const t0 = performance.now()
   let started = 0
+  // The synchronous part of each call: JS-thread time no timer can interrupt.
+  const callMs = []
   const lane = async () => {
     while (started < images) {
       started++
-      await call()
+      const c0 = performance.now()
+      const pending = call()
+      callMs.push(performance.now() - c0)
+      await pending
     }
   }
   await Promise.all(Array.from({ length: concurrency }, lane))
   const elapsedMs = performance.now() - t0
   const cpu = process.cpuUsage(cpu0)
+  const js = mainThreadTimes()
   const gaps = probe.stop()
   return {
     elapsedMs,
     imagesPerSec: (images * 1000) / elapsedMs,
     cpuMsPerImage: (cpu.user + cpu.system) / 1000 / images,
+    // The JS thread per image: its CPU time (the probe's ticks included) and
+    // the time it was runnable but waited for a core (preempted by threads of
+    // this process or others).
+    jsCpuMsPerImage: (js.cpuMs - js0.cpuMs) / images,
+    jsWaitMsPerImage: (js.waitMs - js0.waitMs) / images,
+    callP50: median(callMs),
+    callP99: percentile(callMs, 99),
     gapP50: median(gaps),
     gapP99: percentile(gaps, 99),
     gapMax: max(gaps),
@@ -307,6 +323,10 @@ function summarise ({ saturation, latency, jimp, quality, idle }) {
     v[lib] = {
       imagesPerSec: pick(lib, 'imagesPerSec'),
       cpuMsPerImage: pick(lib, 'cpuMsPerImage'),
+      jsCpuMsPerImage: pick(lib, 'jsCpuMsPerImage'),
+      jsWaitMsPerImage: pick(lib, 'jsWaitMsPerImage'),
+      callP50: pick(lib, 'callP50'),
+      callP99: pick(lib, 'callP99'),
       gapP50: pick(lib, 'gapP50'),
       gapP99: pick(lib, 'gapP99'),
       gapMax: pick(lib, 'gapMax'),
@@ -330,6 +350,7 @@ function summarise ({ saturation, latency, jimp, quality, idle }) {
   const s = v.sharp
   const fmt = (x, d = 1) => (x === undefined || Number.isNaN(x) ? undefined : x.toFixed(d))
   const ratio = (a, b) => `${(a / b).toFixed(2)}x`
+  const pair = (a, b) => `${fmt(a, 3) ?? '—'} / ${fmt(b, 3) ?? '—'}`
   const yes = (ok) => (ok ? 'yes' : 'NO')
 
   const rows = [
@@ -381,6 +402,20 @@ function summarise ({ saturation, latency, jimp, quality, idle }) {
       ratio: ratio(r.gapP99, s.gapP99),
       target: '<= sharp',
       met: yes(r.gapP99 <= s.gapP99)
+    },
+    {
+      id: 'jsThreadPerImage',
+      metric: 'JS thread per image at saturation: CPU / waiting for a core (ms)',
+      rusque: pair(r.jsCpuMsPerImage, r.jsWaitMsPerImage),
+      sharp: pair(s.jsCpuMsPerImage, s.jsWaitMsPerImage),
+      ratio: ratio(r.jsCpuMsPerImage, s.jsCpuMsPerImage)
+    },
+    {
+      id: 'callSync',
+      metric: 'synchronous part of a call at saturation, p50 / p99 (ms)',
+      rusque: pair(r.callP50, r.callP99),
+      sharp: pair(s.callP50, s.callP99),
+      ratio: ratio(r.callP99, s.callP99)
     },
     {
       id: 'loopGapMax',
