@@ -10,7 +10,7 @@ const { performance } = require('node:perf_hooks')
 
 const { REPO_ROOT } = require('../lib/machine')
 const { readFixture, fixturesDir } = require('../lib/fixtures')
-const { startLoopProbe, INTERVAL_MS } = require('../lib/loop-probe')
+const { startLoopProbe, probeWithWakeups, INTERVAL_MS } = require('../lib/loop-probe')
 const { startContention } = require('../lib/contention')
 const { resizeLanczos3, psnr } = require('../lib/lanczos')
 const { median, percentile, max, min } = require('../lib/stats')
@@ -28,6 +28,7 @@ const PLANS = {
   full: {
     warmupCalls: 4,
     idleProbeMs: 1000,
+    floorProbeMs: 3000, // per library: the probe alone, woken as often as that library's completions
     concurrency: 8, // calls in flight: 4x the cores here, enough to keep every pool thread busy
     throughputRounds: 9,
     imagesPerRound: 64,
@@ -38,6 +39,7 @@ const PLANS = {
   quick: {
     warmupCalls: 2,
     idleProbeMs: 300,
+    floorProbeMs: 1000,
     concurrency: 8,
     throughputRounds: 2,
     imagesPerRound: 16,
@@ -137,6 +139,16 @@ async function run ({ log, args = [] }) {
     }
   }
 
+  // The probe's floor at each library's completion rate: the same 1 ms timer
+  // with the loop woken that often and no work at all.
+  const floor = {}
+  for (const lib of LIBS) {
+    const perSecond = median(saturation[lib].map((s) => s.imagesPerSec))
+    const gaps = await probeWithWakeups(perSecond, plan.floorProbeMs)
+    floor[lib] = { perSecond, p99: percentile(gaps, 99), max: max(gaps) }
+    log(`probe floor at ${perSecond.toFixed(1)} empty wake-ups/s (${lib}'s completions): loop gap p99 ${floor[lib].p99.toFixed(2)} ms, max ${floor[lib].max.toFixed(2)} ms`)
+  }
+
   // 2. Single-call latency, one call at a time.
   const latency = { rusque: [], sharp: [] }
   const otherCoresDuringLatency = []
@@ -179,7 +191,7 @@ async function run ({ log, args = [] }) {
   for (const lib of LIBS) lossless[lib] = await losslessCalls[lib]()
   const quality = await measureQuality(sharp, input, outputs, lossless, log)
 
-  const summary = summarise({ saturation, latency, jimp, quality, idle })
+  const summary = summarise({ saturation, latency, jimp, quality, idle, floor })
   const r = summary.values.rusque
   summary.rows.push(...stageRows(stages, { single: r.latencyMedian, perSec: r.imagesPerSec, threads: setup.rusquePool.threads }))
   const spread = {}
@@ -190,7 +202,7 @@ async function run ({ log, args = [] }) {
   setup.loadAverageAfter = os.loadavg()
 
   const notes = [
-    `Event-loop gaps are the time between ticks of a ${INTERVAL_MS} ms setInterval; on this machine an idle loop shows p99 ${idle.p99.toFixed(2)} ms, max ${idle.max.toFixed(2)} ms.`,
+    `Event-loop gaps are the time between ticks of a ${INTERVAL_MS} ms setInterval; on this machine an idle loop shows p99 ${idle.p99.toFixed(2)} ms, max ${idle.max.toFixed(2)} ms. The "probe alone" row wakes the loop from another thread as often as each library's calls complete, with no work: libuv's millisecond loop clock alone lifts the p99 there: the floor under each library's gaps at saturation.`,
     `Throughput: ${plan.concurrency} calls in flight, ${plan.imagesPerRound} images per round, ${plan.throughputRounds} rounds per library; latency: ${plan.latencyRounds} rounds of ${plan.callsPerLatencyRound} sequential calls (median of round medians; p95 over all calls).`,
     `sharp runs with its defaults: ${setup.sharpConcurrency} libvips thread(s) per image (sharp picks 1 on glibc without jemalloc), ${setup.uvThreadpoolSize} libuv threads; libvips cache off. rusque: ${setup.rusquePool.threads} pool threads at nice ${setup.rusquePool.nice}.`,
     'Targets marked (issue) come from the issue; the others are parity with sharp.',
@@ -224,6 +236,7 @@ async function run ({ log, args = [] }) {
     details: {
       setup,
       idle,
+      floor,
       summary: summary.values,
       throughputSpread: spread,
       contention,
@@ -316,7 +329,7 @@ async function measureQuality (sharp, input, outputs, lossless, log) {
 }
 
 // Rows carry a stable `id` for readers of the JSON; `metric` is for people.
-function summarise ({ saturation, latency, jimp, quality, idle }) {
+function summarise ({ saturation, latency, jimp, quality, idle, floor }) {
   const pick = (lib, key) => median(saturation[lib].map((s) => s[key]))
   const v = {}
   for (const lib of LIBS) {
@@ -331,6 +344,7 @@ function summarise ({ saturation, latency, jimp, quality, idle }) {
       gapP99: pick(lib, 'gapP99'),
       gapMax: pick(lib, 'gapMax'),
       gapMaxWorst: max(saturation[lib].map((s) => s.gapMax)),
+      gapP99Floor: floor[lib].p99,
       latencyMedian: median(latency[lib].map(median)),
       latencyP95: percentile(latency[lib].flat(), 95),
       psnr: quality[lib].psnr,
@@ -402,6 +416,13 @@ function summarise ({ saturation, latency, jimp, quality, idle }) {
       ratio: ratio(r.gapP99, s.gapP99),
       target: '<= sharp',
       met: yes(r.gapP99 <= s.gapP99)
+    },
+    {
+      id: 'loopGapP99Floor',
+      metric: 'event-loop gap p99, the probe alone woken at the same rate, no work (ms)',
+      rusque: fmt(r.gapP99Floor, 2),
+      sharp: fmt(s.gapP99Floor, 2),
+      ratio: ratio(r.gapP99Floor, s.gapP99Floor)
     },
     {
       id: 'jsThreadPerImage',
