@@ -23,6 +23,7 @@ pub struct BenchStages {
   pub profile: f64,
   pub embed: f64,
   pub encode: f64,
+  pub encode_colour: f64,
   pub pipeline: f64,
 }
 
@@ -42,6 +43,7 @@ pub fn bench_stages(input: &[u8], spec: &TaskSpec, reps: u32) -> error::Result<B
     profile: ms(t.profile),
     embed: ms(t.embed),
     encode: ms(t.encode),
+    encode_colour: ms(t.encode_colour),
     pipeline: ms(t.pipeline),
   })
 }

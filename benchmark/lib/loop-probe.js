@@ -33,4 +33,31 @@ function startLoopProbe () {
   }
 }
 
-module.exports = { startLoopProbe, INTERVAL_MS }
+/**
+ * The probe's gaps over `ms` while another thread wakes the JS thread
+ * `perSecond` times a second with an empty message, and nothing else runs:
+ * the floor under the gaps of any workload that wakes the loop that often (a
+ * call's completion, say). libuv keeps the loop's clock in whole milliseconds,
+ * so a timer whose turn comes just after the loop woke for something else
+ * waits for the next poll timeout, up to a millisecond more.
+ */
+async function probeWithWakeups (perSecond, ms) {
+  const { Worker } = require('node:worker_threads')
+  // Atomics.wait sleeps for fractions of a millisecond, where a timer would not.
+  const worker = new Worker(`
+    const { parentPort } = require('node:worker_threads')
+    const cell = new Int32Array(new SharedArrayBuffer(4))
+    for (;;) {
+      Atomics.wait(cell, 0, 0, ${1000 / perSecond})
+      parentPort.postMessage(0)
+    }`, { eval: true })
+  worker.on('message', () => {})
+  await new Promise((resolve, reject) => { worker.once('online', resolve); worker.once('error', reject) })
+  const probe = startLoopProbe()
+  await new Promise((resolve) => setTimeout(resolve, ms))
+  const gaps = probe.stop()
+  await worker.terminate()
+  return gaps
+}
+
+module.exports = { startLoopProbe, probeWithWakeups, INTERVAL_MS }

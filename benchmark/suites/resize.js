@@ -10,11 +10,12 @@ const { performance } = require('node:perf_hooks')
 
 const { REPO_ROOT } = require('../lib/machine')
 const { readFixture, fixturesDir } = require('../lib/fixtures')
-const { startLoopProbe, INTERVAL_MS } = require('../lib/loop-probe')
+const { startLoopProbe, probeWithWakeups, INTERVAL_MS } = require('../lib/loop-probe')
 const { startContention } = require('../lib/contention')
 const { resizeLanczos3, psnr } = require('../lib/lanczos')
 const { median, percentile, max, min } = require('../lib/stats')
 const { measureStages, stageRows } = require('../lib/stages')
+const { mainThreadTimes } = require('../lib/thread-cpu')
 
 const IMAGE = '2569067123_aca715a2ee_o.jpg'
 const SOURCE = { width: 2725, height: 2225 }
@@ -27,6 +28,7 @@ const PLANS = {
   full: {
     warmupCalls: 4,
     idleProbeMs: 1000,
+    floorProbeMs: 3000, // per library: the probe alone, woken as often as that library's completions
     concurrency: 8, // calls in flight: 4x the cores here, enough to keep every pool thread busy
     throughputRounds: 9,
     imagesPerRound: 64,
@@ -37,6 +39,7 @@ const PLANS = {
   quick: {
     warmupCalls: 2,
     idleProbeMs: 300,
+    floorProbeMs: 1000,
     concurrency: 8,
     throughputRounds: 2,
     imagesPerRound: 16,
@@ -130,9 +133,20 @@ async function run ({ log, args = [] }) {
       res.otherCores = c ? c.otherCores : null
       saturation[lib].push(res)
       log(`saturation ${r + 1}/${plan.throughputRounds} ${lib.padEnd(6)} ${res.imagesPerSec.toFixed(1).padStart(6)} img/s, ` +
-        `CPU ${res.cpuMsPerImage.toFixed(1)} ms/img, loop gap p99 ${res.gapP99.toFixed(2)} ms max ${res.gapMax.toFixed(2)} ms` +
+        `CPU ${res.cpuMsPerImage.toFixed(1)} ms/img (JS thread ${res.jsCpuMsPerImage.toFixed(3)}, waiting ${res.jsWaitMsPerImage.toFixed(3)}), ` +
+        `call p99 ${res.callP99.toFixed(3)} ms, loop gap p99 ${res.gapP99.toFixed(2)} ms max ${res.gapMax.toFixed(2)} ms` +
         (c ? `, other processes ${c.otherCores.toFixed(2)} cores` : ''))
     }
+  }
+
+  // The probe's floor at each library's completion rate: the same 1 ms timer
+  // with the loop woken that often and no work at all.
+  const floor = {}
+  for (const lib of LIBS) {
+    const perSecond = median(saturation[lib].map((s) => s.imagesPerSec))
+    const gaps = await probeWithWakeups(perSecond, plan.floorProbeMs)
+    floor[lib] = { perSecond, p99: percentile(gaps, 99), max: max(gaps) }
+    log(`probe floor at ${perSecond.toFixed(1)} empty wake-ups/s (${lib}'s completions): loop gap p99 ${floor[lib].p99.toFixed(2)} ms, max ${floor[lib].max.toFixed(2)} ms`)
   }
 
   // 2. Single-call latency, one call at a time.
@@ -177,7 +191,7 @@ async function run ({ log, args = [] }) {
   for (const lib of LIBS) lossless[lib] = await losslessCalls[lib]()
   const quality = await measureQuality(sharp, input, outputs, lossless, log)
 
-  const summary = summarise({ saturation, latency, jimp, quality, idle })
+  const summary = summarise({ saturation, latency, jimp, quality, idle, floor })
   const r = summary.values.rusque
   summary.rows.push(...stageRows(stages, { single: r.latencyMedian, perSec: r.imagesPerSec, threads: setup.rusquePool.threads }))
   const spread = {}
@@ -188,11 +202,11 @@ async function run ({ log, args = [] }) {
   setup.loadAverageAfter = os.loadavg()
 
   const notes = [
-    `Event-loop gaps are the time between ticks of a ${INTERVAL_MS} ms setInterval; on this machine an idle loop shows p99 ${idle.p99.toFixed(2)} ms, max ${idle.max.toFixed(2)} ms.`,
+    `Event-loop gaps are the time between ticks of a ${INTERVAL_MS} ms setInterval; on this machine an idle loop shows p99 ${idle.p99.toFixed(2)} ms, max ${idle.max.toFixed(2)} ms. The "probe alone" row wakes the loop from another thread as often as each library's calls complete, with no work: libuv's millisecond loop clock alone lifts the p99 there: the floor under each library's gaps at saturation.`,
     `Throughput: ${plan.concurrency} calls in flight, ${plan.imagesPerRound} images per round, ${plan.throughputRounds} rounds per library; latency: ${plan.latencyRounds} rounds of ${plan.callsPerLatencyRound} sequential calls (median of round medians; p95 over all calls).`,
     `sharp runs with its defaults: ${setup.sharpConcurrency} libvips thread(s) per image (sharp picks 1 on glibc without jemalloc), ${setup.uvThreadpoolSize} libuv threads; libvips cache off. rusque: ${setup.rusquePool.threads} pool threads at nice ${setup.rusquePool.nice}.`,
     'Targets marked (issue) come from the issue; the others are parity with sharp.',
-    'Stages: each timed alone on the JS thread (nothing else of ours running; 15 repetitions, each running every stage once in the pipeline\'s order, then the whole pipeline; medians), the same functions a call runs; "colour conversion" is the decode to RGB minus the decode left in YCbCr. Sum = stages + the JS-thread call + completion delivery; saturation ideal = pool threads / sum of the pool-side stages.'
+    'Stages: each timed alone on the JS thread (nothing else of ours running; 15 repetitions, each running every stage once in the pipeline\'s order, then the whole pipeline; medians), the same functions a call runs; "colour conversion" is the decode to RGB minus the decode left in YCbCr, and "within encode" the encode of RGB rows minus the encode of the same rows handed over in YCbCr (not added to the sum). Sum = stages + the JS-thread call + completion delivery; saturation ideal = pool threads / sum of the pool-side stages.'
   ]
   // Noise: rounds of one library disagreeing, or other processes on the CPU
   // (their share is measured from /proc/stat, not guessed from load average).
@@ -222,6 +236,7 @@ async function run ({ log, args = [] }) {
     details: {
       setup,
       idle,
+      floor,
       summary: summary.values,
       throughputSpread: spread,
       contention,
@@ -246,22 +261,36 @@ function probeIdle (ms) {
 async function saturationRound (call, images, concurrency) {
   const probe = startLoopProbe()
   const cpu0 = process.cpuUsage()
+  const js0 = mainThreadTimes()
   const t0 = performance.now()
   let started = 0
+  // The synchronous part of each call: JS-thread time no timer can interrupt.
+  const callMs = []
   const lane = async () => {
     while (started < images) {
       started++
-      await call()
+      const c0 = performance.now()
+      const pending = call()
+      callMs.push(performance.now() - c0)
+      await pending
     }
   }
   await Promise.all(Array.from({ length: concurrency }, lane))
   const elapsedMs = performance.now() - t0
   const cpu = process.cpuUsage(cpu0)
+  const js = mainThreadTimes()
   const gaps = probe.stop()
   return {
     elapsedMs,
     imagesPerSec: (images * 1000) / elapsedMs,
     cpuMsPerImage: (cpu.user + cpu.system) / 1000 / images,
+    // The JS thread per image: its CPU time (the probe's ticks included) and
+    // the time it was runnable but waited for a core (preempted by threads of
+    // this process or others).
+    jsCpuMsPerImage: (js.cpuMs - js0.cpuMs) / images,
+    jsWaitMsPerImage: (js.waitMs - js0.waitMs) / images,
+    callP50: median(callMs),
+    callP99: percentile(callMs, 99),
     gapP50: median(gaps),
     gapP99: percentile(gaps, 99),
     gapMax: max(gaps),
@@ -300,17 +329,22 @@ async function measureQuality (sharp, input, outputs, lossless, log) {
 }
 
 // Rows carry a stable `id` for readers of the JSON; `metric` is for people.
-function summarise ({ saturation, latency, jimp, quality, idle }) {
+function summarise ({ saturation, latency, jimp, quality, idle, floor }) {
   const pick = (lib, key) => median(saturation[lib].map((s) => s[key]))
   const v = {}
   for (const lib of LIBS) {
     v[lib] = {
       imagesPerSec: pick(lib, 'imagesPerSec'),
       cpuMsPerImage: pick(lib, 'cpuMsPerImage'),
+      jsCpuMsPerImage: pick(lib, 'jsCpuMsPerImage'),
+      jsWaitMsPerImage: pick(lib, 'jsWaitMsPerImage'),
+      callP50: pick(lib, 'callP50'),
+      callP99: pick(lib, 'callP99'),
       gapP50: pick(lib, 'gapP50'),
       gapP99: pick(lib, 'gapP99'),
       gapMax: pick(lib, 'gapMax'),
       gapMaxWorst: max(saturation[lib].map((s) => s.gapMax)),
+      gapP99Floor: floor[lib].p99,
       latencyMedian: median(latency[lib].map(median)),
       latencyP95: percentile(latency[lib].flat(), 95),
       psnr: quality[lib].psnr,
@@ -330,6 +364,7 @@ function summarise ({ saturation, latency, jimp, quality, idle }) {
   const s = v.sharp
   const fmt = (x, d = 1) => (x === undefined || Number.isNaN(x) ? undefined : x.toFixed(d))
   const ratio = (a, b) => `${(a / b).toFixed(2)}x`
+  const pair = (a, b) => `${fmt(a, 3) ?? '—'} / ${fmt(b, 3) ?? '—'}`
   const yes = (ok) => (ok ? 'yes' : 'NO')
 
   const rows = [
@@ -381,6 +416,27 @@ function summarise ({ saturation, latency, jimp, quality, idle }) {
       ratio: ratio(r.gapP99, s.gapP99),
       target: '<= sharp',
       met: yes(r.gapP99 <= s.gapP99)
+    },
+    {
+      id: 'loopGapP99Floor',
+      metric: 'event-loop gap p99, the probe alone woken at the same rate, no work (ms)',
+      rusque: fmt(r.gapP99Floor, 2),
+      sharp: fmt(s.gapP99Floor, 2),
+      ratio: ratio(r.gapP99Floor, s.gapP99Floor)
+    },
+    {
+      id: 'jsThreadPerImage',
+      metric: 'JS thread per image at saturation: CPU / waiting for a core (ms)',
+      rusque: pair(r.jsCpuMsPerImage, r.jsWaitMsPerImage),
+      sharp: pair(s.jsCpuMsPerImage, s.jsWaitMsPerImage),
+      ratio: ratio(r.jsCpuMsPerImage, s.jsCpuMsPerImage)
+    },
+    {
+      id: 'callSync',
+      metric: 'synchronous part of a call at saturation, p50 / p99 (ms)',
+      rusque: pair(r.callP50, r.callP99),
+      sharp: pair(s.callP50, s.callP99),
+      ratio: ratio(r.callP99, s.callP99)
     },
     {
       id: 'loopGapMax',

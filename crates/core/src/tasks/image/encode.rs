@@ -213,6 +213,17 @@ fn jpeg_call<T>(f: impl FnOnce() -> std::io::Result<T>) -> Result<T> {
 impl JpegWriter {
   /// Starts an encode of a `width`x`height` RGB image with `e`'s settings.
   pub fn start(e: &Encode, width: u32, height: u32) -> Result<Self> {
+    Self::start_from(mozjpeg::ColorSpace::JCS_RGB, e, width, height)
+  }
+
+  /// `start` for rows already in YCbCr (JFIF's full-range BT.601), which the
+  /// encoder takes as they are, with no colour conversion: for the stage
+  /// breakdown (stages.rs), which times what that conversion costs.
+  pub(super) fn start_ycbcr(e: &Encode, width: u32, height: u32) -> Result<Self> {
+    Self::start_from(mozjpeg::ColorSpace::JCS_YCbCr, e, width, height)
+  }
+
+  fn start_from(input: mozjpeg::ColorSpace, e: &Encode, width: u32, height: u32) -> Result<Self> {
     e.check_for(Format::Jpeg)?;
     check_sides(Format::Jpeg, width, height)?;
     let raw = super::limits::buffer_len(width, height, 3)?;
@@ -221,7 +232,7 @@ impl JpegWriter {
       // new() applies mozjpeg's own defaults (its max-compression profile),
       // which include trellis quantisation; the crate has no switch for trellis
       // alone.
-      let mut c = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_RGB);
+      let mut c = mozjpeg::Compress::new(input);
       if e.trellis_quantisation {
         // Keep trellis (and the profile's overshoot deringing), but write
         // sequential scans unless progressive is asked for.
@@ -252,7 +263,8 @@ impl JpegWriter {
     Ok(JpegWriter { started })
   }
 
-  /// Compresses the next rows (a whole number of RGB rows, in order).
+  /// Compresses the next rows (a whole number of rows, in order, of the
+  /// colour space the encode started with).
   pub fn write(&mut self, rows: &[u8]) -> Result<()> {
     jpeg_call(|| self.started.write_scanlines(rows))
   }

@@ -19,8 +19,9 @@ pub struct StageTimes {
   /// output left in YCbCr; other formats: the whole decode.
   pub decode: i64,
   /// JPEG: the decode to RGB minus the decode left in YCbCr, per repetition
-  /// (libjpeg's colour conversion). Zero or below when libjpeg-turbo fuses
-  /// the conversion with upsampling (its merged h2v2 path); 0 for other formats.
+  /// (libjpeg's colour conversion). Zero or below when the conversion costs
+  /// less than the YCbCr output's own copy into interleaved rows (measured
+  /// so with libjpeg-turbo's SIMD converters); 0 for other formats.
   pub colour: i64,
   /// The DCT scale the decoder used (numerator out of 8; 8 for non-JPEG).
   pub dct_scale: u32,
@@ -34,6 +35,12 @@ pub struct StageTimes {
   pub embed: i64,
   /// Encoding the output.
   pub encode: i64,
+  /// JPEG output: the encode of the RGB rows minus the encode of the same
+  /// rows converted to YCbCr beforehand, per repetition (the encoder's
+  /// colour conversion; below zero when it costs less than taking YCbCr in
+  /// as it is); 0 for other formats. Already inside `encode`: not a stage of
+  /// its own.
+  pub encode_colour: i64,
   /// `resize_with_info` end to end on this thread, for comparison with the sum.
   pub pipeline: i64,
 }
@@ -62,7 +69,7 @@ fn time_stages(data: &[u8], opts: &ResizeOptions, reps: u32) -> Result<StageTime
   let never = Cancel::never();
   let header = header::read(data)?;
   let jpeg = header.format == Format::Jpeg && header.channels == 3;
-  let mut samples: [Vec<i64>; 9] = Default::default();
+  let mut samples: [Vec<i64>; 10] = Default::default();
   let mut dct_scale = 8;
   for _ in 0..reps {
     let (Prepared { orientation, source, plan, format, need, .. }, ns) = timed(|| prepare(&header::read(data)?, opts))?;
@@ -101,11 +108,22 @@ fn time_stages(data: &[u8], opts: &ResizeOptions, reps: u32) -> Result<StageTime
     samples[6].push(ns);
     let (_, ns) = timed(|| encode::encode(&out, format, &opts.encode, &never))?;
     samples[7].push(ns);
+    if format == Format::Jpeg && out.channels == 3 {
+      let ycc = to_ycbcr(&out.data);
+      let (_, ycc_ns) = timed(|| {
+        let mut writer = encode::JpegWriter::start_ycbcr(&opts.encode, out.width, out.height)?;
+        writer.write(&ycc)?;
+        writer.finish()
+      })?;
+      samples[9].push(ns - ycc_ns);
+    } else {
+      samples[9].push(0);
+    }
     let (_, ns) = timed(|| resize_with_info(data, opts, &never))?;
     samples[8].push(ns);
   }
-  let [header, decode, colour, orient, resample, profile, embed, encode, pipeline] = samples.map(median);
-  Ok(StageTimes { header, decode, colour, dct_scale, orient, resample, profile, embed, encode, pipeline })
+  let [header, decode, colour, orient, resample, profile, embed, encode, pipeline, encode_colour] = samples.map(median);
+  Ok(StageTimes { header, decode, colour, dct_scale, orient, resample, profile, embed, encode, encode_colour, pipeline })
 }
 
 /// A JPEG decode at scale `numerator`/8 left in YCbCr (no colour conversion).
@@ -117,4 +135,47 @@ fn decode_ycbcr(data: &[u8], numerator: u8) -> Result<Vec<u8>> {
   let pixels: Vec<u8> = started.read_scanlines().map_err(bad)?;
   started.finish().map_err(bad)?;
   Ok(pixels)
+}
+
+/// RGB to YCbCr as JFIF defines it (full-range BT.601), the encoder's own
+/// conversion up to rounding: the input of the YCbCr encode timed above.
+fn to_ycbcr(rgb: &[u8]) -> Vec<u8> {
+  let clamp = |v: f32| (v + 0.5).clamp(0.0, 255.0) as u8;
+  let mut out = Vec::with_capacity(rgb.len());
+  for px in rgb.chunks_exact(3) {
+    let (r, g, b) = (f32::from(px[0]), f32::from(px[1]), f32::from(px[2]));
+    out.push(clamp(0.299 * r + 0.587 * g + 0.114 * b));
+    out.push(clamp(128.0 - 0.168_736 * r - 0.331_264 * g + 0.5 * b));
+    out.push(clamp(128.0 + 0.5 * r - 0.418_688 * g - 0.081_312 * b));
+  }
+  out
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn ycbcr_of_grey_white_and_the_primaries() {
+    assert_eq!(to_ycbcr(&[0, 0, 0, 255, 255, 255, 128, 128, 128]), vec![0, 128, 128, 255, 128, 128, 128, 128, 128]);
+    assert_eq!(to_ycbcr(&[255, 0, 0]), vec![76, 85, 255]);
+    assert_eq!(to_ycbcr(&[0, 0, 255]), vec![29, 255, 107]);
+  }
+
+  /// The YCbCr encode the breakdown times writes the image the RGB encode
+  /// writes: decoded back, the two agree closely.
+  #[test]
+  fn the_ycbcr_encode_writes_the_same_image() {
+    let (w, h) = (64u32, 48u32);
+    let rgb: Vec<u8> = (0..w * h).flat_map(|i| [(i % w * 4) as u8, (i / w * 5) as u8, ((i * 7) % 256) as u8]).collect();
+    let e = encode::Encode { quality: 95, ..Default::default() };
+    let from_rgb = encode::encode(&decode::Pixels { data: rgb.clone(), width: w, height: h, channels: 3 }, Format::Jpeg, &e, &Cancel::never()).unwrap();
+    let mut writer = encode::JpegWriter::start_ycbcr(&e, w, h).unwrap();
+    writer.write(&to_ycbcr(&rgb)).unwrap();
+    let from_ycc = writer.finish().unwrap();
+    let pixels = |bytes: &[u8]| decode::decode(bytes, &header::read(bytes).unwrap(), None).unwrap().0.data;
+    let (a, b) = (pixels(&from_rgb), pixels(&from_ycc));
+    let worst = a.iter().zip(&b).map(|(x, y)| x.abs_diff(*y)).max().unwrap();
+    assert!(worst <= 3, "decoded pixels differ by up to {worst}");
+  }
 }
