@@ -167,16 +167,28 @@ fn ycbcr_planes(img: &Pixels, subsample: bool) -> Vec<Vec<u8>> {
   let mut cb = Vec::with_capacity(w * h);
   let mut cr = Vec::with_capacity(w * h);
   for p in img.data.chunks_exact(n) {
-    let (r, g, b) = (i32::from(p[0]), i32::from(p[1]), i32::from(p[2]));
-    y.push(((19_595 * r + 38_470 * g + 7_471 * b + 32_768) >> 16) as u8);
-    cb.push(((-11_059 * r - 21_709 * g + 32_768 * b + (128 << 16) + 32_768) >> 16).clamp(0, 255) as u8);
-    cr.push(((32_768 * r - 27_439 * g - 5_329 * b + (128 << 16) + 32_768) >> 16).clamp(0, 255) as u8);
+    let [py, pb, pr] = jfif_ycbcr(p[0], p[1], p[2]);
+    y.push(py);
+    cb.push(pb);
+    cr.push(pr);
   }
   if subsample {
     cb = halve(&cb, w, h);
     cr = halve(&cr, w, h);
   }
   vec![y, cb, cr]
+}
+
+/// One pixel's full-range BT.601 Y, Cb, Cr (JFIF's coefficients, in 16.16
+/// fixed point): AVIF's planes, and the stage timer's YCbCr rows (stages.rs).
+#[inline]
+pub(super) fn jfif_ycbcr(r: u8, g: u8, b: u8) -> [u8; 3] {
+  let (r, g, b) = (i32::from(r), i32::from(g), i32::from(b));
+  [
+    ((19_595 * r + 38_470 * g + 7_471 * b + 32_768) >> 16) as u8,
+    ((-11_059 * r - 21_709 * g + 32_768 * b + (128 << 16) + 32_768) >> 16).clamp(0, 255) as u8,
+    ((32_768 * r - 27_439 * g - 5_329 * b + (128 << 16) + 32_768) >> 16).clamp(0, 255) as u8,
+  ]
 }
 
 /// A plane at half resolution on each axis (rounded up), by averaging.

@@ -137,18 +137,11 @@ fn decode_ycbcr(data: &[u8], numerator: u8) -> Result<Vec<u8>> {
   Ok(pixels)
 }
 
-/// RGB to YCbCr as JFIF defines it (full-range BT.601), the encoder's own
-/// conversion up to rounding: the input of the YCbCr encode timed above.
+/// RGB rows to YCbCr rows as JFIF defines it (full-range BT.601, the
+/// encoder's own conversion up to rounding): the input of the YCbCr encode
+/// timed above.
 fn to_ycbcr(rgb: &[u8]) -> Vec<u8> {
-  let clamp = |v: f32| (v + 0.5).clamp(0.0, 255.0) as u8;
-  let mut out = Vec::with_capacity(rgb.len());
-  for px in rgb.chunks_exact(3) {
-    let (r, g, b) = (f32::from(px[0]), f32::from(px[1]), f32::from(px[2]));
-    out.push(clamp(0.299 * r + 0.587 * g + 0.114 * b));
-    out.push(clamp(128.0 - 0.168_736 * r - 0.331_264 * g + 0.5 * b));
-    out.push(clamp(128.0 + 0.5 * r - 0.418_688 * g - 0.081_312 * b));
-  }
-  out
+  rgb.chunks_exact(3).flat_map(|p| super::avif::jfif_ycbcr(p[0], p[1], p[2])).collect()
 }
 
 #[cfg(test)]
